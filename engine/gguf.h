@@ -4,6 +4,7 @@
 // Every structural problem is a FileError whose one-line message says what is wrong, where
 // (file and byte offset, key or tensor name) and what to do.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -34,7 +35,17 @@ enum class GgufValueType : std::uint32_t {
     Float64 = 12,
 };
 
+// The file format's fixed numbers.
+inline constexpr std::size_t kGgufDefaultAlignment = 32;  // when `general.alignment` is absent
+inline constexpr std::size_t kGgufMaxDims = 4;            // dimensions of a tensor
+inline constexpr int kGgufMaxArrayDepth = 8;              // arrays nested in arrays, at most
+
+// "uint8", "int32", "float32", "bool", "string", "array", ...; "unknown" for other values.
 std::string_view gguf_value_type_name(GgufValueType type);
+
+// Bytes of a tensor of `type` and `shape` (GGUF order); nullopt unless every dimension is
+// positive, shape[0] is a multiple of the type's block size, and nothing overflows.
+std::optional<std::uint64_t> gguf_tensor_num_bytes(TensorType type, std::span<const std::int64_t> shape);
 
 // One metadata value: a scalar, a string, or an array (of scalars, strings or arrays).
 class GgufValue {
@@ -65,6 +76,8 @@ public:
     bool is_float() const;    // Float32 or Float64
     // Integers (any width, if representable), nullopt otherwise.
     std::optional<std::int64_t> as_int() const;
+    // Integers (any width) that are not negative, nullopt otherwise (reaches all of uint64).
+    std::optional<std::uint64_t> as_uint() const;
     // Floats and integers, nullopt otherwise.
     std::optional<double> as_float() const;
     std::optional<bool> as_bool() const;
@@ -73,6 +86,9 @@ public:
 
     // A short human-readable rendering ("[1, 2, 3, ... 32000 items]"), for `kvscope-cli info`.
     std::string to_display_string(std::size_t max_items = 8) const;
+
+    // Same type (and element type, for arrays) and same value(s).
+    friend bool operator==(const GgufValue& a, const GgufValue& b) = default;
 
 private:
     GgufValueType type_ = GgufValueType::Uint8;
