@@ -48,7 +48,7 @@ std::uint32_t load_u32(const std::uint8_t* p) {
 // Magic, version and counts, checked in the order that gives the most useful message.
 Header read_header(GgufCursor& cur, std::span<const std::uint8_t> bytes) {
     const std::size_t magic_bytes = std::min<std::size_t>(bytes.size(), 4);
-    if (std::memcmp(bytes.data(), "GGUF", magic_bytes) != 0) {
+    if (magic_bytes > 0 && std::memcmp(bytes.data(), "GGUF", magic_bytes) != 0) {
         const auto first = bytes.first(std::min<std::size_t>(bytes.size(), 8));
         const std::string_view as_text(reinterpret_cast<const char*>(first.data()), first.size());
         cur.fail("not a GGUF file: it starts with bytes " + hex_bytes(first) + " (\"" + printable(as_text) +
