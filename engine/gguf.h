@@ -84,7 +84,9 @@ public:
     const std::string* as_string() const;  // nullptr unless a string
     const Array* as_array() const;         // nullptr unless an array
 
-    // A short human-readable rendering ("[1, 2, 3, ... 32000 items]"), for `kvscope-cli info`.
+    // A short human-readable rendering, for `kvscope-cli info`: arrays show their first
+    // `max_items` items ("[1, 2, 3, ... (32000 items)]"); strings are quoted, escaped, and cut
+    // after 64 bytes ("\"abc...\" (1234 bytes)").
     std::string to_display_string(std::size_t max_items = 8) const;
 
     // Same type (and element type, for arrays) and same value(s).
