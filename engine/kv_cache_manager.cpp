@@ -188,7 +188,12 @@ void KvCacheManager::hash_new_full_blocks(Sequence& seq, std::span<const std::in
             hash_block(parent, token_ids.subspan(static_cast<std::size_t>(i) * block_size, block_size), seq.extra_key);
         seq.block_hashes.push_back(hash);
         const std::int32_t id = seq.table.block_id(i);
-        if (!pool_.block(id).hash) pool_.cache(id, hash);  // false: a duplicate, stays unhashed
+        const std::optional<BlockHash>& held = pool_.block(id).hash;
+        if (held) {
+            KV_CHECK_MSG(*held == hash, "a block holds another chain's hash");
+        } else {
+            pool_.cache(id, hash);  // false: a duplicate of a cached block, stays unhashed
+        }
     }
 }
 

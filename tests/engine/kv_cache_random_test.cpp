@@ -235,6 +235,17 @@ private:
                 ASSERT_EQ(memory_[static_cast<std::size_t>(m_.slot(id, p))], seq.tokens[static_cast<std::size_t>(p)])
                     << "sequence " << id << " position " << p;
             }
+            // A hashed full block carries the chained hash of this sequence's tokens up to it.
+            std::optional<BlockHash> parent;
+            for (std::int32_t i = 0; i < seq.num_computed / bs_; ++i) {
+                const BlockHash h = hash_block(
+                    parent, std::span(seq.tokens).subspan(static_cast<std::size_t>(i) * bs_, bs_), seq.extra_key);
+                const KvBlock& block = m_.pool().block(m_.block_table(id).block_id(i));
+                if (block.hash) {
+                    ASSERT_EQ(*block.hash, h) << "sequence " << id << " block " << i;
+                }
+                parent = h;
+            }
         }
     }
 
