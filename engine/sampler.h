@@ -12,6 +12,7 @@
 //               preceding mass is < top_p * remaining mass (the smallest set reaching top_p;
 //               never empty)
 //        draw   one uniform01() from the sequence's own generator, inverse CDF over the survivors
+//               in id order
 //   vLLM v1 applies min-p before top-k/top-p (V0 applied it after); the order matters only when
 //   min-p and top-p are both on, and we follow v1.
 //
@@ -50,8 +51,8 @@ enum class LogprobsMode : uint8_t {
 
 struct SampleResult {
     int32_t token = -1;
-    float logprob = 0.0f;  // the chosen token's logprob (always filled)
-    // Filled only when params.logprobs is set:
+    // Filled only when params.logprobs is set (each costs a pass over the vocabulary):
+    float logprob = 0.0f;          // the chosen token's logprob
     int32_t rank = 0;              // tokens whose logprob is >= the chosen one's (1 = the most likely; vLLM's rank)
     int32_t num_top_logprobs = 0;  // = *params.logprobs
     std::array<TokenLogprob, kMaxLogprobs> top_logprobs{};  // most likely first, ties: lower id first
@@ -96,7 +97,9 @@ private:
         float min_logit = 0.0f;
         int32_t boundary_token = 0;
 
-        bool keeps(float logit, int32_t token) const;
+        bool keeps(float logit, int32_t token) const {
+            return logit > min_logit || (logit == min_logit && token <= boundary_token);
+        }
         double logprob(float logit, int32_t token) const;  // -inf when not kept
     };
 
@@ -109,8 +112,10 @@ private:
     static Distribution full_distribution(std::span<const float> logits);
     // min-p, top-k, top-p: leaves the survivors, in draw order, in candidates_[0, num_candidates_).
     Distribution filter(std::span<const float> logits, const SamplingParams& params);
-    void keep_threshold(float min_logit);
-    double keep_top_p(double top_p, double total_weight);  // returns the kept weight
+    // The k-th largest of the logits >= min_logit (min_logit if there are at most k of them).
+    float kth_largest(std::span<const float> logits, int32_t k, float min_logit);
+    // Sets dist's boundary; returns the kept weight.
+    double keep_top_p(double top_p, double total_weight, Distribution& dist);
     int32_t draw(SequenceRandom& random) const;
 
     void fill_logprobs(std::span<const float> logits, const Distribution& dist, const SamplingParams& params,
@@ -121,6 +126,8 @@ private:
     size_t num_candidates_ = 0;
     double candidates_weight_ = 0.0;      // their summed weights, in draw order
     std::vector<float> top_k_values_;     // (vocab_size) scratch for the k-th largest logit
+    std::vector<Candidate> selected_;     // (vocab_size) scratch: the top-p cut bucket
+    std::vector<double> bucket_mass_;     // (1024) top-p: mass per logit bucket
     std::vector<int32_t> output_counts_;  // (vocab_size) all zero between calls
     std::vector<uint8_t> in_prompt_;      // (vocab_size) all zero between calls
     std::vector<int32_t> touched_;        // distinct tokens of prompt and output, this call

@@ -397,13 +397,19 @@ TEST(Sampler, RawLogprobsAreTheModelsLogSoftmax) {
             EXPECT_NEAR(r.top()[j].logprob, naive[order[j]], 1e-5);
         }
     }
-    // logprobs unset: still the chosen token's logprob, no alternatives.
-    p.logprobs.reset();
+    // logprobs = 0: the chosen token's logprob and rank, no alternatives.
+    p.logprobs = 0;
     std::vector<float> logits = base;
     const SampleResult r = sampler.sample(logits, p, random, {}, output);
     EXPECT_NEAR(r.logprob, naive[r.token], 1e-5);
+    EXPECT_GE(r.rank, 1);
     EXPECT_EQ(r.num_top_logprobs, 0);
-    EXPECT_EQ(r.rank, 0);
+    // Unset: none of them.
+    p.logprobs.reset();
+    const SampleResult none = sampler.sample(logits, p, random, {}, output);
+    EXPECT_EQ(none.logprob, 0.0f);
+    EXPECT_EQ(none.rank, 0);
+    EXPECT_EQ(none.num_top_logprobs, 0);
 }
 
 TEST(Sampler, ProcessedLogprobsAreTheSampledDistribution) {
