@@ -21,6 +21,11 @@
 // "processed_logprobs", the log-softmax of the distribution the token was drawn from (after
 // penalties, temperature and the filters; filtered tokens get -inf; greedy: after penalties).
 //
+// Reproducibility: the draws depend only on the logits, the params and the sequence's generator
+// (engine/rng.h, bit-identical everywhere) - never on the batch. Across platforms they could differ
+// only where libm's exp rounds differently in the last bit and a uniform falls within that rounding
+// of a boundary (about 1e-16 per draw).
+//
 // A Sampler owns scratch buffers sized to the vocabulary, so sample() allocates nothing once it
 // has seen a vocabulary of that size. One Sampler per thread; it keeps no state between calls.
 

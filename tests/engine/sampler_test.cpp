@@ -166,7 +166,7 @@ TEST(Sampler, GreedyIgnoresTheFilters) {
 TEST(Sampler, FiltersMatchNaiveReferenceOnRandomLogits) {
     Sampler sampler;
     const std::vector<float> logits = random_logits(1000, 12.0, 5);
-    for (const double temperature : {0.5, 1.0, 2.0}) {
+    for (const double temperature : {0.05, 0.5, 1.0, 2.0}) {
         for (const int32_t top_k : {0, -1, 1, 5, 50, 999, 1000, 5000}) {
             for (const double top_p : {1.0, 0.95, 0.5, 0.1, 1e-6}) {
                 for (const double min_p : {0.0, 0.01, 0.2, 1.0}) {
@@ -222,6 +222,25 @@ TEST(Sampler, FilterTiesFollowVllm) {
     sampler.surviving_tokens(three, make_params(1.0, 0, 0.6, 0.5), got);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].token, 0);
+}
+
+TEST(Sampler, MaskedLogitsNeverSurvive) {
+    Sampler sampler;
+    std::vector<float> base = random_logits(64, 4.0, 30);
+    for (size_t i = 0; i < base.size(); i += 3) base[i] = -std::numeric_limits<float>::infinity();
+    std::vector<TokenProb> got;
+    sampler.surviving_tokens(base, make_params(1.0, 0, 1.0, 0.0), got);
+    EXPECT_EQ(got.size(), 64u - 22u);
+    for (const TokenProb& t : got) EXPECT_NE(t.token % 3, 0);
+    SamplingParams p = make_params(3.0, 0, 1.0, 0.0);
+    p.logprobs = 20;
+    SequenceRandom random(4, 0);
+    for (int i = 0; i < 500; ++i) {
+        std::vector<float> logits = base;
+        const SampleResult r = sampler.sample(logits, p, random, {}, {});
+        ASSERT_NE(r.token % 3, 0);
+        EXPECT_TRUE(std::isfinite(r.logprob));
+    }
 }
 
 TEST(Sampler, DrawsOnlySurvivors) {
