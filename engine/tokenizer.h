@@ -80,6 +80,8 @@ public:
     // texts of Control and Unknown tokens ("<|im_start|>", "</s>") in `text` become those tokens;
     // UserDefined tokens are always recognised, as in llama.cpp. Matching is leftmost-longest.
     // Any bytes are accepted: invalid UTF-8 is byte-tokenised (llama) or read as U+FFFD (gpt2).
+    // Fallbacks for text the vocabulary cannot spell: llama: a character's <0xXX> byte tokens,
+    // else one <unk>; gpt2: each byte's token, else <unk>; with neither, the bytes are dropped.
     // llama: the dummy-prefix space goes before the text and before text that follows a special
     // token (llama.cpp's and SentencePiece's "legacy" behaviour: "<s>[INST]" -> <s> "▁[INST]").
     std::vector<std::int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
