@@ -1,0 +1,225 @@
+#include "engine/chat_template.h"
+
+#include <algorithm>
+
+#include "engine/tokenizer.h"
+#include "engine/unicode.h"
+
+namespace kvscope {
+
+namespace {
+
+bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+// Python's str.isspace() for one code point.
+bool is_python_space(char32_t cp) {
+    return is_whitespace(cp) || (cp >= 0x1C && cp <= 0x1F);
+}
+
+// Undoes the escapes of a Jinja string literal (\n, \t, \\, \', \").
+std::string unescape_jinja_literal(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '\\' || i + 1 == text.size()) {
+            out.push_back(text[i]);
+            continue;
+        }
+        const char next = text[++i];
+        out.push_back(next == 'n' ? '\n' : next == 't' ? '\t' : next);
+    }
+    return out;
+}
+
+// The literal default system prompt of a ChatML template: the text of a string literal
+// '<|im_start|>system\n...<|im_end|>' with nothing computed inside (Qwen2's
+// "You are a helpful assistant."). "" when the template has none.
+std::string chatml_default_system(std::string_view source) {
+    for (std::string_view marker : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+        for (std::size_t at = source.find(marker); at != std::string_view::npos; at = source.find(marker, at + 1)) {
+            const std::size_t begin = at + marker.size();
+            const std::size_t end = source.find("<|im_end|>", begin);
+            if (end == std::string_view::npos) break;
+            const std::string_view body = source.substr(begin, end - begin);
+            if (body.find_first_of("'\"{}+") != std::string_view::npos) continue;  // computed, not literal
+            return unescape_jinja_literal(body);
+        }
+    }
+    return {};
+}
+
+ChatTemplateKind detect_kind(std::string_view source, bool& recognised) {
+    recognised = true;
+    if (python_strip(source).empty()) return ChatTemplateKind::Plain;
+    if (contains(source, "<|im_start|>")) return ChatTemplateKind::ChatMl;
+    if (contains(source, "<|start_header_id|>")) return ChatTemplateKind::Llama3;
+    if (contains(source, "[INST]") && contains(source, "<<SYS>>")) return ChatTemplateKind::Llama2;
+    if (contains(source, "<|user|>") && contains(source, "<|assistant|>") && !contains(source, "<|end|>")) {
+        return ChatTemplateKind::Zephyr;
+    }
+    recognised = false;
+    return ChatTemplateKind::Plain;
+}
+
+}  // namespace
+
+std::string_view python_strip(std::string_view text) {
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+        const Utf8Step step = utf8_next(text, begin);
+        if (step.status != Utf8Status::Valid || !is_python_space(step.cp)) break;
+        begin += step.length;
+    }
+    std::size_t end = text.size();
+    while (end > begin) {
+        // The last character starts at the last byte that is not a continuation byte.
+        std::size_t start = end - 1;
+        while (start > begin && end - start < 4 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+        const Utf8Step step = utf8_next(text.substr(0, end), start);
+        if (step.status != Utf8Status::Valid || start + step.length != end || !is_python_space(step.cp)) break;
+        end = start;
+    }
+    return text.substr(begin, end - begin);
+}
+
+ChatTemplate::ChatTemplate(ChatTemplateKind kind, std::string_view bos_token, std::string_view eos_token)
+    : kind_(kind), bos_token_(bos_token), eos_token_(eos_token) {
+    switch (kind_) {
+        case ChatTemplateKind::ChatMl:
+            stop_strings_ = {"<|im_end|>", "<|endoftext|>"};
+            break;
+        case ChatTemplateKind::Llama3:
+            stop_strings_ = {"<|eot_id|>", "<|end_of_text|>"};
+            break;
+        case ChatTemplateKind::Llama2:
+        case ChatTemplateKind::Zephyr:
+            stop_strings_ = {eos_token_};
+            break;
+        case ChatTemplateKind::Plain:
+            break;
+    }
+}
+
+ChatTemplate ChatTemplate::detect(std::string_view jinja_source, std::string_view bos_token,
+                                  std::string_view eos_token) {
+    bool recognised = true;
+    ChatTemplate result(detect_kind(jinja_source, recognised), bos_token, eos_token);
+    result.recognised_ = recognised;
+    if (result.kind_ == ChatTemplateKind::ChatMl) result.default_system_ = chatml_default_system(jinja_source);
+    return result;
+}
+
+ChatTemplate ChatTemplate::for_model(std::string_view jinja_source, const Tokenizer& tokenizer) {
+    const std::string bos = tokenizer.bos_id() >= 0 ? tokenizer.token_text(tokenizer.bos_id()) : "<s>";
+    const std::string eos = tokenizer.eos_id() >= 0 ? tokenizer.token_text(tokenizer.eos_id()) : "</s>";
+    return detect(jinja_source, bos, eos);
+}
+
+ChatTemplate ChatTemplate::of_kind(ChatTemplateKind kind, std::string_view bos_token, std::string_view eos_token) {
+    return ChatTemplate(kind, bos_token, eos_token);
+}
+
+std::string_view ChatTemplate::name() const {
+    switch (kind_) {
+        case ChatTemplateKind::Plain:
+            return "plain";
+        case ChatTemplateKind::ChatMl:
+            return "chatml";
+        case ChatTemplateKind::Llama2:
+            return "llama2";
+        case ChatTemplateKind::Llama3:
+            return "llama3";
+        case ChatTemplateKind::Zephyr:
+            return "zephyr";
+    }
+    return "?";
+}
+
+std::string ChatTemplate::apply(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+    switch (kind_) {
+        case ChatTemplateKind::ChatMl:
+            return render_chatml(messages, add_generation_prompt);
+        case ChatTemplateKind::Llama2:
+            return render_llama2(messages);
+        case ChatTemplateKind::Llama3:
+            return render_llama3(messages, add_generation_prompt);
+        case ChatTemplateKind::Zephyr:
+            return render_zephyr(messages, add_generation_prompt);
+        case ChatTemplateKind::Plain:
+            break;
+    }
+    std::string out;
+    for (const ChatMessage& message : messages) out += message.content;
+    return out;
+}
+
+std::string ChatTemplate::render_chatml(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+    std::string out;
+    if (!messages.empty() && messages[0].role != "system" && !default_system_.empty()) {
+        out += "<|im_start|>system\n" + default_system_ + "<|im_end|>\n";
+    }
+    for (const ChatMessage& message : messages) {
+        out += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+    }
+    if (add_generation_prompt) out += "<|im_start|>assistant\n";
+    return out;
+}
+
+// Llama-2-chat: the system prompt goes inside the first turn; every user turn is wrapped in
+// BOS [INST] ... [/INST] (content stripped, system block included), every assistant turn
+// is " {content} EOS".
+std::string ChatTemplate::render_llama2(std::span<const ChatMessage> messages) const {
+    std::size_t first = 0;
+    const ChatMessage* system = nullptr;
+    if (!messages.empty() && messages[0].role == "system") {
+        system = &messages[0];
+        first = 1;
+    }
+    std::string out;
+    for (std::size_t i = first; i < messages.size(); ++i) {
+        std::string content = messages[i].content;
+        if (i == first && system != nullptr) content = "<<SYS>>\n" + system->content + "\n<</SYS>>\n\n" + content;
+        const std::string_view stripped = python_strip(content);
+        if (messages[i].role == "user") {
+            out.append(bos_token_).append("[INST] ").append(stripped).append(" [/INST]");
+        } else if (messages[i].role == "assistant") {
+            out.append(" ").append(stripped).append(" ").append(eos_token_);
+        }
+    }
+    if (!bos_token_.empty() && out.starts_with(bos_token_)) out.erase(0, bos_token_.size());  // BOS is the tokenizer's
+    return out;
+}
+
+std::string ChatTemplate::render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+    std::string out;
+    for (const ChatMessage& message : messages) {
+        out.append("<|start_header_id|>").append(message.role).append("<|end_header_id|>\n\n");
+        out.append(python_strip(message.content)).append("<|eot_id|>");
+    }
+    if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    return out;
+}
+
+std::string ChatTemplate::render_zephyr(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+    std::string out;
+    for (const ChatMessage& message : messages) {
+        if (message.role != "user" && message.role != "system" && message.role != "assistant") continue;
+        out += "<|" + message.role + "|>\n" + message.content + eos_token_ + "\n";
+    }
+    // The reference template writes the prompt inside its loop, after the last message.
+    if (add_generation_prompt && !messages.empty()) out += "<|assistant|>\n";
+    return out;
+}
+
+std::vector<std::int32_t> ChatTemplate::stop_tokens(const Tokenizer& tokenizer) const {
+    std::vector<std::int32_t> ids;
+    for (const std::string& text : stop_strings_) {
+        if (const auto id = tokenizer.find_token(text)) ids.push_back(*id);
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+}
+
+}  // namespace kvscope

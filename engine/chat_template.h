@@ -1,0 +1,96 @@
+#pragma once
+// Chat prompts: the conversation rendered the way a model's Jinja chat template
+// (`tokenizer.chat_template`) would render it, for the template families kvscope recognises.
+// There is no Jinja interpreter: the family is detected from distinctive markers in the source
+// and rendered by hand-written code that reproduces the family's reference template.
+//
+//   ChatMl   "<|im_start|>"          <|im_start|>{role}\n{content}<|im_end|>\n ... then
+//                                     <|im_start|>assistant\n; a default system prompt written in
+//                                     the template (Qwen2: "You are a helpful assistant.") is used
+//                                     when the conversation has none
+//   Llama3   "<|start_header_id|>"   <|start_header_id|>{role}<|end_header_id|>\n\n{content
+//                                     stripped}<|eot_id|> ... (Llama-3 / 3-Instruct)
+//   Llama2   "[INST]" and "<<SYS>>"  [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant}
+//                                     </s><s>[INST] ... (Llama-2-chat; no generation prompt)
+//   Zephyr   "<|user|>", "<|assistant|>" (and no "<|end|>", which marks Phi-3)
+//                                     <|{role}|>\n{content}</s>\n ... then <|assistant|>\n
+//   Plain    no template, or one that matches no family (recognised() tells which)
+//
+// The rendered text never starts with the BOS token even where the Jinja template writes one
+// (Llama-2, Llama-3): tokenize it with Tokenizer::encode(text, add_special = true,
+// parse_special = true), which adds BOS as the model's add_bos flag says and turns the markers
+// into their special tokens. BOS/EOS texts inside the conversation (Llama-2's "</s><s>") stay.
+//
+// Plain is for story models such as the embedded stories260K: the message contents are
+// concatenated in order with nothing between them and no generation prompt, so a "chat" is the
+// story so far and the model continues it (re-tokenizing the same text also gives the same
+// prefix, which keeps the prefix cache effective). Roles are not shown.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvscope {
+
+class Tokenizer;
+
+struct ChatMessage {
+    std::string role;  // "system", "user", "assistant" (other roles pass through where the family allows)
+    std::string content;
+};
+
+enum class ChatTemplateKind { Plain, ChatMl, Llama2, Llama3, Zephyr };
+
+class ChatTemplate {
+public:
+    // Detects the family of `jinja_source`. bos_token/eos_token are the texts the template's
+    // bos_token/eos_token variables stand for (Llama-2 and Zephyr write them into turns).
+    static ChatTemplate detect(std::string_view jinja_source, std::string_view bos_token = "<s>",
+                               std::string_view eos_token = "</s>");
+    // As detect(), with the BOS/EOS texts taken from the tokenizer (when it has those tokens).
+    static ChatTemplate for_model(std::string_view jinja_source, const Tokenizer& tokenizer);
+    // A family chosen by hand.
+    static ChatTemplate of_kind(ChatTemplateKind kind, std::string_view bos_token = "<s>",
+                                std::string_view eos_token = "</s>");
+
+    ChatTemplateKind kind() const { return kind_; }
+    std::string_view name() const;  // "plain", "chatml", "llama2", "llama3", "zephyr"
+    // False when a non-empty template matched no family and Plain is used instead.
+    bool recognised() const { return recognised_; }
+    // ChatMl: the system prompt the template adds when the conversation has none ("" if none).
+    const std::string& default_system_prompt() const { return default_system_; }
+
+    // The prompt for `messages`; add_generation_prompt appends the start of an assistant turn
+    // (ChatMl, Llama3, Zephyr; Llama-2 and Plain have none). Never throws: roles that the
+    // reference template would reject (Llama-2's strict user/assistant alternation) are rendered
+    // anyway, and roles a family has no place for (Zephyr: not system/user/assistant) are skipped.
+    std::string apply(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+
+    // Texts that end the assistant's turn in this family ("<|im_end|>", "<|eot_id|>", EOS).
+    const std::vector<std::string>& stop_strings() const { return stop_strings_; }
+    // The stop strings that are single tokens of `tokenizer`, as ids (sorted, unique).
+    std::vector<std::int32_t> stop_tokens(const Tokenizer& tokenizer) const;
+
+private:
+    ChatTemplate(ChatTemplateKind kind, std::string_view bos_token, std::string_view eos_token);
+
+    std::string render_chatml(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+    std::string render_llama2(std::span<const ChatMessage> messages) const;
+    std::string render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+    std::string render_zephyr(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+
+    ChatTemplateKind kind_ = ChatTemplateKind::Plain;
+    bool recognised_ = true;
+    std::string bos_token_;
+    std::string eos_token_;
+    std::string default_system_;
+    std::vector<std::string> stop_strings_;
+};
+
+// Python's str.strip() (what Jinja's `| trim` and `.strip()` do): removes leading and trailing
+// Unicode whitespace (White_Space and U+001C..U+001F).
+std::string_view python_strip(std::string_view text);
+
+}  // namespace kvscope
