@@ -11,16 +11,9 @@
 #include <vector>
 
 #include "engine/block_pool.h"
+#include "kernels/block_copy.h"
 
 namespace kvscope {
-
-// A block copy the backend must do before the step that writes into `dst`.
-struct BlockCopy {
-    std::int32_t src = kNoBlock;
-    std::int32_t dst = kNoBlock;
-
-    friend bool operator==(const BlockCopy&, const BlockCopy&) = default;
-};
 
 class BlockTable {
 public:

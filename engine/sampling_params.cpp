@@ -100,10 +100,6 @@ void SamplingParams::validate(int32_t vocab_size) const {
     if (!std::isfinite(temperature) || temperature < 0.0) {
         reject("temperature", format_number(temperature), "must be a finite number >= 0 (0 = greedy)");
     }
-    if (is_greedy() && n > 1) {
-        reject("n", format_number(int64_t{n}),
-               "must be 1 when temperature = 0 (greedy samples are all the same); raise the temperature or set n = 1");
-    }
     if (top_k < -1) reject("top_k", format_number(int64_t{top_k}), "must be -1 or 0 (off) or at least 1");
     if (!(top_p > 0.0 && top_p <= 1.0)) reject("top_p", format_number(top_p), "must be in (0, 1] (1 = off)");
     if (!(min_p >= 0.0 && min_p <= 1.0)) reject("min_p", format_number(min_p), "must be in [0, 1] (0 = off)");

@@ -85,6 +85,8 @@ std::string_view finish_reason_name(FinishReason reason) {
             return "stop";
         case FinishReason::length:
             return "length";
+        case FinishReason::abort:
+            return "abort";
         case FinishReason::none:
             break;
     }

@@ -61,6 +61,7 @@ enum class FinishReason : uint8_t {
     none,    // keep going
     stop,    // EOS, a stop token or a stop string ("stop" in the OpenAI API)
     length,  // max_tokens or the context length ("length")
+    abort,   // aborted by the client or the engine ("abort")
 };
 
 // "stop", "length", or "" for none.

@@ -57,7 +57,6 @@ TEST(SamplingParams, EachBadFieldIsNamedWithValueAndRange) {
     const std::vector<BadCase> cases = {
         {"n zero", [](SamplingParams& p) { p.n = 0; }, {"n = 0", "[1, 16384]"}},
         {"n huge", [](SamplingParams& p) { p.n = 20000; }, {"n = 20000", "[1, 16384]"}},
-        {"greedy n", [](SamplingParams& p) { p.n = 2, p.temperature = 0; }, {"n = 2", "temperature = 0"}},
         {"max_tokens", [](SamplingParams& p) { p.max_tokens = 0; }, {"max_tokens = 0", "at least 1"}},
         {"temperature neg", [](SamplingParams& p) { p.temperature = -0.5; }, {"temperature = -0.5", ">= 0"}},
         {"temperature inf", [](SamplingParams& p) { p.temperature = INFINITY; }, {"temperature = inf", ">= 0"}},
