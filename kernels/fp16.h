@@ -27,12 +27,12 @@ static inline float f32_from_bits(std::uint32_t u) {
 // binary16 -> f32 (exact).
 static inline float fp16_to_f32(std::uint16_t h) {
     const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-    const std::uint32_t exp = (h >> 10) & 0x1fu;
-    const std::uint32_t mant = h & 0x3ffu;
-    if (exp == 0x1f) return f32_from_bits(sign | 0x7f800000u | (mant << 13));  // inf, nan (payload kept)
-    if (exp != 0) return f32_from_bits(sign | ((exp + 112) << 23) | (mant << 13));
-    // zero or subnormal: mant * 2^-24, exact in f32
-    const float mag = static_cast<float>(mant) * 5.9604644775390625e-8f;
+    const std::uint32_t exp = h & 0x7c00u;
+    const std::uint32_t magnitude = static_cast<std::uint32_t>(h & 0x7fffu) << 13;
+    if (exp != 0 && exp != 0x7c00u) return f32_from_bits(sign | (magnitude + (112u << 23)));  // normal: rebias
+    if (exp != 0) return f32_from_bits(sign | 0x7f800000u | magnitude);                       // inf, nan (payload kept)
+    // zero or subnormal: mantissa * 2^-24, exact in f32 (integer arithmetic: immune to DAZ)
+    const float mag = static_cast<float>(h & 0x3ffu) * 5.9604644775390625e-8f;
     return sign ? -mag : mag;
 }
 

@@ -31,9 +31,14 @@
 //   Q8_1  as Q8_0, plus s = d * sum(qs) (binary16), for the weight types with a min (Q4_1, Q5_1).
 //   Q8_K  256 elements, d is f32, bsums[g] = sum of qs[16g .. 16g + 15], for the K-quants.
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace kvscope {
+
+// The layouts are little-endian, as GGUF files are; so is every CPU kvscope targets.
+static_assert(std::endian::native == std::endian::little);
 
 inline constexpr int kQk = 32;    // elements per block of the legacy types
 inline constexpr int kQkK = 256;  // elements per super-block of the K-quants
@@ -115,15 +120,19 @@ static_assert(sizeof(BlockQ8_K) == 292);
 //   s < 4:  sc = scales[s] & 63,                                mn = scales[s + 4] & 63
 //   s >= 4: sc = (scales[s + 4] & 15) | (scales[s - 4] >> 6) << 4,
 //           mn = (scales[s + 4] >> 4) | (scales[s] >> 6) << 4
+// Unpacks all 16 at once with 32-bit word operations (byte k of a word is scales[4w + k]).
 // (static: see fp16.h on why helpers in these headers have internal linkage)
-static inline void unpack_k4_scale_min(const std::uint8_t* scales, int s, int* sc, int* mn) {
-    if (s < 4) {
-        *sc = scales[s] & 63;
-        *mn = scales[s + 4] & 63;
-    } else {
-        *sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-        *mn = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-    }
+static inline void unpack_k4_scales_mins(const std::uint8_t* scales, std::uint8_t* sc, std::uint8_t* mn) {
+    std::uint32_t w[3];
+    std::memcpy(w, scales, sizeof(w));
+    const std::uint32_t sc_lo = w[0] & 0x3f3f3f3fu;
+    const std::uint32_t mn_lo = w[1] & 0x3f3f3f3fu;
+    const std::uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);  // (b >> 6) << 4 per byte
+    const std::uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
+    std::memcpy(sc, &sc_lo, 4);
+    std::memcpy(sc + 4, &sc_hi, 4);
+    std::memcpy(mn, &mn_lo, 4);
+    std::memcpy(mn + 4, &mn_hi, 4);
 }
 
 // The inverse: write sc[8], mn[8] (each 0..63) into scales[12].

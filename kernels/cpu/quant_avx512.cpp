@@ -170,8 +170,8 @@ float dot_q4_k(std::int64_t n, const void* w, const void* x) {
     __m512 acc = _mm512_setzero_ps();
     float sum_mins = 0.0f;
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        int sc[8], mn[8];
-        for (int s = 0; s < 8; ++s) unpack_k4_scale_min(a[i].scales, s, &sc[s], &mn[s]);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(a[i].scales, sc, mn);
         int mins = 0;
         for (int s = 0; s < 8; ++s) mins += mn[s] * (b[i].bsums[2 * s] + b[i].bsums[2 * s + 1]);
         sum_mins += b[i].d * avx2_fp16_to_f32(a[i].dmin) * static_cast<float>(mins);

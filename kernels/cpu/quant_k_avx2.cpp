@@ -14,12 +14,10 @@ namespace kvscope::cpu {
 namespace {
 
 // sum over sub-blocks s of mn[s] * (bsums[2s] + bsums[2s + 1]): the min terms of Q4_K/Q5_K
-__m128i mins_dot_bsums(const int* mn, const std::int16_t* bsums) {
+__m128i mins_dot_bsums(const std::uint8_t* mn, const std::int16_t* bsums) {
     const __m256i bs = avx2_load(bsums);
     const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    const __m128i mins = _mm_setr_epi16(static_cast<short>(mn[0]), static_cast<short>(mn[1]), static_cast<short>(mn[2]),
-                                        static_cast<short>(mn[3]), static_cast<short>(mn[4]), static_cast<short>(mn[5]),
-                                        static_cast<short>(mn[6]), static_cast<short>(mn[7]));
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
     return _mm_madd_epi16(mins, pair_sums);  // 4 x i32
 }
 
@@ -36,8 +34,8 @@ float dot_q4_k(std::int64_t n, const void* w, const void* x) {
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_mins = _mm_setzero_ps();
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        int sc[8], mn[8];
-        for (int s = 0; s < 8; ++s) unpack_k4_scale_min(a[i].scales, s, &sc[s], &mn[s]);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(a[i].scales, sc, mn);
         const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
         const float dmin = b[i].d * avx2_fp16_to_f32(a[i].dmin);
         acc_mins = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(mins_dot_bsums(mn, b[i].bsums)), acc_mins);
@@ -66,8 +64,8 @@ float dot_q5_k(std::int64_t n, const void* w, const void* x) {
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_mins = _mm_setzero_ps();
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        int sc[8], mn[8];
-        for (int s = 0; s < 8; ++s) unpack_k4_scale_min(a[i].scales, s, &sc[s], &mn[s]);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(a[i].scales, sc, mn);
         const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
         const float dmin = b[i].d * avx2_fp16_to_f32(a[i].dmin);
         acc_mins = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(mins_dot_bsums(mn, b[i].bsums)), acc_mins);

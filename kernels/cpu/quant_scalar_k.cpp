@@ -14,11 +14,6 @@
 namespace kvscope::cpu {
 namespace {
 
-// The 8 (scale, min) pairs of a Q4_K/Q5_K super-block.
-void unpack_scales_mins(const std::uint8_t* scales, int* sc, int* mn) {
-    for (int s = 0; s < 8; ++s) unpack_k4_scale_min(scales, s, &sc[s], &mn[s]);
-}
-
 // Q5_K element 64c + 32h + l (h = 0: low nibble, 1: high nibble), 0..31
 int q5_k_quant(const BlockQ5_K& b, int c, int h, int l) {
     const int nibble = h == 0 ? (b.qs[32 * c + l] & 15) : (b.qs[32 * c + l] >> 4);
@@ -41,8 +36,8 @@ void dequantize_q4_k(const void* src, float* dst, std::int64_t n) {
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
         const float d = fp16_to_f32(b[i].d);
         const float dmin = fp16_to_f32(b[i].dmin);
-        int sc[8], mn[8];
-        unpack_scales_mins(b[i].scales, sc, mn);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(b[i].scales, sc, mn);
         for (int c = 0; c < 4; ++c, dst += 64) {
             const float d_lo = d * static_cast<float>(sc[2 * c]), m_lo = dmin * static_cast<float>(mn[2 * c]);
             const float d_hi = d * static_cast<float>(sc[2 * c + 1]), m_hi = dmin * static_cast<float>(mn[2 * c + 1]);
@@ -60,8 +55,8 @@ void dequantize_q5_k(const void* src, float* dst, std::int64_t n) {
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
         const float d = fp16_to_f32(b[i].d);
         const float dmin = fp16_to_f32(b[i].dmin);
-        int sc[8], mn[8];
-        unpack_scales_mins(b[i].scales, sc, mn);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(b[i].scales, sc, mn);
         for (int c = 0; c < 4; ++c, dst += 64) {
             for (int h = 0; h < 2; ++h) {
                 const float ds = d * static_cast<float>(sc[2 * c + h]);
@@ -122,8 +117,8 @@ float vec_dot_q4_k(std::int64_t n, const void* w, const void* x) {
     const auto* b = static_cast<const BlockQ8_K*>(x);
     float sum = 0.0f;
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        int sc[8], mn[8];
-        unpack_scales_mins(a[i].scales, sc, mn);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(a[i].scales, sc, mn);
         // sum_j (d sc q_j - dmin mn) y_j: the mins only need the sums of y per sub-block
         int sum_mins = 0;
         for (int s = 0; s < 8; ++s) sum_mins += mn[s] * (b[i].bsums[2 * s] + b[i].bsums[2 * s + 1]);
@@ -149,8 +144,8 @@ float vec_dot_q5_k(std::int64_t n, const void* w, const void* x) {
     const auto* b = static_cast<const BlockQ8_K*>(x);
     float sum = 0.0f;
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        int sc[8], mn[8];
-        unpack_scales_mins(a[i].scales, sc, mn);
+        std::uint8_t sc[8], mn[8];
+        unpack_k4_scales_mins(a[i].scales, sc, mn);
         int sum_mins = 0;
         for (int s = 0; s < 8; ++s) sum_mins += mn[s] * (b[i].bsums[2 * s] + b[i].bsums[2 * s + 1]);
         int sumi = 0;
