@@ -76,71 +76,57 @@ float dot_bf16(std::int64_t n, const void* w, const void* x) {
 
 // ---- block types against Q8_0 / Q8_1: per block an int32x8 dot, scaled by d_w * d_x
 
-float dot_q8_0(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ8_0*>(w);
-    const auto* b = static_cast<const BlockQ8_0*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t i = 0; i < n / kQk; ++i) {
-        const __m256 d = _mm256_set1_ps(avx2_fp16_to_f32(a[i].d) * avx2_fp16_to_f32(b[i].d));
-        const __m256i p = avx2_dot_i8_i8(avx2_load(a[i].qs), avx2_load(b[i].qs));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    return avx2_hsum(acc);
+// One block's share: acc += d_w d_x (w . x) per lane; for the types with a min, mins += m_w s_x
+// (s_x = d_x * sum of x's quants).
+__m256 block_scale(std::uint16_t dw, std::uint16_t dx) {
+    return _mm256_set1_ps(avx2_fp16_to_f32(dw) * avx2_fp16_to_f32(dx));
 }
 
-float dot_q4_0(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ4_0*>(w);
-    const auto* b = static_cast<const BlockQ8_0*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t i = 0; i < n / kQk; ++i) {
-        const __m256 d = _mm256_set1_ps(avx2_fp16_to_f32(a[i].d) * avx2_fp16_to_f32(b[i].d));
-        const __m256i q = _mm256_sub_epi8(avx2_unpack_nibbles(a[i].qs), _mm256_set1_epi8(8));  // -8..7
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(avx2_dot_i8_i8(q, avx2_load(b[i].qs))), acc);
-    }
-    return avx2_hsum(acc);
+void step_q8_0(const BlockQ8_0& a, const BlockQ8_0& b, __m256& acc, float&) {
+    const __m256i p = avx2_dot_i8_i8(avx2_load(a.qs), avx2_load(b.qs));
+    acc = _mm256_fmadd_ps(block_scale(a.d, b.d), _mm256_cvtepi32_ps(p), acc);
 }
 
-float dot_q5_0(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ5_0*>(w);
-    const auto* b = static_cast<const BlockQ8_0*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t i = 0; i < n / kQk; ++i) {
-        const __m256 d = _mm256_set1_ps(avx2_fp16_to_f32(a[i].d) * avx2_fp16_to_f32(b[i].d));
-        // (nibble | bit4 << 4) - 16: where bit 4 is clear, setting the top nibble to 0xf gives nibble - 16
-        const __m256i high = _mm256_andnot_si256(avx2_expand_bits(avx2_load_u32(a[i].qh)), _mm256_set1_epi8(-16));
-        const __m256i q = _mm256_or_si256(avx2_unpack_nibbles(a[i].qs), high);  // -16..15
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(avx2_dot_i8_i8(q, avx2_load(b[i].qs))), acc);
-    }
-    return avx2_hsum(acc);
+void step_q4_0(const BlockQ4_0& a, const BlockQ8_0& b, __m256& acc, float&) {
+    const __m256i q = _mm256_sub_epi8(avx2_unpack_nibbles(a.qs), _mm256_set1_epi8(8));  // -8..7
+    acc = _mm256_fmadd_ps(block_scale(a.d, b.d), _mm256_cvtepi32_ps(avx2_dot_i8_i8(q, avx2_load(b.qs))), acc);
 }
 
-float dot_q4_1(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ4_1*>(w);
-    const auto* b = static_cast<const BlockQ8_1*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    float sum_mins = 0.0f;  // sum of m_w * s_x (s_x = d_x * sum of x's quants)
-    for (std::int64_t i = 0; i < n / kQk; ++i) {
-        const __m256 d = _mm256_set1_ps(avx2_fp16_to_f32(a[i].d) * avx2_fp16_to_f32(b[i].d));
-        sum_mins += avx2_fp16_to_f32(a[i].m) * avx2_fp16_to_f32(b[i].s);
-        const __m256i p = avx2_dot_u8_i8(avx2_unpack_nibbles(a[i].qs), avx2_load(b[i].qs));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    return avx2_hsum(acc) + sum_mins;
+void step_q5_0(const BlockQ5_0& a, const BlockQ8_0& b, __m256& acc, float&) {
+    // (nibble | bit4 << 4) - 16: where bit 4 is clear, setting the top nibble to 0xf gives nibble - 16
+    const __m256i high = _mm256_andnot_si256(avx2_expand_bits(avx2_load_u32(a.qh)), _mm256_set1_epi8(-16));
+    const __m256i q = _mm256_or_si256(avx2_unpack_nibbles(a.qs), high);  // -16..15
+    acc = _mm256_fmadd_ps(block_scale(a.d, b.d), _mm256_cvtepi32_ps(avx2_dot_i8_i8(q, avx2_load(b.qs))), acc);
 }
 
-float dot_q5_1(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ5_1*>(w);
-    const auto* b = static_cast<const BlockQ8_1*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    float sum_mins = 0.0f;
-    for (std::int64_t i = 0; i < n / kQk; ++i) {
-        const __m256 d = _mm256_set1_ps(avx2_fp16_to_f32(a[i].d) * avx2_fp16_to_f32(b[i].d));
-        sum_mins += avx2_fp16_to_f32(a[i].m) * avx2_fp16_to_f32(b[i].s);
-        const __m256i high = _mm256_and_si256(avx2_expand_bits(avx2_load_u32(a[i].qh)), _mm256_set1_epi8(0x10));
-        const __m256i q = _mm256_or_si256(avx2_unpack_nibbles(a[i].qs), high);  // 0..31
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(avx2_dot_u8_i8(q, avx2_load(b[i].qs))), acc);
+void step_q4_1(const BlockQ4_1& a, const BlockQ8_1& b, __m256& acc, float& mins) {
+    const __m256i p = avx2_dot_u8_i8(avx2_unpack_nibbles(a.qs), avx2_load(b.qs));  // 0..15 x -127..127
+    acc = _mm256_fmadd_ps(block_scale(a.d, b.d), _mm256_cvtepi32_ps(p), acc);
+    mins += avx2_fp16_to_f32(a.m) * avx2_fp16_to_f32(b.s);
+}
+
+void step_q5_1(const BlockQ5_1& a, const BlockQ8_1& b, __m256& acc, float& mins) {
+    const __m256i high = _mm256_and_si256(avx2_expand_bits(avx2_load_u32(a.qh)), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(avx2_unpack_nibbles(a.qs), high);  // 0..31
+    acc = _mm256_fmadd_ps(block_scale(a.d, b.d), _mm256_cvtepi32_ps(avx2_dot_u8_i8(q, avx2_load(b.qs))), acc);
+    mins += avx2_fp16_to_f32(a.m) * avx2_fp16_to_f32(b.s);
+}
+
+template <typename WBlock, typename XBlock, void (*Step)(const WBlock&, const XBlock&, __m256&, float&)>
+float dot_blocks(std::int64_t n, const void* w, const void* x) {
+    const auto* a = static_cast<const WBlock*>(w);
+    const auto* b = static_cast<const XBlock*>(x);
+    const std::int64_t num_blocks = n / kQk;
+    // two independent chains: with one, every block would wait for the previous block's fma
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float mins0 = 0.0f, mins1 = 0.0f;
+    std::int64_t i = 0;
+    for (; i + 2 <= num_blocks; i += 2) {
+        Step(a[i], b[i], acc0, mins0);
+        Step(a[i + 1], b[i + 1], acc1, mins1);
     }
-    return avx2_hsum(acc) + sum_mins;
+    if (i < num_blocks) Step(a[i], b[i], acc0, mins0);
+    return avx2_hsum(_mm256_add_ps(acc0, acc1)) + (mins0 + mins1);
 }
 
 // ---- vec_dot_f32 of the block types
@@ -224,11 +210,14 @@ constinit const TypeKernels kEntries[] = {
     {T::F32, T::F32, nullptr, nullptr, dot_f32, dot_f32_f32},
     {T::F16, T::F32, nullptr, nullptr, dot_f16, dot_f32_f16},
     {T::BF16, T::F32, nullptr, nullptr, dot_bf16, dot_f32_bf16},
-    {T::Q4_0, T::Q8_0, nullptr, nullptr, dot_q4_0, dot_f32_q4_0},
-    {T::Q4_1, T::Q8_1, nullptr, nullptr, dot_q4_1, dot_f32_dequantized<kQk, sizeof(BlockQ4_1), dequantize_q4_1>},
-    {T::Q5_0, T::Q8_0, nullptr, nullptr, dot_q5_0, dot_f32_dequantized<kQk, sizeof(BlockQ5_0), dequantize_q5_0>},
-    {T::Q5_1, T::Q8_1, nullptr, nullptr, dot_q5_1, dot_f32_dequantized<kQk, sizeof(BlockQ5_1), dequantize_q5_1>},
-    {T::Q8_0, T::Q8_0, nullptr, quantize_to_q8_0, dot_q8_0, dot_f32_q8_0},
+    {T::Q4_0, T::Q8_0, nullptr, nullptr, dot_blocks<BlockQ4_0, BlockQ8_0, step_q4_0>, dot_f32_q4_0},
+    {T::Q4_1, T::Q8_1, nullptr, nullptr, dot_blocks<BlockQ4_1, BlockQ8_1, step_q4_1>,
+     dot_f32_dequantized<kQk, sizeof(BlockQ4_1), dequantize_q4_1>},
+    {T::Q5_0, T::Q8_0, nullptr, nullptr, dot_blocks<BlockQ5_0, BlockQ8_0, step_q5_0>,
+     dot_f32_dequantized<kQk, sizeof(BlockQ5_0), dequantize_q5_0>},
+    {T::Q5_1, T::Q8_1, nullptr, nullptr, dot_blocks<BlockQ5_1, BlockQ8_1, step_q5_1>,
+     dot_f32_dequantized<kQk, sizeof(BlockQ5_1), dequantize_q5_1>},
+    {T::Q8_0, T::Q8_0, nullptr, quantize_to_q8_0, dot_blocks<BlockQ8_0, BlockQ8_0, step_q8_0>, dot_f32_q8_0},
     {T::Q8_1, T::F32, nullptr, quantize_to_q8_1, nullptr, nullptr},
 };
 
