@@ -71,13 +71,21 @@ void dequantize_q6_k(const void* src, float* dst, std::int64_t n) {
     const auto* b = static_cast<const BlockQ6_K*>(src);
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
         const float d = fp16_to_f32(b[i].d);
-        for (int h = 0; h < 2; ++h) {
-            for (int k = 0; k < 4; ++k, dst += 32) {
-                for (int l = 0; l < 32; ++l) {
-                    // sub-block of 16: element 128h + 32k + l is in sub-block 8h + 2k + l / 16
-                    const float ds = d * static_cast<float>(b[i].scales[8 * h + 2 * k + l / 16]);
-                    dst[l] = ds * static_cast<float>(q6_k_quant(b[i], h, k, l) - 32);
-                }
+        for (int h = 0; h < 2; ++h, dst += 128) {
+            const std::uint8_t* ql = b[i].ql + 64 * h;
+            const std::uint8_t* qh = b[i].qh + 32 * h;
+            const std::int8_t* sc = b[i].scales + 8 * h;
+            for (int l = 0; l < 32; ++l) {
+                // element 32k + l of this half is in sub-block 2k + l / 16 (see quant_blocks.h)
+                const int s = l / 16;
+                const int q0 = ((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32;
+                const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                dst[l] = d * static_cast<float>(sc[s]) * static_cast<float>(q0);
+                dst[l + 32] = d * static_cast<float>(sc[s + 2]) * static_cast<float>(q1);
+                dst[l + 64] = d * static_cast<float>(sc[s + 4]) * static_cast<float>(q2);
+                dst[l + 96] = d * static_cast<float>(sc[s + 6]) * static_cast<float>(q3);
             }
         }
     }
