@@ -30,7 +30,9 @@ struct TypeKernels {
 };
 
 // The kernels for a computable type (see TensorTypeInfo::computable) and for the activation
-// types Q8_1 and Q8_K, at the active SIMD level of this CPU.
+// types Q8_1 and Q8_K (those have vec_dot == nullptr and vec_dot_type F32), at the active SIMD
+// level of this CPU. Any other type is a bug (KV_CHECK): loaders reject such files first.
+// Callers look the entry up once per matmul, not per row.
 const TypeKernels& type_kernels(TensorType type);
 
 // The same at a given level (tests compare levels; a level above the CPU's must not be asked for).
@@ -39,6 +41,8 @@ const TypeKernels& type_kernels(TensorType type, SimdLevel level);
 // Convenience wrappers over type_kernels(type).
 void dequantize_row(TensorType type, const void* src, float* dst, std::int64_t n);
 void quantize_row(TensorType type, const float* src, void* dst, std::int64_t n);
-inline TensorType vec_dot_type(TensorType type) { return type_kernels(type).vec_dot_type; }
+inline TensorType vec_dot_type(TensorType type) {
+    return type_kernels(type).vec_dot_type;
+}
 
 }  // namespace kvscope

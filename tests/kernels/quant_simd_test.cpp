@@ -1,0 +1,135 @@
+// Every SIMD level this CPU has gives the scalar kernels' results: the same bytes from the
+// activation quantisers, the same dot products up to float summation order, over many random
+// rows and several lengths. Levels the CPU lacks are skipped (the AVX-512 kernels are also
+// checked under emulation in quant_avx512_emu_test).
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/quant.h"
+#include "tests/kernels/quant_test_util.h"
+
+namespace kvscope {
+namespace {
+
+using test::abs_dot_double;
+using test::block_elems;
+using test::dequantize;
+using test::quantize;
+using test::random_row;
+using test::weight_types;
+
+using Param = std::tuple<SimdLevel, TensorType>;
+
+std::string name_of(const testing::TestParamInfo<Param>& info) {
+    return std::string(simd_level_name(std::get<0>(info.param))) + "_" +
+           std::string(type_name(std::get<1>(info.param)));
+}
+
+class QuantSimd : public testing::TestWithParam<Param> {
+protected:
+    void SetUp() override {
+        level_ = std::get<0>(GetParam());
+        type_ = std::get<1>(GetParam());
+        if (level_ > detect_simd_level()) {
+            GTEST_SKIP() << "this CPU lacks " << simd_level_name(level_)
+                         << " (best: " << simd_level_name(detect_simd_level()) << ")";
+        }
+    }
+
+    // row lengths: 1, 2, 7 blocks (of both operands), 4096, and odd ones for the float types
+    std::vector<std::int64_t> lengths() const {
+        const std::int64_t bs = std::max(block_elems(type_), block_elems(type_kernels(type_).vec_dot_type));
+        std::vector<std::int64_t> ns = {bs, 2 * bs, 7 * bs, 4096};
+        if (bs == 1) ns.insert(ns.end(), {7, 15, 31, 33, 100, 4096 + 13});
+        return ns;
+    }
+
+    SimdLevel level_ = SimdLevel::Scalar;
+    TensorType type_ = TensorType::F32;
+};
+
+TEST_P(QuantSimd, VecDotMatchesScalar) {
+    const TypeKernels& simd = type_kernels(type_, level_);
+    const TypeKernels& scalar = type_kernels(type_, SimdLevel::Scalar);
+    unsigned seed = 1;
+    for (std::int64_t n : lengths()) {
+        for (int rep = 0; rep < 20; ++rep, ++seed) {
+            // mix of centred and shifted rows, so the min terms of Q4_1/Q5_1/Q4_K/Q5_K matter
+            const auto w = quantize(type_, random_row(n, seed, rep % 3 == 0 ? 0.8f : 0.0f));
+            const auto x_f32 = random_row(n, 1000 + seed, rep % 4 == 1 ? -0.5f : 0.0f, 3.0f);
+            const auto x = quantize(scalar.vec_dot_type, x_f32);
+            const auto wd = dequantize(type_, w, n);
+            const auto xd = dequantize(scalar.vec_dot_type, x, n);
+            const double tol = 1e-5 * abs_dot_double(wd, xd) + 1e-6;
+            ASSERT_NEAR(simd.vec_dot(n, w.data(), x.data()), scalar.vec_dot(n, w.data(), x.data()), tol)
+                << "n=" << n << " rep=" << rep;
+            const double tol_f32 = 1e-5 * abs_dot_double(wd, x_f32) + 1e-6;
+            ASSERT_NEAR(simd.vec_dot_f32(n, w.data(), x_f32.data()), scalar.vec_dot_f32(n, w.data(), x_f32.data()),
+                        tol_f32)
+                << "n=" << n << " rep=" << rep;
+        }
+    }
+}
+
+TEST_P(QuantSimd, QuantiseAndDequantiseMatchScalar) {
+    const TypeKernels& simd = type_kernels(type_, level_);
+    const TypeKernels& scalar = type_kernels(type_, SimdLevel::Scalar);
+    for (std::int64_t n : lengths()) {
+        const auto x = random_row(n, 77 + static_cast<unsigned>(n), 0.1f, 2.0f);
+        std::vector<std::uint8_t> a(row_bytes(type_, n)), b(row_bytes(type_, n));
+        simd.quantize(x.data(), a.data(), n);
+        scalar.quantize(x.data(), b.data(), n);
+        ASSERT_EQ(a, b) << "n=" << n;
+        std::vector<float> da(static_cast<std::size_t>(n)), db(static_cast<std::size_t>(n));
+        simd.dequantize(a.data(), da.data(), n);
+        scalar.dequantize(a.data(), db.data(), n);
+        ASSERT_EQ(da, db) << "n=" << n;
+    }
+}
+
+TEST_P(QuantSimd, EdgeRows) {
+    const TypeKernels& simd = type_kernels(type_, level_);
+    const TypeKernels& scalar = type_kernels(type_, SimdLevel::Scalar);
+    const std::int64_t n = 512;
+    // zero weights, zero activations, all-negative, huge
+    std::vector<std::vector<float>> rows = {std::vector<float>(n, 0.0f), std::vector<float>(n, -3.0f),
+                                            random_row(n, 5, -4.0f, 0.1f), random_row(n, 6, 0.0f, 1e3f)};
+    for (const auto& wr : rows) {
+        for (const auto& xr : rows) {
+            const auto w = quantize(type_, wr);
+            const auto x = quantize(scalar.vec_dot_type, xr);
+            const float want = scalar.vec_dot(n, w.data(), x.data());
+            ASSERT_TRUE(std::isfinite(want));
+            const double tol = 1e-5 * abs_dot_double(dequantize(type_, w, n), dequantize(scalar.vec_dot_type, x, n));
+            ASSERT_NEAR(simd.vec_dot(n, w.data(), x.data()), want, tol + 1e-6);
+        }
+    }
+}
+
+// The activation types: their SIMD quantisers must write the scalar bytes exactly.
+TEST(QuantSimdActivations, SameBytesAsScalar) {
+    for (int level = 1; level <= static_cast<int>(detect_simd_level()); ++level) {
+        for (TensorType t : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K}) {
+            for (unsigned seed = 0; seed < 50; ++seed) {
+                std::vector<float> x = random_row(1024, seed, seed % 2 ? 0.3f : 0.0f, 1.0f + static_cast<float>(seed));
+                if (seed % 5 == 0) std::fill(x.begin(), x.begin() + 256, 0.0f);  // zero blocks: d = 0
+                ASSERT_EQ(quantize(t, x, static_cast<SimdLevel>(level)), quantize(t, x, SimdLevel::Scalar))
+                    << type_name(t) << " level " << level << " seed " << seed;
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, QuantSimd,
+                         testing::Combine(testing::Values(SimdLevel::Avx2, SimdLevel::Avx512),
+                                          testing::ValuesIn(weight_types())),
+                         name_of);
+
+}  // namespace
+}  // namespace kvscope
