@@ -6,6 +6,7 @@ namespace kvscope {
 [[noreturn]] void check_failed(const char* condition, const char* message, const char* file, int line);
 }  // namespace kvscope
 
-#define KV_CHECK(cond) ((cond) ? static_cast<void>(0) : ::kvscope::check_failed(#cond, nullptr, __FILE__, __LINE__))
+#define KV_CHECK(cond) \
+    ((cond) ? static_cast<void>(0) : ::kvscope::check_failed(#cond, nullptr, __FILE__, __LINE__))
 #define KV_CHECK_MSG(cond, msg) \
     ((cond) ? static_cast<void>(0) : ::kvscope::check_failed(#cond, (msg), __FILE__, __LINE__))

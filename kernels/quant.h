@@ -39,8 +39,6 @@ const TypeKernels& type_kernels(TensorType type, SimdLevel level);
 // Convenience wrappers over type_kernels(type).
 void dequantize_row(TensorType type, const void* src, float* dst, std::int64_t n);
 void quantize_row(TensorType type, const float* src, void* dst, std::int64_t n);
-inline TensorType vec_dot_type(TensorType type) {
-    return type_kernels(type).vec_dot_type;
-}
+inline TensorType vec_dot_type(TensorType type) { return type_kernels(type).vec_dot_type; }
 
 }  // namespace kvscope

@@ -46,7 +46,7 @@ enum class TensorType : std::uint32_t {
 
 struct TensorTypeInfo {
     TensorType type;
-    std::string_view name;     // as GGUF tools print it: "F32", "Q4_K", ...
+    std::string_view name;    // as GGUF tools print it: "F32", "Q4_K", ...
     std::int64_t block_elems;  // elements per block (1 for plain types)
     std::size_t block_bytes;   // bytes per block
     bool computable;           // kvscope has dequantise + dot kernels for it
@@ -57,9 +57,7 @@ const TensorTypeInfo* find_tensor_type(std::uint32_t id);
 
 // Info for a known type.
 const TensorTypeInfo& type_info(TensorType type);
-inline std::string_view type_name(TensorType type) {
-    return type_info(type).name;
-}
+inline std::string_view type_name(TensorType type) { return type_info(type).name; }
 
 // Bytes of a row of `n` elements; n must be a multiple of the block size.
 std::size_t row_bytes(TensorType type, std::int64_t n);
