@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/check.h"
@@ -11,8 +12,12 @@
 namespace kvscope {
 namespace {
 
-constexpr int kQueryTile = 16;    // queries of one sequence per work item
-constexpr int kChunkTokens = 64;  // keys per online-softmax step (rounded to whole blocks)
+constexpr int kQueryTile = 16;  // queries of one sequence per work item
+// Keys per online-softmax step: chunk_tokens * head_dim = kChunkElems, so that the chunk's K and
+// V gathered in f32 (2 x 16 KiB) stay in L1 while every query row of the work item reads them.
+constexpr int kChunkElems = 4096;
+constexpr int kMinChunkTokens = 16;
+constexpr int kPrefetchTokens = 8;  // how far ahead load_chunk prefetches the cache
 constexpr std::size_t kAlign = 64;
 
 std::size_t align_up(std::size_t n) {
@@ -23,8 +28,7 @@ std::size_t align_up(std::size_t n) {
 struct Geometry {
     int group = 0;                 // query heads per kv head
     int rows = 0;                  // query rows of a work item at most: group * kQueryTile
-    int chunk_tokens = 0;          // keys per online-softmax step: whole blocks, about kChunkTokens
-    bool dequantise = false;       // F16 / Q8_0: the chunk's keys and values are converted to f32 first
+    int chunk_tokens = 0;          // keys per online-softmax step
     std::size_t thread_bytes = 0;  // scratch of one thread
 };
 
@@ -34,13 +38,12 @@ Geometry make_geometry(const PagedKvLayer& layer, std::int32_t num_heads) {
     Geometry g;
     g.group = num_heads / layer.num_kv_heads;
     g.rows = g.group * kQueryTile;
-    g.chunk_tokens = std::max(1, kChunkTokens / layer.block_size) * layer.block_size;
-    g.dequantise = layer.dtype != TensorType::F32;
+    g.chunk_tokens = std::max(kMinChunkTokens, kChunkElems / layer.head_dim);
     const std::size_t f = sizeof(float);
-    g.thread_bytes = 2 * align_up(g.rows * f)                                                                // m, l
-                     + align_up(std::size_t(g.rows) * layer.head_dim * f)                                    // acc
-                     + align_up(g.chunk_tokens * f)                                                          // scores
-                     + (g.dequantise ? 2 * align_up(std::size_t(g.chunk_tokens) * layer.head_dim * f) : 0);  // k, v
+    g.thread_bytes = 2 * align_up(g.rows * f)                                           // m, l
+                     + align_up(std::size_t(g.rows) * layer.head_dim * f)               // acc
+                     + align_up(g.chunk_tokens * f)                                     // scores
+                     + 2 * align_up(std::size_t(g.chunk_tokens) * layer.head_dim * f);  // k, v
     return g;
 }
 
@@ -69,10 +72,8 @@ ThreadScratch carve(std::byte* base, const Geometry& g, int head_dim) {
     ts.l = take(g.rows);
     ts.acc = take(std::size_t(g.rows) * head_dim);
     ts.scores = take(g.chunk_tokens);
-    if (g.dequantise) {
-        ts.k = take(std::size_t(g.chunk_tokens) * head_dim);
-        ts.v = take(std::size_t(g.chunk_tokens) * head_dim);
-    }
+    ts.k = take(std::size_t(g.chunk_tokens) * head_dim);
+    ts.v = take(std::size_t(g.chunk_tokens) * head_dim);
     return ts;
 }
 
@@ -88,52 +89,60 @@ struct Call {
     const Geometry& geometry;
 };
 
-// Points seg_k / seg_v at the f32 keys and values of kv head `kv_head` for positions
-// [c0, c1) of sequence `s` (c0 a multiple of block_size): straight into an F32 cache, one
-// segment per block (rows `*stride` floats apart); or into the thread's scratch after
-// converting an F16 / Q8_0 cache, one contiguous segment. Returns the tokens per segment.
-int load_chunk(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, std::int64_t c0, std::int64_t c1,
-               const float** seg_k, const float** seg_v, std::int64_t* stride) {
+// ts.k, ts.v (c1 - c0, head_dim) <- the keys and values of kv head `kv_head` at positions
+// [c0, c1) of sequence s, in f32; tokens up to kv_end are prefetched ahead. Gathering them out
+// of the cache (where one token's slice of a head is a few cache lines, a whole K/V row apart)
+// into contiguous scratch reads each byte of the cache once per work item; every query row
+// then reads the copy from L1.
+void load_chunk(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, std::int64_t c0, std::int64_t c1,
+                std::int64_t kv_end) {
     const PagedKvLayer& layer = c.layer;
     const int head_dim = layer.head_dim;
     const std::int64_t row_elems = std::int64_t{layer.num_kv_heads} * head_dim;
+    const std::size_t row_bytes = layer.row_bytes();
+    const std::int64_t head_offset = std::int64_t{kv_head} * head_dim;  // in elements, within a row
     const std::int32_t* table = c.batch.block_tables.data() + std::int64_t{s} * c.batch.max_blocks_per_seq;
     const std::int64_t bs = layer.block_size;
-    // 1. the slot of position p: its physical block and the offset in it
     auto slot_of = [&](std::int64_t p) {
         const std::int32_t block = table[p / bs];
         KV_CHECK_MSG(block >= 0 && block < layer.num_blocks, "block table entry outside the KV cache");
         return std::int64_t{block} * bs + p % bs;
     };
-    if (!c.geometry.dequantise) {
-        // 2a. F32: read the cache in place, block by block
-        *stride = row_elems;
-        for (std::int64_t p = c0, i = 0; p < c1; p += bs, ++i) {
-            const std::int64_t offset = slot_of(p) * row_elems + std::int64_t{kv_head} * head_dim;
-            seg_k[i] = reinterpret_cast<const float*>(layer.k) + offset;
-            seg_v[i] = reinterpret_cast<const float*>(layer.v) + offset;
-        }
-        return layer.block_size;
-    }
-    // 2b. F16 / Q8_0: convert the chunk's rows of this kv head into (chunk_tokens, head_dim) f32
-    const std::size_t row_bytes = layer.row_bytes();
+    // bytes of one head's slice (for Q8_0 approximately: heads may share a block; enough to prefetch)
+    const std::size_t head_bytes = row_bytes / layer.num_kv_heads;
+    const std::size_t head_byte_offset = head_bytes * kv_head;
     for (std::int64_t p = c0; p < c1; ++p) {
+        // 1. start fetching a later token's slices: each is a few cache lines, a whole row
+        //    apart from the previous token's, which hardware prefetchers do not follow
+        if (p + kPrefetchTokens < kv_end) {
+            const std::int64_t ahead = slot_of(p + kPrefetchTokens);
+            for (std::size_t line = 0; line < head_bytes; line += 64) {
+                __builtin_prefetch(layer.k + ahead * row_bytes + head_byte_offset + line);
+                __builtin_prefetch(layer.v + ahead * row_bytes + head_byte_offset + line);
+            }
+        }
+        // 2. the slot of position p: its physical block and the offset in it
         const std::int64_t slot = slot_of(p);
+        // 3. that token's (head_dim) slice of kv head `kv_head`, in f32
         float* kd = ts.k + (p - c0) * head_dim;
         float* vd = ts.v + (p - c0) * head_dim;
-        if (layer.dtype == TensorType::F16) {
-            const std::int64_t offset = slot * row_elems + std::int64_t{kv_head} * head_dim;
-            c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.k) + offset, kd, head_dim);
-            c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.v) + offset, vd, head_dim);
-        } else {
-            c.kernels.q8_0_to_f32(layer.k + slot * row_bytes, std::int64_t{kv_head} * head_dim, head_dim, kd);
-            c.kernels.q8_0_to_f32(layer.v + slot * row_bytes, std::int64_t{kv_head} * head_dim, head_dim, vd);
+        switch (layer.dtype) {
+            case TensorType::F32:
+                std::memcpy(kd, reinterpret_cast<const float*>(layer.k) + slot * row_elems + head_offset, head_dim * 4);
+                std::memcpy(vd, reinterpret_cast<const float*>(layer.v) + slot * row_elems + head_offset, head_dim * 4);
+                break;
+            case TensorType::F16:
+                c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.k) + slot * row_elems + head_offset,
+                                     kd, head_dim);
+                c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.v) + slot * row_elems + head_offset,
+                                     vd, head_dim);
+                break;
+            default:  // Q8_0
+                c.kernels.q8_0_to_f32(layer.k + slot * row_bytes, head_offset, head_dim, kd);
+                c.kernels.q8_0_to_f32(layer.v + slot * row_bytes, head_offset, head_dim, vd);
+                break;
         }
     }
-    *stride = head_dim;
-    seg_k[0] = ts.k;
-    seg_v[0] = ts.v;
-    return c.geometry.chunk_tokens;
 }
 
 // Attention of queries [tile * kQueryTile, ...) of sequence s, for the query heads of kv head
@@ -154,14 +163,10 @@ void attend_tile(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, 
     std::fill(ts.l, ts.l + num_rows, 0.0f);
     std::fill(ts.acc, ts.acc + std::int64_t{num_rows} * head_dim, 0.0f);
 
-    constexpr int kMaxSegments = kChunkTokens;  // blocks of a chunk: chunk_tokens / block_size <= 64
-    const float* seg_k[kMaxSegments];
-    const float* seg_v[kMaxSegments];
     for (std::int64_t c0 = 0; c0 < kv_end; c0 += c.geometry.chunk_tokens) {
         // 2. this chunk's keys and values of the kv head
         const std::int64_t c1 = std::min<std::int64_t>(c0 + c.geometry.chunk_tokens, kv_end);
-        std::int64_t stride = 0;
-        const int seg_tokens = load_chunk(c, ts, s, kv_head, c0, c1, seg_k, seg_v, &stride);
+        load_chunk(c, ts, s, kv_head, c0, c1, kv_end);
         for (int r = 0; r < num_rows; ++r) {
             // 3. the keys row r may see in this chunk (causal: positions <= its own)
             const std::int64_t i = i0 + r / group;
@@ -170,10 +175,7 @@ void attend_tile(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, 
             if (n <= 0) continue;
             const float* q_row = c.q + ((q_begin + i) * c.num_heads + head) * head_dim;  // (head_dim)
             // 4. scores = scale * q . k
-            for (int off = 0, seg = 0; off < n; off += seg_tokens, ++seg) {
-                c.kernels.scores(q_row, seg_k[seg], stride, std::min(seg_tokens, n - off), head_dim, c.scale,
-                                 ts.scores + off);
-            }
+            c.kernels.scores(q_row, ts.k, head_dim, n, head_dim, c.scale, ts.scores);
             // 5. online softmax: new max, rescale the old sum, add this chunk's e^(score - max)
             const float m_new = std::max(ts.m[r], c.kernels.max(ts.scores, n));
             const float correction = std::exp(ts.m[r] - m_new);  // 0 on the first chunk
@@ -181,10 +183,7 @@ void attend_tile(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, 
             ts.m[r] = m_new;
             // 6. acc = correction * acc + sum_j p_j V_j
             float* acc = ts.acc + std::int64_t{r} * head_dim;
-            for (int off = 0, seg = 0; off < n; off += seg_tokens, ++seg) {
-                c.kernels.rescale_accumulate(acc, seg == 0 ? correction : 1.0f, ts.scores + off, seg_v[seg], stride,
-                                             std::min(seg_tokens, n - off), head_dim);
-            }
+            c.kernels.rescale_accumulate(acc, correction, ts.scores, ts.v, head_dim, n, head_dim);
         }
     }
     // 7. out = acc / l (l >= 1: each row sees at least position 0, and its max term is e^0)

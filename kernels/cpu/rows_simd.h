@@ -1,7 +1,8 @@
 #pragma once
 // Row kernels compiled for SIMD targets (kernels/cpu/rows_avx2.cpp). Called by the dispatchers
-// in norm.cpp, elementwise.cpp and softmax.cpp only when the CPU has the target. Declarations
-// only: this header is shared by baseline and SIMD files.
+// in norm.cpp, elementwise.cpp and softmax.cpp only when the CPU has the target; the Avx512
+// level runs these too (one-pass, memory-bound loops, where 512-bit vectors gain little).
+// Declarations only: this header is shared by baseline and SIMD files.
 
 #include <cstdint>
 
