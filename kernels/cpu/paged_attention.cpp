@@ -57,7 +57,7 @@ struct ThreadScratch {
     float* l;       // (rows) running sum of e^(score - m)
     float* acc;     // (rows, head_dim) running sum of e^(score - m) * V
     float* scores;  // (chunk_tokens) one row's scores, then probabilities, for the current chunk
-    float* k;       // (chunk_tokens, head_dim) the chunk's keys of one kv head, in f32 (F16/Q8_0 caches)
+    float* k;       // (chunk_tokens, head_dim) the chunk's keys of one kv head, gathered in f32
     float* v;       // (chunk_tokens, head_dim) the same for values
 };
 

@@ -24,14 +24,9 @@ constexpr int kNumKvHeads = 8;
 constexpr int kHeadDim = 64;
 constexpr int kBlockSize = 16;
 
-// args: context length, shuffled table (1) or contiguous (0), cache dtype, threads, sequences
-void BM_DecodeAttention(benchmark::State& state) {
-    const int context = static_cast<int>(state.range(0));
-    const bool shuffled = state.range(1) != 0;
-    const auto dtype = static_cast<TensorType>(state.range(2));
-    const int num_threads = static_cast<int>(state.range(3));
-    const int num_seqs = static_cast<int>(state.range(4));
-
+// num_seqs sequences of `context` tokens, the last query_len of each being queries.
+void run_attention_bench(benchmark::State& state, int context, int query_len, bool shuffled, TensorType dtype,
+                         int num_threads, int num_seqs) {
     // 1. a cache with exactly the blocks the sequences need, handed out in order or shuffled
     const int blocks_per_seq = (context + kBlockSize - 1) / kBlockSize;
     const int num_blocks = blocks_per_seq * num_seqs;
@@ -52,10 +47,10 @@ void BM_DecodeAttention(benchmark::State& state) {
     std::iota(slots.begin(), slots.end(), 0);
     write_kv(layer, rows.data(), rows.data(), slots);
 
-    // 3. one decode query per sequence
+    // 3. query_len queries per sequence
     std::vector<std::int32_t> query_start(num_seqs + 1), seq_lens(num_seqs, context);
-    std::iota(query_start.begin(), query_start.end(), 0);
-    std::vector<float> q(std::size_t(num_seqs) * kNumHeads * kHeadDim), out(q.size());
+    for (int s = 0; s <= num_seqs; ++s) query_start[s] = s * query_len;
+    std::vector<float> q(std::size_t(num_seqs) * query_len * kNumHeads * kHeadDim), out(q.size());
     for (auto& x : q) x = dist(rng);
     const AttentionBatch batch{query_start, seq_lens, table, blocks_per_seq};
 
@@ -67,9 +62,17 @@ void BM_DecodeAttention(benchmark::State& state) {
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    // K and V bytes each call reads
-    state.SetBytesProcessed(state.iterations() * 2 * std::int64_t(context) * num_seqs * layer.row_bytes());
+    // K and V bytes each call reads (decodes: every query reads its whole context once)
+    if (query_len == 1)
+        state.SetBytesProcessed(state.iterations() * 2 * std::int64_t(context) * num_seqs * layer.row_bytes());
     state.SetLabel(std::string(type_name(dtype)) + (shuffled ? " shuffled" : " contiguous"));
+}
+
+// args: context length, shuffled table (1) or contiguous (0), cache dtype, threads, sequences
+void BM_DecodeAttention(benchmark::State& state) {
+    run_attention_bench(state, static_cast<int>(state.range(0)), 1, state.range(1) != 0,
+                        static_cast<TensorType>(state.range(2)), static_cast<int>(state.range(3)),
+                        static_cast<int>(state.range(4)));
 }
 
 void attention_args(benchmark::internal::Benchmark* b) {
@@ -85,6 +88,12 @@ void attention_args(benchmark::internal::Benchmark* b) {
     for (int shuffled : {0, 1}) b->Args({512, shuffled, int(TensorType::F16), 2, 8});
 }
 BENCHMARK(BM_DecodeAttention)->Apply(attention_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A whole 512-token prompt (causal), F16 cache, shuffled table. args: threads
+void BM_PrefillAttention512(benchmark::State& state) {
+    run_attention_bench(state, 512, 512, true, TensorType::F16, static_cast<int>(state.range(0)), 1);
+}
+BENCHMARK(BM_PrefillAttention512)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The cost of one parallel region with trivial work: wake, run, wait.
 void BM_ParallelForOverhead(benchmark::State& state) {
