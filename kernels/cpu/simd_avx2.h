@@ -105,4 +105,36 @@ static inline float avx2_absmax_32(const float* x) {
     return avx2_hmax(m);
 }
 
+// e^x per lane, relative error below ~2e-7 for x in [-87.3, 88.3]. Lanes with x < -87.3
+// (including -inf) give exactly 0; lanes above 88.3 are clamped to e^88.3 (softmax and SiLU
+// never need more). Method: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor
+// polynomial, times 2^n built in the exponent bits.
+static inline __m256 avx2_exp(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);  // false for x < lo and nan
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2, with ln2 split in two so that n * ln2_hi is exact
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.4286068202862268e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    // 2^n: n + 127 in the exponent field (n is in [-126, 127] after the clamp)
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), underflow);
+}
+
+// Mask for _mm256_maskload_ps / _mm256_maskstore_ps: the first `count` lanes (0..8).
+static inline __m256i avx2_tail_mask(int count) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
+}
+
 }  // namespace kvscope::cpu
