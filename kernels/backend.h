@@ -1,0 +1,69 @@
+#pragma once
+// The compute side of one engine step. A Backend owns the model's weights (or views of them)
+// and the paged KV memory; the engine hands it a ForwardBatch built from the scheduler's
+// decisions and receives logits. The CPU backend always exists; CUDA is chosen at run time
+// when a device is present.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "kernels/block_copy.h"
+#include "kernels/model_weights.h"
+#include "kernels/tensor_type.h"
+
+namespace kvscope {
+
+// Physical KV memory: num_blocks blocks of block_size token slots, for every layer,
+// K and V each (num_blocks, block_size, num_kv_heads, head_dim) in `dtype` (F32, F16 or Q8_0).
+struct KvCacheSpec {
+    std::int32_t num_blocks = 0;
+    std::int32_t block_size = 16;
+    TensorType dtype = TensorType::F32;
+};
+
+// Bytes one block takes over all layers, K and V.
+std::size_t kv_block_bytes(const ModelShape& shape, const KvCacheSpec& spec);
+
+// One step's work: a flat list of tokens from several sequences. Sequence s owns token rows
+// [query_start[s], query_start[s+1]); they are its last query_len positions of a context of
+// seq_lens[s] tokens, whose KV lives in the blocks of its block table row.
+struct ForwardBatch {
+    std::span<const std::int32_t> token_ids;     // (num_tokens)
+    std::span<const std::int32_t> positions;     // (num_tokens)
+    std::span<const std::int64_t> slot_mapping;  // (num_tokens): block_id * block_size + offset
+    std::span<const std::int32_t> query_start;   // (num_seqs + 1)
+    std::span<const std::int32_t> seq_lens;      // (num_seqs): context length after this step
+    std::span<const std::int32_t> block_tables;  // (num_seqs, max_blocks_per_seq), unused = -1
+    std::int32_t max_blocks_per_seq = 0;
+    std::span<const std::int32_t> logits_rows;  // token rows whose logits are wanted, ascending
+
+    std::int32_t num_tokens() const { return static_cast<std::int32_t>(token_ids.size()); }
+    std::int32_t num_seqs() const { return static_cast<std::int32_t>(seq_lens.size()); }
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual std::string name() const = 0;  // "cpu (avx2, 2 threads)", "cuda (NVIDIA H100)"
+    virtual const ModelShape& shape() const = 0;
+    virtual const KvCacheSpec& kv_spec() const = 0;
+
+    // Runs the batch and writes logits (logits_rows.size(), vocab_size) row-major.
+    virtual void forward(const ForwardBatch& batch, std::span<float> logits) = 0;
+    // Copies whole KV blocks (all layers, K and V), src to dst, before a step writes to dst.
+    virtual void copy_blocks(std::span<const BlockCopy> copies) = 0;
+};
+
+struct CpuBackendOptions {
+    int num_threads = 0;  // 0: all hardware threads
+};
+
+// Validates the spec against the shape (ConfigError-free: callers validate; KV_CHECK here).
+std::unique_ptr<Backend> make_cpu_backend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv,
+                                          const CpuBackendOptions& options);
+
+}  // namespace kvscope
