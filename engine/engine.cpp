@@ -1,0 +1,395 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "engine/error.h"
+#include "kernels/check.h"
+
+namespace kvscope {
+namespace {
+
+KvCacheConfig kv_config(const EngineConfig& config, const CachePlan& plan) {
+    return KvCacheConfig{plan.num_blocks, config.block_size, config.enable_prefix_caching};
+}
+
+SchedulerConfig scheduler_config(const EngineConfig& config) {
+    return SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens, config.enable_chunked_prefill};
+}
+
+double seconds(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+std::unique_ptr<Backend> cpu_backend(const Model& model, const EngineConfig& config) {
+    const CachePlan plan = plan_cache(config, model.shape());
+    return make_cpu_backend(model.shape(), model.weights(),
+                            KvCacheSpec{plan.num_blocks, config.block_size, config.cache_dtype},
+                            CpuBackendOptions{config.num_threads});
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config)
+    : Engine(model, config, cpu_backend(*model, config)) {}
+
+Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config, std::unique_ptr<Backend> backend)
+    : model_(std::move(model)),
+      config_(config),
+      plan_(plan_cache(config_, model_->shape())),
+      backend_(std::move(backend)),
+      kv_(kv_config(config_, plan_)),
+      scheduler_(scheduler_config(config_), kv_) {
+    KV_CHECK(backend_->kv_spec().num_blocks == plan_.num_blocks &&
+             backend_->kv_spec().block_size == config_.block_size);
+    eos_ids_ = model_->tokenizer().eog_ids();
+    sampler_.reserve(model_->shape().vocab_size);
+    update_gauges();
+}
+
+Engine::~Engine() = default;
+
+Engine::SampleState Engine::make_sample(const RequestState& request, std::int32_t index, SeqId seq) const {
+    return SampleState{SequenceRandom(request.seed, static_cast<std::uint64_t>(index)),
+                       StopChecker(request.params),
+                       StreamingDetokenizer(model_->tokenizer()),
+                       seq,
+                       FinishReason::none,
+                       {}};
+}
+
+RequestId Engine::add_request(Request request) {
+    const Tokenizer& tokenizer = model_->tokenizer();
+    std::vector<std::int32_t> prompt = request.prompt_token_ids.empty()
+                                           ? tokenizer.encode(request.prompt, /*add_special=*/true, false)
+                                           : std::move(request.prompt_token_ids);
+    request.params.validate(model_->shape().vocab_size);
+    if (prompt.empty()) throw ConfigError("the prompt is empty; give at least one token");
+    for (std::int32_t t : prompt) {
+        if (t < 0 || t >= model_->shape().vocab_size) {
+            throw ConfigError("prompt token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                              std::to_string(model_->shape().vocab_size - 1) + ")");
+        }
+    }
+    const std::int32_t num_prompt = static_cast<std::int32_t>(prompt.size());
+    if (num_prompt >= plan_.max_model_len) {
+        throw ConfigError("the prompt has " + std::to_string(num_prompt) + " tokens, but the context holds " +
+                          std::to_string(plan_.max_model_len) + " (prompt + output); shorten the prompt");
+    }
+    // The most tokens one sample can reach, and the blocks that takes: more than the cache has
+    // would never run.
+    const std::int64_t max_len =
+        std::min<std::int64_t>(std::int64_t{num_prompt} + request.params.max_tokens, plan_.max_model_len);
+    const std::int64_t blocks = (max_len + config_.block_size - 1) / config_.block_size;
+    if (blocks > plan_.num_blocks) {
+        throw ConfigError("the request needs up to " + std::to_string(blocks) + " KV blocks (" +
+                          std::to_string(max_len) + " tokens) but the cache has " + std::to_string(plan_.num_blocks) +
+                          "; raise the KV cache size or lower max_tokens");
+    }
+    if (request.params.n > config_.max_num_seqs) {
+        throw ConfigError("n = " + std::to_string(request.params.n) + " samples exceed max_num_seqs = " +
+                          std::to_string(config_.max_num_seqs) + "; lower n or raise max_num_seqs");
+    }
+
+    const RequestId id = next_request_id_++;
+    RequestState& state = requests_[id];
+    state.id = id;
+    state.params = std::move(request.params);
+    state.seed = resolve_seed(state.params.seed);
+    state.num_prompt_tokens = num_prompt;
+    state.num_unfinished = state.params.n;
+    state.arrival = Clock::now();
+    state.pending.id = id;
+
+    Sequence seq;
+    seq.id = next_seq_id_++;
+    seq.request_id = id;
+    seq.num_samples = state.params.n;
+    seq.priority = request.priority;
+    seq.arrival = arrivals_++;
+    seq.cache_key = request.cache_key;
+    seq.token_ids = std::move(prompt);
+    seq.num_prompt_tokens = num_prompt;
+    state.samples.push_back(make_sample(state, 0, seq.id));
+    scheduler_.add_waiting(std::move(seq));
+    update_gauges();
+    return id;
+}
+
+bool Engine::abort(RequestId id) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) return false;
+    RequestState& request = it->second;
+    const Clock::time_point now = Clock::now();
+    for (SampleState& sample : request.samples) {
+        if (sample.finish == FinishReason::none) finish_sample(request, sample, FinishReason::abort, now);
+    }
+    // Samples not forked yet end too.
+    if (request.num_unfinished > 0) {
+        for (std::int32_t index = static_cast<std::int32_t>(request.samples.size()); index < request.params.n;
+             ++index) {
+            pending_output(request, index).finish_reason = FinishReason::abort;
+        }
+        request.num_unfinished = 0;
+        complete_request(request, now);
+    }
+    request.pending.finished = true;
+    finished_outside_step_.push_back(std::move(request.pending));
+    requests_.erase(it);
+    update_gauges();
+    return true;
+}
+
+bool Engine::has_work() const {
+    return scheduler_.has_work() || !finished_outside_step_.empty();
+}
+
+std::vector<RequestId> Engine::request_ids() const {
+    std::vector<RequestId> ids;
+    for (const auto& [id, request] : requests_) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+bool Engine::reset_prefix_cache() {
+    return kv_.reset_prefix_cache();
+}
+
+void Engine::build_forward_batch(const ScheduledBatch& batch) {
+    token_ids_.clear();
+    positions_.clear();
+    slot_mapping_.clear();
+    query_start_.assign(1, 0);
+    seq_lens_.clear();
+    logits_rows_.clear();
+    std::int32_t max_blocks = 1;
+    for (const ScheduledSequence& s : batch.seqs) {
+        max_blocks = std::max(max_blocks, kv_.block_table(s.id).num_blocks());
+    }
+    block_tables_.assign(batch.seqs.size() * static_cast<std::size_t>(max_blocks), -1);
+    for (std::size_t i = 0; i < batch.seqs.size(); ++i) {
+        const ScheduledSequence& s = batch.seqs[i];
+        const Sequence& seq = scheduler_.sequence(s.id);
+        for (std::int32_t p = s.num_computed_tokens; p < s.num_computed_tokens + s.num_new_tokens; ++p) {
+            token_ids_.push_back(seq.token_ids[static_cast<std::size_t>(p)]);
+            positions_.push_back(p);
+            slot_mapping_.push_back(kv_.slot(s.id, p));
+        }
+        query_start_.push_back(static_cast<std::int32_t>(token_ids_.size()));
+        seq_lens_.push_back(s.num_computed_tokens + s.num_new_tokens);
+        const auto table = kv_.block_table(s.id).block_ids();
+        std::copy(table.begin(), table.end(), block_tables_.begin() + static_cast<std::ptrdiff_t>(i * max_blocks));
+        if (s.samples) logits_rows_.push_back(static_cast<std::int32_t>(token_ids_.size()) - 1);
+    }
+    forward_ = ForwardBatch{token_ids_, positions_,    slot_mapping_, query_start_,
+                            seq_lens_,  block_tables_, max_blocks,    logits_rows_};
+    logits_.resize(logits_rows_.size() * static_cast<std::size_t>(model_->shape().vocab_size));
+}
+
+std::vector<RequestOutput> Engine::step() {
+    std::vector<RequestOutput> outputs = std::move(finished_outside_step_);
+    finished_outside_step_.clear();
+    const ScheduledBatch batch = scheduler_.schedule();
+    metrics_.num_preemptions += static_cast<std::int64_t>(batch.preempted.size());
+    if (batch.empty()) {
+        update_gauges();
+        return outputs;
+    }
+    const Clock::time_point start = Clock::now();
+    for (const ScheduledSequence& s : batch.seqs) {
+        RequestState& request = requests_.at(scheduler_.sequence(s.id).request_id);
+        if (!request.scheduled) {
+            request.scheduled = true;
+            request.first_scheduled = start;
+            metrics_.request_queue_time_seconds.observe(seconds(start - request.arrival));
+        }
+    }
+
+    // Compute: copy-on-write copies first, then the forward pass over every scheduled token.
+    build_forward_batch(batch);
+    backend_->copy_blocks(batch.copies);
+    backend_->forward(forward_, logits_);
+    scheduler_.complete_step(batch);
+    ++metrics_.num_steps;
+    metrics_.iteration_tokens_total.observe(batch.num_tokens);
+    for (const ScheduledSequence& s : batch.seqs) {
+        const Sequence& seq = scheduler_.sequence(s.id);
+        // Prompt tokens computed (a recomputation after preemption counts its prompt part too).
+        metrics_.prompt_tokens += std::max(
+            0, std::min(s.num_computed_tokens + s.num_new_tokens, seq.num_prompt_tokens) - s.num_computed_tokens);
+    }
+
+    // Sample: one token for every sequence whose step reached its last token.
+    const Clock::time_point now = Clock::now();
+    const std::size_t vocab = static_cast<std::size_t>(model_->shape().vocab_size);
+    std::size_t row = 0;
+    for (const ScheduledSequence& s : batch.seqs) {
+        if (!s.samples) continue;
+        std::span<float> logits(logits_.data() + row++ * vocab, vocab);
+        Sequence& seq = scheduler_.sequence(s.id);
+        RequestState& request = requests_.at(seq.request_id);
+        // Sample 0 and (after a fork) its new siblings draw from the same logits.
+        const bool forks = seq.awaits_fork();
+        if (forks) fork_samples(seq, request);
+        const std::int32_t first = seq.sample_index;
+        const std::int32_t last = forks ? request.params.n : first + 1;
+        for (std::int32_t index = first; index < last; ++index) {
+            Sequence& target = scheduler_.sequence(request.samples[static_cast<std::size_t>(index)].seq);
+            const std::int32_t num_prompt = target.num_prompt_tokens;
+            const std::span<const std::int32_t> tokens(target.token_ids);
+            const SampleResult result =
+                sampler_.sample(logits, request.params, request.samples[static_cast<std::size_t>(index)].random,
+                                tokens.first(static_cast<std::size_t>(num_prompt)),
+                                tokens.subspan(static_cast<std::size_t>(num_prompt)));
+            append_token(target, request, result, now);
+        }
+    }
+
+    // Collect the news.
+    for (auto it = requests_.begin(); it != requests_.end();) {
+        RequestState& request = it->second;
+        if (!request.pending.samples.empty() || request.num_unfinished == 0) {
+            request.pending.finished = request.num_unfinished == 0;
+            outputs.push_back(std::move(request.pending));
+            request.pending = RequestOutput{};
+            request.pending.id = request.id;
+        }
+        it = request.num_unfinished == 0 ? requests_.erase(it) : std::next(it);
+    }
+    update_gauges();
+    return outputs;
+}
+
+void Engine::fork_samples(Sequence& parent, RequestState& request) {
+    for (std::int32_t index = 1; index < request.params.n; ++index) {
+        Sequence child = parent;
+        child.id = next_seq_id_++;
+        child.sample_index = index;
+        kv_.fork(parent.id, child.id);
+        request.samples.push_back(make_sample(request, index, child.id));
+        scheduler_.add_running(std::move(child));
+    }
+    parent.num_samples = 1;  // forked: it no longer awaits a fork
+}
+
+SequenceOutput& Engine::pending_output(RequestState& request, std::int32_t index) {
+    for (SequenceOutput& out : request.pending.samples) {
+        if (out.index == index) return out;
+    }
+    SequenceOutput& out = request.pending.samples.emplace_back();
+    out.index = index;
+    return out;
+}
+
+void Engine::append_token(Sequence& seq, RequestState& request, const SampleResult& result, Clock::time_point now) {
+    SampleState& sample = request.samples[static_cast<std::size_t>(seq.sample_index)];
+    seq.token_ids.push_back(result.token);
+    ++metrics_.generation_tokens;
+    ++request.num_generation_tokens;
+    if (!request.has_token) {
+        request.has_token = true;
+        request.first_token = now;
+        metrics_.time_to_first_token_seconds.observe(seconds(now - request.arrival));
+    } else if (sample.last_token_time != Clock::time_point{}) {
+        metrics_.inter_token_latency_seconds.observe(seconds(now - sample.last_token_time));
+    }
+    sample.last_token_time = now;
+
+    SequenceOutput& out = pending_output(request, seq.sample_index);
+    out.new_token_ids.push_back(result.token);
+    if (request.params.logprobs) out.logprobs.push_back(result);
+
+    // Text: detokenise, then let the stop strings decide what may be shown.
+    const bool is_eos = std::find(eos_ids_.begin(), eos_ids_.end(), result.token) != eos_ids_.end();
+    std::string delta;
+    if (!is_eos) sample.detokenizer.push(result.token, delta);
+    const StopMatch stop = sample.stop.feed(delta, out.text_delta);
+    const bool context_full = seq.num_tokens() >= plan_.max_model_len;
+    TokenFinish finish =
+        check_token_finish(result.token, seq.num_output_tokens(), context_full, request.params, eos_ids_);
+    if (stop.stopped) finish.reason = FinishReason::stop;
+    if (finish.reason == FinishReason::none) return;
+    if (!stop.stopped) {
+        std::string rest;
+        sample.detokenizer.flush(rest);
+        sample.stop.feed(rest, out.text_delta);
+        sample.stop.flush(out.text_delta);
+    }
+    finish_sample(request, sample, finish.reason, now);
+}
+
+void Engine::finish_sample(RequestState& request, SampleState& sample, FinishReason reason, Clock::time_point now) {
+    const Sequence& seq = scheduler_.sequence(sample.seq);
+    const std::int32_t index = seq.sample_index;
+    request.pending.timings.num_preemptions += seq.num_preemptions;
+    if (seq.sample_index == 0) request.pending.timings.num_cached_tokens = seq.num_cached_tokens;
+    scheduler_.remove(sample.seq);
+    sample.finish = reason;
+    pending_output(request, index).finish_reason = reason;
+    --request.num_unfinished;
+    switch (reason) {
+        case FinishReason::stop:
+            ++metrics_.request_success_stop;
+            break;
+        case FinishReason::length:
+            ++metrics_.request_success_length;
+            break;
+        case FinishReason::abort:
+            ++metrics_.request_success_abort;
+            break;
+        case FinishReason::none:
+            break;
+    }
+    if (request.num_unfinished == 0) complete_request(request, now);
+}
+
+void Engine::complete_request(RequestState& request, Clock::time_point now) {
+    RequestTimings& t = request.pending.timings;
+    t.num_prompt_tokens = request.num_prompt_tokens;
+    t.num_generation_tokens = request.num_generation_tokens;
+    t.e2e_latency = seconds(now - request.arrival);
+    if (request.scheduled) t.queue_time = seconds(request.first_scheduled - request.arrival);
+    if (request.has_token) {
+        t.time_to_first_token = seconds(request.first_token - request.arrival);
+        t.prefill_time = seconds(request.first_token - request.first_scheduled);
+        t.decode_time = seconds(now - request.first_token);
+        metrics_.request_prefill_time_seconds.observe(t.prefill_time);
+        metrics_.request_decode_time_seconds.observe(t.decode_time);
+    }
+    metrics_.e2e_request_latency_seconds.observe(t.e2e_latency);
+    metrics_.request_prompt_tokens.observe(t.num_prompt_tokens);
+    metrics_.request_generation_tokens.observe(t.num_generation_tokens);
+}
+
+void Engine::update_gauges() {
+    const KvCacheStats stats = kv_.stats();
+    metrics_.num_requests_running = scheduler_.num_running();
+    metrics_.num_requests_waiting = scheduler_.num_waiting();
+    metrics_.kv_cache_usage_perc = stats.usage();
+    metrics_.kv_fragmentation = stats.fragmentation();
+    metrics_.num_shared_blocks = stats.num_shared_blocks;
+    metrics_.sharing_saved_bytes = stats.num_saved_blocks * static_cast<std::int64_t>(plan_.block_bytes);
+    metrics_.prefix_cache_queries = stats.num_prefix_query_tokens;
+    metrics_.prefix_cache_hits = stats.num_prefix_hit_tokens;
+}
+
+EngineSnapshot Engine::snapshot() const {
+    EngineSnapshot snap;
+    snap.step = kv_.step();
+    snap.block_bytes = plan_.block_bytes;
+    kv_.snapshot_into(snap.kv);
+    snap.metrics = metrics_;
+    for (const auto& [id, request] : requests_) {
+        for (const SampleState& sample : request.samples) {
+            if (sample.finish != FinishReason::none || !scheduler_.contains(sample.seq)) continue;
+            const Sequence& seq = scheduler_.sequence(sample.seq);
+            snap.sequences.push_back({seq.id, seq.request_id, seq.sample_index, seq.status, seq.priority,
+                                      seq.num_prompt_tokens, seq.num_tokens(), seq.num_computed_tokens,
+                                      seq.num_cached_tokens, seq.num_preemptions});
+        }
+    }
+    std::sort(snap.sequences.begin(), snap.sequences.end(),
+              [](const SequenceSnapshot& a, const SequenceSnapshot& b) { return a.id < b.id; });
+    return snap;
+}
+
+}  // namespace kvscope

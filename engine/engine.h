@@ -1,0 +1,118 @@
+#pragma once
+// The engine: the one object the outside world calls. It ties the model, the backend, the KV
+// cache manager, the scheduler and the sampler together. Not thread-safe by itself: one thread
+// drives it (the CLI's loop, the workbench's EngineWorker, the server's engine thread).
+//
+//   Engine engine(model, config);
+//   RequestId id = engine.add_request(request);
+//   while (engine.has_work()) for (RequestOutput& out : engine.step()) ...;
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/detokenizer.h"
+#include "engine/kv_cache_manager.h"
+#include "engine/metrics.h"
+#include "engine/model.h"
+#include "engine/request.h"
+#include "engine/rng.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "engine/snapshot.h"
+#include "engine/stop_checker.h"
+#include "kernels/backend.h"
+
+namespace kvscope {
+
+class Engine {
+public:
+    // Runs on the CPU backend. Throws ConfigError for a configuration the model cannot use.
+    Engine(std::shared_ptr<const Model> model, const EngineConfig& config);
+    // Runs on the given backend (built for the same model and for plan_cache(config)'s blocks).
+    Engine(std::shared_ptr<const Model> model, const EngineConfig& config, std::unique_ptr<Backend> backend);
+    ~Engine();
+
+    // Queues a request. Throws ConfigError when it is invalid or can never run here (a prompt
+    // longer than the context, more KV than the whole cache, n above max_num_seqs), saying why.
+    RequestId add_request(Request request);
+    // Stops a request at once and frees its blocks; the next step() reports it finished with
+    // FinishReason::abort. Returns false for an unknown or finished request.
+    bool abort(RequestId id);
+
+    // Runs one scheduling step and returns the news of every request that has some.
+    std::vector<RequestOutput> step();
+    bool has_work() const;
+    // Requests added and not yet finished, ascending.
+    std::vector<RequestId> request_ids() const;
+
+    EngineSnapshot snapshot() const;
+    const EngineMetrics& metrics() const { return metrics_; }
+    const Model& model() const { return *model_; }
+    const EngineConfig& config() const { return config_; }
+    const CachePlan& cache_plan() const { return plan_; }
+    std::string backend_name() const { return backend_->name(); }
+    // Forgets cached prefixes (only when no request holds blocks). Returns false otherwise.
+    bool reset_prefix_cache();
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    struct SampleState {
+        SequenceRandom random;
+        StopChecker stop;
+        StreamingDetokenizer detokenizer;
+        SeqId seq = -1;
+        FinishReason finish = FinishReason::none;
+        Clock::time_point last_token_time{};
+    };
+    struct RequestState {
+        RequestId id = 0;
+        SamplingParams params;
+        std::uint64_t seed = 0;
+        std::int32_t num_prompt_tokens = 0;
+        std::int32_t num_unfinished = 0;
+        Clock::time_point arrival{}, first_scheduled{}, first_token{};
+        bool scheduled = false, has_token = false;
+        std::vector<SampleState> samples;  // created as sequences are (sample 0 at add, the rest at fork)
+        RequestOutput pending;             // news of the current step
+        std::int32_t num_generation_tokens = 0;
+    };
+
+    SampleState make_sample(const RequestState& request, std::int32_t index, SeqId seq) const;
+    void build_forward_batch(const ScheduledBatch& batch);
+    void fork_samples(Sequence& parent, RequestState& request);
+    void append_token(Sequence& seq, RequestState& request, const SampleResult& sample, Clock::time_point now);
+    void finish_sample(RequestState& request, SampleState& sample, FinishReason reason, Clock::time_point now);
+    // Every sample has finished: the request's timings and request-level metrics.
+    void complete_request(RequestState& request, Clock::time_point now);
+    SequenceOutput& pending_output(RequestState& request, std::int32_t index);
+    void update_gauges();
+
+    std::shared_ptr<const Model> model_;
+    EngineConfig config_;
+    CachePlan plan_;
+    std::unique_ptr<Backend> backend_;
+    KvCacheManager kv_;
+    Scheduler scheduler_;
+    Sampler sampler_;
+    EngineMetrics metrics_;
+    std::vector<std::int32_t> eos_ids_;
+
+    std::unordered_map<RequestId, RequestState> requests_;
+    std::vector<RequestOutput> finished_outside_step_;  // aborts, reported by the next step()
+    RequestId next_request_id_ = 1;
+    SeqId next_seq_id_ = 1;
+    std::int64_t arrivals_ = 0;
+
+    // The step's forward batch, reused between steps (no allocation once warmed up).
+    std::vector<std::int32_t> token_ids_, positions_, query_start_, seq_lens_, block_tables_, logits_rows_;
+    std::vector<std::int64_t> slot_mapping_;
+    std::vector<float> logits_;
+    ForwardBatch forward_;
+};
+
+}  // namespace kvscope

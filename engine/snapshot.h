@@ -1,0 +1,36 @@
+#pragma once
+// The engine's state at one moment, for the UI and the snapshot API: the KV cache picture plus
+// who owns each sequence and the metrics. A value: copyable, no pointers into the engine.
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kv_snapshot.h"
+#include "engine/metrics.h"
+#include "engine/request.h"
+#include "engine/sequence.h"
+
+namespace kvscope {
+
+struct SequenceSnapshot {
+    SeqId id = 0;
+    RequestId request_id = 0;
+    std::int32_t sample_index = 0;
+    SequenceStatus status = SequenceStatus::Waiting;
+    std::int32_t priority = 0;
+    std::int32_t num_prompt_tokens = 0;
+    std::int32_t num_tokens = 0;
+    std::int32_t num_computed_tokens = 0;
+    std::int32_t num_cached_tokens = 0;
+    std::int32_t num_preemptions = 0;
+};
+
+struct EngineSnapshot {
+    std::int64_t step = 0;
+    std::size_t block_bytes = 0;  // bytes of one block, all layers, K and V
+    KvSnapshot kv;
+    std::vector<SequenceSnapshot> sequences;  // ascending id, waiting ones included
+    EngineMetrics metrics;
+};
+
+}  // namespace kvscope

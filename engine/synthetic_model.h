@@ -1,0 +1,42 @@
+#pragma once
+// Synthetic models: GGUF files with random weights at any shape and tensor type, for benchmarks
+// at real sizes (throughput does not depend on whether the weights were trained) and for tests.
+// Written by `kvscope-cli make-model`; never committed.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor_type.h"
+
+namespace kvscope {
+
+struct SyntheticModelSpec {
+    std::string architecture = "llama";  // "llama" or "qwen2" (qwen2 adds Q/K/V biases)
+    std::string name = "synthetic";
+    std::int32_t num_layers = 2;
+    std::int32_t dim = 64;
+    std::int32_t ffn_dim = 128;
+    std::int32_t num_heads = 4;
+    std::int32_t num_kv_heads = 2;
+    std::int32_t vocab_size = 512;
+    std::int32_t context_length = 2048;
+    float rope_freq_base = 10000.0f;
+    float rms_eps = 1e-5f;
+    bool tied_embeddings = false;
+    TensorType weight_type = TensorType::F32;  // 2-D weights; norms and biases stay F32
+    std::uint64_t seed = 1;
+
+    // Throws ConfigError naming the bad field (sizes, divisibility by the type's block size).
+    void validate() const;
+};
+
+// Named shapes of real models: "llama-3.2-1b", "tinyllama-1.1b", "qwen2.5-0.5b", "smollm-135m", "tiny".
+SyntheticModelSpec synthetic_preset(const std::string& name);
+std::vector<std::string> synthetic_preset_names();
+
+// Writes the model (metadata, a SentencePiece-style vocabulary of vocab_size pieces with byte
+// fallback, random weights streamed tensor by tensor) to `path` atomically.
+void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& path);
+
+}  // namespace kvscope
