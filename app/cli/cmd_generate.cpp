@@ -1,0 +1,235 @@
+// kvscope-cli generate: every prompt through the paged engine as one continuous batch.
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "app/cli/args.h"
+#include "app/cli/commands.h"
+#include "app/cli/engine_options.h"
+#include "engine/engine.h"
+#include "engine/error.h"
+
+namespace kvscope::cli {
+namespace {
+
+struct PromptJob {
+    std::string prompt;
+    std::vector<std::int32_t> prompt_token_ids;
+    SamplingParams params;
+    std::int32_t priority = 0;
+};
+
+struct SampleResultText {
+    std::vector<std::int32_t> token_ids;
+    std::string text;
+    FinishReason finish = FinishReason::none;
+    std::vector<SampleResult> logprobs;
+};
+
+struct JobResult {
+    std::vector<SampleResultText> samples;
+    RequestTimings timings;
+    bool finished = false;
+};
+
+// Reads {"prompt": ..., optional sampling overrides} per line.
+std::vector<PromptJob> read_prompts_file(const std::string& path, const SamplingParams& defaults) {
+    std::ifstream in(path);
+    if (!in) throw FileError(path + ": cannot open the prompts file; check the path");
+    std::vector<PromptJob> jobs;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = path + ":" + std::to_string(number) + ": ";
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::parse_error& e) {
+            throw FileError(where + "not valid JSON (" + e.what() + "); each line must be {\"prompt\": \"...\"}");
+        }
+        if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
+            throw FileError(where + "each line must be a JSON object with a string \"prompt\"");
+        }
+        PromptJob job;
+        job.prompt = j["prompt"].get<std::string>();
+        job.params = defaults;
+        try {
+            apply_sampling_json(j, job.params);
+            if (j.contains("priority")) job.priority = j["priority"].get<std::int32_t>();
+        } catch (const nlohmann::json::exception& e) {
+            throw FileError(where + "a field has the wrong type (" + e.what() + ")");
+        }
+        jobs.push_back(std::move(job));
+    }
+    return jobs;
+}
+
+nlohmann::json timings_json(const RequestTimings& t) {
+    const double decode_tps =
+        t.decode_time > 0 && t.num_generation_tokens > 1 ? double(t.num_generation_tokens - 1) / t.decode_time : 0.0;
+    return {{"queue_s", t.queue_time},
+            {"ttft_s", t.time_to_first_token},
+            {"prefill_s", t.prefill_time},
+            {"decode_s", t.decode_time},
+            {"e2e_s", t.e2e_latency},
+            {"prompt_tokens", t.num_prompt_tokens},
+            {"cached_prompt_tokens", t.num_cached_tokens},
+            {"generated_tokens", t.num_generation_tokens},
+            {"preemptions", t.num_preemptions},
+            {"decode_tokens_per_s", decode_tps}};
+}
+
+nlohmann::json logprobs_json(const std::vector<SampleResult>& results) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const SampleResult& r : results) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const TokenLogprob& t : r.top()) top.push_back({{"token", t.token}, {"logprob", t.logprob}});
+        out.push_back({{"token", r.token}, {"logprob", r.logprob}, {"rank", r.rank}, {"top", top}});
+    }
+    return out;
+}
+
+nlohmann::json result_json(const PromptJob& job, const JobResult& result) {
+    const SampleResultText& first = result.samples.front();
+    nlohmann::json j = {{"prompt", job.prompt},
+                        {"prompt_token_ids", job.prompt_token_ids},
+                        {"token_ids", first.token_ids},
+                        {"text", first.text},
+                        {"finish_reason", finish_reason_name(first.finish)},
+                        {"timings", timings_json(result.timings)}};
+    if (job.params.logprobs) j["logprobs"] = logprobs_json(first.logprobs);
+    if (result.samples.size() > 1) {
+        nlohmann::json samples = nlohmann::json::array();
+        for (std::size_t i = 0; i < result.samples.size(); ++i) {
+            const SampleResultText& s = result.samples[i];
+            nlohmann::json sj = {{"index", i},
+                                 {"token_ids", s.token_ids},
+                                 {"text", s.text},
+                                 {"finish_reason", finish_reason_name(s.finish)}};
+            if (job.params.logprobs) sj["logprobs"] = logprobs_json(s.logprobs);
+            samples.push_back(sj);
+        }
+        j["samples"] = samples;
+    }
+    return j;
+}
+
+std::string dump(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+int run_generate(const std::vector<std::string>& args) {
+    std::vector<OptionSpec> options = {
+        {"prompt", "TEXT", "a prompt", true},
+        {"prompts", "FILE", "a JSONL file: {\"prompt\": ...} per line (optional per-line sampling fields)"},
+        {"json", "", "print one JSON object per request per line, in prompt order"},
+    };
+    append_model_options(options);
+    append_sampling_options(options);
+    append_engine_options(options);
+    const ArgParser parser("generate", "Generate text for every prompt through the paged engine, as one batch.",
+                           options);
+    if (ArgParser::wants_help(args)) {
+        std::cout << parser.help();
+        return 0;
+    }
+    const ParsedArgs a = parser.parse(args);
+    const SamplingParams defaults = sampling_params_from_args(a);
+    const EngineConfig config = engine_config_from_args(a);
+
+    std::vector<PromptJob> jobs;
+    for (const std::string& p : a.strings("prompt")) jobs.push_back({p, {}, defaults, 0});
+    if (auto file = a.string("prompts")) {
+        for (PromptJob& job : read_prompts_file(*file, defaults)) jobs.push_back(std::move(job));
+    }
+    if (jobs.empty()) throw UsageError("no prompt: give --prompt TEXT (repeatable) or --prompts FILE.jsonl");
+
+    const std::shared_ptr<const Model> model = load_model_from_args(a);
+    Engine engine(model, config);
+    const bool json = a.has("json");
+    if (!json) {
+        std::fprintf(stderr, "kvscope: %s on %s, %d KV blocks of %d tokens (%s)\n", model->config().name.c_str(),
+                     engine.backend_name().c_str(), engine.cache_plan().num_blocks, config.block_size,
+                     std::string(type_name(config.cache_dtype)).c_str());
+    }
+
+    std::map<RequestId, std::size_t> job_of;
+    std::vector<JobResult> results(jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        PromptJob& job = jobs[i];
+        job.prompt_token_ids = model->tokenizer().encode(job.prompt, /*add_special=*/true, /*parse_special=*/false);
+        Request request;
+        request.prompt_token_ids = job.prompt_token_ids;
+        request.params = job.params;
+        request.priority = job.priority;
+        try {
+            job_of[engine.add_request(std::move(request))] = i;
+        } catch (const ConfigError& e) {
+            throw ConfigError("prompt " + std::to_string(i + 1) + ": " + e.what());
+        }
+        results[i].samples.resize(static_cast<std::size_t>(job.params.n));
+    }
+
+    // Run the batch; print results in prompt order as soon as each and all before it are done.
+    const bool stream = !json && jobs.size() == 1 && jobs[0].params.n == 1;
+    if (stream) std::fputs(jobs[0].prompt.c_str(), stdout);
+    std::size_t next_to_print = 0;
+    const auto started = std::chrono::steady_clock::now();
+    std::int64_t generated = 0;
+    while (engine.has_work()) {
+        for (RequestOutput& out : engine.step()) {
+            JobResult& r = results[job_of.at(out.id)];
+            for (SequenceOutput& s : out.samples) {
+                SampleResultText& sample = r.samples[static_cast<std::size_t>(s.index)];
+                sample.token_ids.insert(sample.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+                sample.text += s.text_delta;
+                sample.logprobs.insert(sample.logprobs.end(), s.logprobs.begin(), s.logprobs.end());
+                if (s.finished()) sample.finish = s.finish_reason;
+                generated += static_cast<std::int64_t>(s.new_token_ids.size());
+                if (stream) {
+                    std::fputs(s.text_delta.c_str(), stdout);
+                    std::fflush(stdout);
+                }
+            }
+            if (out.finished) {
+                r.finished = true;
+                r.timings = out.timings;
+            }
+        }
+        while (next_to_print < jobs.size() && results[next_to_print].finished) {
+            const PromptJob& job = jobs[next_to_print];
+            const JobResult& r = results[next_to_print];
+            if (json) {
+                std::printf("%s\n", dump(result_json(job, r)).c_str());
+            } else if (!stream) {
+                for (std::size_t i = 0; i < r.samples.size(); ++i) {
+                    std::printf("--- prompt %zu%s [%s]\n%s%s\n", next_to_print + 1,
+                                r.samples.size() > 1 ? (", sample " + std::to_string(i + 1)).c_str() : "",
+                                std::string(finish_reason_name(r.samples[i].finish)).c_str(), job.prompt.c_str(),
+                                r.samples[i].text.c_str());
+                }
+            }
+            std::fflush(stdout);
+            ++next_to_print;
+        }
+    }
+    if (stream) std::fputs("\n", stdout);
+    if (!json) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const EngineMetrics& m = engine.metrics();
+        std::fprintf(stderr,
+                     "kvscope: %zu requests, %lld prompt + %lld generated tokens in %.2f s (%.1f tokens/s), "
+                     "%lld steps, %lld preemptions, prefix hit rate %.1f%%\n",
+                     jobs.size(), static_cast<long long>(m.prompt_tokens), static_cast<long long>(generated), elapsed,
+                     elapsed > 0 ? double(generated) / elapsed : 0.0, static_cast<long long>(m.num_steps),
+                     static_cast<long long>(m.num_preemptions), 100.0 * m.prefix_cache_hit_rate());
+    }
+    return 0;
+}
+
+}  // namespace kvscope::cli

@@ -1,0 +1,148 @@
+#include "app/cli/engine_options.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "resources/embedded_model.h"
+
+namespace kvscope::cli {
+
+void append_model_options(std::vector<OptionSpec>& options) {
+    options.push_back({"model", "PATH", "GGUF model file (default: the embedded stories260K)"});
+}
+
+void append_sampling_options(std::vector<OptionSpec>& options) {
+    const std::vector<OptionSpec> sampling = {
+        {"max-tokens", "N", "most tokens to generate per sample (default 64)"},
+        {"temperature", "T", "sampling temperature; 0 = greedy (default 1.0)"},
+        {"top-k", "K", "keep the K most likely tokens; 0 = off (default)"},
+        {"top-p", "P", "keep the smallest set of tokens reaching probability P (default 1.0 = off)"},
+        {"min-p", "P", "drop tokens below P x the most likely one's probability (default 0 = off)"},
+        {"seed", "S", "random seed: the same seed gives the same output"},
+        {"n", "N", "samples per prompt, sharing the prompt's KV blocks (default 1)"},
+        {"repetition-penalty", "R", "penalise tokens of prompt and output (default 1.0 = off)"},
+        {"presence-penalty", "P", "penalise tokens already generated (default 0)"},
+        {"frequency-penalty", "P", "penalise tokens by how often they were generated (default 0)"},
+        {"stop", "TEXT", "stop when the output contains TEXT", true},
+        {"ignore-eos", "", "keep generating past the end-of-sequence token"},
+        {"logprobs", "N", "report the chosen token's logprob and N alternatives"},
+    };
+    options.insert(options.end(), sampling.begin(), sampling.end());
+}
+
+void append_engine_options(std::vector<OptionSpec>& options) {
+    const std::vector<OptionSpec> engine = {
+        {"block-size", "N", "tokens per KV block: 8, 16 or 32 (default 16)"},
+        {"kv-cache-bytes", "BYTES", "KV cache memory budget, e.g. 256M or 2G (default 256M)"},
+        {"kv-cache-blocks", "N", "exact number of KV blocks (overrides --kv-cache-bytes)"},
+        {"cache-dtype", "TYPE", "KV cache element type: f32, f16 or q8_0 (default f32)"},
+        {"max-num-seqs", "N", "most sequences running at once (default 64)"},
+        {"max-num-batched-tokens", "N", "most tokens per engine step (default 2048)"},
+        {"max-model-len", "N", "most tokens per sequence, prompt + output (default: the model's context)"},
+        {"enable-prefix-caching", "", "reuse KV blocks of shared prompt prefixes (default)"},
+        {"no-enable-prefix-caching", "", "turn prefix caching off"},
+        {"enable-chunked-prefill", "", "split long prompts over several steps (default)"},
+        {"no-enable-chunked-prefill", "", "compute each prompt in one step"},
+        {"threads", "N", "CPU threads (default: all cores)"},
+    };
+    options.insert(options.end(), engine.begin(), engine.end());
+}
+
+std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args) {
+    return Model::load(args.string("model").value_or(std::string(kEmbeddedModelName)));
+}
+
+SamplingParams sampling_params_from_args(const ParsedArgs& a) {
+    SamplingParams p;
+    p.max_tokens = static_cast<std::int32_t>(a.integer("max-tokens", 64, 1, 1 << 24));
+    p.temperature = a.number("temperature", 1.0, 0.0, 1e6);
+    p.top_k = static_cast<std::int32_t>(a.integer("top-k", 0, -1, 1 << 24));
+    p.top_p = a.number("top-p", 1.0, 1e-9, 1.0);
+    p.min_p = a.number("min-p", 0.0, 0.0, 1.0);
+    if (auto seed = a.optional_integer("seed", 0, INT64_MAX)) p.seed = static_cast<std::uint64_t>(*seed);
+    p.n = static_cast<std::int32_t>(a.integer("n", 1, 1, kMaxSamplesPerRequest));
+    p.repetition_penalty = a.number("repetition-penalty", 1.0, 1e-6, 1e6);
+    p.presence_penalty = a.number("presence-penalty", 0.0, -2.0, 2.0);
+    p.frequency_penalty = a.number("frequency-penalty", 0.0, -2.0, 2.0);
+    p.stop = a.strings("stop");
+    p.ignore_eos = a.has("ignore-eos");
+    if (auto n = a.optional_integer("logprobs", 0, kMaxLogprobs)) p.logprobs = static_cast<std::int32_t>(*n);
+    return p;
+}
+
+EngineConfig engine_config_from_args(const ParsedArgs& a) {
+    EngineConfig c;
+    c.block_size = static_cast<std::int32_t>(a.integer("block-size", c.block_size, 1, 1 << 16));
+    if (auto bytes = a.string("kv-cache-bytes")) c.kv_cache_bytes = parse_bytes(*bytes, "kv-cache-bytes");
+    if (auto blocks = a.optional_integer("kv-cache-blocks", 1, 1 << 24)) {
+        c.num_kv_blocks = static_cast<std::int32_t>(*blocks);
+    }
+    if (auto dtype = a.string("cache-dtype")) {
+        const std::optional<TensorType> t = parse_tensor_type(*dtype);
+        if (!t || (*t != TensorType::F32 && *t != TensorType::F16 && *t != TensorType::Q8_0)) {
+            throw UsageError("--cache-dtype: expected f32, f16 or q8_0, got '" + *dtype + "'");
+        }
+        c.cache_dtype = *t;
+    }
+    c.max_num_seqs = static_cast<std::int32_t>(a.integer("max-num-seqs", c.max_num_seqs, 1, 1 << 20));
+    c.max_num_batched_tokens =
+        static_cast<std::int32_t>(a.integer("max-num-batched-tokens", c.max_num_batched_tokens, 1, 1 << 24));
+    c.max_model_len = static_cast<std::int32_t>(a.integer("max-model-len", 0, 1, 1 << 24));
+    c.enable_prefix_caching = a.toggle("enable-prefix-caching", c.enable_prefix_caching);
+    c.enable_chunked_prefill = a.toggle("enable-chunked-prefill", c.enable_chunked_prefill);
+    c.num_threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
+    return c;
+}
+
+void apply_sampling_json(const nlohmann::json& j, SamplingParams& p) {
+    if (j.contains("max_tokens")) p.max_tokens = j["max_tokens"].get<std::int32_t>();
+    if (j.contains("temperature")) p.temperature = j["temperature"].get<double>();
+    if (j.contains("top_k")) p.top_k = j["top_k"].get<std::int32_t>();
+    if (j.contains("top_p")) p.top_p = j["top_p"].get<double>();
+    if (j.contains("min_p")) p.min_p = j["min_p"].get<double>();
+    if (j.contains("n")) p.n = j["n"].get<std::int32_t>();
+    if (j.contains("presence_penalty")) p.presence_penalty = j["presence_penalty"].get<double>();
+    if (j.contains("frequency_penalty")) p.frequency_penalty = j["frequency_penalty"].get<double>();
+    if (j.contains("repetition_penalty")) p.repetition_penalty = j["repetition_penalty"].get<double>();
+    if (j.contains("ignore_eos")) p.ignore_eos = j["ignore_eos"].get<bool>();
+    if (j.contains("logprobs") && !j["logprobs"].is_null()) p.logprobs = j["logprobs"].get<std::int32_t>();
+    if (j.contains("seed") && !j["seed"].is_null()) {
+        const std::int64_t seed = j["seed"].get<std::int64_t>();
+        if (seed == -1)
+            p.seed.reset();  // vLLM: -1 means unseeded
+        else
+            p.seed = static_cast<std::uint64_t>(seed);
+    }
+    if (j.contains("stop")) {
+        const nlohmann::json& stop = j["stop"];
+        p.stop =
+            stop.is_string() ? std::vector<std::string>{stop.get<std::string>()} : stop.get<std::vector<std::string>>();
+    }
+}
+
+std::int64_t parse_bytes(const std::string& text, const std::string& option) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    double scale = 0;
+    if (unit.empty() || unit == "B")
+        scale = 1;
+    else if (unit == "K" || unit == "KB" || unit == "KIB")
+        scale = 1024.0;
+    else if (unit == "M" || unit == "MB" || unit == "MIB")
+        scale = 1024.0 * 1024;
+    else if (unit == "G" || unit == "GB" || unit == "GIB")
+        scale = 1024.0 * 1024 * 1024;
+    if (used == 0 || scale == 0 || !(value > 0) || value * scale > 9e18) {
+        throw UsageError("--" + option + ": expected a size such as 268435456, 256M or 2G, got '" + text + "'");
+    }
+    return static_cast<std::int64_t>(std::llround(value * scale));
+}
+
+}  // namespace kvscope::cli

@@ -1,0 +1,34 @@
+#pragma once
+// Option groups that several kvscope-cli commands share: the model, sampling and the engine's
+// cache and scheduler settings, with vLLM's flag names where vLLM has one.
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "app/cli/args.h"
+#include "engine/config.h"
+#include "engine/model.h"
+#include "engine/sampling_params.h"
+
+namespace kvscope::cli {
+
+void append_model_options(std::vector<OptionSpec>& options);
+void append_sampling_options(std::vector<OptionSpec>& options);
+void append_engine_options(std::vector<OptionSpec>& options);
+
+std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args);
+SamplingParams sampling_params_from_args(const ParsedArgs& args);
+EngineConfig engine_config_from_args(const ParsedArgs& args);
+
+// Overrides `params` with the sampling fields present in a JSON object (OpenAI/vLLM names:
+// max_tokens, temperature, top_k, top_p, min_p, seed, n, stop, presence_penalty,
+// frequency_penalty, repetition_penalty, ignore_eos, logprobs). Throws nlohmann::json::exception
+// on a wrong type.
+void apply_sampling_json(const nlohmann::json& j, SamplingParams& params);
+
+// "1073741824", "512M", "512MiB", "2G", "1.5GB" -> bytes. Throws UsageError naming `option`.
+std::int64_t parse_bytes(const std::string& text, const std::string& option);
+
+}  // namespace kvscope::cli

@@ -1,0 +1,160 @@
+// kvscope-cli end to end: the known-good output, batches with preemption and n > 1 against
+// each prompt alone, info and make-model, and clear errors with non-zero exits for bad input.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/paths.h"
+
+namespace {
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out;  // stdout
+    std::string err;  // stderr
+};
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+RunResult run(const std::vector<std::string>& args) {
+    const auto dir = kvscope::test::temp_dir();
+    std::string cmd = quote(KVSCOPE_CLI);
+    for (const auto& a : args) cmd += " " + quote(a);
+    cmd += " 2>" + quote((dir / "stderr").string());
+    RunResult r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf{};
+    for (std::size_t n; (n = fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.out.append(buf.data(), n);
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream err(dir / "stderr");
+    std::stringstream ss;
+    ss << err.rdbuf();
+    r.err = ss.str();
+    return r;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+    }
+    return lines;
+}
+
+TEST(Cli, GenerateGivesTheKnownGoodIds) {
+    const RunResult r =
+        run({"generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto lines = json_lines(r.out);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["prompt"], "Once upon a time");
+    EXPECT_EQ(lines[0]["prompt_token_ids"], (std::vector<int>{1, 403, 407, 261, 378}));
+    EXPECT_EQ(lines[0]["token_ids"], (std::vector<int>{432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
+                                                       426, 338, 401, 396, 267, 337, 410, 408, 419, 292}));
+    EXPECT_EQ(lines[0]["finish_reason"], "length");
+    EXPECT_EQ(lines[0]["text"], ", there was a little girl named Lily. She loved to play outsid");
+    EXPECT_TRUE(lines[0]["timings"].contains("ttft_s"));
+}
+
+TEST(Cli, ABatchWithPreemptionAndFourSamplesGivesEachPromptsGreedyIdsAlone) {
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat sat on the mat", "Lily and Tom went",
+                                              "One day a big dog", "The sun was hot and the birds sang"};
+    std::vector<nlohmann::json> alone;
+    for (const auto& p : prompts) {
+        const RunResult r = run({"generate", "--prompt", p, "--max-tokens", "24", "--temperature", "0", "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        alone.push_back(json_lines(r.out).at(0)["token_ids"]);
+    }
+    const auto dir = kvscope::test::temp_dir();
+    const auto file = dir / "prompts.jsonl";
+    {
+        std::ofstream out(file);
+        for (const auto& p : prompts) out << nlohmann::json{{"prompt", p}}.dump() << "\n";
+    }
+    const RunResult r = run({"generate", "--prompts", file.string(), "--max-tokens", "24", "--temperature", "0", "--n",
+                             "4", "--kv-cache-blocks", "12", "--block-size", "8", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto lines = json_lines(r.out);
+    ASSERT_EQ(lines.size(), prompts.size());
+    int preemptions = 0;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        EXPECT_EQ(lines[i]["prompt"], prompts[i]);
+        ASSERT_EQ(lines[i]["samples"].size(), 4u);
+        for (const auto& s : lines[i]["samples"]) EXPECT_EQ(s["token_ids"], alone[i]) << prompts[i];
+        preemptions += lines[i]["timings"]["preemptions"].get<int>();
+    }
+    EXPECT_GT(preemptions, 0) << "12 blocks of 8 for 20 sequences should force preemption";
+}
+
+TEST(Cli, InfoDescribesTheEmbeddedModel) {
+    const RunResult r = run({"info", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["runnable"], true);
+    EXPECT_EQ(j["config"]["num_layers"], 5);
+    EXPECT_EQ(j["tensors"].size(), 48u);
+    EXPECT_EQ(j["metadata"]["general.architecture"], "llama");
+    const RunResult text = run({"info"});
+    EXPECT_NE(text.out.find("runnable:      yes"), std::string::npos);
+}
+
+TEST(Cli, MakeModelWritesAModelThatGenerates) {
+    const auto path = (kvscope::test::temp_dir() / "m.gguf").string();
+    RunResult r = run({"make-model", "--out", path, "--preset", "tiny", "--type", "q4_0", "--dim", "64"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run({"generate", "--model", path, "--prompt", "a b c", "--max-tokens", "5", "--ignore-eos", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json_lines(r.out).at(0)["token_ids"].size(), 5u);
+}
+
+TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
+    RunResult r = run({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("/nonexistent/model.gguf: cannot open"), std::string::npos) << r.err;
+
+    const auto notgguf = (kvscope::test::temp_dir() / "notes.txt").string();
+    std::ofstream(notgguf) << "hello, this is not a model\n";
+    r = run({"info", "--model", notgguf});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("not a GGUF file"), std::string::npos) << r.err;
+
+    r = run({"generate", "--prompt", "x", "--temperature", "hot"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--temperature: expected a number"), std::string::npos) << r.err;
+
+    r = run({"generate", "--prompt", "x", "--bogus"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("unknown option --bogus"), std::string::npos) << r.err;
+
+    r = run({"generate"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("no prompt"), std::string::npos) << r.err;
+
+    const auto jsonl = (kvscope::test::temp_dir() / "p.jsonl").string();
+    std::ofstream(jsonl) << "{\"prompt\": \"ok\"}\n{\"prompt\": 5}\n";
+    r = run({"generate", "--prompts", jsonl});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("p.jsonl:2:"), std::string::npos) << r.err;
+
+    r = run({"generate", "--prompt", "x", "--kv-cache-blocks", "1", "--block-size", "8", "--max-tokens", "50"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("KV blocks"), std::string::npos) << r.err;
+
+    r = run({"generate", "--prompt", "x", "--block-size", "12"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("block size 12 is not supported"), std::string::npos) << r.err;
+}
+
+}  // namespace
