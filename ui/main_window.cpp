@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -50,8 +51,8 @@ void MainWindow::openModel() {
 }
 
 void MainWindow::onModelLoaded(const ModelSummary& s) {
-    m_modelLabel->setText(tr("%1 (%2, %3M parameters) on %4 — %5 KV blocks of %6 tokens")
-                              .arg(s.name, s.architecture)
+    m_modelLabel->setText(tr("%1 [%2] (%3, %4M parameters) on %5 — %6 KV blocks of %7 tokens")
+                              .arg(s.name, QFileInfo(s.source).fileName(), s.architecture)
                               .arg(double(s.numParams) / 1e6, 0, 'f', 2)
                               .arg(s.backend)
                               .arg(s.numBlocks)
