@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
 #include "engine/rng.h"
+#include "engine/unicode.h"
 #include "kernels/quant.h"
 
 namespace kvscope {
@@ -43,6 +44,54 @@ void write_vocabulary(GgufWriter& w, std::int32_t vocab_size) {
     w.set_u32("tokenizer.ggml.bos_token_id", 1);
     w.set_u32("tokenizer.ggml.eos_token_id", 2);
     w.set_bool("tokenizer.ggml.add_bos_token", true);
+}
+
+// A GPT-2 byte-level BPE vocabulary: the 256 byte symbols, then letter words with and without
+// the space marker "Ġ", each made by one merge of a shorter token and a letter, then ChatML
+// special tokens (and <|endoftext|> as EOS).
+void write_bpe_vocabulary(GgufWriter& w, std::int32_t vocab_size) {
+    std::vector<std::string> tokens;
+    std::vector<std::int32_t> types;
+    std::vector<std::string> merges;
+    for (int b = 0; b < 256; ++b) {
+        std::string symbol;
+        utf8_append(symbol, byte_to_codepoint(static_cast<std::uint8_t>(b)));
+        tokens.push_back(symbol);
+        types.push_back(1);
+    }
+    std::string space;
+    utf8_append(space, byte_to_codepoint(' '));
+    const std::vector<std::string> specials = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    const auto num_tokens = static_cast<std::size_t>(vocab_size) - specials.size();
+    for (std::int64_t k = 0; tokens.size() < num_tokens; ++k) {
+        // word(k / 2) with (even k) or without (odd k) the space marker; its prefix came before.
+        // Single letters are byte symbols already.
+        const std::string base = word(k / 2);
+        if (k % 2 == 1 && base.size() == 1) continue;
+        const std::string text = (k % 2 == 0 ? space : "") + base;
+        const std::string left = text.substr(0, text.size() - 1);
+        merges.push_back(left + " " + text.substr(text.size() - 1));
+        tokens.push_back(text);
+        types.push_back(1);
+    }
+    const auto eos = static_cast<std::uint32_t>(tokens.size());
+    for (const std::string& special : specials) {
+        tokens.push_back(special);
+        types.push_back(3);  // control
+    }
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", "qwen2");
+    w.set_string_array("tokenizer.ggml.tokens", tokens);
+    w.set_i32_array("tokenizer.ggml.token_type", types);
+    w.set_string_array("tokenizer.ggml.merges", merges);
+    w.set_u32("tokenizer.ggml.eos_token_id", eos + 2);  // <|im_end|>, as Qwen2 chat models
+    w.set_u32("tokenizer.ggml.padding_token_id", eos);
+    w.set_u32("tokenizer.ggml.bos_token_id", eos);
+    w.set_bool("tokenizer.ggml.add_bos_token", false);
+    w.set_string("tokenizer.chat_template",
+                 "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                 "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+                 "{% endif %}");
 }
 
 // Deterministic pseudo-random rows: row r of tensor t depends only on (seed, t, r).
@@ -95,6 +144,7 @@ void SyntheticModelSpec::validate() const {
     if ((dim / num_heads) % 2 != 0) fail("the head size dim / heads must be even");
     if (vocab_size < 300) fail("vocab must be at least 300 (3 special + 256 byte tokens + pieces)");
     if (context_length < 16) fail("context must be at least 16");
+    if (tokenizer != "llama" && tokenizer != "gpt2") fail("tokenizer must be llama or gpt2");
     if (!type_info(weight_type).computable || weight_type == TensorType::Q8_1 || weight_type == TensorType::Q8_K) {
         fail("weight type " + std::string(type_name(weight_type)) + " cannot be written; use one of " +
              std::string(computable_type_names()));
@@ -120,6 +170,7 @@ SyntheticModelSpec synthetic_preset(const std::string& name) {
         s.num_layers = 24, s.dim = 896, s.ffn_dim = 4864, s.num_heads = 14, s.num_kv_heads = 2;
         s.vocab_size = 151936, s.context_length = 32768, s.rope_freq_base = 1000000.0f, s.tied_embeddings = true;
         s.rms_eps = 1e-6f;
+        s.tokenizer = "gpt2";
     } else if (name == "smollm-135m") {
         s.num_layers = 30, s.dim = 576, s.ffn_dim = 1536, s.num_heads = 9, s.num_kv_heads = 3;
         s.vocab_size = 49152, s.context_length = 2048, s.tied_embeddings = true;
@@ -154,7 +205,11 @@ void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& pa
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", spec.rms_eps);
     w.set_f32(a + ".rope.freq_base", spec.rope_freq_base);
     w.set_u32(a + ".rope.dimension_count", static_cast<std::uint32_t>(head_dim));
-    write_vocabulary(w, spec.vocab_size);
+    if (spec.tokenizer == "gpt2") {
+        write_bpe_vocabulary(w, spec.vocab_size);
+    } else {
+        write_vocabulary(w, spec.vocab_size);
+    }
 
     // Weights: uniform in [-s, s] with s = sqrt(3 / fan_in), so every projection keeps unit scale.
     std::uint64_t index = 0;

@@ -25,6 +25,9 @@ struct SyntheticModelSpec {
     float rms_eps = 1e-5f;
     bool tied_embeddings = false;
     TensorType weight_type = TensorType::F32;  // 2-D weights; norms and biases stay F32
+    // "llama": SentencePiece pieces with byte fallback; "gpt2": byte-level BPE with merges, the
+    // Qwen2 pre-tokenizer, ChatML special tokens and a ChatML chat template (as Qwen2 ships).
+    std::string tokenizer = "llama";
     std::uint64_t seed = 1;
 
     // Throws ConfigError naming the bad field (sizes, divisibility by the type's block size).
@@ -35,8 +38,8 @@ struct SyntheticModelSpec {
 SyntheticModelSpec synthetic_preset(const std::string& name);
 std::vector<std::string> synthetic_preset_names();
 
-// Writes the model (metadata, a SentencePiece-style vocabulary of vocab_size pieces with byte
-// fallback, random weights streamed tensor by tensor) to `path` atomically.
+// Writes the model (metadata, a vocabulary of vocab_size tokens, random weights streamed tensor
+// by tensor) to `path` atomically.
 void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& path);
 
 }  // namespace kvscope

@@ -26,6 +26,7 @@ int run_make_model(const std::vector<std::string>& args) {
          {"context", "N", "context length in the metadata"},
          {"type", "TYPE", "weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k"},
          {"tied", "", "no output.weight: logits reuse the embedding"},
+         {"tokenizer", "KIND", "llama (SentencePiece, default) or gpt2 (byte-level BPE with ChatML tokens)"},
          {"name", "TEXT", "general.name"},
          {"seed", "S", "random seed of the weights (default 1)"}});
     if (ArgParser::wants_help(args)) {
@@ -47,6 +48,7 @@ int run_make_model(const std::vector<std::string>& args) {
     spec.context_length = static_cast<std::int32_t>(a.integer("context", spec.context_length, 1, 1 << 24));
     spec.tied_embeddings = spec.tied_embeddings || a.has("tied");
     spec.name = a.string("name").value_or(spec.name);
+    spec.tokenizer = a.string("tokenizer").value_or(spec.tokenizer);
     spec.seed = static_cast<std::uint64_t>(a.integer("seed", 1, 0, INT64_MAX));
     if (auto type = a.string("type")) {
         const std::optional<TensorType> t = parse_tensor_type(*type);
