@@ -398,8 +398,11 @@ void Engine::record_request(RequestState& request) {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < t.output_lens.size(); ++i) {
         if (t.output_lens[i] == 0) continue;
-        t.output_lens[kept] = t.output_lens[i];
-        t.output_token_ids[kept++] = std::move(t.output_token_ids[i]);
+        if (kept != i) {
+            t.output_lens[kept] = t.output_lens[i];
+            t.output_token_ids[kept] = std::move(t.output_token_ids[i]);
+        }
+        ++kept;
     }
     t.output_lens.resize(kept);
     t.output_token_ids.resize(kept);

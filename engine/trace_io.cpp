@@ -180,7 +180,12 @@ std::string trace_to_jsonl(const Trace& trace) {
     if (h.kv_bytes_per_token) header["kv_bytes_per_token"] = *h.kv_bytes_per_token;
     if (h.kv_cache_tokens) header["kv_cache_tokens"] = *h.kv_cache_tokens;
     std::string out = header.dump() + "\n";
-    for (const TraceRequest& r : trace.requests) {
+    for (std::size_t i = 0; i < trace.requests.size(); ++i) {
+        const TraceRequest& r = trace.requests[i];
+        if (r.output_lens.empty() || r.prompt_len < 1) {
+            throw ConfigError("trace request " + std::to_string(i) +
+                              " has no prompt token or no sample; every request needs both");
+        }
         Json j = {{"arrival_s", r.arrival_s}};
         if (r.prompt_token_ids.empty()) {
             j["prompt_len"] = r.prompt_len;
