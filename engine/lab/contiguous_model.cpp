@@ -49,6 +49,15 @@ bool ContiguousModel::can_ever_fit(const AdmitInfo& info, std::int32_t /*max_mod
     return false;
 }
 
+bool ContiguousModel::fits(const AdmitInfo& info) const {
+    FirstFitSpace trial = space_;
+    for (std::int32_t i = 0; i < static_cast<std::int32_t>(info.output_lens.size()); ++i) {
+        if (i != info.sample_index && !info.reserve_siblings) continue;
+        if (!trial.allocate(region_size(info, i))) return false;
+    }
+    return true;
+}
+
 std::optional<Grant> ContiguousModel::allocate(SeqId seq, std::int32_t num_new_tokens, const PrefixMatch* /*match*/,
                                                const AdmitInfo* admit) {
     if (admit) {
@@ -119,7 +128,10 @@ MemoryUse ContiguousModel::measure(const AdmitInfo* blocked) const {
     for (const auto& [id, regions] : pending_) {
         for (const Region& r : regions) add(r);
     }
-    if (blocked) m.external = space_.free_in_holes_below(region_size(*blocked, blocked->sample_index));
+    // While the request at the head of the queue cannot be placed, no free slot can be used:
+    // running regions never grow and nobody jumps the queue. A head that fits now (memory came
+    // back during the step) is placed next step: its wait is not fragmentation.
+    if (blocked && !fits(*blocked)) m.external = space_.free_total();
     m.free = space_.free_total() - m.external;
     KV_CHECK(m.reserved >= 0 && m.internal >= 0 && m.used() + m.free == m.capacity);
     return m;

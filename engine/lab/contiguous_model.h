@@ -45,6 +45,9 @@ private:
         std::int32_t final_len = 0;     // KV the sample ever holds
     };
 
+    // Whether the request's regions can be placed now.
+    bool fits(const AdmitInfo& info) const;
+
     AllocatorSpec::Kind kind_;
     std::int32_t max_model_len_;
     FirstFitSpace space_;

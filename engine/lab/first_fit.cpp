@@ -53,12 +53,4 @@ std::int64_t FirstFitSpace::largest_hole() const {
     return largest;
 }
 
-std::int64_t FirstFitSpace::free_in_holes_below(std::int64_t size) const {
-    std::int64_t total = 0;
-    for (const auto& [offset, hole] : holes_) {
-        if (hole < size) total += hole;
-    }
-    return total;
-}
-
 }  // namespace kvscope::lab

@@ -22,8 +22,6 @@ public:
     std::int64_t capacity() const { return capacity_; }
     std::int64_t free_total() const { return free_total_; }
     std::int64_t largest_hole() const;
-    // Free slots in holes smaller than `size`.
-    std::int64_t free_in_holes_below(std::int64_t size) const;
     // Holes by offset -> size; allocations likewise (for tests and pictures).
     const std::map<std::int64_t, std::int64_t>& holes() const { return holes_; }
     const std::map<std::int64_t, std::int64_t>& allocations() const { return used_; }

@@ -62,8 +62,8 @@ public:
     virtual void free(SeqId seq) = 0;
 
     // Where the memory is now. `blocked` is the waiting request that the last admission could
-    // not place for lack of memory (nullptr if none): gaps too small for it are external
-    // fragmentation.
+    // not place for lack of memory (nullptr if none): free memory it still cannot be placed in
+    // is external fragmentation.
     virtual MemoryUse measure(const AdmitInfo* blocked) const = 0;
     // Prompt tokens looked up in / found in the prefix cache so far.
     virtual std::int64_t prefix_query_tokens() const { return 0; }

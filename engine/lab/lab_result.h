@@ -18,8 +18,9 @@ struct MemoryUse {
     std::int64_t token = 0;     // slots holding a token's K and V (a physical slot counts once)
     std::int64_t reserved = 0;  // held slots their request fills later (reservation)
     std::int64_t internal = 0;  // held slots their request never fills (internal fragmentation)
-    // Free slots in gaps smaller than the allocation the waiting request needs, while it waits
-    // for memory (external fragmentation; contiguous allocators only: any free block fits).
+    // Free slots while the request next in line waits because its region(s) fit in no gap
+    // between the allocations (external fragmentation; contiguous allocators only: a paged
+    // request can use any free block, and running sequences grow into them).
     std::int64_t external = 0;
     std::int64_t cached = 0;  // free blocks keeping prefix-cache content (evictable; paged + prefix)
     std::int64_t free = 0;    // the rest: free and usable

@@ -113,6 +113,18 @@ TEST(LabReplay, FirstFitLeavesGapsTooSmallForTheNextRequest) {
     EXPECT_EQ(paged8.totals.num_preemptions, 0);
 }
 
+// Orca max with max_model_len 40, budget 100: A holds [0,40) for 30 steps. B (n = 2) needs two
+// 40-slot regions: the 60 free slots hold one but not both, so all 60 are unusable until A ends.
+TEST(LabReplay, ARequestWithSamplesCountsEveryGapItCannotUse) {
+    const Trace trace{{}, {request(0, 5, {30}), request(0, 5, {3, 3})}};
+    const LabRun max = replay(trace, config(100, 40), kMax);
+    for (int i = 0; i < 29; ++i) EXPECT_EQ(max.steps[static_cast<std::size_t>(i)].memory.external, 60) << i;
+    EXPECT_EQ(max.steps[29].memory.external, 0);  // A finished: B is placed next step
+    EXPECT_EQ(max.totals.slot_steps.external, 29 * 60);
+    EXPECT_EQ(max.steps[30].num_batched_seqs, 1);  // B's prompt, then its two samples
+    EXPECT_EQ(max.steps[31].num_batched_seqs, 2);
+}
+
 // Two prompts share 16 tokens (two blocks of 8); the second arrives at step 1.
 TEST(LabReplay, SharedPrefixIsHeldOnceWithPrefixCaching) {
     std::vector<std::int32_t> a(16), b;
