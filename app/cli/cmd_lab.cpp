@@ -81,10 +81,8 @@ void print_table(const lab::LabReport& report, const std::string& trace_path) {
         "until the last request finished.\n");
 }
 
-}  // namespace
-
-int run_lab(const std::vector<std::string>& args) {
-    std::vector<OptionSpec> options = {
+std::vector<OptionSpec> lab_options() {
+    return {
         {"trace", "FILE", "the trace to replay (JSONL, docs/MEMORY_LAB.md; required)"},
         {"budget-tokens", "N", "KV budget in tokens (default: the trace's kv_cache_tokens)"},
         {"budget-bytes", "BYTES", "KV budget in bytes, e.g. 12G (needs the bytes per token: --model or the trace's)"},
@@ -92,6 +90,7 @@ int run_lab(const std::vector<std::string>& args) {
         {"block-sizes", "LIST", "block sizes for each plain 'paged' entry (default 8,16,32)"},
         {"model", "PATH", "a GGUF model: bytes per token, and the default max_model_len"},
         {"cache-dtype", "TYPE", "KV element type for the bytes per token with --model: f32, f16, q8_0 (default f32)"},
+        {"kv-bytes-per-token", "N", "K and V bytes of one token, all layers (instead of --model's or the trace's)"},
         {"max-model-len", "N", "context; Orca max reserves it (default: the model's, the trace's, else 2048)"},
         {"max-num-seqs", "N", "most sequences running at once (default 256)"},
         {"max-num-batched-tokens", "N", "most tokens computed per step (default: no limit)"},
@@ -102,8 +101,51 @@ int run_lab(const std::vector<std::string>& args) {
         {"out", "FILE", "also write the JSON report to FILE"},
         {"series-points", "N", "time-series points per allocator in the JSON (default 2000; 0: none)"},
     };
+}
+
+// Budget, bytes per token and context: the flags first, then --model, then the trace's header.
+lab::LabConfig lab_config_from_args(const ParsedArgs& a, const TraceHeader& header) {
+    lab::LabConfig config;
+    std::optional<std::int32_t> model_context;
+    if (a.has("model")) {
+        const std::shared_ptr<const Model> model = load_model_from_args(a);
+        config.bytes_per_token = kv_bytes_per_token(*model, a);
+        model_context = model->shape().max_context;
+    } else if (header.kv_bytes_per_token) {
+        config.bytes_per_token = *header.kv_bytes_per_token;
+    }
+    if (auto bytes = a.optional_integer("kv-bytes-per-token", 1, std::int64_t{1} << 40)) {
+        config.bytes_per_token = *bytes;
+    }
+    if (auto tokens = a.optional_integer("budget-tokens", 1, std::int64_t{1} << 40)) {
+        config.budget_tokens = *tokens;
+    } else if (auto bytes = a.string("budget-bytes")) {
+        if (config.bytes_per_token == 0) {
+            throw UsageError(
+                "--budget-bytes needs the KV bytes per token: give --model or --kv-bytes-per-token, or use "
+                "--budget-tokens");
+        }
+        config.budget_tokens = parse_bytes(*bytes, "budget-bytes") / config.bytes_per_token;
+    } else if (header.kv_cache_tokens) {
+        config.budget_tokens = *header.kv_cache_tokens;
+    } else {
+        throw UsageError("no KV budget: give --budget-tokens N or --budget-bytes BYTES (the trace names none)");
+    }
+    config.max_model_len = static_cast<std::int32_t>(
+        a.integer("max-model-len", model_context.value_or(header.max_model_len.value_or(2048)), 2, 1 << 24));
+    config.max_num_seqs = static_cast<std::int32_t>(a.integer("max-num-seqs", config.max_num_seqs, 1, 1 << 20));
+    config.max_num_batched_tokens = static_cast<std::int32_t>(
+        a.integer("max-num-batched-tokens", config.max_num_batched_tokens, 1, config.max_num_batched_tokens));
+    config.enable_chunked_prefill = a.toggle("enable-chunked-prefill", true);
+    config.step_time_s = a.number("step-time", config.step_time_s, 1e-9, 1e9);
+    return config;
+}
+
+}  // namespace
+
+int run_lab(const std::vector<std::string>& args) {
     const ArgParser parser("lab", "Replay a trace under several KV allocators and show where the memory goes.",
-                           options);
+                           lab_options());
     if (ArgParser::wants_help(args)) {
         std::cout << parser.help();
         return 0;
@@ -112,35 +154,7 @@ int run_lab(const std::vector<std::string>& args) {
     const std::optional<std::string> trace_path = a.string("trace");
     if (!trace_path) throw UsageError("--trace FILE is required (make one with generate --trace-out or make-trace)");
     const Trace trace = read_trace(*trace_path);
-
-    lab::LabConfig config;
-    std::optional<std::int32_t> model_context;
-    if (a.has("model")) {
-        const std::shared_ptr<const Model> model = load_model_from_args(a);
-        config.bytes_per_token = kv_bytes_per_token(*model, a);
-        model_context = model->shape().max_context;
-    } else if (trace.header.kv_bytes_per_token) {
-        config.bytes_per_token = *trace.header.kv_bytes_per_token;
-    }
-    if (auto tokens = a.optional_integer("budget-tokens", 1, std::int64_t{1} << 40)) {
-        config.budget_tokens = *tokens;
-    } else if (auto bytes = a.string("budget-bytes")) {
-        if (config.bytes_per_token == 0) {
-            throw UsageError("--budget-bytes needs the KV bytes per token: give --model, or use --budget-tokens");
-        }
-        config.budget_tokens = parse_bytes(*bytes, "budget-bytes") / config.bytes_per_token;
-    } else if (trace.header.kv_cache_tokens) {
-        config.budget_tokens = *trace.header.kv_cache_tokens;
-    } else {
-        throw UsageError("no KV budget: give --budget-tokens N or --budget-bytes BYTES (the trace names none)");
-    }
-    config.max_model_len = static_cast<std::int32_t>(
-        a.integer("max-model-len", model_context.value_or(trace.header.max_model_len.value_or(2048)), 2, 1 << 24));
-    config.max_num_seqs = static_cast<std::int32_t>(a.integer("max-num-seqs", config.max_num_seqs, 1, 1 << 20));
-    config.max_num_batched_tokens = static_cast<std::int32_t>(
-        a.integer("max-num-batched-tokens", config.max_num_batched_tokens, 1, config.max_num_batched_tokens));
-    config.enable_chunked_prefill = a.toggle("enable-chunked-prefill", true);
-    config.step_time_s = a.number("step-time", config.step_time_s, 1e-9, 1e9);
+    const lab::LabConfig config = lab_config_from_args(a, trace.header);
     const std::vector<lab::AllocatorSpec> allocators =
         lab::parse_allocators(a.string("allocators").value_or("max,pow2,oracle,paged,paged+prefix"),
                               parse_block_sizes(a.string("block-sizes").value_or("8,16,32")));

@@ -34,25 +34,39 @@ const Preset& find_preset(const std::string& name) {
     throw UsageError("--preset: unknown preset '" + name + "'; use sharegpt or alpaca");
 }
 
+std::vector<OptionSpec> make_trace_options() {
+    return {
+        {"out", "FILE", "where to write the trace (required)"},
+        {"preset", "NAME", "length distributions like a chat dataset: sharegpt or alpaca"},
+        {"num-requests", "N", "requests (default 1000)"},
+        {"prompt-len", "DIST", "prompt lengths: 128, uniform:32-512, normal:256,64 or lognormal:161,1.0 (default 128)"},
+        {"output-len", "DIST", "output lengths, as --prompt-len (default 128)"},
+        {"request-rate", "R", "Poisson arrivals at R requests per second (default: all at once)"},
+        {"shared-prefix", "F", "fraction of the shortest prompt that every prompt shares (default 0)"},
+        {"n", "N", "samples per request (default 1)"},
+        {"seed", "S", "random seed (default 0)"},
+        {"max-model-len", "N",
+         "context of the requests: prompts are cut to half of it, outputs to the rest (default 2048)"},
+        {"model", "PATH", "draw token ids from this model's vocabulary and note its KV bytes per token"},
+        {"cache-dtype", "TYPE", "KV element type for the bytes per token with --model (default f32)"}};
+}
+
+// As vLLM's benchmark filters ShareGPT: prompts of at most half the context, outputs of at most
+// the rest.
+void cut_to_context(std::vector<WorkloadRequest>& workload, std::int32_t max_model_len) {
+    for (WorkloadRequest& r : workload) {
+        if (static_cast<std::int32_t>(r.prompt_token_ids.size()) > max_model_len / 2) {
+            r.prompt_token_ids.resize(static_cast<std::size_t>(max_model_len / 2));
+        }
+        r.max_tokens = std::min(r.max_tokens, max_model_len - static_cast<std::int32_t>(r.prompt_token_ids.size()));
+    }
+}
+
 }  // namespace
 
 int run_make_trace(const std::vector<std::string>& args) {
-    const ArgParser parser(
-        "make-trace", "Write a synthetic workload trace (JSONL) for 'kvscope-cli lab'.",
-        {{"out", "FILE", "where to write the trace (required)"},
-         {"preset", "NAME", "length distributions like a chat dataset: sharegpt or alpaca"},
-         {"num-requests", "N", "requests (default 1000)"},
-         {"prompt-len", "DIST",
-          "prompt lengths: 128, uniform:32-512, normal:256,64 or lognormal:161,1.0 (default 128)"},
-         {"output-len", "DIST", "output lengths, as --prompt-len (default 128)"},
-         {"request-rate", "R", "Poisson arrivals at R requests per second (default: all at once)"},
-         {"shared-prefix", "F", "fraction of the shortest prompt that every prompt shares (default 0)"},
-         {"n", "N", "samples per request (default 1)"},
-         {"seed", "S", "random seed (default 0)"},
-         {"max-model-len", "N",
-          "context of the requests: prompts are cut to half of it, outputs to the rest (default 2048)"},
-         {"model", "PATH", "draw token ids from this model's vocabulary and note its KV bytes per token"},
-         {"cache-dtype", "TYPE", "KV element type for the bytes per token with --model (default f32)"}});
+    const ArgParser parser("make-trace", "Write a synthetic workload trace (JSONL) for 'kvscope-cli lab'.",
+                           make_trace_options());
     if (ArgParser::wants_help(args)) {
         std::cout << parser.help();
         return 0;
@@ -87,12 +101,7 @@ int run_make_trace(const std::vector<std::string>& args) {
         header.kv_bytes_per_token = kv_bytes_per_token(*model, a);
     }
     std::vector<WorkloadRequest> workload = generate_workload(spec, vocab, first_token, bos);
-    for (WorkloadRequest& r : workload) {
-        if (static_cast<std::int32_t>(r.prompt_token_ids.size()) > max_model_len / 2) {
-            r.prompt_token_ids.resize(static_cast<std::size_t>(max_model_len / 2));
-        }
-        r.max_tokens = std::min(r.max_tokens, max_model_len - static_cast<std::int32_t>(r.prompt_token_ids.size()));
-    }
+    cut_to_context(workload, max_model_len);
     Trace trace = trace_from_workload(workload, n);
     header.source = "kvscope-cli make-trace";
     for (const std::string& arg : args) header.source += " " + arg;

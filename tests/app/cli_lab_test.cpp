@@ -133,6 +133,14 @@ TEST(CliLab, AHandBuiltTraceGivesTheHandComputedFigures) {
     EXPECT_EQ(paged["capacity_tokens"], 96);
     EXPECT_EQ(paged["series"]["internal"], (std::vector<int>{2, 2, 2, 2, 0}));
     EXPECT_EQ(report["config"]["bytes_per_token"], nullptr);
+
+    // A budget in bytes at 1000 bytes a token: the same 100 tokens, and means in bytes.
+    const RunResult b = run({"lab", "--trace", trace, "--budget-bytes", "100000", "--kv-bytes-per-token", "1000",
+                             "--max-model-len", "64", "--allocators", "oracle", "--json"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    const nlohmann::json bytes = nlohmann::json::parse(b.out);
+    EXPECT_EQ(bytes["config"]["budget_tokens"], 100);
+    EXPECT_NEAR(bytes["allocators"][0]["totals"]["mean_bytes"]["token"].get<double>(), 46.0 / 5 * 1000, 1e-9);
 }
 
 TEST(CliLab, MakeTraceWritesASyntheticTraceTheLabReads) {
