@@ -322,6 +322,7 @@ void Engine::finish_sample(RequestState& request, SampleState& sample, FinishRea
     const std::int32_t index = seq.sample_index;
     request.pending.timings.num_preemptions += seq.num_preemptions;
     if (seq.sample_index == 0) request.pending.timings.num_cached_tokens = seq.num_cached_tokens;
+    if (trace_capacity_ > 0) record_sample(request, seq);
     scheduler_.remove(sample.seq);
     sample.finish = reason;
     pending_output(request, index).finish_reason = reason;
@@ -358,6 +359,56 @@ void Engine::complete_request(RequestState& request, Clock::time_point now) {
     metrics_.e2e_request_latency_seconds.observe(t.e2e_latency);
     metrics_.request_prompt_tokens.observe(t.num_prompt_tokens);
     metrics_.request_generation_tokens.observe(t.num_generation_tokens);
+    if (trace_capacity_ > 0) record_request(request);
+}
+
+void Engine::record_trace(std::size_t capacity) {
+    trace_capacity_ = capacity;
+    if (capacity == 0) trace_.clear();
+    while (trace_.size() > capacity) trace_.pop_front();
+}
+
+std::vector<TraceRequest> Engine::take_trace() {
+    std::vector<TraceRequest> out(std::make_move_iterator(trace_.begin()), std::make_move_iterator(trace_.end()));
+    trace_.clear();
+    std::stable_sort(out.begin(), out.end(),
+                     [](const TraceRequest& a, const TraceRequest& b) { return a.arrival_s < b.arrival_s; });
+    return out;
+}
+
+void Engine::record_sample(RequestState& request, const Sequence& seq) {
+    TraceRequest& t = request.trace;
+    if (t.output_lens.empty()) {
+        t.arrival_s = seconds(request.arrival - created_);
+        t.prompt_token_ids.assign(seq.token_ids.begin(), seq.token_ids.begin() + seq.num_prompt_tokens);
+        t.prompt_len = seq.num_prompt_tokens;
+        t.priority = seq.priority;
+        t.output_lens.assign(static_cast<std::size_t>(request.params.n), 0);
+        t.output_token_ids.resize(static_cast<std::size_t>(request.params.n));
+    }
+    const auto index = static_cast<std::size_t>(seq.sample_index);
+    t.output_lens[index] = seq.num_output_tokens();
+    t.output_token_ids[index].assign(seq.token_ids.begin() + seq.num_prompt_tokens, seq.token_ids.end());
+}
+
+void Engine::record_request(RequestState& request) {
+    TraceRequest& t = request.trace;
+    // Samples that never produced a token (aborted before it, or never forked) never held KV of
+    // their own: the trace keeps the samples that did, in index order.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < t.output_lens.size(); ++i) {
+        if (t.output_lens[i] == 0) continue;
+        if (kept != i) {
+            t.output_lens[kept] = t.output_lens[i];
+            t.output_token_ids[kept] = std::move(t.output_token_ids[i]);
+        }
+        ++kept;
+    }
+    t.output_lens.resize(kept);
+    t.output_token_ids.resize(kept);
+    if (kept == 0) return;
+    trace_.push_back(std::move(t));
+    while (trace_.size() > trace_capacity_) trace_.pop_front();
 }
 
 void Engine::update_gauges() {

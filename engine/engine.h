@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "engine/scheduler.h"
 #include "engine/snapshot.h"
 #include "engine/stop_checker.h"
+#include "engine/trace.h"
 #include "kernels/backend.h"
 
 namespace kvscope {
@@ -58,6 +60,15 @@ public:
     // Forgets cached prefixes (only when no request holds blocks). Returns false otherwise.
     bool reset_prefix_cache();
 
+    // Trace recording, for the memory lab (off by default): while `capacity` > 0, each request
+    // that finishes (or is aborted) after at least one token is kept as a TraceRequest — arrival
+    // (seconds since the engine was made), prompt ids, priority, and every sample that produced
+    // a token with its output ids — the oldest dropped beyond `capacity`. 0 turns it off and
+    // drops what was kept.
+    void record_trace(std::size_t capacity);
+    // The requests recorded since the last call, in arrival order; the list starts empty again.
+    std::vector<TraceRequest> take_trace();
+
 private:
     using Clock = std::chrono::steady_clock;
 
@@ -80,6 +91,7 @@ private:
         std::vector<SampleState> samples;  // created as sequences are (sample 0 at add, the rest at fork)
         RequestOutput pending;             // news of the current step
         std::int32_t num_generation_tokens = 0;
+        TraceRequest trace;  // filled as samples finish, while recording
     };
 
     SampleState make_sample(const RequestState& request, std::int32_t index, SeqId seq) const;
@@ -91,6 +103,9 @@ private:
     void complete_request(RequestState& request, Clock::time_point now);
     SequenceOutput& pending_output(RequestState& request, std::int32_t index);
     void update_gauges();
+    // Recording: keeps a finished sample's output, and the request once complete.
+    void record_sample(RequestState& request, const Sequence& seq);
+    void record_request(RequestState& request);
 
     std::shared_ptr<const Model> model_;
     EngineConfig config_;
@@ -107,6 +122,9 @@ private:
     RequestId next_request_id_ = 1;
     SeqId next_seq_id_ = 1;
     std::int64_t arrivals_ = 0;
+    const Clock::time_point created_ = Clock::now();
+    std::size_t trace_capacity_ = 0;
+    std::deque<TraceRequest> trace_;
 
     // The step's forward batch, reused between steps (no allocation once warmed up).
     std::vector<std::int32_t> token_ids_, positions_, query_start_, seq_lens_, block_tables_, logits_rows_;

@@ -21,7 +21,7 @@ double parse_number(const std::string& text, const std::string& what, const std:
     if (used == 0 || used != text.size() || !std::isfinite(v) || v < 0) {
         throw ConfigError(what + ": cannot read '" + whole +
                           "'; use a length (128), uniform:LOW-HIGH (uniform:32-512) or normal:MEAN,STDDEV "
-                          "(normal:256,64)");
+                          "(normal:256,64) or lognormal:MEAN,SIGMA (lognormal:161,1.0)");
     }
     return v;
 }
@@ -42,6 +42,9 @@ std::int32_t draw(const LengthDistribution& d, SequenceRandom& random) {
             break;
         case LengthDistribution::Kind::Normal:
             v = std::round(d.a + d.b * normal(random));
+            break;
+        case LengthDistribution::Kind::LogNormal:  // mean a: mu = ln(a) - sigma^2 / 2
+            v = std::round(std::exp(std::log(d.a) - d.b * d.b / 2 + d.b * normal(random)));
             break;
     }
     return static_cast<std::int32_t>(std::clamp(v, 1.0, 1e7));
@@ -66,6 +69,14 @@ LengthDistribution LengthDistribution::parse(const std::string& text, const std:
         d.kind = Kind::Normal;
         d.a = parse_number(body.substr(0, comma), what, text);
         d.b = parse_number(body.substr(comma + 1), what, text);
+    } else if (text.rfind("lognormal:", 0) == 0) {
+        const std::string body = text.substr(10);
+        const std::size_t comma = body.find(',');
+        if (comma == std::string::npos) parse_number("", what, text);
+        d.kind = Kind::LogNormal;
+        d.a = parse_number(body.substr(0, comma), what, text);
+        d.b = parse_number(body.substr(comma + 1), what, text);
+        if (d.b > 4) throw ConfigError(what + ": '" + text + "' has a sigma above 4; use a smaller spread");
     } else {
         d.kind = Kind::Fixed;
         d.a = parse_number(text, what, text);
@@ -85,6 +96,9 @@ std::string LengthDistribution::to_string() const {
             break;
         case Kind::Normal:
             s << "normal:" << a << "," << b;
+            break;
+        case Kind::LogNormal:
+            s << "lognormal:" << a << "," << b;
             break;
     }
     return s.str();

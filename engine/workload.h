@@ -13,12 +13,13 @@
 namespace kvscope {
 
 struct LengthDistribution {
-    enum class Kind { Fixed, Uniform, Normal };
+    enum class Kind { Fixed, Uniform, Normal, LogNormal };
     Kind kind = Kind::Fixed;
-    double a = 128;  // Fixed: the length; Uniform: low; Normal: mean
-    double b = 0;    // Uniform: high (inclusive); Normal: standard deviation
+    double a = 128;  // Fixed: the length; Uniform: low; Normal, LogNormal: mean
+    double b = 0;    // Uniform: high (inclusive); Normal: standard deviation; LogNormal: sigma of ln(length)
 
-    // "128", "uniform:32-512", "normal:256,64". Throws ConfigError naming `what` on bad text.
+    // "128", "uniform:32-512", "normal:256,64", "lognormal:161,1.0" (long-tailed, as chat prompt
+    // and output lengths are). Throws ConfigError naming `what` on bad text.
     static LengthDistribution parse(const std::string& text, const std::string& what);
     std::string to_string() const;
     double mean() const;

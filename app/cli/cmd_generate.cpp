@@ -9,8 +9,10 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/lab_options.h"
 #include "engine/engine.h"
 #include "engine/error.h"
+#include "engine/trace_io.h"
 
 namespace kvscope::cli {
 namespace {
@@ -128,6 +130,7 @@ int run_generate(const std::vector<std::string>& args) {
         {"prompt", "TEXT", "a prompt", true},
         {"prompts", "FILE", "a JSONL file: {\"prompt\": ...} per line (optional per-line sampling fields)"},
         {"json", "", "print one JSON object per request per line, in prompt order"},
+        {"trace-out", "FILE", "write the batch's trace (prompts, output lengths) for 'kvscope-cli lab'"},
     };
     append_model_options(options);
     append_sampling_options(options);
@@ -158,6 +161,7 @@ int run_generate(const std::vector<std::string>& args) {
                      std::string(type_name(config.cache_dtype)).c_str());
     }
 
+    if (a.has("trace-out")) engine.record_trace(jobs.size());
     std::map<RequestId, std::size_t> job_of;
     std::vector<JobResult> results(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -219,6 +223,12 @@ int run_generate(const std::vector<std::string>& args) {
         }
     }
     if (stream) std::fputs("\n", stdout);
+    if (auto path = a.string("trace-out")) {
+        Trace trace{trace_header_of(engine, "kvscope-cli generate"), engine.take_trace()};
+        const double start = trace.requests.empty() ? 0.0 : trace.requests.front().arrival_s;
+        for (TraceRequest& r : trace.requests) r.arrival_s -= start;
+        write_trace(trace, *path);
+    }
     if (!json) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const EngineMetrics& m = engine.metrics();
