@@ -89,7 +89,7 @@ void Scheduler::schedule_waiting(ScheduledBatch& batch, std::int32_t& budget) {
         Sequence& seq = sequence(std::get<2>(*waiting_.begin()));
         // A request's samples all run at once: room for the siblings it will fork.
         const std::int32_t seats = seq.awaits_fork() ? seq.num_samples : 1;
-        if (num_running() + seats > config_.max_num_seqs) break;
+        if (num_running() + num_reserved_seats() + seats > config_.max_num_seqs) break;
         KV_CHECK(seq.num_computed_tokens == 0);
         const PrefixMatch match = kv_.find_cached_prefix(seq.token_ids, seq.cache_key);
         std::int32_t num_new = seq.num_tokens() - match.num_cached_tokens;
@@ -114,6 +114,15 @@ void Scheduler::add_to_batch(ScheduledBatch& batch, Sequence& seq, std::int32_t 
         {seq.id, seq.num_computed_tokens, num_new, seq.num_computed_tokens + num_new == seq.num_tokens()});
     batch.num_tokens += num_new;
     step_copies_[seq.id] = std::move(copies);
+}
+
+std::int32_t Scheduler::num_reserved_seats() const {
+    std::int32_t seats = 0;
+    for (const SeqId id : running_) {
+        const Sequence& seq = sequence(id);
+        if (seq.awaits_fork()) seats += seq.num_samples - 1;
+    }
+    return seats;
 }
 
 std::size_t Scheduler::pick_victim() const {

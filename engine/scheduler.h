@@ -75,6 +75,8 @@ private:
 
     void schedule_running(ScheduledBatch& batch, std::int32_t& budget);
     void schedule_waiting(ScheduledBatch& batch, std::int32_t& budget);
+    // Seats held for the samples that running prompts will fork (so max_num_seqs holds then).
+    std::int32_t num_reserved_seats() const;
     // Index in running_ of the sequence to preempt: lowest priority, then newest.
     std::size_t pick_victim() const;
     // running -> waiting; removes its entry (and copies) from `batch` if it was scheduled.

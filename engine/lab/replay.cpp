@@ -247,7 +247,12 @@ void Replay::schedule_waiting(std::int32_t& budget) {
     while (!waiting_.empty() && budget > 0) {
         SimSeq& seq = seqs_.at(std::get<2>(*waiting_.begin()));
         const std::int32_t seats = seq.awaits_fork() ? seq.num_samples : 1;
-        if (static_cast<std::int32_t>(running_.size()) + seats > config_.max_num_seqs) break;
+        std::int32_t reserved = 0;
+        for (const SeqId id : running_) {
+            const SimSeq& r = seqs_.at(id);
+            if (r.awaits_fork()) reserved += r.num_samples - 1;
+        }
+        if (static_cast<std::int32_t>(running_.size()) + reserved + seats > config_.max_num_seqs) break;
         KV_CHECK(seq.num_computed == 0);
         const PrefixMatch match = model_.find_cached_prefix(seq.tokens);
         std::int32_t num_new = static_cast<std::int32_t>(seq.tokens.size()) - match.num_cached_tokens;

@@ -265,10 +265,8 @@ TEST(LabReplay, RandomTracesKeepTheInvariants) {
                 ASSERT_GE(m.reserved, 0);
                 ASSERT_GE(m.internal, 0);
                 ASSERT_GE(m.external, 0);
-                // (Not num_running <= max_num_seqs: the engine's scheduler does not hold the seats
-                // of an admitted n > 1 request's samples until they fork, so requests admitted
-                // after it in the same step, or while its prompt is chunked, can overshoot; the
-                // lab does as the engine does.)
+                // Seats of an admitted n > 1 request's samples are held until they fork.
+                ASSERT_LE(s.num_running, c.max_num_seqs);
                 ASSERT_LE(s.num_batched_tokens, c.max_num_batched_tokens);
             }
             if (!spec.is_paged()) {

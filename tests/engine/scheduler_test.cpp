@@ -123,6 +123,24 @@ TEST(Scheduler, ReservesSeatsForTheSamplesARequestWillFork) {
     EXPECT_EQ(h.scheduler.num_waiting(), 1);
 }
 
+TEST(Scheduler, KeepsTheSeatsOfARunningPromptsSamplesUntilTheyFork) {
+    // max 3 sequences; a 3-sample request's 40-token prompt runs in 16-token chunks: while it
+    // runs, its 2 siblings-to-be hold seats and a later request waits.
+    Harness h(64, 16, {3, 16, true});
+    Sequence parent;
+    parent.id = h.next_id++;
+    parent.arrival = h.next_arrival++;
+    parent.num_samples = 3;
+    parent.token_ids.assign(40, 5);
+    parent.num_prompt_tokens = 40;
+    h.scheduler.add_waiting(parent);
+    const SeqId other = h.add(4);
+    EXPECT_EQ(plan(h.step()), (Plan{{parent.id, 16}}));
+    EXPECT_EQ(plan(h.step()), (Plan{{parent.id, 16}}));
+    EXPECT_EQ(h.scheduler.num_waiting(), 1);
+    EXPECT_TRUE(h.scheduler.contains(other));
+}
+
 TEST(Scheduler, OutOfBlocksPreemptsTheNewestRunningSequence) {
     // 4 blocks of 8 slots: two 15-token prompts take 2 blocks each.
     Harness h(4, 8, {8, 2048, true}, /*prefix_caching=*/false);
