@@ -124,21 +124,20 @@ TEST(Scheduler, ReservesSeatsForTheSamplesARequestWillFork) {
 }
 
 TEST(Scheduler, KeepsTheSeatsOfARunningPromptsSamplesUntilTheyFork) {
-    // max 3 sequences; a 3-sample request's 40-token prompt runs in 16-token chunks: while it
-    // runs, its 2 siblings-to-be hold seats and a later request waits.
-    Harness h(64, 16, {3, 16, true});
+    // max 3 sequences: a 3-sample request is admitted; its 2 siblings-to-be hold seats, so a
+    // request behind it waits although only one sequence runs yet.
+    Harness h(64, 16, {3, 2048, true});
     Sequence parent;
     parent.id = h.next_id++;
     parent.arrival = h.next_arrival++;
     parent.num_samples = 3;
-    parent.token_ids.assign(40, 5);
-    parent.num_prompt_tokens = 40;
+    parent.token_ids.assign(10, 5);
+    parent.num_prompt_tokens = 10;
     h.scheduler.add_waiting(parent);
     const SeqId other = h.add(4);
-    EXPECT_EQ(plan(h.step()), (Plan{{parent.id, 16}}));
-    EXPECT_EQ(plan(h.step()), (Plan{{parent.id, 16}}));
+    EXPECT_EQ(plan(h.step()), (Plan{{parent.id, 10}}));
     EXPECT_EQ(h.scheduler.num_waiting(), 1);
-    EXPECT_TRUE(h.scheduler.contains(other));
+    EXPECT_EQ(h.scheduler.sequence(other).status, SequenceStatus::Waiting);
 }
 
 TEST(Scheduler, OutOfBlocksPreemptsTheNewestRunningSequence) {
