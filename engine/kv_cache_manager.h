@@ -22,30 +22,14 @@
 #include "engine/block_hash.h"
 #include "engine/block_pool.h"
 #include "engine/block_table.h"
+#include "engine/kv_allocator.h"
 #include "engine/kv_cache_config.h"
 #include "engine/kv_snapshot.h"
 #include "engine/seq_id.h"
 
 namespace kvscope {
 
-// The longest run of cached full blocks at the start of a prompt. Valid until the next call that
-// changes the manager (allocate_slots, free, ...): use it in the allocate_slots right after.
-struct PrefixMatch {
-    std::vector<std::int32_t> block_ids;  // physical blocks for logical blocks 0.. of the prompt
-    std::vector<BlockHash> block_hashes;  // their chained hashes (checked again when taken)
-    std::uint64_t extra_key = 0;          // the key the sequence's blocks are hashed with
-    std::int32_t num_query_tokens = 0;    // prompt tokens looked up (0 when prefix caching is off)
-    std::int32_t num_cached_tokens = 0;   // block_ids.size() * block_size
-};
-
-struct AllocResult {
-    std::vector<BlockCopy> copies;         // copy-on-write: the backend copies src -> dst first
-    std::int32_t num_computed_tokens = 0;  // tokens whose KV is already cached, the prefix hit included
-    std::int32_t num_cached_tokens = 0;    // tokens this call took from the prefix cache (first call)
-    std::int32_t num_new_blocks = 0;       // blocks appended to the table (copy-on-write not counted)
-};
-
-class KvCacheManager {
+class KvCacheManager final : public KvSlotAllocator {
 public:
     // Throws ConfigError (one line per problem) when `config` is invalid.
     explicit KvCacheManager(const KvCacheConfig& config);
@@ -55,7 +39,7 @@ public:
     // The longest run of cached full blocks that start `tokens`, never covering all of them: the
     // last prompt token is always computed (its logits are needed), so at most
     // (tokens.size() - 1) / block_size blocks. Takes no references; empty when caching is off.
-    PrefixMatch find_cached_prefix(std::span<const std::int32_t> tokens, std::uint64_t extra_key) const;
+    PrefixMatch find_cached_prefix(std::span<const std::int32_t> tokens, std::uint64_t extra_key) const override;
 
     // Makes `seq`'s blocks cover its computed tokens + num_new_tokens. The first call of a
     // sequence creates it; `match` (only allowed then) gives its cached prefix, whose blocks are
@@ -65,14 +49,14 @@ public:
     // cached blocks (less those the match takes) do not suffice, returns nullopt and changes
     // nothing.
     std::optional<AllocResult> allocate_slots(SeqId seq, std::int32_t num_new_tokens,
-                                              const PrefixMatch* match = nullptr);
+                                              const PrefixMatch* match = nullptr) override;
 
     // After a step wrote KV for `seq` up to `num_computed_tokens` (not below the previous count):
     // records the blocks' fill levels and, with prefix caching, hashes the newly full blocks
     // into the cache. `token_ids` holds at least the sequence's first num_computed_tokens tokens.
     // A block whose content is already cached in another block stays unhashed: one canonical
     // block per hash, and this sequence keeps the block it wrote (block tables are append-only).
-    void commit(SeqId seq, std::span<const std::int32_t> token_ids, std::int32_t num_computed_tokens);
+    void commit(SeqId seq, std::span<const std::int32_t> token_ids, std::int32_t num_computed_tokens) override;
 
     // n > 1 sampling: `child` (new) shares all of `parent`'s blocks (ref_count + 1), its partly
     // filled last block included (copied on the first write of either). Call after commit.
@@ -81,17 +65,17 @@ public:
     // Releases `seq`'s blocks, last logical block first (hashed ones then join the back of the
     // free queue tail first, so a sequence's tail is evicted before its head). Returns false if
     // `seq` holds nothing.
-    bool free(SeqId seq);
+    bool free(SeqId seq) override;
 
     // Forgets every cached block (after a weight update, or for benchmarks). Only when no block
     // is held: returns false and changes nothing otherwise.
     bool reset_prefix_cache();
 
     // Starts the next engine step: blocks touched from now on get this step as last_used_step.
-    void advance_step();
+    void advance_step() override;
     std::int64_t step() const { return pool_.step(); }
 
-    bool contains(SeqId seq) const { return seqs_.contains(seq); }
+    bool contains(SeqId seq) const override { return seqs_.contains(seq); }
     const BlockTable& block_table(SeqId seq) const;
     std::int32_t num_computed_tokens(SeqId seq) const;
     std::int64_t slot(SeqId seq, std::int32_t position) const { return block_table(seq).slot(position); }

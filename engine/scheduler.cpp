@@ -6,7 +6,7 @@
 
 namespace kvscope {
 
-Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager& kv) : config_(config), kv_(kv) {
+Scheduler::Scheduler(const SchedulerConfig& config, KvSlotAllocator& kv) : config_(config), kv_(kv) {
     KV_CHECK(config_.max_num_seqs >= 1 && config_.max_num_batched_tokens >= 1);
 }
 
@@ -39,6 +39,7 @@ const Sequence& Scheduler::sequence(SeqId id) const {
 ScheduledBatch Scheduler::schedule() {
     ScheduledBatch batch;
     step_copies_.clear();
+    memory_blocked_.reset();
     kv_.advance_step();
     std::int32_t budget = config_.max_num_batched_tokens;
     schedule_running(batch, budget);
@@ -96,7 +97,10 @@ void Scheduler::schedule_waiting(ScheduledBatch& batch, std::int32_t& budget) {
         if (num_new > budget && !config_.enable_chunked_prefill) break;
         num_new = std::min(num_new, budget);
         std::optional<AllocResult> alloc = kv_.allocate_slots(seq.id, num_new, &match);
-        if (!alloc) break;  // FCFS: nobody jumps the queue head
+        if (!alloc) {  // FCFS: nobody jumps the queue head
+            memory_blocked_ = seq.id;
+            break;
+        }
         waiting_.erase(waiting_.begin());
         seq.status = SequenceStatus::Running;
         seq.num_computed_tokens = alloc->num_computed_tokens;

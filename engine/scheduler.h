@@ -8,12 +8,13 @@
 // The scheduler decides; it never touches tensors.
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
 
-#include "engine/kv_cache_manager.h"
+#include "engine/kv_allocator.h"
 #include "engine/sequence.h"
 #include "kernels/block_copy.h"
 
@@ -43,7 +44,7 @@ struct ScheduledBatch {
 
 class Scheduler {
 public:
-    Scheduler(const SchedulerConfig& config, KvCacheManager& kv);
+    Scheduler(const SchedulerConfig& config, KvSlotAllocator& kv);
 
     // A new sequence joins the waiting queue.
     void add_waiting(Sequence seq);
@@ -67,6 +68,8 @@ public:
     std::int32_t num_running() const { return static_cast<std::int32_t>(running_.size()); }
     bool has_work() const { return !seqs_.empty(); }
     std::int64_t num_preemptions() const { return num_preemptions_; }
+    // The waiting sequence that the last schedule() could not admit for lack of KV memory.
+    std::optional<SeqId> memory_blocked() const { return memory_blocked_; }
     const SchedulerConfig& config() const { return config_; }
 
 private:
@@ -84,13 +87,14 @@ private:
     void add_to_batch(ScheduledBatch& batch, Sequence& seq, std::int32_t num_new, std::vector<BlockCopy> copies);
 
     SchedulerConfig config_;
-    KvCacheManager& kv_;
+    KvSlotAllocator& kv_;
     std::unordered_map<SeqId, Sequence> seqs_;
     std::set<WaitKey> waiting_;
     std::vector<SeqId> running_;  // admission order
     // Copies made for each sequence scheduled in the step being built (to undo on preemption).
     std::unordered_map<SeqId, std::vector<BlockCopy>> step_copies_;
     std::int64_t num_preemptions_ = 0;
+    std::optional<SeqId> memory_blocked_;
 };
 
 }  // namespace kvscope

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
-#include <tuple>
-#include <unordered_map>
+#include <functional>
+#include <unordered_set>
 
 #include "engine/error.h"
+#include "engine/kv_allocator.h"
+#include "engine/scheduler.h"
 #include "kernels/check.h"
 
 namespace kvscope::lab {
@@ -31,58 +32,82 @@ struct LabRequest {
     std::int32_t num_unfinished = 0;
 };
 
-struct SimSeq {
-    SeqId id = 0;
-    std::int32_t request = 0;
-    std::int32_t sample = 0;
-    std::int32_t num_samples = 1;  // n until sample 0 has forked the others
-    std::int32_t priority = 0;
-    std::int64_t arrival = 0;
-    std::vector<std::int32_t> tokens;
-    std::int32_t num_prompt = 0;
-    std::int32_t num_computed = 0;
+// The engine's scheduler asks KV memory through KvSlotAllocator; this answers it with a lab
+// model, handing the model what it learns at admission (the request's lengths).
+class ModelSlots final : public KvSlotAllocator {
+public:
+    ModelSlots(KvModel& model, std::function<AdmitInfo(SeqId)> admit_info)
+        : model_(model), admit_info_(std::move(admit_info)) {}
 
-    std::int32_t num_output() const { return static_cast<std::int32_t>(tokens.size()) - num_prompt; }
-    bool awaits_fork() const { return sample == 0 && num_samples > 1 && num_output() == 0; }
+    void advance_step() override { model_.advance_step(); }
+    PrefixMatch find_cached_prefix(std::span<const std::int32_t> tokens, std::uint64_t) const override {
+        return model_.find_cached_prefix(tokens);
+    }
+    std::optional<AllocResult> allocate_slots(SeqId seq, std::int32_t num_new_tokens,
+                                              const PrefixMatch* match) override {
+        std::optional<Grant> grant;
+        if (match != nullptr) {
+            const AdmitInfo info = admit_info_(seq);
+            grant = model_.allocate(seq, num_new_tokens, match, &info);
+        } else {
+            grant = model_.allocate(seq, num_new_tokens, nullptr, nullptr);
+        }
+        if (!grant) return std::nullopt;
+        live_.insert(seq);
+        AllocResult result;
+        result.num_computed_tokens = grant->num_computed_tokens;
+        result.num_cached_tokens = grant->num_cached_tokens;
+        return result;
+    }
+    void commit(SeqId seq, std::span<const std::int32_t> token_ids, std::int32_t num_computed_tokens) override {
+        model_.commit(seq, token_ids, num_computed_tokens);
+    }
+    bool free(SeqId seq) override {
+        if (live_.erase(seq) == 0) return false;
+        model_.free(seq);
+        return true;
+    }
+    bool contains(SeqId seq) const override { return live_.contains(seq); }
+    void fork(SeqId parent, SeqId child, std::int32_t child_sample) {
+        model_.fork(parent, child, child_sample);
+        live_.insert(child);
+    }
+
+private:
+    KvModel& model_;
+    std::function<AdmitInfo(SeqId)> admit_info_;
+    std::unordered_set<SeqId> live_;
 };
 
-struct Scheduled {
-    SeqId id = 0;
-    std::int32_t num_new = 0;
-    bool samples = false;
-};
+SchedulerConfig scheduler_config(const LabConfig& config) {
+    return SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens, config.enable_chunked_prefill};
+}
 
 class Replay {
 public:
-    Replay(const Trace& trace, const LabConfig& config, KvModel& model) : config_(config), model_(model) {
+    Replay(const Trace& trace, const LabConfig& config, KvModel& model)
+        : config_(config),
+          model_(model),
+          slots_(model, [this](SeqId id) { return admit_info(scheduler_.sequence(id)); }),
+          scheduler_(scheduler_config(config), slots_) {
         prepare(trace);
     }
     LabRun run();
 
 private:
-    using WaitKey = std::tuple<std::int32_t, std::int64_t, SeqId>;  // (priority, arrival, id)
-    static WaitKey wait_key(const SimSeq& s) { return {s.priority, s.arrival, s.id}; }
-
     void prepare(const Trace& trace);
     void arrive(LabRequest& request);
-    AdmitInfo admit_info(const SimSeq& seq) const;
+    AdmitInfo admit_info(const Sequence& seq) const;
     void step(std::int64_t index);
-    void schedule_running(std::int32_t& budget);
-    void schedule_waiting(std::int32_t& budget);
-    std::size_t pick_victim() const;
-    void preempt(std::size_t running_index, std::int32_t& budget);
-    void sample(const Scheduled& s);
-    void append_token(SimSeq& seq);
+    void sample(Sequence& seq);
+    void append_token(Sequence& seq);
 
     const LabConfig& config_;
     KvModel& model_;
+    ModelSlots slots_;
+    Scheduler scheduler_;
     std::vector<LabRequest> requests_;  // by arrival
-    std::unordered_map<SeqId, SimSeq> seqs_;
-    std::set<WaitKey> waiting_;
-    std::vector<SeqId> running_;  // admission order
-    std::vector<Scheduled> batch_;
-    std::int32_t num_preempted_ = 0, num_finished_ = 0;
-    std::optional<AdmitInfo> blocked_;
+    std::int32_t num_finished_ = 0;
     SeqId next_seq_id_ = 1;
     std::int64_t num_arrived_ = 0;
     LabRun run_;
@@ -110,9 +135,9 @@ void Replay::prepare(const Trace& trace) {
     });
 }
 
-AdmitInfo Replay::admit_info(const SimSeq& seq) const {
-    const LabRequest& r = requests_[static_cast<std::size_t>(seq.request)];
-    return AdmitInfo{seq.num_prompt, r.output_lens, seq.sample, seq.awaits_fork()};
+AdmitInfo Replay::admit_info(const Sequence& seq) const {
+    const LabRequest& r = requests_[static_cast<std::size_t>(seq.request_id)];
+    return AdmitInfo{seq.num_prompt_tokens, r.output_lens, seq.sample_index, seq.awaits_fork()};
 }
 
 void Replay::arrive(LabRequest& r) {
@@ -145,25 +170,24 @@ void Replay::arrive(LabRequest& r) {
     }
     if (truncated) ++run_.totals.num_truncated;
     r.num_unfinished = n;
-    SimSeq seq;
+    Sequence seq;
     seq.id = next_seq_id_++;
-    seq.request = static_cast<std::int32_t>(&r - requests_.data());
+    seq.request_id = &r - requests_.data();
     seq.num_samples = n;
     seq.priority = r.source->priority;
     seq.arrival = num_arrived_++;
-    seq.tokens = r.prompt;
-    seq.num_prompt = prompt_len;
-    waiting_.insert(wait_key(seq));
-    seqs_.emplace(seq.id, std::move(seq));
+    seq.token_ids = r.prompt;
+    seq.num_prompt_tokens = prompt_len;
+    scheduler_.add_waiting(std::move(seq));
 }
 
 LabRun Replay::run() {
     std::size_t next = 0;
     std::int64_t index = 0;
-    while (next < requests_.size() || !seqs_.empty()) {
-        if (seqs_.empty()) index = std::max(index, requests_[next].arrival_step);  // idle: skip ahead
+    while (next < requests_.size() || scheduler_.has_work()) {
+        if (!scheduler_.has_work()) index = std::max(index, requests_[next].arrival_step);  // idle: skip ahead
         while (next < requests_.size() && requests_[next].arrival_step <= index) arrive(requests_[next++]);
-        if (seqs_.empty()) continue;  // every arrival was refused
+        if (!scheduler_.has_work()) continue;  // every arrival was refused
         step(index++);
     }
 
@@ -179,155 +203,63 @@ LabRun Replay::run() {
         batched += s.num_batched_seqs;
     }
     t.mean_batch = t.num_steps == 0 ? 0.0 : static_cast<double>(batched) / static_cast<double>(t.num_steps);
+    t.num_preemptions = scheduler_.num_preemptions();
     t.prefix_query_tokens = model_.prefix_query_tokens();
     t.prefix_hit_tokens = model_.prefix_hit_tokens();
     return std::move(run_);
 }
 
 void Replay::step(std::int64_t index) {
-    batch_.clear();
-    blocked_.reset();
-    num_preempted_ = num_finished_ = 0;
-    model_.advance_step();
-    std::int32_t budget = config_.max_num_batched_tokens;
-    schedule_running(budget);
-    if (num_preempted_ == 0) schedule_waiting(budget);  // as vLLM: no admissions when memory is tight
+    num_finished_ = 0;
+    const ScheduledBatch batch = scheduler_.schedule();
+    std::optional<AdmitInfo> blocked;
+    if (const std::optional<SeqId> id = scheduler_.memory_blocked()) blocked = admit_info(scheduler_.sequence(*id));
+    scheduler_.complete_step(batch);
 
     LabStep record;
     record.step = index;
     record.time_s = static_cast<double>(index) * config_.step_time_s;
-    record.num_batched_seqs = static_cast<std::int32_t>(batch_.size());
-    for (const Scheduled& s : batch_) {
-        SimSeq& seq = seqs_.at(s.id);
-        seq.num_computed += s.num_new;
-        model_.commit(seq.id, seq.tokens, seq.num_computed);
-        record.num_batched_tokens += s.num_new;
+    record.num_batched_seqs = static_cast<std::int32_t>(batch.seqs.size());
+    record.num_batched_tokens = batch.num_tokens;
+    for (const ScheduledSequence& s : batch.seqs) {
+        if (s.samples) sample(scheduler_.sequence(s.id));
     }
-    for (const Scheduled& s : batch_) {
-        if (s.samples) sample(s);
-    }
-    record.num_running = static_cast<std::int32_t>(running_.size());
-    record.num_waiting = static_cast<std::int32_t>(waiting_.size());
-    record.num_preempted = num_preempted_;
+    record.num_running = scheduler_.num_running();
+    record.num_waiting = scheduler_.num_waiting();
+    record.num_preempted = static_cast<std::int32_t>(batch.preempted.size());
     record.num_finished = num_finished_;
-    record.memory = model_.measure(blocked_ ? &*blocked_ : nullptr);
+    record.memory = model_.measure(blocked ? &*blocked : nullptr);
     run_.steps.push_back(record);
 }
 
-void Replay::schedule_running(std::int32_t& budget) {
-    std::size_t i = 0;
-    while (i < running_.size() && budget > 0) {
-        SimSeq& seq = seqs_.at(running_[i]);
-        std::int32_t num_new = static_cast<std::int32_t>(seq.tokens.size()) - seq.num_computed;
-        if (num_new > budget && !config_.enable_chunked_prefill) {
-            ++i;
-            continue;
-        }
-        num_new = std::min(num_new, budget);
-        KV_CHECK(num_new > 0);
-        bool self_preempted = false;
-        while (!model_.allocate(seq.id, num_new, nullptr, nullptr)) {
-            const std::size_t victim = pick_victim();
-            const bool is_self = running_[victim] == seq.id;
-            preempt(victim, budget);
-            if (is_self) {
-                self_preempted = true;
-                break;
-            }
-            if (victim < i) --i;
-        }
-        if (self_preempted) continue;
-        batch_.push_back({seq.id, num_new, seq.num_computed + num_new == static_cast<std::int32_t>(seq.tokens.size())});
-        budget -= num_new;
-        ++i;
-    }
-}
-
-void Replay::schedule_waiting(std::int32_t& budget) {
-    while (!waiting_.empty() && budget > 0) {
-        SimSeq& seq = seqs_.at(std::get<2>(*waiting_.begin()));
-        const std::int32_t seats = seq.awaits_fork() ? seq.num_samples : 1;
-        std::int32_t reserved = 0;
-        for (const SeqId id : running_) {
-            const SimSeq& r = seqs_.at(id);
-            if (r.awaits_fork()) reserved += r.num_samples - 1;
-        }
-        if (static_cast<std::int32_t>(running_.size()) + reserved + seats > config_.max_num_seqs) break;
-        KV_CHECK(seq.num_computed == 0);
-        const PrefixMatch match = model_.find_cached_prefix(seq.tokens);
-        std::int32_t num_new = static_cast<std::int32_t>(seq.tokens.size()) - match.num_cached_tokens;
-        if (num_new > budget && !config_.enable_chunked_prefill) break;
-        num_new = std::min(num_new, budget);
-        const AdmitInfo info = admit_info(seq);
-        const std::optional<Grant> grant = model_.allocate(seq.id, num_new, &match, &info);
-        if (!grant) {
-            blocked_ = info;
-            break;
-        }
-        waiting_.erase(waiting_.begin());
-        seq.num_computed = grant->num_computed_tokens;
-        running_.push_back(seq.id);
-        batch_.push_back({seq.id, num_new, seq.num_computed + num_new == static_cast<std::int32_t>(seq.tokens.size())});
-        budget -= num_new;
-    }
-}
-
-std::size_t Replay::pick_victim() const {
-    KV_CHECK(!running_.empty());
-    std::size_t victim = 0;
-    for (std::size_t i = 1; i < running_.size(); ++i) {
-        if (wait_key(seqs_.at(running_[i])) > wait_key(seqs_.at(running_[victim]))) victim = i;
-    }
-    return victim;
-}
-
-void Replay::preempt(std::size_t running_index, std::int32_t& budget) {
-    SimSeq& seq = seqs_.at(running_[running_index]);
-    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(running_index));
-    const auto scheduled =
-        std::find_if(batch_.begin(), batch_.end(), [&](const Scheduled& s) { return s.id == seq.id; });
-    if (scheduled != batch_.end()) {
-        budget += scheduled->num_new;
-        batch_.erase(scheduled);
-    }
-    model_.free(seq.id);
-    seq.num_computed = 0;
-    waiting_.insert(wait_key(seq));
-    ++num_preempted_;
-    ++run_.totals.num_preemptions;
-}
-
-void Replay::sample(const Scheduled& s) {
-    SimSeq& seq = seqs_.at(s.id);
+// As the engine after a step: a prompt that completes forks its request's other samples, then
+// every sample takes its next (recorded) token.
+void Replay::sample(Sequence& seq) {
     std::vector<SeqId> targets = {seq.id};
     if (seq.awaits_fork()) {
         for (std::int32_t i = 1; i < seq.num_samples; ++i) {
-            SimSeq child = seq;
+            Sequence child = seq;
             child.id = next_seq_id_++;
-            child.sample = i;
-            model_.fork(seq.id, child.id, i);
-            running_.push_back(child.id);
+            child.sample_index = i;
+            slots_.fork(seq.id, child.id, i);
             targets.push_back(child.id);
-            seqs_.emplace(child.id, std::move(child));
+            scheduler_.add_running(std::move(child));
         }
         seq.num_samples = 1;
     }
-    for (const SeqId id : targets) append_token(seqs_.at(id));
+    for (const SeqId id : targets) append_token(scheduler_.sequence(id));
 }
 
-void Replay::append_token(SimSeq& seq) {
-    LabRequest& r = requests_[static_cast<std::size_t>(seq.request)];
-    const auto sample = static_cast<std::size_t>(seq.sample);
+void Replay::append_token(Sequence& seq) {
+    LabRequest& r = requests_[static_cast<std::size_t>(seq.request_id)];
+    const auto sample = static_cast<std::size_t>(seq.sample_index);
     const std::vector<std::vector<std::int32_t>>& recorded = r.source->output_token_ids;
     // Recorded outputs hash as the live engine's did; otherwise a token no other sample makes.
-    seq.tokens.push_back(recorded.empty() ? -(r.filler_base + seq.sample)
-                                          : recorded[sample][static_cast<std::size_t>(seq.num_output())]);
+    seq.token_ids.push_back(recorded.empty() ? -(r.filler_base + seq.sample_index)
+                                             : recorded[sample][static_cast<std::size_t>(seq.num_output_tokens())]);
     ++run_.totals.num_generated_tokens;
-    if (seq.num_output() < r.output_lens[sample]) return;
-    const SeqId id = seq.id;
-    running_.erase(std::find(running_.begin(), running_.end(), id));
-    model_.free(id);
-    seqs_.erase(id);
+    if (seq.num_output_tokens() < r.output_lens[sample]) return;
+    scheduler_.remove(seq.id);
     if (--r.num_unfinished == 0) {
         ++num_finished_;
         ++run_.totals.num_finished;

@@ -2,7 +2,7 @@
 // The memory lab: replays a trace under one KV allocator after another, with the same serving
 // loop and the same budget, and records where the memory goes at every step.
 //
-// The serving loop is the engine's scheduler (engine/scheduler.h) run without a model, so that
+// The serving loop is the engine's own Scheduler (engine/scheduler.h) run without a model, so that
 // the paged allocator's figures are the live engine's on the same trace:
 // - A request joins the waiting queue at the first step that starts at or after its arrival
 //   (step k starts at k * step_time_s); stretches with nothing to do are skipped.

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/kv_cache_manager.h"
+
 #include <numeric>
 
 namespace kvscope {
