@@ -11,5 +11,6 @@ namespace kvscope::cli {
 int run_generate(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_make_model(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);  // bench <subcommand>: cmd_bench.cpp
 
 }  // namespace kvscope::cli

@@ -58,6 +58,8 @@ void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+            // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
+#pragma GCC unroll 1
         for (int j = 0; j < 4; ++j) {
             const __m256i v = load(gb + 16 + 32 * j);
             const __m256i lo = _mm256_and_si256(v, low4);                        // elements 4j..4j+3
@@ -108,6 +110,7 @@ void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
         for (int j = 0; j < 8; ++j) {
             const __m256i v = load(gb + 16 + 32 * j);
             const __m256i magnitude = _mm256_sign_epi8(v, v);
