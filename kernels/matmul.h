@@ -8,8 +8,9 @@
 // - every other weight is one row dot product (kernels/quant.h) per output element, over tiles
 //   of 16 weight rows.
 // Work is split over the pool's threads in units of 16 output rows (64 bytes of each output row),
-// contiguous per thread, so threads never write to the same cache line of y (when y is 64-byte
-// aligned and w.rows a multiple of 16).
+// taken in contiguous chunks from a shared counter, so threads never write to the same cache line
+// of y (when y is 64-byte aligned and w.rows a multiple of 16) and a thread the OS deschedules
+// holds up no one.
 
 #include <cstddef>
 #include <cstdint>

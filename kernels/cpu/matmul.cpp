@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "kernels/check.h"
@@ -19,6 +20,9 @@ constexpr std::int64_t kRowsPerUnit = 16;
 // Below this many multiply-adds a call runs on the calling thread alone (waking workers costs more).
 constexpr std::int64_t kMinParallelWork = 1 << 15;
 constexpr std::size_t kMaxWeights = 4;
+// Chunks per thread of the dynamic schedule: threads take chunks of units from a shared counter,
+// so a thread that the OS descheduled (other processes, a busy laptop) holds up no one.
+constexpr std::int64_t kChunksPerThread = 8;
 
 std::size_t round_up_64(std::size_t bytes) {
     return (bytes + 63) / 64 * 64;
@@ -158,7 +162,7 @@ void matmul_multi(ThreadPool& pool, std::span<const MatmulWeight* const> ws, con
     const bool parallel = work >= kMinParallelWork;
     const Activations xs = quantise(pool, act, packed, x, cols, num_rows, scratch, parallel, level);
 
-    // 2. every thread takes a contiguous range of the units of all weights
+    // 2. threads take contiguous chunks of the units of all weights
     auto run = [&](std::int64_t begin, std::int64_t end) {
         for (std::size_t i = 0; i < ws.size(); ++i) {
             const std::int64_t first = i == 0 ? 0 : unit_end[i - 1];
@@ -170,10 +174,17 @@ void matmul_multi(ThreadPool& pool, std::span<const MatmulWeight* const> ws, con
         }
     };
     const std::int64_t num_units = unit_end[ws.size() - 1];
-    if (parallel)
-        pool.parallel_for(num_units, run);
-    else
+    if (!parallel || pool.num_threads() == 1) {
         run(0, num_units);
+        return;
+    }
+    const std::int64_t chunk = std::max<std::int64_t>(1, num_units / (pool.num_threads() * kChunksPerThread));
+    alignas(64) std::atomic<std::int64_t> next{0};
+    pool.run_on_threads([&](int, int) {
+        for (std::int64_t begin; (begin = next.fetch_add(chunk, std::memory_order_relaxed)) < num_units;) {
+            run(begin, std::min(begin + chunk, num_units));
+        }
+    });
 }
 
 void matmul_multi(ThreadPool& pool, std::span<const MatmulWeight* const> ws, const float* x, std::int64_t num_rows,
