@@ -9,6 +9,7 @@
 // by the vector of the 8 row scales. A tile of up to 4 activation rows shares each unpacked
 // weight vector; a group's weights (a few KiB) stay in L1/L2 while the tiles pass.
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/gemm_x8.h"
@@ -134,26 +135,25 @@ void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
 
 using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, float*);
 
-// Every group of the range against every activation row, in tiles of kMaxTile rows.
+// Every group of the range against every activation row. Groups go in panels of
+// kGroupsPerPanel (32 weight rows, a few tens of KiB: they stay in L2) and each tile of 4
+// activation rows (L1) passes over the whole panel, so activations are read from L3 once per
+// panel rather than once per group.
+constexpr std::int64_t kGroupsPerPanel = 4;
+
 template <TileFn Tile1, TileFn Tile2, TileFn Tile3, TileFn Tile4>
 void gemm_tiles(const GemmX8Args& a) {
-    for (std::int64_t g = a.group_begin; g < a.group_end; ++g) {
-        const std::uint8_t* group = a.w + g * a.group_bytes;
+    for (std::int64_t p = a.group_begin; p < a.group_end; p += kGroupsPerPanel) {
+        const std::int64_t p_end = std::min(p + kGroupsPerPanel, a.group_end);
         std::int64_t t = 0;
-        for (; t + kMaxTile <= a.num_x; t += kMaxTile) Tile4(a, group, t, a.y + t * a.ldy + 8 * g);
-        float* y = a.y + t * a.ldy + 8 * g;
-        switch (a.num_x - t) {
-            case 3:
-                Tile3(a, group, t, y);
-                break;
-            case 2:
-                Tile2(a, group, t, y);
-                break;
-            case 1:
-                Tile1(a, group, t, y);
-                break;
-            default:
-                break;
+        for (; t + kMaxTile <= a.num_x; t += kMaxTile) {
+            for (std::int64_t g = p; g < p_end; ++g) Tile4(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+        }
+        const TileFn rest[] = {nullptr, Tile1, Tile2, Tile3};
+        if (t < a.num_x) {
+            for (std::int64_t g = p; g < p_end; ++g) {
+                rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+            }
         }
     }
 }
