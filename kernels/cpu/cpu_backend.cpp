@@ -94,9 +94,11 @@ public:
         // 2. rotary angles of this step's positions, shared by every layer
         rope_.rope_cos_sin(batch.positions, cos_sin_.get());
 
+        std::int64_t m_rows = n;  // rows still computed: all, until the last layer's attention
         for (int l = 0; l < shape_.num_layers; ++l) {
             const LayerWeights& w = weights_.layers[static_cast<std::size_t>(l)];
             const CpuLayerWeights& m = matmul_weights_.layer(static_cast<std::size_t>(l));
+            const PagedKvLayer& kv_layer = layers_[static_cast<std::size_t>(l)];
             // 3. attention: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ (+ bias), one region
             rows(n, [&](std::int64_t b, std::int64_t e) {
                 rms_norm(x_.get() + b * dim, w.attn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
@@ -110,26 +112,29 @@ public:
                        cos_sin_.get());
             apply_rope(shape_.rope_style, k_.get(), n, shape_.num_kv_heads, shape_.head_dim, shape_.rope_dim,
                        cos_sin_.get());
-            // 5. k, v into their cache slots; attention over each sequence's blocks
-            write_kv(layers_[static_cast<std::size_t>(l)], k_.get(), v_.get(), batch.slot_mapping);
-            paged_attention(pool_, layers_[static_cast<std::size_t>(l)], q_.get(), attn_.get(), attn, shape_.num_heads,
-                            attention_scale(), attn_scratch_);
+            // 5. k, v into their cache slots; attention over each sequence's blocks. In the last
+            //    layer only the rows whose logits are wanted go on (every row's K/V is stored).
+            write_kv(kv_layer, k_.get(), v_.get(), batch.slot_mapping);
+            const bool compact = l + 1 == shape_.num_layers && keep_logit_rows_only(batch);
+            if (compact) m_rows = num_logits;
+            paged_attention(pool_, kv_layer, q_.get(), attn_.get(), compact ? logit_rows_attention(batch) : attn,
+                            shape_.num_heads, attention_scale(), attn_scratch_);
             // 6. x += attn·Woᵀ
-            matmul(pool_, m.wo, attn_.get(), n, xb_.get(), scratch_.get());
-            add_inplace(x_.get(), xb_.get(), n * dim);
+            matmul(pool_, m.wo, attn_.get(), m_rows, xb_.get(), scratch_.get());
+            add_inplace(x_.get(), xb_.get(), m_rows * dim);
             // 7. feed-forward: x += (silu(xb·Wgᵀ) * xb·Wuᵀ)·Wdᵀ with xb = rmsnorm(x); gate and up in one region
-            rows(n, [&](std::int64_t b, std::int64_t e) {
+            rows(m_rows, [&](std::int64_t b, std::int64_t e) {
                 rms_norm(x_.get() + b * dim, w.ffn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
             });
-            project({&m.ffn_gate, &m.ffn_up}, xb_.get(), n, {gate_.get(), up_.get()});
-            swiglu(gate_.get(), up_.get(), gate_.get(), n * ffn);
-            matmul(pool_, m.ffn_down, gate_.get(), n, xb_.get(), scratch_.get());
-            add_inplace(x_.get(), xb_.get(), n * dim);
+            project({&m.ffn_gate, &m.ffn_up}, xb_.get(), m_rows, {gate_.get(), up_.get()});
+            swiglu(gate_.get(), up_.get(), gate_.get(), m_rows * ffn);
+            matmul(pool_, m.ffn_down, gate_.get(), m_rows, xb_.get(), scratch_.get());
+            add_inplace(x_.get(), xb_.get(), m_rows * dim);
         }
 
-        // 8. logits of the rows that sample: rmsnorm, then ·Woutᵀ
+        // 8. logits of the rows that sample: rmsnorm, then ·Woutᵀ (compacted rows are 0 .. num_logits - 1)
         for (std::int64_t i = 0; i < num_logits; ++i) {
-            const std::int32_t row = batch.logits_rows[static_cast<std::size_t>(i)];
+            const std::int64_t row = m_rows == n ? batch.logits_rows[static_cast<std::size_t>(i)] : i;
             rms_norm(x_.get() + row * dim, weights_.output_norm, xb_.get() + i * dim, 1, dim, shape_.rms_eps);
         }
         matmul(pool_, matmul_weights_.output(), xb_.get(), num_logits, logits.data(), scratch_.get());
@@ -137,6 +142,38 @@ public:
 
 private:
     float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(shape_.head_dim)); }
+
+    // True when fewer rows want logits than the batch has and each is the last query row of its
+    // sequence: then the last layer computes only those rows past attention. Moves their q and
+    // x rows to the front (rows ascend, so the copies never overwrite a row still to be moved).
+    bool keep_logit_rows_only(const ForwardBatch& batch) {
+        const std::size_t num_logits = batch.logits_rows.size();
+        if (num_logits == static_cast<std::size_t>(batch.num_tokens())) return false;
+        std::size_t i = 0;
+        logit_query_start_[0] = 0;
+        for (std::int32_t s = 0; s < batch.num_seqs(); ++s) {
+            const std::int32_t end = batch.query_start[static_cast<std::size_t>(s) + 1];
+            const bool wanted = i < num_logits && batch.logits_rows[i] == end - 1 &&
+                                end > batch.query_start[static_cast<std::size_t>(s)];
+            i += wanted ? 1 : 0;
+            logit_query_start_[static_cast<std::size_t>(s) + 1] = static_cast<std::int32_t>(i);
+        }
+        if (i != num_logits) return false;  // some wanted row is not a sequence's last
+        const std::int64_t dim = shape_.dim, q_dim = shape_.q_dim();
+        for (std::size_t r = 0; r < num_logits; ++r) {
+            const std::int64_t from = batch.logits_rows[r];
+            if (from == static_cast<std::int64_t>(r)) continue;
+            std::copy_n(q_.get() + from * q_dim, q_dim, q_.get() + static_cast<std::int64_t>(r) * q_dim);
+            std::copy_n(x_.get() + from * dim, dim, x_.get() + static_cast<std::int64_t>(r) * dim);
+        }
+        return true;
+    }
+
+    // The attention of the compacted rows: one query (the last position) per sampling sequence.
+    AttentionBatch logit_rows_attention(const ForwardBatch& batch) const {
+        return AttentionBatch{std::span<const std::int32_t>(logit_query_start_.data(), batch.seq_lens.size() + 1),
+                              batch.seq_lens, batch.block_tables, batch.max_blocks_per_seq};
+    }
 
     template <class Fn>
     void rows(std::int64_t n, Fn&& fn) {
@@ -175,6 +212,7 @@ private:
     void reserve(std::int64_t n, std::int32_t num_seqs) {
         if (num_seqs > seq_capacity_) {
             seq_capacity_ = std::max(num_seqs, 2 * seq_capacity_);
+            logit_query_start_.assign(static_cast<std::size_t>(seq_capacity_) + 1, 0);
             const std::size_t bytes =
                 paged_attention_scratch_bytes(layers_.front(), shape_.num_heads, pool_.num_threads(), seq_capacity_);
             attn_buffer_ = allocate(bytes);
@@ -217,6 +255,7 @@ private:
     Floats x_, xb_, q_, k_, v_, attn_, gate_, up_, cos_sin_;
     Buffer scratch_, attn_buffer_;
     std::span<std::byte> attn_scratch_;
+    std::vector<std::int32_t> logit_query_start_;  // (seq_capacity + 1): see keep_logit_rows_only
     std::vector<std::pair<std::int32_t, std::int32_t>> copy_pairs_;
 };
 
