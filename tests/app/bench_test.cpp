@@ -71,6 +71,14 @@ TEST(BenchCli, LatencyRunsEachTestAndReportsRatesOfTheTokensAskedFor) {
     EXPECT_EQ(results[3]["threads"], 2);
 }
 
+TEST(BenchCli, LatencyDepthStartsGenerationAfterAnUntimedPrompt) {
+    const auto j = run_json("bench latency --prompt-tokens 0 --gen-tokens 4 --depth 30 --repetitions 1 --threads 1");
+    ASSERT_EQ(j["results"].size(), 1u);
+    EXPECT_EQ(j["results"][0]["test"], "tg4 @ d30");
+    EXPECT_EQ(j["results"][0]["depth"], 30);
+    EXPECT_EQ(j["results"][0]["n_gen"], 4);
+}
+
 TEST(BenchCli, BatchedCountsEveryPromptAndGeneratedToken) {
     const auto j = run_json("bench batched --npp 8,12 --ntg 4 --npl 1,3 --threads 1");
     expect_model(j);
