@@ -5,7 +5,9 @@
 // - packed weights (Q4_0, Q8_0 in groups of 8 rows, kernels/packed_weight.h) go through tiled
 //   integer kernels that reuse each weight block across a tile of activation rows (prompt
 //   processing) and keep 8 rows' sums in the lanes of one vector (decode);
-// - every other weight is one row dot product (kernels/quant.h) per output element, over tiles
+// - F32/F16/BF16 weights with several activation rows go through a tiled float GEMM (4 weight
+//   rows x 3 activation rows of accumulators, weight panels kept in L2) on AVX2 CPUs;
+// - every other case is one row dot product (kernels/quant.h) per output element, over tiles
 //   of 16 weight rows.
 // Work is split over the pool's threads in units of 16 output rows (64 bytes of each output row),
 // taken in contiguous chunks from a shared counter, so threads never write to the same cache line

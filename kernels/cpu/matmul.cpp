@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/check.h"
+#include "kernels/cpu/gemm_float.h"
 #include "kernels/cpu/gemm_x8.h"
 #include "kernels/fp16.h"
 #include "kernels/quant.h"
@@ -38,6 +39,21 @@ const cpu::GemmX8Kernels& gemm_x8_kernels(SimdLevel level) {
             break;
     }
     return cpu::kGemmX8Scalar;
+}
+
+// The tiled float GEMM for F32/F16/BF16 weights (AVX2 and up), or null.
+cpu::GemmFloatFn float_gemm(TensorType type, SimdLevel level) {
+    if (level < SimdLevel::Avx2) return nullptr;
+    switch (type) {
+        case TensorType::F32:
+            return cpu::kGemmFloatAvx2.f32;
+        case TensorType::F16:
+            return cpu::kGemmFloatAvx2.f16;
+        case TensorType::BF16:
+            return cpu::kGemmFloatAvx2.bf16;
+        default:
+            return nullptr;
+    }
 }
 
 bool is_packed(const MatmulWeight& w) {
@@ -114,6 +130,10 @@ void compute_rows(const MatmulWeight& mw, const Activations& xs, std::int64_t nu
                                    r0 / kPackRows,
                                    r1 / kPackRows};
         fn(args);
+        return;
+    }
+    if (const cpu::GemmFloatFn fn = float_gemm(w.type, level); fn != nullptr && num_rows > 1) {
+        fn(cpu::GemmFloatArgs{w.data, w.cols, reinterpret_cast<const float*>(xs.rows), num_rows, y, w.rows, r0, r1});
         return;
     }
     const TypeKernels& kernels = type_kernels(w.type, level);

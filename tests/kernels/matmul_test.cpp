@@ -108,7 +108,9 @@ TEST(Matmul, EveryTypeLevelAndShapeMatchesTheReference) {
             const std::int64_t block = std::max<std::int64_t>(type_info(type).block_elems, 32);
             const std::int64_t big = type_info(type).block_elems == 256 ? 512 : 1024;
             // 8 rows (one group), 40 (2.5 units of 16), 136 (uneven over threads); one block, three, many
-            for (const Shape s : {Shape{8, block}, Shape{40, 3 * block}, Shape{136, big}}) {
+            std::vector<Shape> shapes = {Shape{8, block}, Shape{40, 3 * block}, Shape{136, big}};
+            if (type_info(type).block_elems == 1) shapes.push_back(Shape{13, 37});  // float tiles: odd everything
+            for (const Shape s : shapes) {
                 for (std::int64_t n : {1, 2, 3, 4, 5, 7, 9}) {
                     const auto x = random_row(n * s.cols, 77 + static_cast<unsigned>(n), 0.1f);
                     const auto xs = seen_activations(type, x, s.cols);
