@@ -9,8 +9,9 @@
 #   STEPS="latency roofline" REPS=3 LLAMA_BENCH=/tmp/llama.cpp-build/bin/llama-bench scripts/bench-cpu.sh
 #
 # Environment: CLI (default build/kvscope-cli), MODELS (default /tmp/kvscope-models), OUT
-# (default /tmp/kvscope-bench), THREADS (default: all cores), REPS (default 5), PRESETS, TYPES,
-# STEPS (default "latency roofline batched throughput"), LLAMA_BENCH (optional).
+# (default /tmp/kvscope-bench), THREADS (default: all cores), REPS (default 5), PP (default 512),
+# TG (default 128), PRESETS, TYPES, STEPS (default "latency roofline batched throughput"),
+# LLAMA_BENCH and LLAMA_BATCHED_BENCH (optional: llama.cpp's binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ MODELS=${MODELS:-/tmp/kvscope-models}
 OUT=${OUT:-/tmp/kvscope-bench}
 THREADS=${THREADS:-$(nproc)}
 REPS=${REPS:-5}
+PP=${PP:-512}
+TG=${TG:-128}
 PRESETS=${PRESETS:-tinyllama-1.1b}
 TYPES=${TYPES:-q4_0 q8_0 q4_k f16 f32}
 STEPS=${STEPS:-latency roofline batched throughput}
@@ -52,14 +55,16 @@ for preset in $PRESETS; do
     for type in $TYPES; do
         m=$(model "$preset" "$type")
         if has_step latency; then
-            run "latency-$preset-$type" bench latency --model "$m" --threads "$THREADS" --repetitions "$REPS"
+            run "latency-$preset-$type" bench latency --model "$m" --threads "$THREADS" --repetitions "$REPS" \
+                --prompt-tokens "$PP" --gen-tokens "$TG"
         fi
         if has_step roofline; then
-            run "roofline-$preset-$type" bench roofline --model "$m" --threads "$THREADS" --repetitions 3
+            run "roofline-$preset-$type" bench roofline --model "$m" --threads "$THREADS" --repetitions 3 \
+                --gen-tokens "$TG"
         fi
         if [ -n "${LLAMA_BENCH:-}" ] && has_step latency; then
             echo "== llama-bench $preset $type" >&2
-            "$LLAMA_BENCH" -m "$m" -t "$THREADS" -p 512 -n 128 -r "$REPS" -o md > "$OUT/llama-bench-$preset-$type.md"
+            "$LLAMA_BENCH" -m "$m" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" -o md > "$OUT/llama-bench-$preset-$type.md"
             cat "$OUT/llama-bench-$preset-$type.md"
         fi
     done
