@@ -41,8 +41,7 @@ run() {  # run NAME ARGS...: table to NAME.md, JSON to NAME.json
     local name=$1
     shift
     echo "== $name: $*" >&2
-    "$CLI" "$@" > "$OUT/$name.md"
-    "$CLI" "$@" --json > "$OUT/$name.json"
+    "$CLI" "$@" --json-file "$OUT/$name.json" > "$OUT/$name.md"
     cat "$OUT/$name.md"
 }
 

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "engine/error.h"
 #include "engine/rng.h"
 #include "kernels/backend.h"
 #include "resources/embedded_model.h"
@@ -37,6 +39,7 @@ void append_common_options(std::vector<OptionSpec>& options) {
         {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
         {"threads", "N[,N...]", "CPU threads; a list runs each (default: all cores)"},
         {"json", "", "print one JSON object instead of the table"},
+        {"json-file", "PATH", "also write the JSON object to PATH"},
         {"no-repack", "", "read Q4_0/Q8_0 weights as stored instead of packed (to measure the packing)"},
         {"block-size", "N", "tokens per KV block: 8, 16 or 32 (default 16)"},
         {"cache-dtype", "TYPE", "KV cache element type: f32, f16 or q8_0 (default f32)"},
@@ -75,6 +78,7 @@ CommonOptions common_options(const ParsedArgs& a) {
         o.threads.push_back(static_cast<int>(t));
     }
     o.json = a.has("json");
+    o.json_file = a.string("json-file").value_or("");
     o.pack_weights = !a.has("no-repack");
     o.block_size = static_cast<std::int32_t>(a.integer("block-size", 16, 1, 1 << 16));
     if (auto dtype = a.string("cache-dtype")) {
@@ -178,11 +182,22 @@ std::string Table::render() const {
 }
 
 void print_result(const CommonOptions& options, const nlohmann::json& j, const Table& table) {
+    const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     if (options.json)
-        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        std::cout << text;
     else
         std::cout << table.render();
     std::cout.flush();
+    if (!options.json_file.empty()) {
+        // temp + rename: a reader never sees half a file
+        const std::string temp = options.json_file + ".tmp";
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out << text;
+        out.close();
+        if (!out || std::rename(temp.c_str(), options.json_file.c_str()) != 0) {
+            throw FileError(options.json_file + ": cannot write the JSON result; check the directory");
+        }
+    }
 }
 
 }  // namespace kvscope::cli::bench

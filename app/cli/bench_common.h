@@ -22,13 +22,15 @@ struct Stats {
 Stats stats(const std::vector<double>& values);
 nlohmann::json stats_json(const Stats& s);
 
-// --model, --threads, --json, --no-repack, --block-size, --cache-dtype (the options every bench takes).
+// --model, --threads, --json, --json-file, --no-repack, --block-size, --cache-dtype (the options
+// every bench takes).
 void append_common_options(std::vector<OptionSpec>& options);
 
 struct CommonOptions {
     std::string model_path;    // as given (or the embedded model's name)
     std::vector<int> threads;  // --threads 1,2 -> {1, 2}; default {hardware threads}
     bool json = false;
+    std::string json_file;  // --json-file: the JSON also goes there (the table to stdout)
     bool pack_weights = true;
     std::int32_t block_size = 16;
     TensorType cache_dtype = TensorType::F32;
@@ -74,7 +76,7 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
-// Prints `j` (--json) or the table, to stdout.
+// Prints `j` (--json) or the table, to stdout; writes `j` to --json-file when given.
 void print_result(const CommonOptions& options, const nlohmann::json& j, const Table& table);
 
 }  // namespace kvscope::cli::bench

@@ -48,6 +48,7 @@ int run_bench_throughput(const std::vector<std::string>& args) {
         {"shared-prefix-fraction", "F", "fraction of each prompt shared by all requests, 0..1 (default 0)"},
         {"seed", "S", "workload seed (default 0)"},
         {"json", "", "print one JSON object instead of the table"},
+        {"json-file", "PATH", "also write the JSON object to PATH"},
         {"no-repack", "", "read Q4_0/Q8_0 weights as stored instead of packed"},
         {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
     };
@@ -69,6 +70,7 @@ int run_bench_throughput(const std::vector<std::string>& args) {
     const EngineConfig config = engine_config_from_args(a);
     bench::CommonOptions common;
     common.json = a.has("json");
+    common.json_file = a.string("json-file").value_or("");
     common.pack_weights = !a.has("no-repack");
     common.model_path = a.string("model").value_or(std::string(kEmbeddedModelName));
 
