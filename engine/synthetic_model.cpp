@@ -124,6 +124,38 @@ private:
     std::vector<float> row_;
 };
 
+// llama.cpp's llama_ftype for a file whose 2-D weights are all of `type` (its loader names the
+// file by it; without general.file_type it prints "(guessed)"). Uniform K-quant files are the
+// "_S" variants' closest kin.
+std::uint32_t llama_file_type(TensorType type) {
+    switch (type) {
+        case TensorType::F32:
+            return 0;
+        case TensorType::F16:
+            return 1;
+        case TensorType::Q4_0:
+            return 2;
+        case TensorType::Q4_1:
+            return 3;
+        case TensorType::Q8_0:
+            return 7;
+        case TensorType::Q5_0:
+            return 8;
+        case TensorType::Q5_1:
+            return 9;
+        case TensorType::Q4_K:
+            return 14;  // Q4_K_S
+        case TensorType::Q5_K:
+            return 16;  // Q5_K_S
+        case TensorType::Q6_K:
+            return 18;
+        case TensorType::BF16:
+            return 32;
+        default:
+            return 1024;  // LLAMA_FTYPE_GUESSED
+    }
+}
+
 void add_constant(GgufWriter& w, const std::string& name, std::int64_t n, float value) {
     std::vector<float> v(static_cast<std::size_t>(n), value);
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(v.data());
@@ -196,6 +228,8 @@ void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& pa
     GgufWriter w;
     w.set_string("general.architecture", a);
     w.set_string("general.name", spec.name);
+    w.set_u32("general.file_type", llama_file_type(spec.weight_type));
+    if (type_info(spec.weight_type).block_elems > 1) w.set_u32("general.quantization_version", 2);
     w.set_u32(a + ".block_count", static_cast<std::uint32_t>(spec.num_layers));
     w.set_u32(a + ".context_length", static_cast<std::uint32_t>(spec.context_length));
     w.set_u32(a + ".embedding_length", static_cast<std::uint32_t>(spec.dim));

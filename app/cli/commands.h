@@ -13,5 +13,6 @@ int run_info(const std::vector<std::string>& args);
 int run_make_model(const std::vector<std::string>& args);
 int run_make_trace(const std::vector<std::string>& args);
 int run_lab(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);  // bench <subcommand>: cmd_bench.cpp
 
 }  // namespace kvscope::cli

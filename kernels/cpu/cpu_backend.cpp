@@ -4,17 +4,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/check.h"
+#include "kernels/cpu/cpu_weights.h"
 #include "kernels/cpu_features.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/norm.h"
 #include "kernels/paged_attention.h"
+#include "kernels/quant.h"
 #include "kernels/rope.h"
 #include "kernels/thread_pool.h"
 
@@ -44,11 +47,13 @@ std::vector<float> rope_factors(const ModelShape& shape, const float* factors) {
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv, int num_threads)
+    CpuBackend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv,
+               const CpuBackendOptions& options)
         : shape_(shape),
           weights_(weights),
           kv_(kv),
-          pool_(num_threads),
+          pool_(options.num_threads),
+          matmul_weights_(weights, pool_, options.pack_weights),
           rope_(shape.rope_dim, shape.rope_freq_base, rope_factors(shape, weights.rope_freq_factors)) {
         KV_CHECK(kv.num_blocks > 0 && kv.block_size > 0);
         const std::size_t token_bytes = row_bytes(kv.dtype, shape.kv_dim());
@@ -85,55 +90,90 @@ public:
         const AttentionBatch attn{batch.query_start, batch.seq_lens, batch.block_tables, batch.max_blocks_per_seq};
 
         // 1. token embeddings: x(n, dim)
-        gather_rows(weights_.token_embedding, batch.token_ids, x_.data());
+        gather_rows(weights_.token_embedding, batch.token_ids, x_.get());
         // 2. rotary angles of this step's positions, shared by every layer
-        rope_.rope_cos_sin(batch.positions, cos_sin_.data());
+        rope_.rope_cos_sin(batch.positions, cos_sin_.get());
 
+        std::int64_t m_rows = n;  // rows still computed: all, until the last layer's attention
         for (int l = 0; l < shape_.num_layers; ++l) {
             const LayerWeights& w = weights_.layers[static_cast<std::size_t>(l)];
-            // 3. attention: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ (+ bias)
+            const CpuLayerWeights& m = matmul_weights_.layer(static_cast<std::size_t>(l));
+            const PagedKvLayer& kv_layer = layers_[static_cast<std::size_t>(l)];
+            // 3. attention: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ (+ bias), one region
             rows(n, [&](std::int64_t b, std::int64_t e) {
-                rms_norm(x_.data() + b * dim, w.attn_norm, xb_.data() + b * dim, e - b, dim, shape_.rms_eps);
+                rms_norm(x_.get() + b * dim, w.attn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
             });
-            matmul(pool_, w.wq, xb_.data(), n, q_.data(), scratch_.get());
-            matmul(pool_, w.wk, xb_.data(), n, k_.data(), scratch_.get());
-            matmul(pool_, w.wv, xb_.data(), n, v_.data(), scratch_.get());
-            if (w.bq) add_bias(q_.data(), w.bq, n, q_dim);
-            if (w.bk) add_bias(k_.data(), w.bk, n, kv_dim);
-            if (w.bv) add_bias(v_.data(), w.bv, n, kv_dim);
+            project({&m.wq, &m.wk, &m.wv}, xb_.get(), n, {q_.get(), k_.get(), v_.get()});
+            if (w.bq) add_bias(q_.get(), w.bq, n, q_dim);
+            if (w.bk) add_bias(k_.get(), w.bk, n, kv_dim);
+            if (w.bv) add_bias(v_.get(), w.bv, n, kv_dim);
             // 4. rotate q and k by position
-            apply_rope(shape_.rope_style, q_.data(), n, shape_.num_heads, shape_.head_dim, shape_.rope_dim,
-                       cos_sin_.data());
-            apply_rope(shape_.rope_style, k_.data(), n, shape_.num_kv_heads, shape_.head_dim, shape_.rope_dim,
-                       cos_sin_.data());
-            // 5. k, v into their cache slots; attention over each sequence's blocks
-            write_kv(layers_[static_cast<std::size_t>(l)], k_.data(), v_.data(), batch.slot_mapping);
-            paged_attention(pool_, layers_[static_cast<std::size_t>(l)], q_.data(), attn_.data(), attn,
+            apply_rope(shape_.rope_style, q_.get(), n, shape_.num_heads, shape_.head_dim, shape_.rope_dim,
+                       cos_sin_.get());
+            apply_rope(shape_.rope_style, k_.get(), n, shape_.num_kv_heads, shape_.head_dim, shape_.rope_dim,
+                       cos_sin_.get());
+            // 5. k, v into their cache slots; attention over each sequence's blocks. In the last
+            //    layer only the rows whose logits are wanted go on (every row's K/V is stored).
+            write_kv(kv_layer, k_.get(), v_.get(), batch.slot_mapping);
+            const bool compact = l + 1 == shape_.num_layers && keep_logit_rows_only(batch);
+            if (compact) m_rows = num_logits;
+            paged_attention(pool_, kv_layer, q_.get(), attn_.get(), compact ? logit_rows_attention(batch) : attn,
                             shape_.num_heads, attention_scale(), attn_scratch_);
             // 6. x += attn·Woᵀ
-            matmul(pool_, w.wo, attn_.data(), n, xb_.data(), scratch_.get());
-            add_inplace(x_.data(), xb_.data(), n * dim);
-            // 7. feed-forward: x += (silu(xb·Wgᵀ) * xb·Wuᵀ)·Wdᵀ with xb = rmsnorm(x)
-            rows(n, [&](std::int64_t b, std::int64_t e) {
-                rms_norm(x_.data() + b * dim, w.ffn_norm, xb_.data() + b * dim, e - b, dim, shape_.rms_eps);
+            matmul(pool_, m.wo, attn_.get(), m_rows, xb_.get(), scratch_.get());
+            add_inplace(x_.get(), xb_.get(), m_rows * dim);
+            // 7. feed-forward: x += (silu(xb·Wgᵀ) * xb·Wuᵀ)·Wdᵀ with xb = rmsnorm(x); gate and up in one region
+            rows(m_rows, [&](std::int64_t b, std::int64_t e) {
+                rms_norm(x_.get() + b * dim, w.ffn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
             });
-            matmul(pool_, w.ffn_gate, xb_.data(), n, gate_.data(), scratch_.get());
-            matmul(pool_, w.ffn_up, xb_.data(), n, up_.data(), scratch_.get());
-            swiglu(gate_.data(), up_.data(), gate_.data(), n * ffn);
-            matmul(pool_, w.ffn_down, gate_.data(), n, xb_.data(), scratch_.get());
-            add_inplace(x_.data(), xb_.data(), n * dim);
+            project({&m.ffn_gate, &m.ffn_up}, xb_.get(), m_rows, {gate_.get(), up_.get()});
+            swiglu(gate_.get(), up_.get(), gate_.get(), m_rows * ffn);
+            matmul(pool_, m.ffn_down, gate_.get(), m_rows, xb_.get(), scratch_.get());
+            add_inplace(x_.get(), xb_.get(), m_rows * dim);
         }
 
-        // 8. logits of the rows that sample: rmsnorm, then ·Woutᵀ
+        // 8. logits of the rows that sample: rmsnorm, then ·Woutᵀ (compacted rows are 0 .. num_logits - 1)
         for (std::int64_t i = 0; i < num_logits; ++i) {
-            const std::int32_t row = batch.logits_rows[static_cast<std::size_t>(i)];
-            rms_norm(x_.data() + row * dim, weights_.output_norm, xb_.data() + i * dim, 1, dim, shape_.rms_eps);
+            const std::int64_t row = m_rows == n ? batch.logits_rows[static_cast<std::size_t>(i)] : i;
+            rms_norm(x_.get() + row * dim, weights_.output_norm, xb_.get() + i * dim, 1, dim, shape_.rms_eps);
         }
-        matmul(pool_, weights_.output, xb_.data(), num_logits, logits.data(), scratch_.get());
+        matmul(pool_, matmul_weights_.output(), xb_.get(), num_logits, logits.data(), scratch_.get());
     }
 
 private:
     float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(shape_.head_dim)); }
+
+    // True when fewer rows want logits than the batch has and each is the last query row of its
+    // sequence: then the last layer computes only those rows past attention. Moves their q and
+    // x rows to the front (rows ascend, so the copies never overwrite a row still to be moved).
+    bool keep_logit_rows_only(const ForwardBatch& batch) {
+        const std::size_t num_logits = batch.logits_rows.size();
+        if (num_logits == static_cast<std::size_t>(batch.num_tokens())) return false;
+        std::size_t i = 0;
+        logit_query_start_[0] = 0;
+        for (std::int32_t s = 0; s < batch.num_seqs(); ++s) {
+            const std::int32_t end = batch.query_start[static_cast<std::size_t>(s) + 1];
+            const bool wanted = i < num_logits && batch.logits_rows[i] == end - 1 &&
+                                end > batch.query_start[static_cast<std::size_t>(s)];
+            i += wanted ? 1 : 0;
+            logit_query_start_[static_cast<std::size_t>(s) + 1] = static_cast<std::int32_t>(i);
+        }
+        if (i != num_logits) return false;  // some wanted row is not a sequence's last
+        const std::int64_t dim = shape_.dim, q_dim = shape_.q_dim();
+        for (std::size_t r = 0; r < num_logits; ++r) {
+            const std::int64_t from = batch.logits_rows[r];
+            if (from == static_cast<std::int64_t>(r)) continue;
+            std::copy_n(q_.get() + from * q_dim, q_dim, q_.get() + static_cast<std::int64_t>(r) * q_dim);
+            std::copy_n(x_.get() + from * dim, dim, x_.get() + static_cast<std::int64_t>(r) * dim);
+        }
+        return true;
+    }
+
+    // The attention of the compacted rows: one query (the last position) per sampling sequence.
+    AttentionBatch logit_rows_attention(const ForwardBatch& batch) const {
+        return AttentionBatch{std::span<const std::int32_t>(logit_query_start_.data(), batch.seq_lens.size() + 1),
+                              batch.seq_lens, batch.block_tables, batch.max_blocks_per_seq};
+    }
 
     template <class Fn>
     void rows(std::int64_t n, Fn&& fn) {
@@ -143,14 +183,36 @@ private:
             pool_.parallel_for(n, fn);
     }
 
+    // Weights that read the same activations, in one parallel region when they quantise them alike.
+    void project(std::initializer_list<const MatmulWeight*> ws, const float* x, std::int64_t n,
+                 std::initializer_list<float*> ys) {
+        const TensorType act = vec_dot_type((*ws.begin())->w.type);
+        bool same = true;
+        for (const MatmulWeight* w : ws) same = same && vec_dot_type(w->w.type) == act;
+        if (same) {
+            matmul_multi(pool_, std::span(ws.begin(), ws.size()), x, n, std::span(ys.begin(), ys.size()),
+                         scratch_.get());
+            return;
+        }
+        for (std::size_t i = 0; i < ws.size(); ++i) matmul(pool_, *ws.begin()[i], x, n, ys.begin()[i], scratch_.get());
+    }
+
     static void add_bias(float* y, const float* bias, std::int64_t n, std::int64_t width) {
         for (std::int64_t t = 0; t < n; ++t) add_inplace(y + t * width, bias, width);
     }
+
+    // 64-byte aligned floats (matmul outputs: threads write whole cache lines).
+    struct Floats {
+        Buffer buffer;
+        void assign(std::size_t count) { buffer = allocate(count * sizeof(float)); }
+        float* get() const { return reinterpret_cast<float*>(buffer.get()); }
+    };
 
     // Grows the scratch for n tokens of num_seqs sequences (only when a larger batch than before comes).
     void reserve(std::int64_t n, std::int32_t num_seqs) {
         if (num_seqs > seq_capacity_) {
             seq_capacity_ = std::max(num_seqs, 2 * seq_capacity_);
+            logit_query_start_.assign(static_cast<std::size_t>(seq_capacity_) + 1, 0);
             const std::size_t bytes =
                 paged_attention_scratch_bytes(layers_.front(), shape_.num_heads, pool_.num_threads(), seq_capacity_);
             attn_buffer_ = allocate(bytes);
@@ -159,22 +221,23 @@ private:
         if (n <= capacity_) return;
         capacity_ = std::max<std::int64_t>(n, 2 * capacity_);
         const std::size_t c = static_cast<std::size_t>(capacity_);
-        x_.assign(c * shape_.dim, 0.0f);
-        xb_.assign(c * shape_.dim, 0.0f);
-        q_.assign(c * shape_.q_dim(), 0.0f);
-        k_.assign(c * shape_.kv_dim(), 0.0f);
-        v_.assign(c * shape_.kv_dim(), 0.0f);
-        attn_.assign(c * shape_.q_dim(), 0.0f);
-        gate_.assign(c * shape_.ffn_dim, 0.0f);
-        up_.assign(c * shape_.ffn_dim, 0.0f);
-        cos_sin_.assign(c * static_cast<std::size_t>(shape_.rope_dim), 0.0f);
+        x_.assign(c * shape_.dim);
+        xb_.assign(c * shape_.dim);
+        q_.assign(c * shape_.q_dim());
+        k_.assign(c * shape_.kv_dim());
+        v_.assign(c * shape_.kv_dim());
+        attn_.assign(c * shape_.q_dim());
+        gate_.assign(c * shape_.ffn_dim);
+        up_.assign(c * shape_.ffn_dim);
+        cos_sin_.assign(c * static_cast<std::size_t>(shape_.rope_dim));
         std::size_t scratch = 0;
-        for (const LayerWeights& w : weights_.layers) {
-            for (const WeightTensor* t : {&w.wq, &w.wk, &w.wv, &w.wo, &w.ffn_gate, &w.ffn_up, &w.ffn_down}) {
+        for (std::size_t l = 0; l < weights_.layers.size(); ++l) {
+            const CpuLayerWeights& m = matmul_weights_.layer(l);
+            for (const MatmulWeight* t : {&m.wq, &m.wk, &m.wv, &m.wo, &m.ffn_gate, &m.ffn_up, &m.ffn_down}) {
                 scratch = std::max(scratch, matmul_scratch_bytes(*t, capacity_));
             }
         }
-        scratch = std::max(scratch, matmul_scratch_bytes(weights_.output, capacity_));
+        scratch = std::max(scratch, matmul_scratch_bytes(matmul_weights_.output(), capacity_));
         scratch_ = allocate(scratch);
     }
 
@@ -182,15 +245,17 @@ private:
     ModelWeights weights_;
     KvCacheSpec kv_;
     ThreadPool pool_;
+    CpuWeights matmul_weights_;
     RopeTable rope_;
     std::vector<Buffer> k_cache_, v_cache_;
     std::vector<PagedKvLayer> layers_;
 
     std::int64_t capacity_ = 0;
     std::int32_t seq_capacity_ = 0;
-    std::vector<float> x_, xb_, q_, k_, v_, attn_, gate_, up_, cos_sin_;
+    Floats x_, xb_, q_, k_, v_, attn_, gate_, up_, cos_sin_;
     Buffer scratch_, attn_buffer_;
     std::span<std::byte> attn_scratch_;
+    std::vector<std::int32_t> logit_query_start_;  // (seq_capacity + 1): see keep_logit_rows_only
     std::vector<std::pair<std::int32_t, std::int32_t>> copy_pairs_;
 };
 
@@ -198,7 +263,7 @@ private:
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv,
                                           const CpuBackendOptions& options) {
-    return std::make_unique<CpuBackend>(shape, weights, kv, options.num_threads);
+    return std::make_unique<CpuBackend>(shape, weights, kv, options);
 }
 
 }  // namespace kvscope

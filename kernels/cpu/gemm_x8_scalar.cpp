@@ -1,0 +1,60 @@
+// Portable kernels over packed weights (see gemm_x8.h): the reference the SIMD levels are
+// tested against, and the path of CPUs without AVX2. Plain loops over the documented layout;
+// every block's integer dot is exact, then scaled by d_w * d_x.
+
+#include <cstring>
+
+#include "kernels/cpu/gemm_x8.h"
+#include "kernels/fp16.h"
+
+namespace kvscope::cpu {
+namespace {
+
+constexpr int kRows = 8;      // rows per group
+constexpr int kQ8Bytes = 34;  // Q8_0 activation block: f16 d, int8 qs[32]
+
+float scale_of(const std::uint8_t* group_block, int r) {
+    std::uint16_t h;
+    std::memcpy(&h, group_block + 2 * r, 2);
+    return fp16_to_f32(h);
+}
+
+// Element i (0..31) of row r in a packed group-block.
+int q4_0_at(const std::uint8_t* group_block, int r, int i) {
+    const int byte = i % 16;  // low nibbles: elements 0..15, high: 16..31
+    const std::uint8_t packed = group_block[2 * kRows + 32 * (byte / 4) + 4 * r + byte % 4];
+    return (i < 16 ? packed & 0x0f : packed >> 4) - 8;
+}
+
+int q8_0_at(const std::uint8_t* group_block, int r, int i) {
+    return static_cast<std::int8_t>(group_block[2 * kRows + 32 * (i / 4) + 4 * r + i % 4]);
+}
+
+template <int (*QuantAt)(const std::uint8_t*, int, int), int kGroupBlockBytes>
+void gemm(const GemmX8Args& a) {
+    for (std::int64_t g = a.group_begin; g < a.group_end; ++g) {
+        const std::uint8_t* group = a.w + g * a.group_bytes;
+        for (std::int64_t t = 0; t < a.num_x; ++t) {
+            const std::uint8_t* x = a.x + t * a.x_row_bytes;  // Q8_0 blocks
+            const float* xd = a.xd + t * a.num_blocks * 2;    // {d, c} per block
+            float sums[kRows] = {};
+            for (std::int64_t b = 0; b < a.num_blocks; ++b) {
+                const std::uint8_t* gb = group + b * kGroupBlockBytes;
+                const auto* xq = reinterpret_cast<const std::int8_t*>(x + b * kQ8Bytes + 2);
+                for (int r = 0; r < kRows; ++r) {
+                    int dot = 0;
+                    for (int i = 0; i < 32; ++i) dot += QuantAt(gb, r, i) * xq[i];
+                    sums[r] += scale_of(gb, r) * xd[2 * b] * static_cast<float>(dot);
+                }
+            }
+            float* y = a.y + t * a.ldy + g * kRows;
+            for (int r = 0; r < kRows; ++r) y[r] = sums[r];
+        }
+    }
+}
+
+}  // namespace
+
+constinit const GemmX8Kernels kGemmX8Scalar = {gemm<q4_0_at, 144>, gemm<q8_0_at, 272>};
+
+}  // namespace kvscope::cpu

@@ -1,0 +1,167 @@
+#pragma once
+// The tile loops of the packed-weight kernels (see gemm_x8.h, packed_weight.h), shared by
+// gemm_x8_avx2.cpp (maddubs + madd) and gemm_x8_avx512.cpp (VNNI dpbusd on 256-bit vectors, with
+// KVSCOPE_GEMM_VNNI defined). Include only from those files: everything here has internal
+// linkage, and the including file supplies <immintrin.h> (or its emulation).
+//
+// Lane r of every vector is weight row r of the group: 4 quants of each row times 4 activation
+// quants broadcast to all lanes, so a block's dot products land in 8 lanes at once and are scaled
+// by the vector of the 8 row scales. A tile of up to 4 activation rows shares each unpacked
+// weight vector; a group's weights (a few KiB) stay in L1/L2 while the tiles pass.
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/gemm_x8.h"
+
+namespace kvscope::cpu {
+namespace {
+
+constexpr int kQ8Bytes = 34;                  // Q8_0 activation block: f16 d, int8 qs[32]
+constexpr int kQ4GroupBlockBytes = 144;       // 8 x f16 d + 8 x 16 bytes of nibbles
+constexpr int kQ8GroupBlockBytes = 272;       // 8 x f16 d + 8 x 32 bytes
+constexpr int kMaxTile = 4;                   // activation rows per tile
+constexpr std::int64_t kPrefetchBytes = 512;  // decode: how far ahead of the weight stream
+
+__m256i broadcast4(const std::int8_t* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+__m256 row_scales(const std::uint8_t* group_block) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group_block)));
+}
+
+__m256i load(const std::uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Q4_0 weights: unsigned nibbles 0..15 times signed activations; each block subtracts
+// c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
+// below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
+template <int T>
+void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+#if !defined(KVSCOPE_GEMM_VNNI)
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    __m256 acc[T];
+    const std::int8_t* xrow[T];
+    const float* xd[T];
+    for (int t = 0; t < T; ++t) {
+        acc[t] = _mm256_setzero_ps();
+        xrow[t] = reinterpret_cast<const std::int8_t*>(a.x + (t0 + t) * a.x_row_bytes) + 2;
+        xd[t] = a.xd + (t0 + t) * a.num_blocks * 2;
+    }
+    for (std::int64_t b = 0; b < a.num_blocks; ++b) {
+        const std::uint8_t* gb = group + b * kQ4GroupBlockBytes;
+        if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
+        __m256i sum[T];
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+            // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
+#pragma GCC unroll 1
+        for (int j = 0; j < 4; ++j) {
+            const __m256i v = load(gb + 16 + 32 * j);
+            const __m256i lo = _mm256_and_si256(v, low4);                        // elements 4j..4j+3
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);  // elements 16+4j..
+            for (int t = 0; t < T; ++t) {
+                const std::int8_t* xq = xrow[t] + b * kQ8Bytes;
+#if defined(KVSCOPE_GEMM_VNNI)
+                sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq + 4 * j));
+                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq + 16 + 4 * j));
+#else
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * j)),
+                                                   _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * j)));
+                sum[t] = _mm256_add_epi16(sum[t], p);
+#endif
+            }
+        }
+        const __m256 dw = row_scales(gb);
+        for (int t = 0; t < T; ++t) {
+#if defined(KVSCOPE_GEMM_VNNI)
+            const __m256 dot = _mm256_cvtepi32_ps(sum[t]);
+#else
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], ones));
+#endif
+            const __m256 block = _mm256_fmsub_ps(dot, _mm256_set1_ps(xd[t][2 * b]), _mm256_set1_ps(xd[t][2 * b + 1]));
+            acc[t] = _mm256_fmadd_ps(dw, block, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
+}
+
+// Q8_0 weights: signed times signed through |w| and sign(x, w) (|w| <= 128, |x| <= 127: the
+// maddubs pair sums fit i16), i32 sums per chunk.
+template <int T>
+void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y) {
+#if !defined(KVSCOPE_GEMM_VNNI)
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    __m256 acc[T];
+    const std::int8_t* xrow[T];
+    const float* xd[T];
+    for (int t = 0; t < T; ++t) {
+        acc[t] = _mm256_setzero_ps();
+        xrow[t] = reinterpret_cast<const std::int8_t*>(a.x + (t0 + t) * a.x_row_bytes) + 2;
+        xd[t] = a.xd + (t0 + t) * a.num_blocks * 2;
+    }
+    for (std::int64_t b = 0; b < a.num_blocks; ++b) {
+        const std::uint8_t* gb = group + b * kQ8GroupBlockBytes;
+        if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
+        __m256i sum[T];
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+        for (int j = 0; j < 8; ++j) {
+            const __m256i v = load(gb + 16 + 32 * j);
+            const __m256i magnitude = _mm256_sign_epi8(v, v);
+            for (int t = 0; t < T; ++t) {
+                const __m256i xs = _mm256_sign_epi8(broadcast4(xrow[t] + b * kQ8Bytes + 4 * j), v);
+#if defined(KVSCOPE_GEMM_VNNI)
+                sum[t] = _mm256_dpbusd_epi32(sum[t], magnitude, xs);
+#else
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones));
+#endif
+            }
+        }
+        const __m256 dw = row_scales(gb);
+        for (int t = 0; t < T; ++t) {
+            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xd[t][2 * b]));
+            acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
+}
+
+using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, float*);
+
+// Every group of the range against every activation row. Groups go in panels of
+// kGroupsPerPanel (32 weight rows, a few tens of KiB: they stay in L2) and each tile of 4
+// activation rows (L1) passes over the whole panel, so activations are read from L3 once per
+// panel rather than once per group.
+constexpr std::int64_t kGroupsPerPanel = 4;
+
+template <TileFn Tile1, TileFn Tile2, TileFn Tile3, TileFn Tile4>
+void gemm_tiles(const GemmX8Args& a) {
+    for (std::int64_t p = a.group_begin; p < a.group_end; p += kGroupsPerPanel) {
+        const std::int64_t p_end = std::min(p + kGroupsPerPanel, a.group_end);
+        std::int64_t t = 0;
+        for (; t + kMaxTile <= a.num_x; t += kMaxTile) {
+            for (std::int64_t g = p; g < p_end; ++g) Tile4(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+        }
+        const TileFn rest[] = {nullptr, Tile1, Tile2, Tile3};
+        if (t < a.num_x) {
+            for (std::int64_t g = p; g < p_end; ++g) {
+                rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+            }
+        }
+    }
+}
+
+constexpr GemmX8Kernels kGemmX8Tiles = {
+    gemm_tiles<q4_0_tile<1>, q4_0_tile<2>, q4_0_tile<3>, q4_0_tile<4>>,
+    gemm_tiles<q8_0_tile<1>, q8_0_tile<2>, q8_0_tile<3>, q8_0_tile<4>>,
+};
+
+}  // namespace
+}  // namespace kvscope::cpu

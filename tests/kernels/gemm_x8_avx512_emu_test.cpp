@@ -1,0 +1,104 @@
+// The AVX-512 (VNNI) packed-weight kernels (kernels/cpu/gemm_x8_avx512.cpp) checked on any CPU:
+// this file compiles that source once more with the intrinsics emulated in portable C++ by SIMDe
+// (libsimde-dev) and compares the emulated kernels with the scalar reference kernels on random
+// packed weights, every tile size (1..4 activation rows and their remainders). CPUs with
+// AVX-512 VNNI run the real kernels in matmul_test. Without SIMDe the tests skip.
+
+#if __has_include(<simde/x86/avx512.h>)
+#define KVSCOPE_HAVE_SIMDE 1
+#endif
+
+#if KVSCOPE_HAVE_SIMDE
+#include <immintrin.h>  // the real declarations first; SIMDe's aliases then take over the names
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+
+#define KVSCOPE_AVX512_EMULATED 1
+#include "kernels/cpu/gemm_x8_avx512.cpp"
+#endif  // KVSCOPE_HAVE_SIMDE
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/gemm_x8.h"
+#include "kernels/fp16.h"
+#include "kernels/packed_weight.h"
+#include "kernels/quant.h"
+#include "kernels/quant_blocks.h"
+#include "tests/kernels/quant_test_util.h"
+
+namespace kvscope {
+namespace {
+
+#if KVSCOPE_HAVE_SIMDE
+// Runs `fn` of `kernels` for packed weights of `type` (rows x cols) against n activation rows.
+std::vector<float> run_kernel(cpu::GemmX8Fn fn, TensorType type, const std::vector<std::uint8_t>& packed,
+                              std::int64_t rows, std::int64_t cols, const std::vector<std::uint8_t>& xq,
+                              const std::vector<float>& xd, std::int64_t n) {
+    std::vector<float> y(static_cast<std::size_t>(n * rows), -7.0f);
+    const cpu::GemmX8Args args{packed.data(),
+                               static_cast<std::int64_t>(kPackRows * row_bytes(type, cols)),
+                               cols / kQk,
+                               xq.data(),
+                               static_cast<std::int64_t>(row_bytes(TensorType::Q8_0, cols)),
+                               xd.data(),
+                               n,
+                               y.data(),
+                               rows,
+                               0,
+                               rows / kPackRows};
+    fn(args);
+    return y;
+}
+#endif
+
+TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
+#if !KVSCOPE_HAVE_SIMDE
+    GTEST_SKIP() << "SIMDe (libsimde-dev) is not installed: the emulated AVX-512 kernels are not built";
+#else
+    const std::int64_t rows = 16, cols = 96;
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+        // weights: random rows packed
+        std::vector<std::uint8_t> stored(rows * row_bytes(type, cols)), packed(stored.size());
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const auto row = test::random_row(cols, 10 + static_cast<unsigned>(r), r % 2 ? 0.5f : 0.0f);
+            quantize_row(type, row.data(), stored.data() + r * row_bytes(type, cols), cols);
+        }
+        const WeightTensor w{type, rows, cols, stored.data()};
+        pack_weight(w, packed.data(), 0, rows / kPackRows);
+        for (std::int64_t n : {1, 2, 3, 4, 5, 6, 7}) {
+            // activations: Q8_0 rows and their {d, 8 d sum(q)}
+            std::vector<std::uint8_t> xq(n * row_bytes(TensorType::Q8_0, cols));
+            std::vector<float> xd(static_cast<std::size_t>(n * (cols / kQk) * 2));
+            for (std::int64_t t = 0; t < n; ++t) {
+                const auto x = test::random_row(cols, 100 + static_cast<unsigned>(t), 0.0f, 3.0f);
+                auto* row = xq.data() + t * row_bytes(TensorType::Q8_0, cols);
+                quantize_row(TensorType::Q8_0, x.data(), row, cols);
+                const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+                for (std::int64_t b = 0; b < cols / kQk; ++b) {
+                    int sum = 0;
+                    for (int i = 0; i < kQk; ++i) sum += blocks[b].qs[i];
+                    const float d = fp16_to_f32(blocks[b].d);
+                    xd[(t * (cols / kQk) + b) * 2] = d;
+                    xd[(t * (cols / kQk) + b) * 2 + 1] = 8.0f * d * static_cast<float>(sum);
+                }
+            }
+            const bool q4 = type == TensorType::Q4_0;
+            const auto got = run_kernel(q4 ? cpu::kGemmX8Avx512Emulated.q4_0 : cpu::kGemmX8Avx512Emulated.q8_0, type,
+                                        packed, rows, cols, xq, xd, n);
+            const auto want =
+                run_kernel(q4 ? cpu::kGemmX8Scalar.q4_0 : cpu::kGemmX8Scalar.q8_0, type, packed, rows, cols, xq, xd, n);
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
+                    << type_name(type) << " n=" << n << " i=" << i;
+            }
+        }
+    }
+#endif
+}
+
+}  // namespace
+}  // namespace kvscope
