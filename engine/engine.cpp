@@ -384,11 +384,16 @@ void Engine::update_gauges() {
     metrics_.prefix_cache_hits = stats.num_prefix_hit_tokens;
 }
 
-EngineSnapshot Engine::snapshot() const {
+EngineSnapshot Engine::snapshot(SnapshotDetail detail) const {
     EngineSnapshot snap;
+    snap.detail = detail;
     snap.step = kv_.step();
     snap.block_bytes = plan_.block_bytes;
-    kv_.snapshot_into(snap.kv);
+    if (detail == SnapshotDetail::Full) {
+        kv_.snapshot_into(snap.kv);
+    } else {
+        snap.kv.stats = kv_.stats();
+    }
     snap.metrics = metrics_;
     for (const auto& [id, request] : requests_) {
         for (const SampleState& sample : request.samples) {

@@ -49,7 +49,7 @@ public:
     // Requests added and not yet finished, ascending.
     std::vector<RequestId> request_ids() const;
 
-    EngineSnapshot snapshot() const;
+    EngineSnapshot snapshot(SnapshotDetail detail = SnapshotDetail::Full) const;
     const EngineMetrics& metrics() const { return metrics_; }
     const Model& model() const { return *model_; }
     const EngineConfig& config() const { return config_; }
