@@ -1,14 +1,25 @@
 // kvscope: the workbench. The engine runs on its own thread inside an EngineWorker; the window
-// talks to it only through queued signals.
+// talks to it only through the Session, whose commands and answers cross as queued signals.
+//
+//   kvscope                         the remembered model and settings (the embedded model at first)
+//   kvscope --model file.gguf       another model, with the remembered settings
+//   kvscope --demo-chat "Once upon a time" --demo-batch 200
+//                                   once the model is loaded, send a chat message and start a
+//                                   synthetic batch of 200 requests with the batch panel's default
+//                                   workload (160-256-token prompts sharing 60% of the shortest,
+//                                   32-128 tokens out, 40 requests/s): what the README's screenshots show
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QThread>
+#include <memory>
 
 #include "app/bridge/engine_worker.h"
-#include "resources/embedded_model.h"
-#include "ui/generate_panel.h"
+#include "app/bridge/session_wiring.h"
+#include "ui/batch_panel.h"
+#include "ui/chat_panel.h"
 #include "ui/main_window.h"
+#include "ui/session.h"
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
@@ -20,10 +31,18 @@ int main(int argc, char** argv) {
     cli.setApplicationDescription(QStringLiteral("kvscope workbench: watch a paged KV cache at work"));
     cli.addHelpOption();
     cli.addVersionOption();
-    QCommandLineOption modelOption(QStringList{QStringLiteral("m"), QStringLiteral("model")},
-                                   QStringLiteral("GGUF model to load (default: the embedded stories260K)."),
+    const QCommandLineOption model({QStringLiteral("m"), QStringLiteral("model")},
+                                   QStringLiteral("GGUF model to load (default: the last one, or the embedded model)."),
                                    QStringLiteral("path"));
-    cli.addOption(modelOption);
+    const QCommandLineOption demoChat(QStringLiteral("demo-chat"),
+                                      QStringLiteral("Send this chat message once the model is loaded."),
+                                      QStringLiteral("text"));
+    const QCommandLineOption demoBatch(
+        QStringLiteral("demo-batch"),
+        QStringLiteral(
+            "Start a synthetic batch of N requests (the batch panel's default workload) once the model is loaded."),
+        QStringLiteral("N"));
+    cli.addOptions({model, demoChat, demoBatch});
     cli.process(app);
 
     kvscope::app::EngineWorker::registerMetaTypes();
@@ -33,31 +52,35 @@ int main(int argc, char** argv) {
     worker->moveToThread(&engineThread);
     QObject::connect(&engineThread, &QThread::finished, worker, &QObject::deleteLater);
 
-    kvscope::ui::MainWindow window;
-    kvscope::ui::GeneratePanel* panel = window.generatePanel();
-    using kvscope::app::EngineWorker;
-    QObject::connect(worker, &EngineWorker::modelLoaded, &window, &kvscope::ui::MainWindow::onModelLoaded);
-    QObject::connect(worker, &EngineWorker::modelLoadFailed, &window, &kvscope::ui::MainWindow::onModelLoadFailed);
-    QObject::connect(worker, &EngineWorker::snapshotReady, &window, &kvscope::ui::MainWindow::onSnapshot);
-    QObject::connect(worker, &EngineWorker::requestAccepted, panel,
-                     [panel](quint64, qint64 id) { panel->onRequestAccepted(id); });
-    QObject::connect(worker, &EngineWorker::requestRejected, panel,
-                     [panel](quint64, const QString& message) { panel->onRequestRejected(message); });
-    QObject::connect(worker, &EngineWorker::outputsReady, panel, &kvscope::ui::GeneratePanel::applyOutputs);
-    QObject::connect(panel, &kvscope::ui::GeneratePanel::generateRequested, worker,
-                     [worker](const kvscope::Request& request) { worker->submit(0, request); });
-    QObject::connect(panel, &kvscope::ui::GeneratePanel::stopRequested, worker, &EngineWorker::abortRequest);
-    QObject::connect(&window, &kvscope::ui::MainWindow::openModelRequested, worker,
-                     [worker](const QString& path) { worker->loadModel(path, kvscope::EngineConfig{}); });
-
+    kvscope::ui::Session session;
+    kvscope::app::connectSession(&session, worker);
     engineThread.start();
-    const QString source = cli.isSet(modelOption) ? cli.value(modelOption)
-                                                  : QString::fromUtf8(kvscope::kEmbeddedModelName.data(),
-                                                                      qsizetype(kvscope::kEmbeddedModelName.size()));
-    QMetaObject::invokeMethod(
-        worker, [worker, source] { worker->loadModel(source, kvscope::EngineConfig{}); }, Qt::QueuedConnection);
-    window.show();
-    const int code = app.exec();
+
+    int code = 0;
+    {
+        kvscope::ui::MainWindow window(&session);
+        window.restoreLayout();
+        auto demoPending = std::make_shared<bool>(cli.isSet(demoChat) || cli.isSet(demoBatch));
+        QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&, demoPending] {
+            if (!*demoPending) return;
+            *demoPending = false;
+            if (cli.isSet(demoChat)) window.chat()->send(cli.value(demoChat));
+            if (cli.isSet(demoBatch)) {
+                kvscope::WorkloadSpec spec = window.batch()->workloadSpec();  // the panel's defaults
+                spec.num_requests = std::max(1, cli.value(demoBatch).toInt());
+                window.batch()->startSynthetic(spec);
+            }
+        });
+        if (cli.isSet(model)) {
+            kvscope::ui::LoadRequest request = window.settings().load;
+            request.source = cli.value(model);
+            session.load(request);
+        } else {
+            window.loadRemembered();
+        }
+        window.show();
+        code = app.exec();
+    }
     engineThread.quit();
     engineThread.wait();
     return code;
