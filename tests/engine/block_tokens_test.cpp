@@ -100,7 +100,9 @@ TEST(BlockTokens, CachedBlocksKeepTheirTokensAndFreeBlocksHaveNone) {
     std::vector<std::vector<std::int32_t>> cached;
     for (const KvBlockInfo& b : snap.kv.blocks) {
         if (b.state == BlockState::Cached) cached.push_back(engine.block_tokens(b.id));
-        if (b.state == BlockState::Free) EXPECT_TRUE(engine.block_tokens(b.id).empty()) << "block " << b.id;
+        if (b.state == BlockState::Free) {
+            EXPECT_TRUE(engine.block_tokens(b.id).empty()) << "block " << b.id;
+        }
     }
     // The prompt's full blocks, in some physical order.
     ASSERT_EQ(cached.size(), ids.size() / 8);

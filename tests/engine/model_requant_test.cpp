@@ -141,8 +141,9 @@ TEST(ModelRequant, LogitsFollowTheRoundTripNotTheStoredWeights) {
         }
         // F16 rows meet f32 activations (exact products); Q8_0/Q4_0 rows meet 8-bit activations.
         EXPECT_LT(err_want, (type == TensorType::F16 ? 1e-3 : 0.03) * scale) << type_name(type);
-        if (type == TensorType::Q4_0)
+        if (type == TensorType::Q4_0) {
             EXPECT_LT(err_want, 0.5 * err_stored) << "Q4_0 logits do not follow the round trip";
+        }
     }
 }
 
