@@ -118,6 +118,12 @@ QCustomPlot* ChartsPanel::addChart(const QString& title, const QString& yLabel, 
     plot->yAxis->setLabel(yLabel);
     QSharedPointer<QCPAxisTickerTime> ticker(new QCPAxisTickerTime);
     ticker->setTimeFormat(QStringLiteral("%m:%s"));
+    ticker->setTickCount(3);
+    QFont tickFont = font();
+    tickFont.setPointSizeF(tickFont.pointSizeF() * 0.85);
+    plot->xAxis->setTickLabelFont(tickFont);
+    plot->yAxis->setTickLabelFont(tickFont);
+    plot->yAxis2->setTickLabelFont(tickFont);
     plot->xAxis->setTicker(ticker);
     plot->xAxis->setRange(0, 60);
     plot->yAxis->setRange(0, percent ? 100 : 1);

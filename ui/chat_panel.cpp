@@ -18,6 +18,12 @@
 #include "ui/session.h"
 
 namespace kvscope::ui {
+namespace {
+
+// Chat turns wait ahead of batch requests (priority 0): someone is reading them.
+constexpr std::int32_t kChatPriority = -1;
+
+}  // namespace
 
 ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_session(session) {
     m_list = new QListWidget(this);
@@ -49,6 +55,9 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     m_send = new QPushButton(tr("Send"), this);
     m_send->setObjectName("send");
     m_send->setDefault(true);
+    m_send->setToolTip(
+        tr("Send the whole conversation again (the earlier turns are prefix-cache hits); chat turns "
+           "are queued ahead of batch requests"));
     m_stop = new QPushButton(tr("Stop"), this);
     m_stop->setObjectName("stop");
     m_regenerate = new QPushButton(tr("Regenerate"), this);
@@ -141,7 +150,8 @@ void ChatPanel::send(const QString& text) {
 void ChatPanel::ask(int index) {
     Conversation& c = m_conversations[std::size_t(index)];
     const SamplingParams params = m_sampling->params();
-    const ChatRequest request = c.request(params, m_system->text());
+    ChatRequest request = c.request(params, m_system->text());
+    request.priority = kChatPriority;
     c.beginAssistant(params.n);
     const quint64 tag = m_session->submitChat(request, this, tr("chat %1").arg(index + 1));
     m_byTag.insert(tag, index);

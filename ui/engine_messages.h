@@ -30,6 +30,7 @@ struct LoadRequest {
 struct ChatRequest {
     std::vector<ChatMessage> messages;
     SamplingParams params;
+    std::int32_t priority = 0;  // lower is served first (the chat panel puts its turns ahead of batches)
 };
 
 // What a KV block holds now (Engine::block_tokens), decoded.

@@ -24,6 +24,24 @@ void InspectorLayout::setup(int numBlocks, QSize viewport) {
     m_pan = clampPan(1.0, QPointF());
 }
 
+void InspectorLayout::resizeViewport(QSize viewport) {
+    if (m_zoom <= 1.0 || m_numBlocks == 0) {
+        setup(m_numBlocks, viewport);
+        return;
+    }
+    const QPointF oldCentre(m_viewport.width() / 2.0, m_viewport.height() / 2.0);
+    const QPointF imageCentre = (oldCentre - m_pan) / m_zoom;
+    const int col = std::clamp(int(imageCentre.x()) / m_pitch, 0, m_columns - 1);
+    const int row = std::clamp(int(imageCentre.y()) / m_pitch, 0, std::max(0, m_rows - 1));
+    const int centreBlock = std::min(row * m_columns + col, m_numBlocks - 1);
+    const double cell = cellPx();
+    setup(m_numBlocks, viewport);
+    const double zoom = cell / m_pitch;
+    const QRect r = cellInImage(centreBlock);
+    const QPointF newCentre(m_viewport.width() / 2.0, m_viewport.height() / 2.0);
+    setView(zoom, newCentre - QPointF(r.x() + m_pitch / 2.0, r.y() + m_pitch / 2.0) * std::clamp(zoom, 1.0, maxZoom()));
+}
+
 QRect InspectorLayout::cellInImage(int block) const {
     const int col = block % m_columns, row = block / m_columns;
     return QRect(col * m_pitch, row * m_pitch, m_pitch - gap(), m_pitch - gap());

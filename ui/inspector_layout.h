@@ -23,6 +23,9 @@ public:
 
     // Lays out `numBlocks` for `viewport`; the zoom returns to 1 (the whole grid in view).
     void setup(int numBlocks, QSize viewport);
+    // A new viewport for the same blocks: a zoomed-in view keeps its cell size and the block at
+    // its centre; a view at zoom 1 fits the new viewport.
+    void resizeViewport(QSize viewport);
 
     int numBlocks() const { return m_numBlocks; }
     int columns() const { return m_columns; }

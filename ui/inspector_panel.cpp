@@ -25,6 +25,7 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     m_counters->setObjectName("inspectorCounters");
     m_counters->setTextFormat(Qt::RichText);
     m_counters->setWordWrap(true);
+    m_counters->setMinimumHeight(2 * m_counters->fontMetrics().lineSpacing() + 2);  // no relayout when it wraps
     m_grid = new KvGridView(this);
     m_grid->setObjectName("kvGrid");
     m_timeline = new TimelineBar(session->recorder(), this);

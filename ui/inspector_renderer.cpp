@@ -1,5 +1,6 @@
 #include "ui/inspector_renderer.h"
 
+#include <QFontMetricsF>
 #include <QPainter>
 #include <QPainterPath>
 #include <algorithm>
@@ -56,8 +57,11 @@ void drawDetailedCells(QPainter& p, const InspectorScene& scene, const Inspector
             const KvBlockInfo& info = scene.snapshot()->kv.blocks[std::size_t(b)];
             p.setPen(textOn(color));
             if (kind == BlockKind::Shared && cell >= 18) {
+                const QString count = QStringLiteral("×%1").arg(info.ref_count);
                 p.setFont(font);
-                p.drawText(r, Qt::AlignCenter, QStringLiteral("×%1").arg(info.ref_count));
+                if (QFontMetricsF(font).horizontalAdvance(count) > r.width() - 2) p.setFont(small);
+                if (QFontMetricsF(p.font()).horizontalAdvance(count) <= r.width() - 2)
+                    p.drawText(r, Qt::AlignCenter, count);
             }
             if (cell >= 48) {
                 p.setFont(small);

@@ -1,5 +1,6 @@
 #include "ui/kv_grid_view.h"
 
+#include <QCursor>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
@@ -30,6 +31,10 @@ void KvGridView::setScene(InspectorScene scene) {
     m_grid = renderGrid(m_scene, m_layout);
     m_viewDirty = true;
     update();
+    if (m_hover >= 0 && QToolTip::isVisible()) {
+        m_hover = m_hover < m_scene.numBlocks() ? m_hover : -1;
+        if (m_hover >= 0) QToolTip::showText(QCursor::pos(), blockTooltip(m_scene, m_hover), this);
+    }
 }
 
 void KvGridView::setHighlight(InspectorHighlight highlight) {
@@ -39,7 +44,7 @@ void KvGridView::setHighlight(InspectorHighlight highlight) {
 }
 
 void KvGridView::relayout() {
-    m_layout.setup(m_scene.numBlocks(), size());
+    m_layout.resizeViewport(size());
     m_grid = renderGrid(m_scene, m_layout);
     viewMoved();
 }

@@ -1,6 +1,7 @@
 #include "app/bridge/engine_worker.h"
 
 #include <QMetaObject>
+#include <QTimer>
 #include <algorithm>
 
 #include "app/bridge/model_info.h"
@@ -63,7 +64,8 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
         }
         engine_ = std::move(engine);
         emit modelLoaded(summarize(request.source, *engine_));
-        publishSnapshot(true);
+        publishSnapshot(Detail::Full);
+        armIdleTick();
     } catch (const kvscope::Error& e) {
         emit modelLoadFailed(QString::fromStdString(e.what()));
     } catch (const std::bad_alloc&) {
@@ -105,6 +107,7 @@ void EngineWorker::submitChat(quint64 tag, const kvscope::ui::ChatRequest& chat)
         const ChatTemplate& tpl = model.chat_template();
         Request request;
         request.params = chat.params;
+        request.priority = chat.priority;
         request.prompt_token_ids = model.tokenizer().encode(tpl.apply(chat.messages, true), true, true);
         for (const std::string& stop : tpl.stop_strings()) {
             auto& list = request.params.stop;
@@ -134,8 +137,9 @@ void EngineWorker::setPaused(bool paused) {
     if (paused_ == paused) return;
     paused_ = paused;
     emit pausedChanged(paused_);
-    publishSnapshot(true);
+    publishSnapshot(Detail::Full);
     scheduleStep();
+    if (paused_) armIdleTick();
 }
 
 void EngineWorker::resetPrefixCache() {
@@ -148,7 +152,7 @@ void EngineWorker::resetPrefixCache() {
                                         "the cache again.")
                                          .arg(s.kv.stats.num_used_blocks));
     }
-    publishSnapshot(true);
+    publishSnapshot(Detail::Full);
 }
 
 void EngineWorker::requestBlockTokens(qint32 blockId) {
@@ -182,15 +186,32 @@ void EngineWorker::runStep() {
     std::vector<RequestOutput> outputs = engine_->step();
     emitOutputs(outputs);
     const bool more = engine_->has_work();
-    publishSnapshot(!more);
-    if (more) scheduleStep();  // queued: commands waiting in the event loop go first
+    publishSnapshot(more ? Detail::Paced : Detail::Full);
+    if (more) {
+        scheduleStep();  // queued: commands waiting in the event loop go first
+    } else {
+        armIdleTick();
+    }
 }
 
-void EngineWorker::publishSnapshot(bool forceFull) {
+void EngineWorker::armIdleTick() {
+    if (idleTickArmed_) return;
+    idleTickArmed_ = true;
+    QTimer::singleShot(kIdleSnapshotMs, this, &EngineWorker::idleTick);
+}
+
+void EngineWorker::idleTick() {
+    idleTickArmed_ = false;
+    if (!engine_ || (engine_->has_work() && !paused_)) return;  // working: runStep publishes
+    publishSnapshot(Detail::CountersOnly);
+    armIdleTick();
+}
+
+void EngineWorker::publishSnapshot(Detail detail) {
     if (!engine_) return;
     const qint64 now = clock_.elapsed();
-    if (!forceFull && now - lastSnapshotMs_ < kSnapshotIntervalMs) return;
-    const bool full = forceFull || now - lastFullMs_ >= fullIntervalMs_;
+    if (detail == Detail::Paced && now - lastSnapshotMs_ < kSnapshotIntervalMs) return;
+    const bool full = detail == Detail::Full || (detail == Detail::Paced && now - lastFullMs_ >= fullIntervalMs_);
     auto snapshot = std::make_shared<const EngineSnapshot>(
         engine_->snapshot(full ? SnapshotDetail::Full : SnapshotDetail::CountersOnly));
     lastSnapshotMs_ = now;

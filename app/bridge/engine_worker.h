@@ -8,7 +8,9 @@
 // Snapshots: at most ~30 a second. Most carry counters only (SnapshotDetail::CountersOnly: a few
 // kilobytes); a full one, with the per-block arrays, goes out as often as a copy budget of
 // kFullSnapshotBytesPerSecond allows (every one up to ~18,000 blocks, ~6 a second at 100,000), and
-// always when the engine goes idle, pauses, loads or resets its cache. The history for the
+// always when the engine goes idle, pauses, loads or resets its cache. While idle or paused, a
+// counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
+// charts keep time. The history for the
 // inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
 // behind shared pointers, so keeping one costs no copy.
 
@@ -33,6 +35,7 @@ class EngineWorker final : public QObject {
 public:
     static constexpr qint64 kSnapshotIntervalMs = 33;
     static constexpr double kFullSnapshotBytesPerSecond = 32.0 * 1024 * 1024;
+    static constexpr int kIdleSnapshotMs = 1000;
 
     explicit EngineWorker(QObject* parent = nullptr);
     ~EngineWorker() override;
@@ -76,16 +79,20 @@ signals:
 
 private slots:
     void runStep();
+    void idleTick();
 
 private:
+    enum class Detail { Paced, Full, CountersOnly };
     void scheduleStep();
-    void publishSnapshot(bool forceFull);
+    void publishSnapshot(Detail detail);
+    void armIdleTick();
     void emitOutputs(std::vector<RequestOutput>& outputs);
     void accept(quint64 tag, Request request);
 
     std::unique_ptr<Engine> engine_;
     bool paused_ = false;
     bool stepQueued_ = false;
+    bool idleTickArmed_ = false;
     QElapsedTimer clock_;
     qint64 lastSnapshotMs_ = -1000000;
     qint64 lastFullMs_ = -1000000;

@@ -3,6 +3,7 @@
 //
 //   kvscope                         the remembered model and settings (the embedded model at first)
 //   kvscope --model file.gguf       another model, with the remembered settings
+//   kvscope --kv-blocks 1024        a KV cache of exactly 1024 blocks
 //   kvscope --demo-chat "Once upon a time" --demo-batch 200
 //                                   once the model is loaded, send a chat message and start a
 //                                   synthetic batch of 200 requests with the batch panel's default
@@ -42,7 +43,10 @@ int main(int argc, char** argv) {
         QStringLiteral(
             "Start a synthetic batch of N requests (the batch panel's default workload) once the model is loaded."),
         QStringLiteral("N"));
-    cli.addOptions({model, demoChat, demoBatch});
+    const QCommandLineOption kvBlocks(QStringLiteral("kv-blocks"),
+                                      QStringLiteral("KV cache of exactly N blocks (instead of the memory budget)."),
+                                      QStringLiteral("N"));
+    cli.addOptions({model, kvBlocks, demoChat, demoBatch});
     cli.process(app);
 
     kvscope::app::EngineWorker::registerMetaTypes();
@@ -71,13 +75,10 @@ int main(int argc, char** argv) {
                 window.batch()->startSynthetic(spec);
             }
         });
-        if (cli.isSet(model)) {
-            kvscope::ui::LoadRequest request = window.settings().load;
-            request.source = cli.value(model);
-            session.load(request);
-        } else {
-            window.loadRemembered();
-        }
+        kvscope::ui::LoadRequest request = window.settings().load;
+        if (cli.isSet(model)) request.source = cli.value(model);
+        if (cli.isSet(kvBlocks)) request.config.num_kv_blocks = std::max(1, cli.value(kvBlocks).toInt());
+        session.load(request);
         window.show();
         code = app.exec();
     }

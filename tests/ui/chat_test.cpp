@@ -120,6 +120,7 @@ private slots:
         const auto request = chats.at(0).at(1).value<ChatRequest>();
         QCOMPARE(request.messages.back().content, std::string("Once upon a time"));
         QCOMPARE(request.params.max_tokens, 7);
+        QCOMPARE(request.priority, -1);  // ahead of batch requests
         QVERIFY(!send->isEnabled());
         QVERIFY(stop->isEnabled());
         session.onRequestAccepted(chats.at(0).at(0).toULongLong(), 21);

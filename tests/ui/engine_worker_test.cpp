@@ -135,9 +135,28 @@ private slots:
         QTRY_VERIFY(last() && last()->metrics.generation_tokens == 20);
         QCOMPARE(last()->kv.stats.num_used_blocks, 0);
         QVERIFY(last()->kv.stats.num_cached_free_blocks > 0);
-        // The idle snapshot is a full one; its times grow.
-        QCOMPARE(last()->detail, kvscope::SnapshotDetail::Full);
+        // The snapshot sent on going idle is a full one (idle heartbeats after it carry counters only).
+        Snapshot idle;
+        for (const auto& args : snapshots) {
+            const auto s = args.at(0).value<Snapshot>();
+            if (s->detail == kvscope::SnapshotDetail::Full && s->metrics.generation_tokens == 20) idle = s;
+        }
+        QVERIFY(idle);
+        QCOMPARE(idle->kv.stats.num_used_blocks, 0);
         QVERIFY(snapshots.last().at(1).toDouble() >= snapshots.first().at(1).toDouble());
+    }
+
+    void anIdleEngineStillSendsCountersSoRatesFallToZero() {
+        QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                return !snapshots.isEmpty() &&
+                       snapshots.last().at(0).value<Snapshot>()->detail == kvscope::SnapshotDetail::CountersOnly;
+            },
+            5000));
+        const auto s = snapshots.last().at(0).value<Snapshot>();
+        QCOMPARE(s->metrics.num_requests_running, 0);
+        QCOMPARE(s->metrics.generation_tokens, 20);
     }
 
     void aBlockAnswersWithTheTokensItHolds() {

@@ -85,6 +85,23 @@ private slots:
         QCOMPARE(l.pan(), QPointF(1000 - image.width() * 4.0, 500 - image.height() * 4.0));
     }
 
+    void aResizeKeepsAZoomedViewsCellSizeAndCentreBlock() {
+        InspectorLayout l;
+        l.setup(10000, QSize(1000, 500));  // pitch 7
+        l.zoomAt(QPointF(500, 250), 5.0);  // cells of 35 px
+        const int centre = l.blockAt(QPointF(500, 250));
+        l.resizeViewport(QSize(800, 700));  // pitch 7 still, now 114 columns x 88 rows
+        QCOMPARE(l.pitch(), 7);
+        QCOMPARE(l.columns(), 114);
+        QCOMPARE(l.cellPx(), 35.0);
+        QCOMPARE(l.blockAt(QPointF(400, 350)), centre);
+        // At zoom 1 a resize fits the new viewport.
+        l.fit();
+        l.resizeViewport(QSize(400, 300));
+        QCOMPARE(l.zoom(), 1.0);
+        QCOMPARE(l.pitch(), 3);  // 133 columns x 76 rows = 228 px (pitch 4: 100 rows = 400 px)
+    }
+
     void visibleCellsAreThoseThatIntersectTheView() {
         InspectorLayout l;
         l.setup(10000, QSize(1000, 500));  // pitch 7
