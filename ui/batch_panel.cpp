@@ -49,12 +49,13 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     m_proxy = new QSortFilterProxyModel(this);
     m_proxy->setSourceModel(session->requestLog());
     m_proxy->setFilterKeyColumn(RequestLog::Source);
+    m_proxy->setSortRole(RequestLog::SortRole);
     m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^$^")));  // nothing before a run
     m_table = new QTableView(this);
     m_table->setObjectName("batchTable");
     m_table->setModel(m_proxy);
     m_table->setSortingEnabled(true);
-    m_table->sortByColumn(RequestLog::Id, Qt::AscendingOrder);
+    m_table->sortByColumn(RequestLog::State, Qt::AscendingOrder);  // running first, then waiting, then done
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->setVisible(false);
     m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
@@ -62,13 +63,21 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     m_table->setAlternatingRowColors(true);
     m_table->setToolTip(tr("Click a request to draw its block table in the inspector"));
     m_table->setColumnHidden(RequestLog::Source, true);  // the run's requests only: one source
+    // What changes while a request runs first: blocks held and preemptions next to its tokens.
+    QHeaderView* header = m_table->horizontalHeader();
+    header->moveSection(header->visualIndex(RequestLog::Blocks), header->visualIndex(RequestLog::Ttft));
+    header->moveSection(header->visualIndex(RequestLog::Preemptions), header->visualIndex(RequestLog::Ttft));
     // Fixed widths (measuring every row on every update would not scale to large batches).
     for (int c = 0; c < RequestLog::NumColumns; ++c) {
         const QString header = session->requestLog()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString();
-        m_table->setColumnWidth(c, fontMetrics().horizontalAdvance(header + QStringLiteral("0000")) + 12);
+        const int text = std::max(fontMetrics().horizontalAdvance(header), fontMetrics().horizontalAdvance("00000"));
+        m_table->setColumnWidth(c, text + 22);
     }
 
-    auto* controls = new QVBoxLayout;
+    auto* controlsBox = new QWidget(this);
+    controlsBox->setMaximumWidth(250);
+    auto* controls = new QVBoxLayout(controlsBox);
+    controls->setContentsMargins(0, 0, 0, 0);
     controls->addWidget(m_kind);
     controls->addWidget(m_forms);
     auto* buttons = new QHBoxLayout;
@@ -82,7 +91,7 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     right->addWidget(m_table, 1);
     auto* layout = new QHBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
-    layout->addLayout(controls);
+    layout->addWidget(controlsBox);
     layout->addLayout(right, 1);
 
     connect(m_kind, &QComboBox::currentIndexChanged, m_forms, &QStackedWidget::setCurrentIndex);

@@ -20,12 +20,20 @@ void InspectorLayout::setup(int numBlocks, QSize viewport) {
     }
     m_columns = std::max(1, std::min(w / m_pitch, std::max(1, m_numBlocks)));
     m_rows = (m_numBlocks + m_columns - 1) / m_columns;
-    m_zoom = 1.0;
-    m_pan = clampPan(1.0, QPointF());
+    m_minZoom = 1.0;
+    if (m_pitch <= 2 && m_numBlocks > 0) {
+        // Dense: columns in the viewport's aspect, stretched to fill it.
+        m_columns = std::clamp(int(std::ceil(std::sqrt(double(m_numBlocks) * w / h))), 1, m_numBlocks);
+        m_rows = (m_numBlocks + m_columns - 1) / m_columns;
+        m_pitch = std::max(1, std::min(w / m_columns, h / m_rows));
+        m_minZoom = std::max(1.0, std::min(double(w) / (m_columns * m_pitch), double(h) / (m_rows * m_pitch)));
+    }
+    m_zoom = m_minZoom;
+    m_pan = clampPan(m_zoom, QPointF());
 }
 
 void InspectorLayout::resizeViewport(QSize viewport) {
-    if (m_zoom <= 1.0 || m_numBlocks == 0) {
+    if (m_zoom <= m_minZoom + 1e-9 || m_numBlocks == 0) {
         setup(m_numBlocks, viewport);
         return;
     }
@@ -39,7 +47,7 @@ void InspectorLayout::resizeViewport(QSize viewport) {
     const double zoom = cell / m_pitch;
     const QRect r = cellInImage(centreBlock);
     const QPointF newCentre(m_viewport.width() / 2.0, m_viewport.height() / 2.0);
-    setView(zoom, newCentre - QPointF(r.x() + m_pitch / 2.0, r.y() + m_pitch / 2.0) * std::clamp(zoom, 1.0, maxZoom()));
+    setView(zoom, newCentre - QPointF(r.x() + m_pitch / 2.0, r.y() + m_pitch / 2.0) * std::clamp(zoom, m_minZoom, maxZoom()));
 }
 
 QRect InspectorLayout::cellInImage(int block) const {
@@ -48,7 +56,7 @@ QRect InspectorLayout::cellInImage(int block) const {
 }
 
 double InspectorLayout::maxZoom() const {
-    return std::max(1.0, kMaxCellPx / m_pitch);
+    return std::max(m_minZoom, kMaxCellPx / m_pitch);
 }
 
 QPointF InspectorLayout::clampPan(double zoom, QPointF pan) const {
@@ -62,12 +70,12 @@ QPointF InspectorLayout::clampPan(double zoom, QPointF pan) const {
 }
 
 void InspectorLayout::setView(double zoom, QPointF pan) {
-    m_zoom = std::clamp(zoom, 1.0, maxZoom());
+    m_zoom = std::clamp(zoom, m_minZoom, maxZoom());
     m_pan = clampPan(m_zoom, pan);
 }
 
 void InspectorLayout::zoomAt(QPointF anchor, double factor) {
-    const double zoom = std::clamp(m_zoom * factor, 1.0, maxZoom());
+    const double zoom = std::clamp(m_zoom * factor, m_minZoom, maxZoom());
     const QPointF imagePoint = (anchor - m_pan) / m_zoom;  // stays under the anchor
     setView(zoom, anchor - imagePoint * zoom);
 }

@@ -3,8 +3,11 @@
 //
 // Blocks are laid out row-major in `columns` columns of square cells `pitch` pixels apart (the
 // cell is pitch - gap wide). The pitch is the largest (up to kMaxPitch) at which every block fits
-// the viewport: 100,000 blocks in 1000 x 600 pixels get pitch 2. That grid is the image the
-// renderer paints once per snapshot. The view shows it through a zoom (>= 1) and a pan:
+// the viewport at zoom 1. When that leaves cells of 1 or 2 pixels (tens of thousands of blocks),
+// the columns follow the viewport's aspect instead and the fit zoom (minZoom, between 1 and 2)
+// stretches the grid to fill it: 100,000 blocks in 1000 x 600 pixels get 409 columns of pitch 2,
+// shown at zoom 1.22. That grid is the image the renderer paints once per snapshot. The view shows
+// it through a zoom (>= minZoom) and a pan:
 //     view point = pan + zoom * image point
 // and hit testing inverts that. Zoom keeps the point under the cursor fixed; pan is clamped so
 // the grid never leaves the view (and is centred on an axis where it is smaller than the view).
@@ -37,13 +40,14 @@ public:
     QRect cellInImage(int block) const;
 
     double zoom() const { return m_zoom; }
+    double minZoom() const { return m_minZoom; }  // the whole grid in view
     QPointF pan() const { return m_pan; }
     double maxZoom() const;
     double cellPx() const { return m_zoom * m_pitch; }  // cell pitch on screen
     void setView(double zoom, QPointF pan);             // clamped
     void zoomAt(QPointF anchor, double factor);
     void panBy(QPointF delta) { setView(m_zoom, m_pan + delta); }
-    void fit() { setView(1.0, QPointF()); }
+    void fit() { setView(m_minZoom, QPointF()); }
 
     QRectF cellInView(int block) const;
     QPointF cellCenterInView(int block) const { return cellInView(block).center(); }
@@ -61,6 +65,7 @@ private:
     int m_pitch = 1;
     QSize m_viewport;
     double m_zoom = 1.0;
+    double m_minZoom = 1.0;
     QPointF m_pan;
 };
 

@@ -4,6 +4,7 @@
 #include <QPainter>
 #include <QPainterPath>
 #include <algorithm>
+#include <unordered_map>
 #include <cmath>
 
 #include "ui/inspector_palette.h"
@@ -14,21 +15,41 @@ QImage renderGrid(const InspectorScene& scene, const InspectorLayout& layout) {
     QImage image(layout.imageSize().expandedTo(QSize(1, 1)), QImage::Format_RGB32);
     image.fill(InspectorPalette::background());
     const int n = std::min(scene.numBlocks(), layout.numBlocks());
+    if (n == 0) return image;
     const bool showFill = layout.pitch() >= 4;
+    const QRgb freeRgb = InspectorPalette::free().rgb(), cachedRgb = InspectorPalette::cached().rgb();
+    const QColor shared = InspectorPalette::shared();
+    const std::pair<QRgb, QRgb> sharedRgb{shared.rgb(), unfilledTint(shared).rgb()};
+    // Colours per request, computed once per request rather than once per block.
+    std::unordered_map<RequestId, std::pair<QRgb, QRgb>> requestRgb;
+    auto colours = [&](RequestId id) {
+        auto it = requestRgb.find(id);
+        if (it == requestRgb.end()) {
+            const QColor c = requestColor(id);
+            it = requestRgb.emplace(id, std::pair{c.rgb(), unfilledTint(c).rgb()}).first;
+        }
+        return it->second;
+    };
+    const auto& blocks = scene.snapshot()->kv.blocks;
+    const int blockSize = std::max(1, scene.blockSize());
     for (int b = 0; b < n; ++b) {
+        const KvBlockInfo& info = blocks[std::size_t(b)];
         const QRect r = layout.cellInImage(b);
-        const QColor color = scene.color(b);
-        const QRgb full = color.rgb();
+        QRgb full = freeRgb, rest = freeRgb;
         int filledWidth = r.width();
-        QRgb rest = full;
-        const BlockKind kind = scene.kind(b);
-        if (showFill && (kind == BlockKind::Active || kind == BlockKind::Shared)) {
-            filledWidth = int(std::lround(scene.fill(b) * r.width()));
-            rest = unfilledTint(color).rgb();
+        if (info.state == BlockState::Cached) {
+            full = rest = cachedRgb;
+        } else if (info.state == BlockState::Active) {
+            const RequestId owner = scene.ownerRequest(b);
+            const auto [f, t] = info.ref_count > 1 || owner < 0 ? sharedRgb : colours(owner);
+            full = f;
+            rest = showFill ? t : f;
+            if (showFill) filledWidth = (info.num_tokens * r.width() + blockSize / 2) / blockSize;
         }
         for (int y = r.top(); y <= r.bottom(); ++y) {
-            auto* line = reinterpret_cast<QRgb*>(image.scanLine(y));
-            for (int x = 0; x < r.width(); ++x) line[r.left() + x] = x < filledWidth ? full : rest;
+            QRgb* line = reinterpret_cast<QRgb*>(image.scanLine(y)) + r.left();
+            std::fill(line, line + filledWidth, full);
+            std::fill(line + filledWidth, line + r.width(), rest);
         }
     }
     return image;

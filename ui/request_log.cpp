@@ -46,6 +46,37 @@ QVariant millis(const std::optional<double>& seconds) {
 
 }  // namespace
 
+QVariant RequestLog::sortKey(const RequestRecord& r, int column) {
+    auto seconds = [](const std::optional<double>& s) { return s ? *s : -1.0; };
+    switch (column) {
+        case Id:
+            return r.id;
+        case Source:
+            return r.source;
+        case State: {
+            static constexpr int kOrder[] = {3, 2, 0, 1, 4, 5, 6};  // running, preempted, waiting, submitted, done
+            return kOrder[int(r.state)];
+        }
+        case PromptTokens:
+            return r.promptTokens;
+        case CachedTokens:
+            return r.cachedTokens;
+        case OutputTokens:
+            return r.outputTokens;
+        case Ttft:
+            return seconds(r.ttftS);
+        case Tpot:
+            return seconds(r.tpotS);
+        case Blocks:
+            return r.blocksHeld;
+        case Preemptions:
+            return r.preemptions;
+        case Finish:
+            return r.finishReason;
+    }
+    return {};
+}
+
 QVariant RequestLog::data(const QModelIndex& index, int role) const {
     if (!index.isValid() || index.row() >= rowCount()) return {};
     const RequestRecord& r = m_records[std::size_t(index.row())];
@@ -68,6 +99,7 @@ QVariant RequestLog::data(const QModelIndex& index, int role) const {
         }
     }
     if (role == Qt::ToolTipRole && index.column() == Finish) return r.finishReason;
+    if (role == SortRole) return sortKey(r, index.column());
     if (role != Qt::DisplayRole) return {};
     switch (index.column()) {
         case Id:
@@ -100,8 +132,16 @@ QVariant RequestLog::headerData(int section, Qt::Orientation orientation, int ro
     if (orientation != Qt::Horizontal) return {};
     if (role == Qt::ToolTipRole) {
         switch (section) {
+            case Id:
+                return tr("The engine's request id");
+            case PromptTokens:
+                return tr("Prompt tokens");
             case CachedTokens:
                 return tr("Prompt tokens served from the prefix cache");
+            case OutputTokens:
+                return tr("Tokens generated, over all samples");
+            case Preemptions:
+                return tr("Times the request was preempted (its blocks freed, recomputed later)");
             case Ttft:
                 return tr("Time to first token, milliseconds (engine timings, when finished)");
             case Tpot:
@@ -114,7 +154,7 @@ QVariant RequestLog::headerData(int section, Qt::Orientation orientation, int ro
     }
     if (role != Qt::DisplayRole) return {};
     static const char* names[] = {"Request", "Source",  "State",  "Prompt",      "Cached", "Output",
-                                  "TTFT ms", "TPOT ms", "Blocks", "Preemptions", "Finish"};
+                                  "TTFT ms", "TPOT ms", "Blocks", "Preempted", "Finish"};
     return section >= 0 && section < NumColumns ? tr(names[section]) : QVariant();
 }
 

@@ -43,6 +43,9 @@ class RequestLog final : public QAbstractTableModel {
     Q_OBJECT
 
 public:
+    // A sort key per column (numbers as numbers; states running first, finished last).
+    static constexpr int SortRole = Qt::UserRole;
+
     enum Column {
         Id,
         Source,
@@ -77,6 +80,7 @@ public:
     void clear();
 
 private:
+    static QVariant sortKey(const RequestRecord& record, int column);
     void changed(int row);
 
     std::vector<RequestRecord> m_records;

@@ -195,6 +195,7 @@ void SettingsDialog::setRequest(const LoadRequest& r) {
     m_chunked->setChecked(c.enable_chunked_prefill);
     m_maxLen->setValue(c.max_model_len);
     m_threads->setValue(c.num_threads);
+    m_inspected.clear();  // a new request: its file is read again (the dialog may be new)
     sourceChanged();
 }
 

@@ -154,6 +154,10 @@ private slots:
         QCOMPARE(log.data(log.index(0, RequestLog::Ttft), Qt::DisplayRole).toString(), QString("20.00"));
         QCOMPARE(log.data(log.index(2, RequestLog::State), Qt::DisplayRole).toString(), QString("rejected"));
         QCOMPARE(log.data(log.index(1, RequestLog::Source), Qt::DisplayRole).toString(), QString("batch 1"));
+        // Sort keys: numbers as numbers (20.00 ms must not sort after 100.0 ms as text), done states last.
+        QCOMPARE(log.data(log.index(0, RequestLog::Ttft), RequestLog::SortRole).toDouble(), 0.02);
+        QVERIFY(log.data(log.index(0, RequestLog::State), RequestLog::SortRole).toInt() <
+                log.data(log.index(2, RequestLog::State), RequestLog::SortRole).toInt());
     }
 
     void cancelAbortsWhatRunsAndDropsWhatWasNotSent() {

@@ -12,16 +12,26 @@ class InspectorLayoutTest : public QObject {
     Q_OBJECT
 
 private slots:
-    void aHundredThousandBlocksFitAtPitchTwo() {
+    void aHundredThousandBlocksFillTheViewAtPitchTwo() {
         InspectorLayout l;
         l.setup(100000, QSize(1000, 600));
-        // pitch 3: 333 columns, 301 rows = 903 px > 600; pitch 2: 500 columns, 200 rows = 400 px.
+        // Square fitting gives pitch 2 (pitch 3: 333 columns, 301 rows = 903 px > 600), so the
+        // grid takes the view's aspect: ceil(sqrt(100000 * 1000 / 600)) = 409 columns, 245 rows,
+        // pitch min(1000 / 409, 600 / 245) = 2, stretched by min(1000 / 818, 600 / 490) to fill.
+        QCOMPARE(l.columns(), 409);
+        QCOMPARE(l.rows(), 245);
         QCOMPARE(l.pitch(), 2);
-        QCOMPARE(l.columns(), 500);
-        QCOMPARE(l.rows(), 200);
         QCOMPARE(l.gap(), 0);
-        QCOMPARE(l.imageSize(), QSize(1000, 400));
-        QCOMPARE(l.cellInImage(99999), QRect(998, 398, 2, 2));
+        QCOMPARE(l.imageSize(), QSize(818, 490));
+        QCOMPARE(l.minZoom(), 1000.0 / 818);
+        QCOMPARE(l.zoom(), l.minZoom());
+        QCOMPARE(l.cellInImage(99999), QRect(99999 % 409 * 2, 244 * 2, 2, 2));
+        // Stretched, the grid spans the view's width and is centred in its height.
+        QCOMPARE(l.pan().x(), 0.0);
+        QVERIFY(qAbs(l.cellInView(408).right() - 1000.0) < 1e-6);
+        QCOMPARE(l.blockAt(QPointF(999, l.pan().y() + 1)), 408);
+        l.zoomAt(QPointF(0, 0), 0.1);  // no further out than the fit
+        QCOMPARE(l.zoom(), l.minZoom());
     }
 
     void fewBlocksGetLargeCellsWithAGap() {
@@ -76,7 +86,8 @@ private slots:
         l.zoomAt(QPointF(0, 0), 1000.0);
         QCOMPARE(l.cellPx(), InspectorLayout::kMaxCellPx);
         l.zoomAt(QPointF(0, 0), 1e-6);
-        QCOMPARE(l.zoom(), 1.0);
+        QCOMPARE(l.zoom(), l.minZoom());
+        QCOMPARE(l.minZoom(), 1.0);  // pitch 7 fills by itself
         l.setView(4.0, QPointF(0, 0));
         l.panBy(QPointF(5000, 5000));  // the grid's top-left corner cannot leave the view's
         QCOMPARE(l.pan(), QPointF(0, 0));

@@ -113,6 +113,14 @@ private slots:
         QCOMPARE(s.recentModels.front(), QString("m19.gguf"));
     }
 
+    void aNewDialogAsksForTheFileItIsGivenEvenTheDefaultOne() {
+        SettingsDialog dialog;  // starts on the embedded model
+        QSignalSpy inspect(&dialog, &SettingsDialog::inspectRequested);
+        dialog.setRequest(LoadRequest{embeddedModelSource(), std::nullopt, EngineConfig{}});
+        QCOMPARE(inspect.count(), 1);
+        QCOMPARE(inspect.at(0).at(0).toString(), embeddedModelSource());
+    }
+
     void theDialogReturnsWhatItShowsAndRefusesBadSettings() {
         SettingsDialog dialog;
         QSignalSpy inspect(&dialog, &SettingsDialog::inspectRequested);
