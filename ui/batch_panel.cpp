@@ -46,33 +46,7 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     m_summary->setObjectName("batchSummary");
     m_summary->setWordWrap(true);
 
-    m_proxy = new QSortFilterProxyModel(this);
-    m_proxy->setSourceModel(session->requestLog());
-    m_proxy->setFilterKeyColumn(RequestLog::Source);
-    m_proxy->setSortRole(RequestLog::SortRole);
-    m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^$^")));  // nothing before a run
-    m_table = new QTableView(this);
-    m_table->setObjectName("batchTable");
-    m_table->setModel(m_proxy);
-    m_table->setSortingEnabled(true);
-    m_table->sortByColumn(RequestLog::State, Qt::AscendingOrder);  // running first, then waiting, then done
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->verticalHeader()->setVisible(false);
-    m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
-    m_table->horizontalHeader()->setStretchLastSection(true);
-    m_table->setAlternatingRowColors(true);
-    m_table->setToolTip(tr("Click a request to draw its block table in the inspector"));
-    m_table->setColumnHidden(RequestLog::Source, true);  // the run's requests only: one source
-    // What changes while a request runs first: blocks held and preemptions next to its tokens.
-    QHeaderView* header = m_table->horizontalHeader();
-    header->moveSection(header->visualIndex(RequestLog::Blocks), header->visualIndex(RequestLog::Ttft));
-    header->moveSection(header->visualIndex(RequestLog::Preemptions), header->visualIndex(RequestLog::Ttft));
-    // Fixed widths (measuring every row on every update would not scale to large batches).
-    for (int c = 0; c < RequestLog::NumColumns; ++c) {
-        const QString header = session->requestLog()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString();
-        const int text = std::max(fontMetrics().horizontalAdvance(header), fontMetrics().horizontalAdvance("00000"));
-        m_table->setColumnWidth(c, text + 22);
-    }
+    buildTable();
 
     auto* controlsBox = new QWidget(this);
     controlsBox->setMaximumWidth(250);
@@ -105,6 +79,36 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     });
     connect(session, &Session::modelLoaded, this, &BatchPanel::updateButtons);
     updateButtons();
+}
+
+void BatchPanel::buildTable() {
+    m_proxy = new QSortFilterProxyModel(this);
+    m_proxy->setSourceModel(m_session->requestLog());
+    m_proxy->setFilterKeyColumn(RequestLog::Source);
+    m_proxy->setSortRole(RequestLog::SortRole);
+    m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^$^")));  // nothing before a run
+    m_table = new QTableView(this);
+    m_table->setObjectName("batchTable");
+    m_table->setModel(m_proxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(RequestLog::State, Qt::AscendingOrder);  // running first, then waiting, then done
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->setAlternatingRowColors(true);
+    m_table->setToolTip(tr("Click a request to draw its block table in the inspector"));
+    m_table->setColumnHidden(RequestLog::Source, true);  // the run's requests only: one source
+    // What changes while a request runs first: blocks held and preemptions next to its tokens.
+    QHeaderView* header = m_table->horizontalHeader();
+    header->moveSection(header->visualIndex(RequestLog::Blocks), header->visualIndex(RequestLog::Ttft));
+    header->moveSection(header->visualIndex(RequestLog::Preemptions), header->visualIndex(RequestLog::Ttft));
+    // Fixed widths (measuring every row on every update would not scale to large batches).
+    for (int c = 0; c < RequestLog::NumColumns; ++c) {
+        const QString header = m_session->requestLog()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString();
+        const int text = std::max(fontMetrics().horizontalAdvance(header), fontMetrics().horizontalAdvance("00000"));
+        m_table->setColumnWidth(c, text + 22);
+    }
 }
 
 QWidget* BatchPanel::buildSyntheticForm() {

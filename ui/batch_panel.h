@@ -51,6 +51,7 @@ signals:
     void runFinished(const QString& source);
 
 private:
+    void buildTable();
     QWidget* buildSyntheticForm();
     QWidget* buildFileForm();
     bool begin(std::vector<struct BatchItem> items, const QString& what);

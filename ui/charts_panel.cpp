@@ -44,8 +44,36 @@ ChartsPanel::ChartsPanel(Session* session, QWidget* parent) : QWidget(parent), m
     controls->addWidget(new QLabel(tr("drag: pan · wheel: zoom time"), this));
     controls->addWidget(save);
 
-    auto* grid = new QGridLayout;
-    grid->setSpacing(4);
+    m_grid = new QGridLayout;
+    m_grid->setSpacing(4);
+    createCharts();
+    arrangeCharts(3);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addLayout(controls);
+    layout->addLayout(m_grid, 1);
+
+    m_replot = new QTimer(this);
+    m_replot->setInterval(100);
+    connect(m_replot, &QTimer::timeout, this, [this] {
+        if (m_dirty && !isPaused()) replotNow();
+    });
+    m_replot->start();
+    connect(session->recorder(), &SessionRecorder::sampleAdded, this, &ChartsPanel::feed);
+    connect(session->recorder(), &SessionRecorder::samplesReset, this, &ChartsPanel::rebuild);
+    connect(m_pause, &QCheckBox::toggled, this, [this](bool paused) {
+        if (!paused) replotNow();
+    });
+    connect(m_follow, &QCheckBox::toggled, this, [this](bool on) {
+        if (on) replotNow();
+    });
+    connect(m_window, &QComboBox::currentIndexChanged, this, &ChartsPanel::replotNow);
+    connect(save, &QPushButton::clicked, this, &ChartsPanel::saveAs);
+}
+
+// The charts and their series (vLLM's dashboard, roughly).
+void ChartsPanel::createCharts() {
     const QColor blue(0x1f, 0x77, 0xb4), orange(0xff, 0x7f, 0x0e), green(0x2c, 0xa0, 0x2c), red(0xd6, 0x27, 0x28),
         purple(0x94, 0x67, 0xbd), grey(0x7f, 0x7f, 0x7f);
     QCustomPlot* p = addChart(tr("Throughput"), tr("tokens/s"), false);
@@ -69,30 +97,6 @@ ChartsPanel::ChartsPanel(Session* session, QWidget* parent) : QWidget(parent), m
     addSeries(p, tr("ITL p50"), &ChartPoint::itlP50Ms, orange, true);
     addSeries(p, tr("ITL p99"), &ChartPoint::itlP99Ms, orange, true, Qt::DashLine);
     p->yAxis2->setLabel(tr("ITL ms"));
-    m_grid = grid;
-    arrangeCharts(3);
-
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addLayout(controls);
-    layout->addLayout(grid, 1);
-
-    m_replot = new QTimer(this);
-    m_replot->setInterval(100);
-    connect(m_replot, &QTimer::timeout, this, [this] {
-        if (m_dirty && !isPaused()) replotNow();
-    });
-    m_replot->start();
-    connect(session->recorder(), &SessionRecorder::sampleAdded, this, &ChartsPanel::feed);
-    connect(session->recorder(), &SessionRecorder::samplesReset, this, &ChartsPanel::rebuild);
-    connect(m_pause, &QCheckBox::toggled, this, [this](bool paused) {
-        if (!paused) replotNow();
-    });
-    connect(m_follow, &QCheckBox::toggled, this, [this](bool on) {
-        if (on) replotNow();
-    });
-    connect(m_window, &QComboBox::currentIndexChanged, this, &ChartsPanel::replotNow);
-    connect(save, &QPushButton::clicked, this, &ChartsPanel::saveAs);
 }
 
 void ChartsPanel::arrangeCharts(int columns) {

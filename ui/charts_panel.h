@@ -63,6 +63,7 @@ private:
     void syncRanges(QCustomPlot* source);
     void followNewest();
     void rescaleValues();
+    void createCharts();
     void arrangeCharts(int columns);
 
     Session* m_session;

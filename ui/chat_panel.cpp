@@ -37,6 +37,35 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     leftLayout->addWidget(m_list, 1);
     leftLayout->addWidget(add);
 
+    QWidget* right = buildConversationPane();
+
+    auto* splitter = new QSplitter(Qt::Horizontal, this);
+    splitter->addWidget(left);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({120, 400});
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(splitter);
+
+    m_refresh = new QTimer(this);
+    m_refresh->setSingleShot(true);
+    m_refresh->setInterval(40);  // streamed text is redrawn at most ~25 times a second
+    connect(m_refresh, &QTimer::timeout, this, &ChatPanel::refresh);
+    connect(add, &QPushButton::clicked, this, &ChatPanel::newConversation);
+    connect(m_list, &QListWidget::currentRowChanged, this, &ChatPanel::selectConversation);
+    connect(m_send, &QPushButton::clicked, this, [this] { send(m_input->toPlainText()); });
+    connect(new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), m_input), &QShortcut::activated, m_send,
+            &QPushButton::click);
+    connect(m_stop, &QPushButton::clicked, this, &ChatPanel::stop);
+    connect(m_regenerate, &QPushButton::clicked, this, &ChatPanel::regenerate);
+    connect(session, &Session::modelLoaded, this, &ChatPanel::onModelLoaded);
+    connect(session, &Session::modelLoadFailed, this, &ChatPanel::updateButtons);
+    newConversation();
+}
+
+// The transcript, the input, the buttons and the sampling controls.
+QWidget* ChatPanel::buildConversationPane() {
     m_transcript = new QTextBrowser(this);
     m_transcript->setObjectName("transcript");
     m_transcript->setOpenLinks(false);
@@ -82,30 +111,7 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     rightLayout->addWidget(m_input);
     rightLayout->addLayout(buttons);
     rightLayout->addWidget(samplingBox);
-
-    auto* splitter = new QSplitter(Qt::Horizontal, this);
-    splitter->addWidget(left);
-    splitter->addWidget(right);
-    splitter->setStretchFactor(1, 1);
-    splitter->setSizes({120, 400});
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(splitter);
-
-    m_refresh = new QTimer(this);
-    m_refresh->setSingleShot(true);
-    m_refresh->setInterval(40);  // streamed text is redrawn at most ~25 times a second
-    connect(m_refresh, &QTimer::timeout, this, &ChatPanel::refresh);
-    connect(add, &QPushButton::clicked, this, &ChatPanel::newConversation);
-    connect(m_list, &QListWidget::currentRowChanged, this, &ChatPanel::selectConversation);
-    connect(m_send, &QPushButton::clicked, this, [this] { send(m_input->toPlainText()); });
-    connect(new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), m_input), &QShortcut::activated, m_send,
-            &QPushButton::click);
-    connect(m_stop, &QPushButton::clicked, this, &ChatPanel::stop);
-    connect(m_regenerate, &QPushButton::clicked, this, &ChatPanel::regenerate);
-    connect(session, &Session::modelLoaded, this, &ChatPanel::onModelLoaded);
-    connect(session, &Session::modelLoadFailed, this, &ChatPanel::updateButtons);
-    newConversation();
+    return right;
 }
 
 QString ChatPanel::transcriptText() const {

@@ -53,6 +53,7 @@ private slots:
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
 
 private:
+    QWidget* buildConversationPane();
     void ask(int conversation);
     void refresh();
     void refreshList();

@@ -47,7 +47,8 @@ void InspectorLayout::resizeViewport(QSize viewport) {
     const double zoom = cell / m_pitch;
     const QRect r = cellInImage(centreBlock);
     const QPointF newCentre(m_viewport.width() / 2.0, m_viewport.height() / 2.0);
-    setView(zoom, newCentre - QPointF(r.x() + m_pitch / 2.0, r.y() + m_pitch / 2.0) * std::clamp(zoom, m_minZoom, maxZoom()));
+    setView(zoom,
+            newCentre - QPointF(r.x() + m_pitch / 2.0, r.y() + m_pitch / 2.0) * std::clamp(zoom, m_minZoom, maxZoom()));
 }
 
 QRect InspectorLayout::cellInImage(int block) const {

@@ -33,22 +33,7 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     m_tokenDelay->setSingleShot(true);
     m_tokenDelay->setInterval(120);
 
-    auto* zoomOut = new QToolButton(this);
-    zoomOut->setText(QStringLiteral("−"));
-    zoomOut->setToolTip(tr("Zoom out (or the mouse wheel)"));
-    auto* zoomIn = new QToolButton(this);
-    zoomIn->setText(QStringLiteral("+"));
-    zoomIn->setToolTip(tr("Zoom in (or the mouse wheel over a spot)"));
-    auto* fit = new QToolButton(this);
-    fit->setText(tr("Fit"));
-    fit->setToolTip(tr("Show every block"));
-    m_zoom = new QLabel(this);
-    auto* top = new QHBoxLayout;
-    top->addWidget(m_counters, 1);
-    top->addWidget(m_zoom);
-    top->addWidget(zoomOut);
-    top->addWidget(zoomIn);
-    top->addWidget(fit);
+    QLayout* top = buildTopBar();
 
     auto* splitter = new QSplitter(Qt::Horizontal, this);
     splitter->addWidget(m_grid);
@@ -64,9 +49,6 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     layout->addWidget(splitter, 1);
     layout->addWidget(m_timeline);
 
-    connect(zoomIn, &QToolButton::clicked, m_grid, [this] { m_grid->zoomBy(1.5); });
-    connect(zoomOut, &QToolButton::clicked, m_grid, [this] { m_grid->zoomBy(1 / 1.5); });
-    connect(fit, &QToolButton::clicked, m_grid, &KvGridView::fit);
     connect(m_grid, &KvGridView::viewChanged, this, [this] {
         m_zoom->setText(
             tr("%1 px/block").arg(m_grid->layout().cellPx(), 0, 'f', m_grid->layout().cellPx() < 10 ? 1 : 0));
@@ -85,6 +67,30 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     connect(m_requests, &QListWidget::itemClicked, this,
             [this](QListWidgetItem* item) { selectRequest(item->data(Qt::UserRole).toLongLong()); });
     updateDetails();
+}
+
+// The counters and the zoom controls.
+QLayout* InspectorPanel::buildTopBar() {
+    auto* zoomOut = new QToolButton(this);
+    zoomOut->setText(QStringLiteral("−"));
+    zoomOut->setToolTip(tr("Zoom out (or the mouse wheel)"));
+    auto* zoomIn = new QToolButton(this);
+    zoomIn->setText(QStringLiteral("+"));
+    zoomIn->setToolTip(tr("Zoom in (or the mouse wheel over a spot)"));
+    auto* fit = new QToolButton(this);
+    fit->setText(tr("Fit"));
+    fit->setToolTip(tr("Show every block"));
+    m_zoom = new QLabel(this);
+    auto* top = new QHBoxLayout;
+    top->addWidget(m_counters, 1);
+    top->addWidget(m_zoom);
+    top->addWidget(zoomOut);
+    top->addWidget(zoomIn);
+    top->addWidget(fit);
+    connect(zoomIn, &QToolButton::clicked, m_grid, [this] { m_grid->zoomBy(1.5); });
+    connect(zoomOut, &QToolButton::clicked, m_grid, [this] { m_grid->zoomBy(1 / 1.5); });
+    connect(fit, &QToolButton::clicked, m_grid, &KvGridView::fit);
+    return top;
 }
 
 QWidget* InspectorPanel::buildSidePane() {

@@ -11,6 +11,7 @@
 #include "ui/inspector_scene.h"
 
 class QLabel;
+class QLayout;
 class QListWidget;
 class QTextBrowser;
 class QTimer;
@@ -46,6 +47,7 @@ private slots:
     void onTokens(const kvscope::ui::BlockTokens& tokens);
 
 private:
+    QLayout* buildTopBar();
     QWidget* buildSidePane();
     void show(std::shared_ptr<const EngineSnapshot> snapshot);
     void updateCounters(const EngineSnapshot& snapshot);

@@ -4,8 +4,8 @@
 #include <QPainter>
 #include <QPainterPath>
 #include <algorithm>
-#include <unordered_map>
 #include <cmath>
+#include <unordered_map>
 
 #include "ui/inspector_palette.h"
 

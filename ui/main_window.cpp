@@ -148,10 +148,6 @@ void MainWindow::createStatusBar() {
     statusBar()->addPermanentWidget(m_kvLabel);
 }
 
-void MainWindow::loadRemembered() {
-    m_session->load(m_settings.load);
-}
-
 void MainWindow::restoreLayout() {
     m_defaultLayout = saveState();
     restoreGeometry(m_store->value("window/geometry").toByteArray());

@@ -44,8 +44,6 @@ public:
     ChartsPanel* charts() const { return m_charts; }
     const WorkbenchSettings& settings() const { return m_settings; }
 
-    // Starts the engine on the remembered model and settings (no dialog).
-    void loadRemembered();
     // Restores the dock layout saved by a previous run (after every panel is registered).
     void restoreLayout();
 

@@ -153,7 +153,7 @@ QVariant RequestLog::headerData(int section, Qt::Orientation orientation, int ro
         }
     }
     if (role != Qt::DisplayRole) return {};
-    static const char* names[] = {"Request", "Source",  "State",  "Prompt",      "Cached", "Output",
+    static const char* names[] = {"Request", "Source",  "State",  "Prompt",    "Cached", "Output",
                                   "TTFT ms", "TPOT ms", "Blocks", "Preempted", "Finish"};
     return section >= 0 && section < NumColumns ? tr(names[section]) : QVariant();
 }

@@ -22,12 +22,16 @@
 #include "ui/main_window.h"
 #include "ui/session.h"
 
-int main(int argc, char** argv) {
-    QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("kvscope"));
-    QApplication::setOrganizationName(QStringLiteral("kvscope"));
-    QApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
+namespace {
 
+struct Options {
+    QString model;      // empty: the remembered one
+    int kvBlocks = 0;   // 0: the remembered KV settings
+    QString demoChat;   // sent once the model is loaded
+    int demoBatch = 0;  // synthetic requests started once the model is loaded
+};
+
+Options parseOptions(const QApplication& app) {
     QCommandLineParser cli;
     cli.setApplicationDescription(QStringLiteral("kvscope workbench: watch a paged KV cache at work"));
     cli.addHelpOption();
@@ -35,6 +39,9 @@ int main(int argc, char** argv) {
     const QCommandLineOption model({QStringLiteral("m"), QStringLiteral("model")},
                                    QStringLiteral("GGUF model to load (default: the last one, or the embedded model)."),
                                    QStringLiteral("path"));
+    const QCommandLineOption kvBlocks(QStringLiteral("kv-blocks"),
+                                      QStringLiteral("KV cache of exactly N blocks (instead of the memory budget)."),
+                                      QStringLiteral("N"));
     const QCommandLineOption demoChat(QStringLiteral("demo-chat"),
                                       QStringLiteral("Send this chat message once the model is loaded."),
                                       QStringLiteral("text"));
@@ -43,11 +50,40 @@ int main(int argc, char** argv) {
         QStringLiteral(
             "Start a synthetic batch of N requests (the batch panel's default workload) once the model is loaded."),
         QStringLiteral("N"));
-    const QCommandLineOption kvBlocks(QStringLiteral("kv-blocks"),
-                                      QStringLiteral("KV cache of exactly N blocks (instead of the memory budget)."),
-                                      QStringLiteral("N"));
     cli.addOptions({model, kvBlocks, demoChat, demoBatch});
     cli.process(app);
+    Options o;
+    o.model = cli.value(model);
+    o.kvBlocks = cli.isSet(kvBlocks) ? std::max(1, cli.value(kvBlocks).toInt()) : 0;
+    o.demoChat = cli.value(demoChat);
+    o.demoBatch = cli.isSet(demoBatch) ? std::max(1, cli.value(demoBatch).toInt()) : 0;
+    return o;
+}
+
+// The demo, once: a chat message and a synthetic batch as soon as the first model is loaded.
+void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, const Options& o) {
+    if (o.demoChat.isEmpty() && o.demoBatch == 0) return;
+    auto pending = std::make_shared<bool>(true);
+    QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&window, o, pending] {
+        if (!*pending) return;
+        *pending = false;
+        if (!o.demoChat.isEmpty()) window.chat()->send(o.demoChat);
+        if (o.demoBatch > 0) {
+            kvscope::WorkloadSpec spec = window.batch()->workloadSpec();  // the panel's defaults
+            spec.num_requests = o.demoBatch;
+            window.batch()->startSynthetic(spec);
+        }
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("kvscope"));
+    QApplication::setOrganizationName(QStringLiteral("kvscope"));
+    QApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
+    const Options options = parseOptions(app);
 
     kvscope::app::EngineWorker::registerMetaTypes();
     QThread engineThread;
@@ -64,20 +100,10 @@ int main(int argc, char** argv) {
     {
         kvscope::ui::MainWindow window(&session);
         window.restoreLayout();
-        auto demoPending = std::make_shared<bool>(cli.isSet(demoChat) || cli.isSet(demoBatch));
-        QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&, demoPending] {
-            if (!*demoPending) return;
-            *demoPending = false;
-            if (cli.isSet(demoChat)) window.chat()->send(cli.value(demoChat));
-            if (cli.isSet(demoBatch)) {
-                kvscope::WorkloadSpec spec = window.batch()->workloadSpec();  // the panel's defaults
-                spec.num_requests = std::max(1, cli.value(demoBatch).toInt());
-                window.batch()->startSynthetic(spec);
-            }
-        });
+        armDemo(session, window, options);
         kvscope::ui::LoadRequest request = window.settings().load;
-        if (cli.isSet(model)) request.source = cli.value(model);
-        if (cli.isSet(kvBlocks)) request.config.num_kv_blocks = std::max(1, cli.value(kvBlocks).toInt());
+        if (!options.model.isEmpty()) request.source = options.model;
+        if (options.kvBlocks > 0) request.config.num_kv_blocks = options.kvBlocks;
         session.load(request);
         window.show();
         code = app.exec();
