@@ -215,6 +215,7 @@ void BatchPanel::start() {
 
 bool BatchPanel::startSynthetic(const WorkloadSpec& spec) {
     if (!m_session->modelReady()) return false;
+    setWorkloadSpec(spec);  // the form shows what runs
     const ModelSummary& m = m_session->model();
     try {
         return begin(syntheticBatch(spec, m.vocabSize, m.firstTokenId, m.bosId, m_temperature->value()),
