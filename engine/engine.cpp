@@ -42,6 +42,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config, s
     KV_CHECK(backend_->kv_spec().num_blocks == plan_.num_blocks &&
              backend_->kv_spec().block_size == config_.block_size);
     eos_ids_ = model_->tokenizer().eog_ids();
+    slot_tokens_.assign(static_cast<std::size_t>(plan_.num_blocks) * static_cast<std::size_t>(config_.block_size), -1);
     sampler_.reserve(model_->shape().vocab_size);
     update_gauges();
 }
@@ -154,6 +155,12 @@ bool Engine::reset_prefix_cache() {
     return kv_.reset_prefix_cache();
 }
 
+std::vector<std::int32_t> Engine::block_tokens(std::int32_t block_id) const {
+    if (block_id < 0 || block_id >= plan_.num_blocks) return {};
+    const auto begin = slot_tokens_.begin() + static_cast<std::ptrdiff_t>(block_id) * config_.block_size;
+    return std::vector<std::int32_t>(begin, begin + kv_.pool().block(block_id).num_tokens);
+}
+
 void Engine::build_forward_batch(const ScheduledBatch& batch) {
     token_ids_.clear();
     positions_.clear();
@@ -173,6 +180,7 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
             token_ids_.push_back(seq.token_ids[static_cast<std::size_t>(p)]);
             positions_.push_back(p);
             slot_mapping_.push_back(kv_.slot(s.id, p));
+            slot_tokens_[static_cast<std::size_t>(slot_mapping_.back())] = token_ids_.back();
         }
         query_start_.push_back(static_cast<std::int32_t>(token_ids_.size()));
         seq_lens_.push_back(s.num_computed_tokens + s.num_new_tokens);
@@ -205,6 +213,10 @@ std::vector<RequestOutput> Engine::step() {
     }
 
     // Compute: copy-on-write copies first, then the forward pass over every scheduled token.
+    for (const BlockCopy& copy : batch.copies) {
+        const auto bs = static_cast<std::ptrdiff_t>(config_.block_size);
+        std::copy_n(slot_tokens_.begin() + copy.src * bs, bs, slot_tokens_.begin() + copy.dst * bs);
+    }
     build_forward_batch(batch);
     backend_->copy_blocks(batch.copies);
     backend_->forward(forward_, logits_);
@@ -423,11 +435,16 @@ void Engine::update_gauges() {
     metrics_.prefix_cache_hits = stats.num_prefix_hit_tokens;
 }
 
-EngineSnapshot Engine::snapshot() const {
+EngineSnapshot Engine::snapshot(SnapshotDetail detail) const {
     EngineSnapshot snap;
+    snap.detail = detail;
     snap.step = kv_.step();
     snap.block_bytes = plan_.block_bytes;
-    kv_.snapshot_into(snap.kv);
+    if (detail == SnapshotDetail::Full) {
+        kv_.snapshot_into(snap.kv);
+    } else {
+        snap.kv.stats = kv_.stats();
+    }
     snap.metrics = metrics_;
     for (const auto& [id, request] : requests_) {
         for (const SampleState& sample : request.samples) {

@@ -51,7 +51,7 @@ public:
     // Requests added and not yet finished, ascending.
     std::vector<RequestId> request_ids() const;
 
-    EngineSnapshot snapshot() const;
+    EngineSnapshot snapshot(SnapshotDetail detail = SnapshotDetail::Full) const;
     const EngineMetrics& metrics() const { return metrics_; }
     const Model& model() const { return *model_; }
     const EngineConfig& config() const { return config_; }
@@ -59,6 +59,10 @@ public:
     std::string backend_name() const { return backend_->name(); }
     // Forgets cached prefixes (only when no request holds blocks). Returns false otherwise.
     bool reset_prefix_cache();
+    // The token ids whose KV block `block_id` holds, in slot order: its filled slots while it is
+    // active, the whole block while it is cached, nothing while it is free (its contents are
+    // garbage then). For inspectors: a snapshot carries no token ids, so that it stays small.
+    std::vector<std::int32_t> block_tokens(std::int32_t block_id) const;
 
     // Trace recording, for the memory lab (off by default): while `capacity` > 0, each request
     // that finishes (or is aborted) after at least one token is kept as a TraceRequest — arrival
@@ -129,6 +133,9 @@ private:
     // The step's forward batch, reused between steps (no allocation once warmed up).
     std::vector<std::int32_t> token_ids_, positions_, query_start_, seq_lens_, block_tables_, logits_rows_;
     std::vector<std::int64_t> slot_mapping_;
+    // The token id written into every KV slot (num_blocks * block_size), mirrored as the backend
+    // writes K and V and copies blocks: what block_tokens() reads.
+    std::vector<std::int32_t> slot_tokens_;
     std::vector<float> logits_;
     ForwardBatch forward_;
 };

@@ -1,6 +1,7 @@
 #include "engine/metrics.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "kernels/check.h"
 
@@ -41,6 +42,30 @@ void Histogram::observe(double value) {
     ++counts_[static_cast<std::size_t>(it - bounds_.begin())];
     ++count_;
     sum_ += value;
+}
+
+double Histogram::quantile(double q) const {
+    return histogram_quantile(bounds_, counts_, q);
+}
+
+double histogram_quantile(std::span<const double> bounds, std::span<const std::uint64_t> counts, double q) {
+    KV_CHECK(counts.size() == bounds.size() + 1);
+    std::uint64_t total = 0;
+    for (const std::uint64_t c : counts) total += c;
+    if (total == 0) return std::numeric_limits<double>::quiet_NaN();
+    const double rank = std::clamp(q, 0.0, 1.0) * static_cast<double>(total);
+    std::uint64_t below = 0;
+    for (std::size_t b = 0; b < counts.size(); ++b) {
+        if (counts[b] == 0 || static_cast<double>(below + counts[b]) < rank) {
+            below += counts[b];
+            continue;
+        }
+        if (b == bounds.size()) return bounds.empty() ? 0.0 : bounds.back();  // the +Inf bucket
+        const double lo = b == 0 ? 0.0 : bounds[b - 1];
+        const double within = (rank - static_cast<double>(below)) / static_cast<double>(counts[b]);
+        return lo + (bounds[b] - lo) * within;
+    }
+    return bounds.empty() ? 0.0 : bounds.back();
 }
 
 EngineMetrics::EngineMetrics()

@@ -5,6 +5,7 @@
 // engine/kv_snapshot.h (KvCacheStats) and copied here after every step.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ public:
     std::uint64_t count() const { return count_; }
     double sum() const { return sum_; }
     double mean() const { return count_ == 0 ? 0.0 : sum_ / double(count_); }
+    // The q-quantile of the observations, estimated as histogram_quantile() does.
+    double quantile(double q) const;
 
 private:
     std::vector<double> bounds_;
@@ -29,6 +32,13 @@ private:
     std::uint64_t count_ = 0;
     double sum_ = 0;
 };
+
+// The q-quantile (q in [0, 1]) of observations counted per bucket (`counts` has bounds.size() + 1
+// entries, the last for +Inf), estimated as Prometheus's histogram_quantile does: the bucket
+// holding rank q * total is found, and the value interpolated linearly inside it (the first
+// bucket starts at 0); a rank in the +Inf bucket gives the highest finite bound. NaN when the
+// counts hold no observation. Charts take it over the difference of two snapshots' counts.
+double histogram_quantile(std::span<const double> bounds, std::span<const std::uint64_t> counts, double q);
 
 struct EngineMetrics {
     EngineMetrics();

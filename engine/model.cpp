@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -9,22 +10,39 @@
 
 namespace kvscope {
 
-std::shared_ptr<const Model> Model::load(const std::string& source) {
-    if (source.empty() || source == kEmbeddedModelName) {
-        return load(GgufFile::from_memory(embedded_model_bytes(), std::string(kEmbeddedModelName)));
+void ModelLoadOptions::validate() const {
+    if (weight_type && !is_requantization_target(*weight_type)) {
+        throw ConfigError("weights cannot be re-quantised to " + std::string(type_name(*weight_type)) +
+                          " at load; choose F16, Q8_0 or Q4_0, or keep them as stored");
     }
-    return load(GgufFile::open(source));
 }
 
-std::shared_ptr<const Model> Model::load(GgufFile file) {
-    return std::shared_ptr<const Model>(new Model(std::move(file)));
+bool is_requantization_target(TensorType type) {
+    return type == TensorType::F16 || type == TensorType::Q8_0 || type == TensorType::Q4_0;
 }
 
-Model::Model(GgufFile file)
+std::shared_ptr<const Model> Model::load(const std::string& source, const ModelLoadOptions& options) {
+    options.validate();
+    if (options.on_progress) options.on_progress(0.0, "reading " + source);
+    if (source.empty() || source == kEmbeddedModelName) {
+        return load(GgufFile::from_memory(embedded_model_bytes(), std::string(kEmbeddedModelName)), options);
+    }
+    return load(GgufFile::open(source), options);
+}
+
+std::shared_ptr<const Model> Model::load(GgufFile file, const ModelLoadOptions& options) {
+    options.validate();
+    return std::shared_ptr<const Model>(new Model(std::move(file), options));
+}
+
+Model::Model(GgufFile file, const ModelLoadOptions& options)
     : file_(std::move(file)),
       config_(read_model_config(file_)),
       tokenizer_(std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(file_))),
-      chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)) {
+      chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)),
+      requantized_to_(options.weight_type),
+      options_(options) {
+    report("tokenizer and configuration read");
     if (tokenizer_->vocab_size() > config_.shape.vocab_size) {
         throw ModelError(file_.name() + ": the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                          " tokens but the embedding only " + std::to_string(config_.shape.vocab_size) +
@@ -53,11 +71,42 @@ Model::Model(GgufFile file)
         w.ffn_down = weight(name("ffn_down.weight"));
         weights_.layers.push_back(w);
     }
+    bytes_done_ = config_.weight_bytes;
+    report("weights ready");
+    options_.on_progress = nullptr;  // the caller's callback is not kept beyond the load
 }
 
-WeightTensor Model::weight(const std::string& name) const {
+void Model::report(const std::string& stage) {
+    if (!options_.on_progress) return;
+    const double total = static_cast<double>(std::max<std::uint64_t>(config_.weight_bytes, 1));
+    options_.on_progress(std::min(1.0, static_cast<double>(bytes_done_) / total), stage);
+}
+
+WeightTensor Model::weight(const std::string& name) {
     const GgufTensorInfo* t = file_.find_tensor(name);  // presence and shape checked by read_model_config
-    return WeightTensor{t->type, t->shape.size() > 1 ? t->shape[1] : 1, t->shape[0], file_.tensor_data(*t).data()};
+    const WeightTensor stored{t->type, t->shape.size() > 1 ? t->shape[1] : 1, t->shape[0],
+                              file_.tensor_data(*t).data()};
+    const WeightTensor loaded = requantize(stored);
+    bytes_done_ += t->num_bytes;
+    if (requantized_to_) report("re-quantising " + name);
+    return loaded;
+}
+
+// Row by row: stored type -> f32 -> the target type, into a buffer this Model keeps.
+WeightTensor Model::requantize(const WeightTensor& stored) {
+    if (!requantized_to_ || stored.type == *requantized_to_) return stored;
+    const TensorType target = *requantized_to_;
+    if (stored.cols % type_info(target).block_elems != 0) return stored;
+    const std::size_t src_row = row_bytes(stored.type, stored.cols);
+    const std::size_t dst_row = row_bytes(target, stored.cols);
+    std::vector<std::uint8_t>& out = requantized_.emplace_back(dst_row * static_cast<std::size_t>(stored.rows));
+    std::vector<float> row(static_cast<std::size_t>(stored.cols));
+    const auto* src = static_cast<const std::uint8_t*>(stored.data);
+    for (std::int64_t r = 0; r < stored.rows; ++r) {
+        dequantize_row(stored.type, src + static_cast<std::size_t>(r) * src_row, row.data(), stored.cols);
+        quantize_row(target, row.data(), out.data() + static_cast<std::size_t>(r) * dst_row, stored.cols);
+    }
+    return WeightTensor{target, stored.rows, stored.cols, out.data()};
 }
 
 // 1-D tensors (norms, biases, rope factors) as f32: in place when stored as F32, else converted.

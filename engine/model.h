@@ -2,13 +2,16 @@
 // A loaded model: the mapped GGUF file, its validated configuration, views of its weights for
 // the backends, its tokenizer and chat template. Immutable once loaded; shared by whoever runs it.
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/chat_template.h"
 #include "engine/gguf.h"
 #include "engine/model_config.h"
+#include "engine/model_load_options.h"
 #include "engine/tokenizer.h"
 #include "kernels/model_weights.h"
 
@@ -17,9 +20,10 @@ namespace kvscope {
 class Model {
 public:
     // `source` is a path to a .gguf file, or kEmbeddedModelName / "" for the embedded default.
-    // Throws FileError (unreadable or malformed file) or ModelError (cannot be run).
-    static std::shared_ptr<const Model> load(const std::string& source);
-    static std::shared_ptr<const Model> load(GgufFile file);
+    // Throws FileError (unreadable or malformed file), ModelError (cannot be run) or ConfigError
+    // (bad options).
+    static std::shared_ptr<const Model> load(const std::string& source, const ModelLoadOptions& options = {});
+    static std::shared_ptr<const Model> load(GgufFile file, const ModelLoadOptions& options = {});
 
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
@@ -30,16 +34,28 @@ public:
     const ModelWeights& weights() const { return weights_; }
     const Tokenizer& tokenizer() const { return *tokenizer_; }
     const ChatTemplate& chat_template() const { return chat_template_; }
+    // The re-quantisation asked for at load (nullopt: weights as stored), and how many 2-D
+    // weights it converted (weights already of that type, or whose rows do not fit its blocks,
+    // are left as stored).
+    std::optional<TensorType> requantized_to() const { return requantized_to_; }
+    int num_requantized_weights() const { return static_cast<int>(requantized_.size()); }
 
 private:
-    explicit Model(GgufFile file);
-    WeightTensor weight(const std::string& name) const;
+    Model(GgufFile file, const ModelLoadOptions& options);
+    WeightTensor weight(const std::string& name);
+    // `stored` converted to the load's weight type in a buffer the Model owns, or itself.
+    WeightTensor requantize(const WeightTensor& stored);
+    void report(const std::string& stage);
     const float* f32_vector(const std::string& name);
 
     GgufFile file_;
     ModelConfig config_;
     ModelWeights weights_;
-    std::vector<std::vector<float>> converted_;  // 1-D tensors not stored as F32, converted at load
+    std::vector<std::vector<float>> converted_;           // 1-D tensors not stored as F32, converted at load
+    std::vector<std::vector<std::uint8_t>> requantized_;  // 2-D weights re-quantised at load
+    std::optional<TensorType> requantized_to_;
+    ModelLoadOptions options_;
+    std::uint64_t bytes_done_ = 0;  // stored bytes of the weights visited so far (for progress)
     std::unique_ptr<Tokenizer> tokenizer_;
     ChatTemplate chat_template_;
 };

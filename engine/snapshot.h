@@ -25,7 +25,16 @@ struct SequenceSnapshot {
     std::int32_t num_preemptions = 0;
 };
 
+// How much of the KV picture a snapshot carries. Counters (KvCacheStats, metrics, sequences) are
+// small; the per-block arrays grow with the cache (about 60 bytes a block: megabytes at 100,000
+// blocks), so a frequent reader (the workbench's charts and counters) asks for them less often.
+enum class SnapshotDetail : std::uint8_t {
+    Full,          // everything
+    CountersOnly,  // kv.stats only: kv.blocks, owners, tables and the free queue are left empty
+};
+
 struct EngineSnapshot {
+    SnapshotDetail detail = SnapshotDetail::Full;
     std::int64_t step = 0;
     std::size_t block_bytes = 0;  // bytes of one block, all layers, K and V
     KvSnapshot kv;

@@ -1,90 +1,318 @@
 #include "ui/main_window.h"
 
 #include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDropEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QScreen>
 #include <QStatusBar>
+#include <QTimer>
+#include <algorithm>
+#include <cmath>
 
-#include "ui/generate_panel.h"
+#include "ui/atomic_file.h"
+#include "ui/batch_panel.h"
+#include "ui/charts_panel.h"
+#include "ui/chat_panel.h"
+#include "ui/inspector_panel.h"
+#include "ui/session.h"
+#include "ui/session_export.h"
+#include "ui/session_recorder.h"
+#include "ui/settings_dialog.h"
 
 namespace kvscope::ui {
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
+    : QMainWindow(parent), m_session(session), m_store(settings) {
+    if (!m_store) {
+        m_store = new QSettings;
+        m_ownsStore = true;
+    }
+    m_settings = WorkbenchSettings::read(*m_store);
     setWindowTitle(tr("kvscope"));
-    m_generate = new GeneratePanel(this);
-    setCentralWidget(m_generate);
-
-    m_modelLabel = new QLabel(tr("Loading model…"), this);
-    m_throughputLabel = new QLabel(this);
-    m_kvLabel = new QLabel(this);
-    m_modelLabel->setObjectName("modelLabel");
-    m_throughputLabel->setObjectName("throughputLabel");
-    m_kvLabel->setObjectName("kvLabel");
-    statusBar()->addWidget(m_modelLabel, 1);
-    statusBar()->addPermanentWidget(m_throughputLabel);
-    statusBar()->addPermanentWidget(m_kvLabel);
+    setAcceptDrops(true);
+    setDockNestingEnabled(true);
+    m_inspector = new InspectorPanel(session, this);
+    setCentralWidget(m_inspector);
+    m_chat = new ChatPanel(session, this);
+    m_batch = new BatchPanel(session, this);
+    m_charts = new ChartsPanel(session, this);
     createMenus();
-    m_sinceThroughput.start();
-    resize(980, 680);
+    QDockWidget* chat = addPanel(QStringLiteral("chat"), tr("Chat"), m_chat, Qt::LeftDockWidgetArea);
+    QDockWidget* batch = addPanel(QStringLiteral("batch"), tr("Batch Queue"), m_batch, Qt::BottomDockWidgetArea);
+    QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
+    splitDockWidget(batch, charts, Qt::Horizontal);
+    createStatusBar();
+    const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
+    resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));
+    resizeDocks({chat}, {width() * 27 / 100}, Qt::Horizontal);
+    resizeDocks({batch, charts}, {width() * 45 / 100, width() * 55 / 100}, Qt::Horizontal);
+    resizeDocks({batch}, {height() * 40 / 100}, Qt::Vertical);
+
+    connect(session, &Session::loadStarted, this, &MainWindow::onLoadStarted);
+    connect(session, &Session::loadProgressed, this, &MainWindow::onLoadProgress);
+    connect(session, &Session::modelLoaded, this, &MainWindow::onModelLoaded);
+    connect(session, &Session::modelLoadFailed, this, &MainWindow::onModelLoadFailed);
+    connect(session, &Session::pausedChanged, this, &MainWindow::updateStatus);
+    connect(session, &Session::prefixCacheResetDone, this, [this](bool done, const QString& message) {
+        if (done) {
+            statusBar()->showMessage(message, 5000);
+        } else {
+            QMessageBox::information(this, tr("Reset Prefix Cache"), message);
+        }
+    });
+    auto* status = new QTimer(this);
+    status->setInterval(250);  // the status bar reads the latest sample 4 times a second
+    connect(status, &QTimer::timeout, this, &MainWindow::updateStatus);
+    status->start();
+}
+
+MainWindow::~MainWindow() {
+    if (m_ownsStore) delete m_store;
+}
+
+QDockWidget* MainWindow::addPanel(const QString& id, const QString& title, QWidget* widget, Qt::DockWidgetArea area) {
+    auto* dock = new QDockWidget(title, this);
+    dock->setObjectName(id + QStringLiteral("Dock"));
+    dock->setWidget(widget);
+    addDockWidget(area, dock);
+    m_docks.insert(id, dock);
+    menu(Menu::View)->addAction(dock->toggleViewAction());
+    return dock;
+}
+
+QMenu* MainWindow::menu(Menu which) const {
+    return m_menus.value(which);
+}
+
+void MainWindow::addStatusWidget(QWidget* widget) {
+    statusBar()->addPermanentWidget(widget);
 }
 
 void MainWindow::createMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("&Open Model…"), QKeySequence::Open, this, &MainWindow::openModel);
+    file->addAction(tr("Model and Cache &Settings…"), QKeySequence(Qt::CTRL | Qt::Key_Comma), this,
+                    &MainWindow::openSettings);
+    m_recent = file->addMenu(tr("&Recent Models"));
     file->addSeparator();
-    file->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::closeAllWindows);
+    file->addAction(tr("Export Session as &JSON…"), this, &MainWindow::exportJson);
+    file->addAction(tr("Export Session as &CSV…"), this, &MainWindow::exportCsv);
+    file->addAction(tr("Export Inspector View as &PNG…"), this, &MainWindow::exportInspectorImage);
+    file->addAction(tr("Save C&harts…"), this, [this] { m_charts->saveAs(); });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QMenu* engine = menuBar()->addMenu(tr("&Engine"));
+    engine->addAction(tr("&Start"), QKeySequence(Qt::Key_F5), this, [this] { m_session->setPaused(false); });
+    engine->addAction(tr("&Pause"), QKeySequence(Qt::Key_F6), this, [this] { m_session->setPaused(true); });
+    engine->addAction(tr("S&top All Requests"), QKeySequence(Qt::SHIFT | Qt::Key_F5), this, &MainWindow::stopAll);
+    engine->addSeparator();
+    engine->addAction(tr("&Reset Prefix Cache"), this, [this] { m_session->resetPrefixCache(); });
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About kvscope"), this, &MainWindow::showAbout);
     help->addAction(tr("Embedded Model &License"), this, &MainWindow::showModelLicense);
+    m_menus = {{Menu::File, file}, {Menu::View, view}, {Menu::Engine, engine}, {Menu::Help, help}};
+    view->addAction(tr("Reset &Layout"), this, [this] {
+        if (!m_defaultLayout.isEmpty()) restoreState(m_defaultLayout);
+    });
+    view->addSeparator();
+    rebuildRecentMenu();
+}
+
+void MainWindow::createStatusBar() {
+    m_modelLabel = new QLabel(tr("Loading model…"), this);
+    m_modelLabel->setObjectName("modelLabel");
+    m_stateLabel = new QLabel(this);
+    m_stateLabel->setObjectName("stateLabel");
+    m_throughputLabel = new QLabel(this);
+    m_throughputLabel->setObjectName("throughputLabel");
+    m_kvLabel = new QLabel(this);
+    m_kvLabel->setObjectName("kvLabel");
+    m_loadBar = new QProgressBar(this);
+    m_loadBar->setRange(0, 100);
+    m_loadBar->setMaximumWidth(180);
+    m_loadBar->setVisible(false);
+    statusBar()->addWidget(m_modelLabel, 1);
+    statusBar()->addPermanentWidget(m_loadBar);
+    statusBar()->addPermanentWidget(m_stateLabel);
+    statusBar()->addPermanentWidget(m_throughputLabel);
+    statusBar()->addPermanentWidget(m_kvLabel);
+}
+
+void MainWindow::restoreLayout() {
+    m_defaultLayout = saveState();
+    restoreGeometry(m_store->value("window/geometry").toByteArray());
+    if (!restoreState(m_store->value("window/state").toByteArray())) restoreState(m_defaultLayout);
+}
+
+void MainWindow::rebuildRecentMenu() {
+    m_recent->clear();
+    for (const QString& source : m_settings.recentModels) {
+        m_recent->addAction(source, this, [this, source] {
+            LoadRequest r = m_session->modelReady() ? m_session->lastLoad() : m_settings.load;
+            r.source = source;
+            m_session->load(r);
+        });
+    }
+    m_recent->setEnabled(!m_settings.recentModels.isEmpty());
 }
 
 void MainWindow::openModel() {
     const QString path =
         QFileDialog::getOpenFileName(this, tr("Open GGUF Model"), QString(), tr("GGUF models (*.gguf);;All files (*)"));
+    if (!path.isEmpty()) openModelFile(path);
+}
+
+void MainWindow::openModelFile(const QString& path) {
+    LoadRequest r = m_session->modelReady() ? m_session->lastLoad() : m_settings.load;
+    r.source = path;
+    SettingsDialog dialog(this);
+    connect(&dialog, &SettingsDialog::inspectRequested, m_session, &Session::inspectModel);
+    connect(m_session, &Session::modelInspected, &dialog, &SettingsDialog::setFileInfo);
+    dialog.setRequest(r);
+    if (dialog.exec() == QDialog::Accepted) m_session->load(dialog.request());
+}
+
+void MainWindow::openSettings() {
+    openModelFile(m_session->modelReady() ? m_session->lastLoad().source : m_settings.load.source);
+}
+
+void MainWindow::stopAll() {
+    m_batch->cancel();
+    m_session->abortAll();
+}
+
+void MainWindow::report(const QString& error, const QString& done) {
+    if (error.isEmpty()) {
+        statusBar()->showMessage(done, 6000);
+    } else {
+        QMessageBox::critical(this, tr("Export failed"), error);
+    }
+}
+
+void MainWindow::exportJson() {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export Session as JSON"),
+                                                      QStringLiteral("kvscope-session.json"), tr("JSON (*.json)"));
+    if (!path.isEmpty()) report(exportSessionJson(*m_session, path), tr("Session written to %1").arg(path));
+}
+
+void MainWindow::exportCsv() {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export Session as CSV"),
+                                                      QStringLiteral("kvscope-session.csv"), tr("CSV (*.csv)"));
     if (path.isEmpty()) return;
-    m_modelLabel->setText(tr("Loading %1…").arg(path));
-    emit openModelRequested(path);
+    QString error;
+    const QStringList files = exportSessionCsv(*m_session, path, &error);
+    report(error, tr("Session written to %1").arg(files.join(QStringLiteral(", "))));
+}
+
+void MainWindow::exportInspectorImage() {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export Inspector View"),
+                                                      QStringLiteral("kvscope-inspector.png"), tr("PNG image (*.png)"));
+    if (!path.isEmpty())
+        report(saveImageAtomically(path, m_inspector->viewImage()), tr("Inspector view written to %1").arg(path));
+}
+
+void MainWindow::onLoadStarted(const QString& source) {
+    m_modelLabel->setText(
+        tr("Loading %1…").arg(QFileInfo(source).fileName().isEmpty() ? source : QFileInfo(source).fileName()));
+    m_loadBar->setValue(0);
+    m_loadBar->setVisible(true);
+}
+
+void MainWindow::onLoadProgress(double fraction, const QString& stage) {
+    m_loadBar->setValue(int(fraction * 100));
+    m_loadBar->setToolTip(stage);
 }
 
 void MainWindow::onModelLoaded(const ModelSummary& s) {
-    m_modelLabel->setText(tr("%1 [%2] (%3, %4M parameters) on %5 — %6 KV blocks of %7 tokens")
-                              .arg(s.name, QFileInfo(s.source).fileName(), s.architecture)
+    m_loadBar->setVisible(false);
+    m_modelLabel->setText(tr("<b>%1</b> · %2 · %3M parameters · %4 weights · %5 · %6 KV blocks of %7 tokens")
+                              .arg(s.name.toHtmlEscaped(), s.architecture)
                               .arg(double(s.numParams) / 1e6, 0, 'f', 2)
-                              .arg(s.backend)
+                              .arg(weightDescription(s), s.backend)
                               .arg(s.numBlocks)
                               .arg(s.blockSize));
+    m_modelLabel->setToolTip(s.source);
     setWindowTitle(tr("kvscope — %1").arg(s.name));
-    m_generate->setModelReady(true);
+    m_settings.load = m_session->lastLoad();
+    m_settings.addRecent(s.source);
+    rebuildRecentMenu();
+    saveSettings();
 }
 
 void MainWindow::onModelLoadFailed(const QString& message) {
-    m_modelLabel->setText(tr("Model load failed"));
-    QMessageBox::critical(this, tr("Cannot load the model"), message);
+    m_loadBar->setVisible(false);
+    const QString kept =
+        m_session->modelReady() ? tr("%1 is still loaded.").arg(m_session->model().name) : tr("No model is loaded.");
+    m_modelLabel->setText(m_session->modelReady() ? m_modelLabel->toolTip() : tr("No model loaded"));
+    if (m_session->modelReady()) onModelLoaded(m_session->model());
+    QMessageBox::critical(this, tr("Cannot load the model"), message + QStringLiteral("\n\n") + kept);
 }
 
-void MainWindow::onSnapshot(std::shared_ptr<const EngineSnapshot> snapshot) {
-    if (!snapshot) return;
-    const qint64 generated = snapshot->metrics.generation_tokens;
-    const double elapsed = double(m_sinceThroughput.restart()) / 1000.0;
-    const qint64 delta = m_snapshot ? generated - m_lastGenerated : 0;
-    m_lastGenerated = generated;
-    m_snapshot = std::move(snapshot);
-    if (elapsed > 0 && delta >= 0)
-        m_throughputLabel->setText(tr("%1 tokens/s").arg(double(delta) / elapsed, 0, 'f', 1));
-    const KvCacheStats& kv = m_snapshot->kv.stats;
-    m_kvLabel->setText(
-        tr("KV %1% used, %2 cached blocks").arg(100.0 * kv.usage(), 0, 'f', 1).arg(kv.num_cached_free_blocks));
+void MainWindow::updateStatus() {
+    const auto& samples = m_session->recorder()->samples();
+    if (samples.empty()) return;
+    const MetricSample& s = samples.back();
+    const ChartPoint p = m_session->recorder()->point(samples.size() - 1);
+    const auto rate = [](double v) { return std::isfinite(v) ? v : 0.0; };
+    m_throughputLabel->setText(tr("%1 tok/s generated · %2 tok/s prompt")
+                                   .arg(rate(p.generationTps), 0, 'f', 0)
+                                   .arg(rate(p.promptTps), 0, 'f', 0));
+    m_kvLabel->setText(tr("KV %1% used · %2 cached blocks").arg(100.0 * s.kvUsage, 0, 'f', 1).arg(s.cachedBlocks));
+    QString state = m_session->paused()           ? tr("paused")
+                    : (s.running + s.waiting > 0) ? tr("running %1, waiting %2").arg(s.running).arg(s.waiting)
+                                                  : tr("idle");
+    m_stateLabel->setText(state);
+}
+
+void MainWindow::saveSettings() {
+    m_settings.write(*m_store);
+    m_store->setValue("window/geometry", saveGeometry());
+    m_store->setValue("window/state", saveState());
+    m_store->sync();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    saveSettings();
+    event->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    for (const QUrl& url : event->mimeData()->urls()) {
+        if (url.isLocalFile()) {
+            event->acceptProposedAction();
+            return;
+        }
+    }
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+    for (const QUrl& url : event->mimeData()->urls()) {
+        if (url.isLocalFile()) {
+            event->acceptProposedAction();
+            const QString path = url.toLocalFile();
+            QTimer::singleShot(0, this, [this, path] { openModelFile(path); });  // not inside the drop
+            return;
+        }
+    }
 }
 
 void MainWindow::showAbout() {
     QMessageBox::about(this, tr("About kvscope"),
-                       tr("<b>kvscope</b> — a paged-attention LLM engine and a workbench to watch its KV cache."
+                       tr("<b>kvscope %1</b> — a paged-attention LLM engine and a workbench to watch its KV cache."
                           "<p>Requests run through continuous batching over a KV cache cut into fixed-size blocks, "
-                          "shared between prompts by prefix hashing and copied on write.</p>"));
+                          "shared between prompts by prefix hashing and copied on write. The inspector shows every "
+                          "block; the charts show what it costs and saves.</p>")
+                           .arg(QApplication::applicationVersion()));
 }
 
 void MainWindow::showModelLicense() {

@@ -1,8 +1,13 @@
 #pragma once
-// What the workbench shows about the loaded model and its engine: a plain value.
+// What the workbench shows about the loaded model and its engine: a plain value, made by the
+// engine's thread when a load succeeds.
 
 #include <QMetaType>
 #include <QString>
+#include <optional>
+
+#include "engine/config.h"
+#include "kernels/tensor_type.h"
 
 namespace kvscope::ui {
 
@@ -11,12 +16,24 @@ struct ModelSummary {
     QString name;
     QString architecture;
     QString backend;
+    QString weightType;    // the type of most weight bytes as stored ("F32", "Q4_K")
+    QString chatTemplate;  // "plain", "chatml", ...
+    std::optional<TensorType> requantizedTo;
+    qint32 numRequantized = 0;  // weights converted at load
     qint64 numParams = 0;
     qint32 numLayers = 0;
     qint32 numBlocks = 0;
     qint32 blockSize = 0;
+    qint64 blockBytes = 0;  // one block, all layers, K and V
     qint32 contextLength = 0;
+    qint32 vocabSize = 0;
+    qint32 bosId = -1;        // -1: none (synthetic prompts then start without one)
+    qint32 firstTokenId = 0;  // first ordinary (non-special, non-byte) token: synthetic prompts draw from here
+    EngineConfig config;      // what the engine runs with
 };
+
+// "Q8_0 (re-quantised from F32)" or "F32".
+QString weightDescription(const ModelSummary& summary);
 
 }  // namespace kvscope::ui
 

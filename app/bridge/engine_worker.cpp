@@ -1,19 +1,28 @@
 #include "app/bridge/engine_worker.h"
 
 #include <QMetaObject>
+#include <QTimer>
+#include <algorithm>
 
+#include "app/bridge/model_info.h"
 #include "engine/error.h"
 #include "engine/model.h"
 
 namespace kvscope::app {
 namespace {
 
-constexpr qint64 kSnapshotIntervalMs = 33;  // ~30 snapshots per second at most
+// Bytes a full snapshot copies: what sets how often one is sent.
+double fullSnapshotBytes(const EngineSnapshot& s) {
+    const KvSnapshot& kv = s.kv;
+    return double(kv.blocks.size() * sizeof(KvBlockInfo) + kv.owner_ids.size() * sizeof(SeqId) +
+                  (kv.owner_offsets.size() + kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
+                  kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot));
+}
 
 }  // namespace
 
 EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {
-    sinceSnapshot_.start();
+    clock_.start();
 }
 
 EngineWorker::~EngineWorker() = default;
@@ -24,36 +33,56 @@ void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::RequestOutput>();
     qRegisterMetaType<QVector<kvscope::RequestOutput>>();
     qRegisterMetaType<kvscope::ui::ModelSummary>();
+    qRegisterMetaType<kvscope::ui::LoadRequest>();
+    qRegisterMetaType<kvscope::ui::ChatRequest>();
+    qRegisterMetaType<kvscope::ui::BlockTokens>();
+    qRegisterMetaType<kvscope::ui::ModelFileInfo>();
     qRegisterMetaType<std::shared_ptr<const kvscope::EngineSnapshot>>();
 }
 
-void EngineWorker::loadModel(const QString& source, const kvscope::EngineConfig& config) {
+void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
+    QElapsedTimer sinceReport;
+    sinceReport.start();
+    double lastFraction = -1;
+    ModelLoadOptions options;
+    options.weight_type = request.weightType;
+    options.on_progress = [&](double fraction, const std::string& stage) {
+        if (fraction < 1.0 && fraction - lastFraction < 0.01 && sinceReport.elapsed() < 100) return;
+        lastFraction = fraction;
+        sinceReport.restart();
+        emit loadProgress(fraction * 0.95, QString::fromStdString(stage));
+    };
     try {
-        std::shared_ptr<const Model> model = Model::load(source.toStdString());
-        auto engine = std::make_unique<Engine>(model, config);
+        request.config.check();
+        std::shared_ptr<const Model> model = Model::load(request.source.toStdString(), options);
+        emit loadProgress(0.97, tr("allocating the KV cache"));
+        auto engine = std::make_unique<Engine>(model, request.config);
         abortAll();  // the old engine's requests end with it, and say so
         if (engine_) {
             std::vector<RequestOutput> last = engine_->step();
-            if (!last.empty()) emit outputsReady(QVector<RequestOutput>(last.begin(), last.end()));
+            emitOutputs(last);
         }
         engine_ = std::move(engine);
-        ui::ModelSummary s;
-        s.source = source;
-        s.name = QString::fromStdString(model->config().name);
-        s.architecture = QString::fromStdString(model->config().architecture_name);
-        s.backend = QString::fromStdString(engine_->backend_name());
-        s.numParams = model->config().num_params;
-        s.numLayers = model->shape().num_layers;
-        s.numBlocks = engine_->cache_plan().num_blocks;
-        s.blockSize = config.block_size;
-        s.contextLength = engine_->cache_plan().max_model_len;
-        emit modelLoaded(s);
-        publishSnapshot(true);
+        emit modelLoaded(summarize(request.source, *engine_));
+        publishSnapshot(Detail::Full);
+        armIdleTick();
     } catch (const kvscope::Error& e) {
         emit modelLoadFailed(QString::fromStdString(e.what()));
     } catch (const std::bad_alloc&) {
-        emit modelLoadFailed(tr("Out of memory while loading %1; choose a smaller model or KV cache.").arg(source));
+        emit modelLoadFailed(
+            tr("%1: out of memory while loading; choose a smaller model or KV cache budget.").arg(request.source));
     }
+    scheduleStep();
+}
+
+void EngineWorker::inspectModel(const QString& source) {
+    emit modelInspected(readModelFileInfo(source));
+}
+
+void EngineWorker::accept(quint64 tag, Request request) {
+    const RequestId id = engine_->add_request(std::move(request));
+    emit requestAccepted(tag, id);
+    scheduleStep();
 }
 
 void EngineWorker::submit(quint64 tag, const kvscope::Request& request) {
@@ -62,9 +91,33 @@ void EngineWorker::submit(quint64 tag, const kvscope::Request& request) {
         return;
     }
     try {
-        const RequestId id = engine_->add_request(request);
-        emit requestAccepted(tag, id);
-        scheduleStep();
+        accept(tag, request);
+    } catch (const kvscope::Error& e) {
+        emit requestRejected(tag, QString::fromStdString(e.what()));
+    }
+}
+
+void EngineWorker::submitChat(quint64 tag, const kvscope::ui::ChatRequest& chat) {
+    if (!engine_) {
+        emit requestRejected(tag, tr("No model is loaded."));
+        return;
+    }
+    try {
+        const Model& model = engine_->model();
+        const ChatTemplate& tpl = model.chat_template();
+        Request request;
+        request.params = chat.params;
+        request.priority = chat.priority;
+        request.prompt_token_ids = model.tokenizer().encode(tpl.apply(chat.messages, true), true, true);
+        for (const std::string& stop : tpl.stop_strings()) {
+            auto& list = request.params.stop;
+            if (std::find(list.begin(), list.end(), stop) == list.end()) list.push_back(stop);
+        }
+        for (const std::int32_t id : tpl.stop_tokens(model.tokenizer())) {
+            auto& list = request.params.stop_token_ids;
+            if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
+        }
+        accept(tag, std::move(request));
     } catch (const kvscope::Error& e) {
         emit requestRejected(tag, QString::fromStdString(e.what()));
     }
@@ -80,30 +133,94 @@ void EngineWorker::abortAll() {
     scheduleStep();
 }
 
+void EngineWorker::setPaused(bool paused) {
+    if (paused_ == paused) return;
+    paused_ = paused;
+    emit pausedChanged(paused_);
+    publishSnapshot(Detail::Full);
+    scheduleStep();
+    if (paused_) armIdleTick();
+}
+
+void EngineWorker::resetPrefixCache() {
+    if (!engine_) return;
+    if (engine_->reset_prefix_cache()) {
+        emit prefixCacheReset(true, tr("The prefix cache is empty: every cached block is free again."));
+    } else {
+        const EngineSnapshot s = engine_->snapshot(SnapshotDetail::CountersOnly);
+        emit prefixCacheReset(false, tr("%1 blocks are held by running requests; stop them (Engine ▸ Stop) and reset "
+                                        "the cache again.")
+                                         .arg(s.kv.stats.num_used_blocks));
+    }
+    publishSnapshot(Detail::Full);
+}
+
+void EngineWorker::requestBlockTokens(qint32 blockId) {
+    if (!engine_) return;
+    ui::BlockTokens answer;
+    answer.blockId = blockId;
+    answer.step = engine_->snapshot(SnapshotDetail::CountersOnly).step;
+    answer.tokens = engine_->block_tokens(blockId);
+    const Tokenizer& tokenizer = engine_->model().tokenizer();
+    for (const std::int32_t id : answer.tokens) {
+        answer.pieces << QString::fromStdString(tokenizer.decode(std::span<const std::int32_t>(&id, 1), false));
+    }
+    emit blockTokensReady(answer);
+}
+
 void EngineWorker::scheduleStep() {
     if (stepQueued_) return;
     stepQueued_ = true;
     QMetaObject::invokeMethod(this, &EngineWorker::runStep, Qt::QueuedConnection);
 }
 
-void EngineWorker::runStep() {
-    stepQueued_ = false;
-    if (!engine_ || !engine_->has_work()) return;
-    std::vector<RequestOutput> outputs = engine_->step();
-    if (!outputs.empty()) {
-        emit outputsReady(
-            QVector<RequestOutput>(std::make_move_iterator(outputs.begin()), std::make_move_iterator(outputs.end())));
-    }
-    const bool more = engine_->has_work();
-    publishSnapshot(!more);
-    if (more) scheduleStep();  // queued: commands waiting in the event loop go first
+void EngineWorker::emitOutputs(std::vector<RequestOutput>& outputs) {
+    if (outputs.empty()) return;
+    emit outputsReady(
+        QVector<RequestOutput>(std::make_move_iterator(outputs.begin()), std::make_move_iterator(outputs.end())));
 }
 
-void EngineWorker::publishSnapshot(bool force) {
+void EngineWorker::runStep() {
+    stepQueued_ = false;
+    if (!engine_ || paused_ || !engine_->has_work()) return;
+    std::vector<RequestOutput> outputs = engine_->step();
+    emitOutputs(outputs);
+    const bool more = engine_->has_work();
+    publishSnapshot(more ? Detail::Paced : Detail::Full);
+    if (more) {
+        scheduleStep();  // queued: commands waiting in the event loop go first
+    } else {
+        armIdleTick();
+    }
+}
+
+void EngineWorker::armIdleTick() {
+    if (idleTickArmed_) return;
+    idleTickArmed_ = true;
+    QTimer::singleShot(kIdleSnapshotMs, this, &EngineWorker::idleTick);
+}
+
+void EngineWorker::idleTick() {
+    idleTickArmed_ = false;
+    if (!engine_ || (engine_->has_work() && !paused_)) return;  // working: runStep publishes
+    publishSnapshot(Detail::CountersOnly);
+    armIdleTick();
+}
+
+void EngineWorker::publishSnapshot(Detail detail) {
     if (!engine_) return;
-    if (!force && sinceSnapshot_.elapsed() < kSnapshotIntervalMs) return;
-    sinceSnapshot_.restart();
-    emit snapshotReady(std::make_shared<const EngineSnapshot>(engine_->snapshot()));
+    const qint64 now = clock_.elapsed();
+    if (detail == Detail::Paced && now - lastSnapshotMs_ < kSnapshotIntervalMs) return;
+    const bool full = detail == Detail::Full || (detail == Detail::Paced && now - lastFullMs_ >= fullIntervalMs_);
+    auto snapshot = std::make_shared<const EngineSnapshot>(
+        engine_->snapshot(full ? SnapshotDetail::Full : SnapshotDetail::CountersOnly));
+    lastSnapshotMs_ = now;
+    if (full) {
+        lastFullMs_ = now;
+        const auto budgetMs = qint64(fullSnapshotBytes(*snapshot) / kFullSnapshotBytesPerSecond * 1000.0);
+        fullIntervalMs_ = std::max(kSnapshotIntervalMs, budgetMs);
+    }
+    emit snapshotReady(std::move(snapshot), double(now) / 1000.0);
 }
 
 }  // namespace kvscope::app

@@ -2,8 +2,17 @@
 // The bridge between the engine and the UI: a QObject that lives on its own QThread and owns the
 // Engine. Commands come in as queued slot calls; results go out as queued signals that carry
 // values (outputs, snapshots), so nothing in ui/ ever waits for the engine. Between two engine
-// steps the thread's event loop runs, so commands (submit, abort, load) are taken promptly even
-// while the engine runs flat out.
+// steps the thread's event loop runs, so commands (submit, abort, pause, load) are taken promptly
+// even while the engine runs flat out.
+//
+// Snapshots: at most ~30 a second. Most carry counters only (SnapshotDetail::CountersOnly: a few
+// kilobytes); a full one, with the per-block arrays, goes out as often as a copy budget of
+// kFullSnapshotBytesPerSecond allows (every one up to ~18,000 blocks, ~6 a second at 100,000), and
+// always when the engine goes idle, pauses, loads or resets its cache. While idle or paused, a
+// counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
+// charts keep time. The history for the
+// inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
+// behind shared pointers, so keeping one costs no copy.
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -15,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/request.h"
 #include "engine/snapshot.h"
+#include "ui/engine_messages.h"
 #include "ui/model_summary.h"
 
 namespace kvscope::app {
@@ -23,6 +33,10 @@ class EngineWorker final : public QObject {
     Q_OBJECT
 
 public:
+    static constexpr qint64 kSnapshotIntervalMs = 33;
+    static constexpr double kFullSnapshotBytesPerSecond = 32.0 * 1024 * 1024;
+    static constexpr int kIdleSnapshotMs = 1000;
+
     explicit EngineWorker(QObject* parent = nullptr);
     ~EngineWorker() override;
 
@@ -30,33 +44,59 @@ public:
     static void registerMetaTypes();
 
 public slots:
-    // Loads a model and builds a new engine; the previous one keeps running if this fails.
-    void loadModel(const QString& source, const kvscope::EngineConfig& config);
+    // Loads a model and builds a new engine, reporting progress; the previous engine keeps
+    // running (and its requests keep theirs) if this fails.
+    void loadModel(const kvscope::ui::LoadRequest& request);
+    // Reads a GGUF file's header for the settings dialog (modelInspected).
+    void inspectModel(const QString& source);
     // Queues a request; `tag` lets the caller match the answer (requestAccepted / requestRejected).
     void submit(quint64 tag, const kvscope::Request& request);
+    // Queues a chat turn rendered with the model's chat template.
+    void submitChat(quint64 tag, const kvscope::ui::ChatRequest& request);
     void abortRequest(qint64 requestId);
     // Stops every request.
     void abortAll();
+    // Paused: requests are taken but no step runs until resumed.
+    void setPaused(bool paused);
+    // Forgets the cached prefixes (prefixCacheReset says whether it could: not while blocks are held).
+    void resetPrefixCache();
+    // What block `blockId` holds now (blockTokensReady).
+    void requestBlockTokens(qint32 blockId);
 
 signals:
+    void loadProgress(double fraction, const QString& stage);
     void modelLoaded(const kvscope::ui::ModelSummary& summary);
     void modelLoadFailed(const QString& message);
+    void modelInspected(const kvscope::ui::ModelFileInfo& info);
     void requestAccepted(quint64 tag, qint64 requestId);
     void requestRejected(quint64 tag, const QString& message);
     void outputsReady(const QVector<kvscope::RequestOutput>& outputs);
-    // At most ~30 per second while the engine works, and once when it goes idle.
-    void snapshotReady(std::shared_ptr<const kvscope::EngineSnapshot> snapshot);
+    // `timeS`: seconds since the worker started (one clock across model loads).
+    void snapshotReady(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
+    void pausedChanged(bool paused);
+    void prefixCacheReset(bool done, const QString& message);
+    void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
 
 private slots:
     void runStep();
+    void idleTick();
 
 private:
+    enum class Detail { Paced, Full, CountersOnly };
     void scheduleStep();
-    void publishSnapshot(bool force);
+    void publishSnapshot(Detail detail);
+    void armIdleTick();
+    void emitOutputs(std::vector<RequestOutput>& outputs);
+    void accept(quint64 tag, Request request);
 
     std::unique_ptr<Engine> engine_;
+    bool paused_ = false;
     bool stepQueued_ = false;
-    QElapsedTimer sinceSnapshot_;
+    bool idleTickArmed_ = false;
+    QElapsedTimer clock_;
+    qint64 lastSnapshotMs_ = -1000000;
+    qint64 lastFullMs_ = -1000000;
+    qint64 fullIntervalMs_ = kSnapshotIntervalMs;
 };
 
 }  // namespace kvscope::app

@@ -248,6 +248,25 @@ TEST(Engine, AbortFreesEverythingAndReportsAbort) {
     EXPECT_TRUE(engine.request_ids().empty());
 }
 
+TEST(Engine, ACountersOnlySnapshotHasTheFullOnesCountersAndNoBlockArrays) {
+    Engine engine(embedded(), EngineConfig{});
+    engine.add_request(greedy("Once upon a time", 30));
+    for (int i = 0; i < 5; ++i) engine.step();
+    const EngineSnapshot full = engine.snapshot();
+    const EngineSnapshot light = engine.snapshot(SnapshotDetail::CountersOnly);
+    EXPECT_EQ(full.detail, SnapshotDetail::Full);
+    EXPECT_EQ(light.detail, SnapshotDetail::CountersOnly);
+    EXPECT_EQ(full.kv.blocks.size(), std::size_t(full.kv.stats.num_blocks));
+    EXPECT_TRUE(light.kv.blocks.empty() && light.kv.owner_ids.empty() && light.kv.owner_offsets.empty() &&
+                light.kv.sequences.empty() && light.kv.table_block_ids.empty() && light.kv.free_queue.empty());
+    EXPECT_EQ(light.kv.stats.num_used_blocks, full.kv.stats.num_used_blocks);
+    EXPECT_EQ(light.kv.stats.num_filled_slots, full.kv.stats.num_filled_slots);
+    EXPECT_GT(light.kv.stats.num_used_blocks, 0);
+    EXPECT_EQ(light.metrics.generation_tokens, full.metrics.generation_tokens);
+    ASSERT_EQ(light.sequences.size(), 1u);
+    EXPECT_EQ(light.sequences[0].num_tokens, full.sequences[0].num_tokens);
+}
+
 TEST(Engine, StopStringsEndTheTextBeforeThem) {
     Engine engine(embedded(), EngineConfig{});
     Request r = greedy("Once upon a time", 40);

@@ -32,6 +32,16 @@ ReferenceModel::Matrix ReferenceModel::load_matrix(const GgufFile& file, const c
     for (int r = 0; r < m.rows; ++r) {
         dequantize_row(t->type, bytes.data() + size_t(r) * row_size, m.data.data() + size_t(r) * m.cols, m.cols);
     }
+    const bool requantize =
+        weight_type_ && m.rows > 1 && *weight_type_ != t->type && m.cols % type_info(*weight_type_).block_elems == 0;
+    if (requantize) {
+        std::vector<std::uint8_t> packed(row_bytes(*weight_type_, m.cols));
+        for (int r = 0; r < m.rows; ++r) {
+            float* row = m.data.data() + size_t(r) * m.cols;
+            quantize_row(*weight_type_, row, packed.data(), m.cols);
+            dequantize_row(*weight_type_, packed.data(), row, m.cols);
+        }
+    }
     return m;
 }
 
@@ -40,7 +50,10 @@ std::vector<float> ReferenceModel::load_vector(const GgufFile& file, const char*
     return load_matrix(file, name).data;
 }
 
-ReferenceModel::ReferenceModel(const GgufFile& file) {
+ReferenceModel::ReferenceModel(const GgufFile& file) : ReferenceModel(file, std::nullopt) {}
+
+ReferenceModel::ReferenceModel(const GgufFile& file, std::optional<TensorType> weight_type)
+    : weight_type_(weight_type) {
     const std::string arch = file.require_string("general.architecture");
     neox_rope_ = arch == "qwen2";
     num_layers_ = int(file.require_int(arch + ".block_count"));

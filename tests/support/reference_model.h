@@ -5,6 +5,7 @@
 // time, as llama2.c's run.c does. It is the oracle the paged engine is compared against.
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "engine/gguf.h"
@@ -14,6 +15,9 @@ namespace kvscope::test {
 class ReferenceModel {
 public:
     explicit ReferenceModel(const GgufFile& file);
+    // Every 2-D weight whose row length fits `weight_type`'s blocks goes through a round trip to
+    // that type (quantise, then dequantise), as a model re-quantised at load holds it.
+    ReferenceModel(const GgufFile& file, std::optional<TensorType> weight_type);
 
     int vocab_size() const { return vocab_size_; }
     // Stores K and V rows as `type` would (F32: exact; F16, Q8_0: quantised and read back), to
@@ -43,6 +47,7 @@ private:
     std::vector<float> load_vector(const GgufFile& file, const char* name, bool optional) const;
     void matvec(const Matrix& w, const std::vector<float>& x, std::vector<float>& y) const;
 
+    std::optional<TensorType> weight_type_;
     TensorType cache_type_ = TensorType::F32;
     bool neox_rope_ = false;
     int num_layers_ = 0, dim_ = 0, ffn_dim_ = 0, num_heads_ = 0, num_kv_heads_ = 0, head_dim_ = 0, vocab_size_ = 0;

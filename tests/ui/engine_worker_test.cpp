@@ -1,5 +1,7 @@
-// The bridge on a real QThread with the embedded model: load, submit, stream outputs and
-// snapshots back through queued signals, abort, and a failed load that keeps the old model.
+// The bridge on a real QThread with the embedded model: load (with progress, and re-quantised),
+// submit, chat through the template, stream outputs and snapshots back through queued signals,
+// pause and resume, abort, reset the prefix cache, a block's tokens, a model file's header, and a
+// failed load that keeps the old model.
 
 #include <QSignalSpy>
 #include <QThread>
@@ -22,15 +24,35 @@ public:
         connect(worker, &EngineWorker::requestAccepted, this, &Relay::requestAccepted, Qt::QueuedConnection);
         connect(worker, &EngineWorker::outputsReady, this, &Relay::outputsReady, Qt::QueuedConnection);
         connect(worker, &EngineWorker::snapshotReady, this, &Relay::snapshotReady, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::requestRejected, this, &Relay::requestRejected, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::loadProgress, this, &Relay::loadProgress, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::pausedChanged, this, &Relay::pausedChanged, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::prefixCacheReset, this, &Relay::prefixCacheReset, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::blockTokensReady, this, &Relay::blockTokensReady, Qt::QueuedConnection);
+        connect(worker, &EngineWorker::modelInspected, this, &Relay::modelInspected, Qt::QueuedConnection);
     }
 
 signals:
     void modelLoaded(const kvscope::ui::ModelSummary& summary);
     void modelLoadFailed(const QString& message);
     void requestAccepted(quint64 tag, qint64 requestId);
+    void requestRejected(quint64 tag, const QString& message);
     void outputsReady(const QVector<kvscope::RequestOutput>& outputs);
-    void snapshotReady(std::shared_ptr<const kvscope::EngineSnapshot> snapshot);
+    void snapshotReady(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
+    void loadProgress(double fraction, const QString& stage);
+    void pausedChanged(bool paused);
+    void prefixCacheReset(bool done, const QString& message);
+    void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
+    void modelInspected(const kvscope::ui::ModelFileInfo& info);
 };
+
+using Snapshot = std::shared_ptr<const kvscope::EngineSnapshot>;
+
+kvscope::ui::LoadRequest embeddedLoad() {
+    kvscope::ui::LoadRequest r;
+    r.source = QString::fromUtf8(kvscope::kEmbeddedModelName.data());
+    return r;
+}
 
 class EngineWorkerTest : public QObject {
     Q_OBJECT
@@ -59,12 +81,19 @@ private slots:
         connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
         m_thread.start();
         QSignalSpy loaded(m_relay, &Relay::modelLoaded);
-        const QString name = QString::fromUtf8(kvscope::kEmbeddedModelName.data());
-        call([w = m_worker, name] { w->loadModel(name, kvscope::EngineConfig{}); });
+        QSignalSpy progress(m_relay, &Relay::loadProgress);
+        call([w = m_worker] { w->loadModel(embeddedLoad()); });
         QVERIFY(waitFor(loaded));
         const auto summary = loaded.at(0).at(0).value<kvscope::ui::ModelSummary>();
         QCOMPARE(summary.numLayers, 5);
         QVERIFY(summary.backend.startsWith("cpu"));
+        QCOMPARE(summary.name, QString("stories260K"));
+        QCOMPARE(summary.vocabSize, 512);
+        QCOMPARE(summary.bosId, 1);
+        QCOMPARE(summary.firstTokenId, 259);  // after <unk>, <s>, </s> and the 256 byte tokens
+        QCOMPARE(summary.chatTemplate, QString("plain"));
+        QVERIFY(progress.count() >= 2);
+        QVERIFY(progress.last().at(0).toDouble() > 0.9);
     }
 
     void cleanupTestCase() {
@@ -102,18 +131,164 @@ private slots:
         QCOMPARE(tokens, (std::vector<std::int32_t>{432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
                                                     426, 338, 401, 396, 267, 337, 410, 408, 419, 292}));
         // The snapshot sent when the engine went idle counts all 20 tokens and holds no block.
-        auto last = [&] {
-            return snapshots.isEmpty() ? nullptr
-                                       : snapshots.last().at(0).value<std::shared_ptr<const kvscope::EngineSnapshot>>();
-        };
+        auto last = [&] { return snapshots.isEmpty() ? nullptr : snapshots.last().at(0).value<Snapshot>(); };
         QTRY_VERIFY(last() && last()->metrics.generation_tokens == 20);
         QCOMPARE(last()->kv.stats.num_used_blocks, 0);
         QVERIFY(last()->kv.stats.num_cached_free_blocks > 0);
+        // The snapshot sent on going idle is a full one (idle heartbeats after it carry counters only).
+        Snapshot idle;
+        for (const auto& args : snapshots) {
+            const auto s = args.at(0).value<Snapshot>();
+            if (s->detail == kvscope::SnapshotDetail::Full && s->metrics.generation_tokens == 20) idle = s;
+        }
+        QVERIFY(idle);
+        QCOMPARE(idle->kv.stats.num_used_blocks, 0);
+        QVERIFY(snapshots.last().at(1).toDouble() >= snapshots.first().at(1).toDouble());
+    }
+
+    void anIdleEngineStillSendsCountersSoRatesFallToZero() {
+        QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                return !snapshots.isEmpty() &&
+                       snapshots.last().at(0).value<Snapshot>()->detail == kvscope::SnapshotDetail::CountersOnly;
+            },
+            5000));
+        const auto s = snapshots.last().at(0).value<Snapshot>();
+        QCOMPARE(s->metrics.num_requests_running, 0);
+        QCOMPARE(s->metrics.generation_tokens, 20);
+    }
+
+    void aBlockAnswersWithTheTokensItHolds() {
+        // After the request above, block 0 holds the prompt's first 16 tokens, cached.
+        QSignalSpy tokens(m_relay, &Relay::blockTokensReady);
+        call([w = m_worker] { w->requestBlockTokens(0); });
+        QVERIFY(waitFor(tokens));
+        const auto answer = tokens.at(0).at(0).value<kvscope::ui::BlockTokens>();
+        QCOMPARE(answer.blockId, 0);
+        QCOMPARE(int(answer.tokens.size()), 16);
+        QCOMPARE(answer.tokens[0], 1);  // BOS
+        QCOMPARE(answer.pieces.size(), 16);
+        QCOMPARE(answer.pieces.mid(1, 4).join(""), QString(" Once upon a time"));
+    }
+
+    void aChatTurnIsRenderedWithTheTemplateAndStreams() {
+        QSignalSpy accepted(m_relay, &Relay::requestAccepted);
+        QSignalSpy outputs(m_relay, &Relay::outputsReady);
+        kvscope::ui::ChatRequest chat;
+        chat.messages = {{"user", "Once upon a time"}};
+        chat.params.temperature = 0;
+        chat.params.max_tokens = 20;
+        call([w = m_worker, chat] { w->submitChat(5, chat); });
+        QVERIFY(waitFor(accepted));
+        const qint64 id = accepted.at(0).at(1).toLongLong();
+        std::vector<std::int32_t> tokens;
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                while (!outputs.isEmpty()) {
+                    for (const auto& out : outputs.takeFirst().at(0).value<QVector<kvscope::RequestOutput>>()) {
+                        if (out.id != id) continue;
+                        for (const auto& s : out.samples)
+                            tokens.insert(tokens.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+                    }
+                }
+                return tokens.size() >= 20;
+            },
+            10000));
+        // The plain template renders the turn as the text itself: the known-good continuation.
+        QCOMPARE(tokens[0], 432);
+        QCOMPARE(tokens[19], 292);
+    }
+
+    void pauseHoldsRequestsUntilResumed() {
+        QSignalSpy paused(m_relay, &Relay::pausedChanged);
+        QSignalSpy accepted(m_relay, &Relay::requestAccepted);
+        QSignalSpy outputs(m_relay, &Relay::outputsReady);
+        call([w = m_worker] { w->setPaused(true); });
+        QVERIFY(waitFor(paused));
+        QCOMPARE(paused.at(0).at(0).toBool(), true);
+        kvscope::Request r;
+        r.prompt = "Lily";
+        r.params.max_tokens = 3;
+        call([w = m_worker, r] { w->submit(3, r); });
+        QVERIFY(waitFor(accepted));
+        // A round trip through the worker's queue: anything a step would have sent came before.
+        QSignalSpy progress(m_relay, &Relay::modelInspected);
+        call([w = m_worker] { w->inspectModel("/nonexistent.gguf"); });
+        QVERIFY(waitFor(progress));
+        QCOMPARE(outputs.count(), 0);
+        call([w = m_worker] { w->setPaused(false); });
+        QVERIFY(waitFor(outputs));
+    }
+
+    void resetPrefixCacheFreesTheCachedBlocksOnlyWhenNoneIsHeld() {
+        QSignalSpy reset(m_relay, &Relay::prefixCacheReset);
+        QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
+        call([w = m_worker] { w->resetPrefixCache(); });
+        QVERIFY(waitFor(reset));
+        QCOMPARE(reset.at(0).at(0).toBool(), true);
+        QVERIFY(QTest::qWaitFor([&] {
+            return !snapshots.isEmpty() &&
+                   snapshots.last().at(0).value<Snapshot>()->kv.stats.num_cached_free_blocks == 0;
+        }));
+        // While a request holds blocks, the reset is refused with a reason.
+        QSignalSpy accepted(m_relay, &Relay::requestAccepted);
+        call([w = m_worker] { w->setPaused(true); });
+        kvscope::Request r;
+        r.prompt = "Once upon a time";
+        r.params.max_tokens = 1000;
+        r.params.ignore_eos = true;
+        call([w = m_worker, r] { w->submit(4, r); });
+        QVERIFY(waitFor(accepted));
+        call([w = m_worker] { w->setPaused(false); });
+        QVERIFY(QTest::qWaitFor([&] {
+            return !snapshots.isEmpty() && snapshots.last().at(0).value<Snapshot>()->kv.stats.num_used_blocks > 0;
+        }));
+        call([w = m_worker] { w->setPaused(true); });
+        call([w = m_worker] { w->resetPrefixCache(); });
+        QVERIFY(waitFor(reset, 2));
+        QCOMPARE(reset.at(1).at(0).toBool(), false);
+        QVERIFY(reset.at(1).at(1).toString().contains("held by running requests"));
+        call([w = m_worker] { w->abortAll(); });
+        call([w = m_worker] { w->setPaused(false); });
+    }
+
+    void aModelFileIsDescribedForTheSettingsDialog() {
+        QSignalSpy inspected(m_relay, &Relay::modelInspected);
+        call([w = m_worker] { w->inspectModel(QString::fromUtf8(kvscope::kEmbeddedModelName.data())); });
+        QVERIFY(waitFor(inspected));
+        const auto info = inspected.at(0).at(0).value<kvscope::ui::ModelFileInfo>();
+        QVERIFY(info.error.isEmpty());
+        QVERIFY(info.runnable);
+        QCOMPARE(info.tensors.size(), 48);
+        QCOMPARE(info.typeCounts.size(), 1);
+        QCOMPARE(info.typeCounts[0].first, QString("F32"));
+        QVERIFY(info.summary.contains("5 layers"));
+        call([w = m_worker] { w->inspectModel("/nonexistent.gguf"); });
+        QVERIFY(waitFor(inspected, 2));
+        QVERIFY(inspected.at(1).at(0).value<kvscope::ui::ModelFileInfo>().error.contains("cannot open"));
+    }
+
+    void aRequantisedLoadSaysSo() {
+        QSignalSpy loaded(m_relay, &Relay::modelLoaded);
+        auto load = embeddedLoad();
+        load.weightType = kvscope::TensorType::Q8_0;
+        load.config.num_kv_blocks = 64;
+        call([w = m_worker, load] { w->loadModel(load); });
+        QVERIFY(waitFor(loaded));
+        const auto summary = loaded.at(0).at(0).value<kvscope::ui::ModelSummary>();
+        QCOMPARE(summary.numBlocks, 64);
+        QCOMPARE(summary.numRequantized, 32);
+        QCOMPARE(kvscope::ui::weightDescription(summary), QString("Q8_0 (re-quantised from F32)"));
+        call([w = m_worker] { w->loadModel(embeddedLoad()); });  // back to the default for the tests below
+        QVERIFY(waitFor(loaded, 2));
     }
 
     void aBadModelIsRejectedAndTheOldOneKeepsServing() {
         QSignalSpy failed(m_relay, &Relay::modelLoadFailed);
-        call([w = m_worker] { w->loadModel("/nonexistent.gguf", kvscope::EngineConfig{}); });
+        kvscope::ui::LoadRequest bad;
+        bad.source = "/nonexistent.gguf";
+        call([w = m_worker, bad] { w->loadModel(bad); });
         QVERIFY(waitFor(failed));
         QVERIFY(failed.at(0).at(0).toString().contains("/nonexistent.gguf: cannot open"));
         QSignalSpy accepted(m_relay, &Relay::requestAccepted);

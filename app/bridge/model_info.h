@@ -1,0 +1,23 @@
+#pragma once
+// Engine objects described as the UI's values: a GGUF file's header (ModelFileInfo, what
+// `kvscope-cli info` prints) and a loaded engine (ModelSummary).
+
+#include <QString>
+
+#include "engine/engine.h"
+#include "ui/engine_messages.h"
+#include "ui/model_summary.h"
+
+namespace kvscope::app {
+
+// Reads the header of `source` (a path or the embedded model's name); a file that cannot be read
+// gives a ModelFileInfo with `error` set, one that cannot run one with `runProblem` set.
+ui::ModelFileInfo readModelFileInfo(const QString& source);
+
+ui::ModelSummary summarize(const QString& source, const Engine& engine);
+
+// The first ordinary token id (not control, unknown, unused or byte): synthetic prompts draw
+// their tokens from here up, so that they decode to readable text.
+std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer);
+
+}  // namespace kvscope::app

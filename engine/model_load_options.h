@@ -1,0 +1,28 @@
+#pragma once
+// How Model::load treats a file: weights as stored, or re-quantised at load into buffers the Model
+// owns (as llama.cpp's quantize tool would write them, but in memory), and who hears of progress.
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "kernels/tensor_type.h"
+
+namespace kvscope {
+
+struct ModelLoadOptions {
+    // Every 2-D weight (embedding, attention, feed-forward, output) re-quantised to this type: F16,
+    // Q8_0 or Q4_0. Each row is dequantised to f32 and quantised again. A weight whose row length
+    // is not a multiple of the type's block keeps its stored type. nullopt: weights as stored.
+    std::optional<TensorType> weight_type;
+    // Called on the loading thread with the fraction done (0..1) and what is being done.
+    std::function<void(double fraction, const std::string& stage)> on_progress;
+
+    // Throws ConfigError when weight_type is not one of the re-quantisation targets.
+    void validate() const;
+};
+
+// The types weights can be re-quantised to at load, for menus and messages: F16, Q8_0, Q4_0.
+bool is_requantization_target(TensorType type);
+
+}  // namespace kvscope

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Retakes the workbench screenshots in docs/ under a virtual X server: a real run of
+# `kvscope --kv-blocks 1024 --demo-chat ... --demo-batch 200`, driven with xdotool (there is no
+# window manager: clicks and keys go to fixed coordinates of the 1600 x 1000 screen), captured
+# with ImageMagick's `import`, cropped per panel. Needs: xvfb, xdotool, imagemagick.
+#   usage: scripts/take-screenshots.sh [build dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${1:-}" != "--inside-xvfb" ]]; then
+    exec xvfb-run -a -s "-screen 0 1600x1000x24" "$0" --inside-xvfb "${1:-build}"
+fi
+build="$2"
+out="$(mktemp -d)"
+export XDG_CONFIG_HOME="$out/config" QT_QPA_PLATFORM=xcb
+
+start() {
+    rm -rf "$out/config"
+    "$build/kvscope" --kv-blocks 1024 --demo-chat "Once upon a time" "$@" >"$out/log" 2>&1 &
+    pid=$!
+}
+
+# A 200-request batch beside the chat: the whole window, then the inspector zoomed in.
+start --demo-batch 200
+sleep 6 && import -window root "$out/running.png"
+xdotool mousemove 540 64                                 # the grid's top-left corner
+for _ in 1 2 3 4 5; do xdotool click 4; sleep 0.1; done  # wheel: zoom in
+xdotool mousemove 600 90 && sleep 1.5                    # hover a shared block
+import -window root "$out/zoomed.png"
+sleep 40 && import -window root "$out/done.png"
+kill "$pid" && wait "$pid" || true
+
+# Chat only: a second turn that the prefix cache serves, then the settings dialog (Ctrl+,).
+start
+sleep 4 && xdotool mousemove 300 370 click 1 && sleep 0.3
+xdotool type --delay 20 " Then a big dog came" && xdotool key ctrl+Return
+sleep 4 && import -window root "$out/chat.png"
+xdotool key ctrl+comma && sleep 2 && import -window root "$out/settings.png"
+kill "$pid" && wait "$pid" || true
+
+small() { convert "$@" -strip +dither -colors 256 -define png:compression-level=9; }
+small "$out/running.png" -resize 1280x docs/screenshot-workbench.png
+small "$out/zoomed.png" -crop 1070x550+530+18 +repage docs/screenshot-inspector.png
+convert "$out/running.png" -crop 724x405+0+573 +repage -strip docs/screenshot-batch.png
+convert "$out/done.png" -crop 876x405+724+573 +repage -strip docs/screenshot-charts.png
+convert "$out/chat.png" -crop 522x550+0+18 +repage -strip docs/screenshot-chat.png
+convert "$out/settings.png" -crop 970x616+302+151 +repage -strip docs/screenshot-settings.png
+rm -rf "$out"
+echo "docs/screenshot-*.png updated: look at them before committing"

@@ -1,0 +1,162 @@
+// Chat without an engine: what a conversation sends (every earlier turn again, so the prefix
+// cache can serve them), how streamed outputs assemble per sample, regenerate, rejection, and the
+// chat panel's buttons through a turn's life.
+
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QtTest>
+
+#include "ui/chat_panel.h"
+#include "ui/conversation.h"
+#include "ui/request_log.h"
+#include "ui/sampling_controls.h"
+#include "ui/session.h"
+
+using namespace kvscope;
+using namespace kvscope::ui;
+
+namespace {
+
+RequestOutput delta(qint64 id, int index, const std::string& text, FinishReason reason = FinishReason::none) {
+    RequestOutput out;
+    out.id = id;
+    SequenceOutput s;
+    s.index = index;
+    s.new_token_ids = {1};
+    s.text_delta = text;
+    s.finish_reason = reason;
+    out.samples.push_back(s);
+    out.finished = reason != FinishReason::none;
+    return out;
+}
+
+ModelSummary loadedModel() {
+    ModelSummary m;
+    m.name = "stories260K";
+    m.chatTemplate = "plain";
+    return m;
+}
+
+}  // namespace
+
+class ChatTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        qRegisterMetaType<kvscope::ui::ChatRequest>();
+        qRegisterMetaType<kvscope::ui::ModelSummary>();
+    }
+
+    void eachTurnSendsTheWholeConversation() {
+        Conversation c;
+        c.addUser("Hello");
+        SamplingParams p;
+        p.max_tokens = 9;
+        ChatRequest first = c.request(p);
+        QCOMPARE(int(first.messages.size()), 1);
+        QCOMPARE(first.params.max_tokens, 9);
+        c.beginAssistant(1);
+        c.setRequestId(3);
+        QVERIFY(c.busy());
+        QVERIFY(c.apply(delta(3, 0, "Hi")));
+        QVERIFY(!c.apply(delta(4, 0, "not mine")));
+        QVERIFY(c.apply(delta(3, 0, " there", FinishReason::stop)));
+        QVERIFY(!c.busy());
+        c.addUser("How are you?");
+        const ChatRequest second = c.request(p, "Be brief.");
+        QCOMPARE(int(second.messages.size()), 4);
+        QCOMPARE(second.messages[0].role, std::string("system"));
+        QCOMPARE(second.messages[2].role, std::string("assistant"));
+        QCOMPARE(second.messages[2].content, std::string("Hi there"));
+        QCOMPARE(second.messages[3].content, std::string("How are you?"));
+        QCOMPARE(c.title(), QString("Hello"));
+    }
+
+    void samplesStreamSeparatelyAndRegenerateAsksAgain() {
+        Conversation c;
+        c.addUser("Once");
+        c.beginAssistant(2);
+        c.setRequestId(8);
+        c.apply(delta(8, 1, " upon"));
+        c.apply(delta(8, 0, " there"));
+        RequestOutput last = delta(8, 0, " was", FinishReason::length);
+        last.samples.push_back(SequenceOutput{1, {2}, " a", {}, FinishReason::length});
+        last.timings.num_generation_tokens = 4;
+        c.apply(last);
+        QCOMPARE(c.turns().back().samples, (QStringList{" there was", " upon a"}));
+        QVERIFY(c.html("m").contains("sample 2"));
+        QVERIFY(c.canRegenerate());
+        c.dropLastAssistant();
+        QCOMPARE(int(c.turns().size()), 1);
+        QCOMPARE(int(c.request(SamplingParams{}).messages.size()), 1);
+    }
+
+    void aRejectedTurnEndsWithItsReason() {
+        Conversation c;
+        c.addUser("x");
+        c.beginAssistant(1);
+        c.fail("the prompt is too long");
+        QVERIFY(!c.busy());
+        QVERIFY(c.html("m").contains("rejected: the prompt is too long"));
+        QCOMPARE(int(c.request(SamplingParams{}).messages.size()), 1);  // the failed turn is not sent
+    }
+
+    void thePanelSendsStreamsStopsAndRegenerates() {
+        Session session;
+        ChatPanel panel(&session);
+        QSignalSpy chats(&session, &Session::submitChatCommand);
+        QSignalSpy aborts(&session, &Session::abortCommand);
+        auto* send = panel.findChild<QPushButton*>("send");
+        auto* stop = panel.findChild<QPushButton*>("stop");
+        auto* regenerate = panel.findChild<QPushButton*>("regenerate");
+        QVERIFY(!send->isEnabled());  // no model yet
+        session.onModelLoaded(loadedModel());
+        QVERIFY(send->isEnabled());
+        panel.samplingControls()->findChild<QSpinBox*>("maxTokens")->setValue(7);
+        panel.send("Once upon a time");
+        QCOMPARE(chats.count(), 1);
+        const auto request = chats.at(0).at(1).value<ChatRequest>();
+        QCOMPARE(request.messages.back().content, std::string("Once upon a time"));
+        QCOMPARE(request.params.max_tokens, 7);
+        QCOMPARE(request.priority, -1);  // ahead of batch requests
+        QVERIFY(!send->isEnabled());
+        QVERIFY(stop->isEnabled());
+        session.onRequestAccepted(chats.at(0).at(0).toULongLong(), 21);
+        session.onOutputs({delta(21, 0, ", there")});
+        QTRY_VERIFY(panel.transcriptText().contains("Once upon a time"));
+        QTRY_VERIFY(panel.transcriptText().contains(", there"));
+        QTest::mouseClick(stop, Qt::LeftButton);
+        QCOMPARE(aborts.count(), 1);
+        QCOMPARE(aborts.at(0).at(0).toLongLong(), 21);
+        session.onOutputs({delta(21, 0, "", FinishReason::abort)});
+        QVERIFY(send->isEnabled());
+        QVERIFY(regenerate->isEnabled());
+        QTest::mouseClick(regenerate, Qt::LeftButton);
+        QCOMPARE(chats.count(), 2);
+        QCOMPARE(int(chats.at(1).at(1).value<ChatRequest>().messages.size()), 1);  // the answer is asked again
+        QCOMPARE(session.requestLog()->records()[0].source, QString("chat 1"));
+    }
+
+    void conversationsAreIndependent() {
+        Session session;
+        ChatPanel panel(&session);
+        session.onModelLoaded(loadedModel());
+        QSignalSpy chats(&session, &Session::submitChatCommand);
+        panel.send("first");
+        session.onRequestAccepted(chats.at(0).at(0).toULongLong(), 1);
+        panel.newConversation();
+        QCOMPARE(panel.conversationCount(), 2);
+        QCOMPARE(panel.currentConversation(), 1);
+        panel.send("second");  // the first conversation is still busy; this one is not
+        QCOMPARE(chats.count(), 2);
+        QCOMPARE(int(chats.at(1).at(1).value<ChatRequest>().messages.size()), 1);
+        session.onOutputs({delta(1, 0, " answer", FinishReason::stop)});
+        QCOMPARE(panel.conversation(0).turns().back().text(), QString(" answer"));
+        QVERIFY(panel.conversation(1).busy());
+    }
+};
+
+QTEST_MAIN(ChatTest)
+#include "chat_test.moc"

@@ -1,0 +1,161 @@
+// Session exports parsed back: the JSON document (model, settings, time series, requests), the
+// three CSV files (header, one row per sample or request, quoting), atomic writes that leave
+// nothing behind on failure, and a clear message for a path that cannot be written.
+
+#include <QDir>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "ui/atomic_file.h"
+#include "ui/request_log.h"
+#include "ui/session.h"
+#include "ui/session_export.h"
+#include "ui/session_recorder.h"
+
+using namespace kvscope;
+using namespace kvscope::ui;
+
+namespace {
+
+QStringList readLines(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    QStringList lines = QString::fromUtf8(f.readAll()).split('\n');
+    if (!lines.isEmpty() && lines.last().isEmpty()) lines.removeLast();
+    return lines;
+}
+
+// A session with a model, three samples and two requests (one with a comma in its reason).
+void fill(Session& session) {
+    ModelSummary m;
+    m.source = "embedded:stories260K";
+    m.name = "stories260K";
+    m.numBlocks = 40;
+    m.blockSize = 16;
+    m.config.block_size = 16;
+    session.onModelLoaded(m);
+    for (int i = 0; i < 3; ++i) {
+        auto s = std::make_shared<EngineSnapshot>();
+        s->detail = SnapshotDetail::CountersOnly;
+        s->kv.stats.num_blocks = 40;
+        s->kv.stats.num_used_blocks = 10 * i;
+        s->metrics.generation_tokens = 100 * i;
+        session.onSnapshot(s, 0.5 * i);
+    }
+    Request r;
+    r.prompt_token_ids = {1, 2, 3};
+    session.submit(r, nullptr, "batch 1");
+    session.submit(r, nullptr, "chat 1");
+    session.onRequestAccepted(1, 10);
+    RequestOutput out;
+    out.id = 10;
+    out.finished = true;
+    out.samples.push_back(SequenceOutput{0, {5, 6}, "ab", {}, FinishReason::length});
+    out.timings.num_prompt_tokens = 3;
+    out.timings.num_generation_tokens = 2;
+    out.timings.time_to_first_token = 0.004;
+    session.onOutputs({out});
+    session.onRequestRejected(2, "too long, shorten it");
+}
+
+}  // namespace
+
+class SessionExportTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void theJsonDocumentHoldsEverything() {
+        Session session;
+        fill(session);
+        QTemporaryDir dir;
+        const QString path = dir.filePath("s.json");
+        QCOMPARE(exportSessionJson(session, path), QString());
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &error);
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        const QJsonObject o = doc.object();
+        QCOMPARE(o["format"].toString(), QString("kvscope-session"));
+        QCOMPARE(o["model"].toObject()["name"].toString(), QString("stories260K"));
+        QCOMPARE(o["settings"].toObject()["block_size"].toInt(), 16);
+        const QJsonArray series = o["time_series"].toArray();
+        QCOMPARE(series.size(), 3);
+        QCOMPARE(series[2].toObject()["kv_usage"].toDouble(), 0.5);
+        QCOMPARE(series[2].toObject()["generation_tokens_per_s"].toDouble(), 200.0);  // 200 tokens in 1 s
+        QVERIFY(series[0].toObject()["generation_tokens_per_s"].isNull());            // no earlier sample
+        QCOMPARE(series[0].toObject().keys().size(), timeSeriesColumns().size());
+        const QJsonArray requests = o["requests"].toArray();
+        QCOMPARE(requests.size(), 2);
+        QCOMPARE(requests[0].toObject()["state"].toString(), QString("finished"));
+        QCOMPARE(requests[0].toObject()["ttft_ms"].toDouble(), 4.0);
+        QCOMPARE(requests[1].toObject()["state"].toString(), QString("rejected"));
+        QVERIFY(requests[1].toObject()["ttft_ms"].isNull());
+        QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList{"s.json"});  // no temporary left
+    }
+
+    void theCsvFilesHaveAHeaderAndOneRowEach() {
+        Session session;
+        fill(session);
+        QTemporaryDir dir;
+        QString error;
+        const QStringList files = exportSessionCsv(session, dir.filePath("s.csv"), &error);
+        QCOMPARE(error, QString());
+        QCOMPARE(files,
+                 (QStringList{dir.filePath("s.csv"), dir.filePath("s-requests.csv"), dir.filePath("s-settings.csv")}));
+        const QStringList series = readLines(files[0]);
+        QCOMPARE(series.size(), 4);
+        QCOMPARE(series[0], timeSeriesColumns().join(','));
+        const QStringList last = series[3].split(',');
+        QCOMPARE(last.size(), timeSeriesColumns().size());
+        QCOMPARE(last[timeSeriesColumns().indexOf("used_blocks")], QString("20"));
+        QCOMPARE(series[1].split(',')[timeSeriesColumns().indexOf("generation_tokens_per_s")], QString());
+        const QStringList requests = readLines(files[1]);
+        QCOMPARE(requests.size(), 3);
+        QVERIFY(requests[0].startsWith("id,source,state,"));
+        QVERIFY(requests[2].endsWith(",\"too long, shorten it\""));  // quoted: it holds a comma
+        const QStringList settings = readLines(files[2]);
+        QVERIFY(settings.contains("model,name,stories260K"));
+        QVERIFY(settings.contains("settings,block_size,16"));
+    }
+
+    void fieldsAreQuotedOnlyWhenNeeded() {
+        QCOMPARE(csvField("plain"), QString("plain"));
+        QCOMPARE(csvField("a,b"), QString("\"a,b\""));
+        QCOMPARE(csvField("say \"hi\""), QString("\"say \"\"hi\"\"\""));
+        QCOMPARE(csvField("two\nlines"), QString("\"two\nlines\""));
+    }
+
+    void anUnwritablePathIsAClearErrorAndLeavesNothing() {
+        Session session;
+        fill(session);
+        QTemporaryDir dir;
+        const QString path = dir.filePath("no/such/folder/s.json");
+        const QString error = exportSessionJson(session, path);
+        QVERIFY(error.startsWith(path + ": cannot write here"));
+        QString csvError;
+        QVERIFY(exportSessionCsv(session, dir.filePath("no/s.csv"), &csvError).isEmpty());
+        QVERIFY(csvError.contains("cannot write here"));
+        QVERIFY(saveImageAtomically(dir.filePath("no/x.png"), QImage(4, 4, QImage::Format_RGB32)).contains("no/x.png"));
+        QCOMPARE(QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList());
+    }
+
+    void anExistingFileIsReplacedWhole() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("x.txt");
+        QCOMPARE(writeAtomically(path, QByteArray("a much longer first version")), QString());
+        QCOMPARE(writeAtomically(path, QByteArray("short")), QString());
+        QCOMPARE(readLines(path), QStringList{"short"});
+        // A writer that fails leaves the previous file as it was.
+        QVERIFY(!writeAtomically(path, [](QIODevice& out) {
+                     out.write("partial");
+                     return false;
+                 }).isEmpty());
+        QCOMPARE(readLines(path), QStringList{"short"});
+    }
+};
+
+QTEST_MAIN(SessionExportTest)
+#include "session_export_test.moc"

@@ -1,0 +1,171 @@
+// What the workbench remembers: settings written and read back unchanged, every corrupt or
+// out-of-range value falling back to its default, a rejected combination falling back to the
+// default configuration, recent models, and the settings dialog's request and validation.
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "ui/settings_dialog.h"
+#include "ui/workbench_settings.h"
+
+using namespace kvscope;
+using namespace kvscope::ui;
+
+class SettingsTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void writtenSettingsReadBackUnchanged() {
+        QTemporaryDir dir;
+        QFile model(dir.filePath("m.gguf"));
+        QVERIFY(model.open(QIODevice::WriteOnly));
+        model.close();
+        QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);
+        WorkbenchSettings s;
+        s.load.source = dir.filePath("m.gguf");
+        s.load.weightType = TensorType::Q4_0;
+        s.load.config.block_size = 32;
+        s.load.config.kv_cache_bytes = std::int64_t(64) << 20;
+        s.load.config.num_kv_blocks = 500;
+        s.load.config.cache_dtype = TensorType::F16;
+        s.load.config.enable_prefix_caching = false;
+        s.load.config.max_num_seqs = 8;
+        s.load.config.max_num_batched_tokens = 512;
+        s.load.config.num_threads = 3;
+        s.addRecent("a.gguf");
+        s.addRecent("b.gguf");
+        s.addRecent("a.gguf");
+        s.write(store);
+        const WorkbenchSettings r = WorkbenchSettings::read(store);
+        QCOMPARE(r.load.source, s.load.source);
+        QCOMPARE(r.load.weightType, std::optional<TensorType>(TensorType::Q4_0));
+        QCOMPARE(r.load.config.block_size, 32);
+        QCOMPARE(r.load.config.kv_cache_bytes, std::int64_t(64) << 20);
+        QCOMPARE(r.load.config.num_kv_blocks, std::optional<std::int32_t>(500));
+        QCOMPARE(r.load.config.cache_dtype, TensorType::F16);
+        QCOMPARE(r.load.config.enable_prefix_caching, false);
+        QCOMPARE(r.load.config.max_num_seqs, 8);
+        QCOMPARE(r.load.config.max_num_batched_tokens, 512);
+        QCOMPARE(r.load.config.num_threads, 3);
+        QCOMPARE(r.recentModels, (QStringList{"a.gguf", "b.gguf"}));
+    }
+
+    void corruptValuesFallBackToTheirDefaults() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);
+        store.setValue("cache/blockSize", "banana");
+        store.setValue("cache/budgetMiB", -5);
+        store.setValue("cache/dtype", "Q9_9");
+        store.setValue("cache/prefixCaching", "maybe");
+        store.setValue("scheduler/maxNumSeqs", 123456789);
+        store.setValue("model/weightType", "Q4_K");  // not a re-quantisation target
+        store.setValue("model/source", dir.filePath("gone.gguf"));
+        store.setValue("backend/threads", 32);
+        const WorkbenchSettings r = WorkbenchSettings::read(store);
+        const EngineConfig d;
+        QCOMPARE(r.load.config.block_size, d.block_size);
+        QCOMPARE(r.load.config.kv_cache_bytes, d.kv_cache_bytes);
+        QCOMPARE(r.load.config.cache_dtype, d.cache_dtype);
+        QCOMPARE(r.load.config.enable_prefix_caching, d.enable_prefix_caching);
+        QCOMPARE(r.load.config.max_num_seqs, d.max_num_seqs);
+        QCOMPARE(r.load.config.num_threads, 32);  // a valid value next to bad ones is kept
+        QCOMPARE(r.load.weightType, std::optional<TensorType>());
+        QCOMPARE(r.load.source, embeddedModelSource());  // the file is gone: the embedded model
+    }
+
+    void aCombinationTheEngineRejectsFallsBackToTheDefaultConfiguration() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);
+        store.setValue("cache/blockSize", 7);  // in range for the reader, not for EngineConfig
+        store.setValue("scheduler/maxNumSeqs", 5);
+        const WorkbenchSettings r = WorkbenchSettings::read(store);
+        QVERIFY(!validateLoadRequest(LoadRequest{embeddedModelSource(),
+                                                 {},
+                                                 [] {
+                                                     EngineConfig c;
+                                                     c.block_size = 7;
+                                                     return c;
+                                                 }()})
+                     .isEmpty());
+        QCOMPARE(r.load.config.block_size, EngineConfig{}.block_size);
+        QCOMPARE(r.load.config.max_num_seqs, EngineConfig{}.max_num_seqs);
+    }
+
+    void anEmptyStoreGivesTheEmbeddedModelAndDefaults() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath("none.ini"), QSettings::IniFormat);
+        const WorkbenchSettings r = WorkbenchSettings::read(store);
+        QCOMPARE(r.load.source, embeddedModelSource());
+        QVERIFY(validateLoadRequest(r.load).isEmpty());
+        QVERIFY(r.recentModels.isEmpty());
+    }
+
+    void recentModelsAreCapped() {
+        WorkbenchSettings s;
+        for (int i = 0; i < 20; ++i) s.addRecent(QString("m%1.gguf").arg(i));
+        QCOMPARE(s.recentModels.size(), WorkbenchSettings::kMaxRecent);
+        QCOMPARE(s.recentModels.front(), QString("m19.gguf"));
+    }
+
+    void aNewDialogAsksForTheFileItIsGivenEvenTheDefaultOne() {
+        SettingsDialog dialog;  // starts on the embedded model
+        QSignalSpy inspect(&dialog, &SettingsDialog::inspectRequested);
+        dialog.setRequest(LoadRequest{embeddedModelSource(), std::nullopt, EngineConfig{}});
+        QCOMPARE(inspect.count(), 1);
+        QCOMPARE(inspect.at(0).at(0).toString(), embeddedModelSource());
+    }
+
+    void theDialogReturnsWhatItShowsAndRefusesBadSettings() {
+        SettingsDialog dialog;
+        QSignalSpy inspect(&dialog, &SettingsDialog::inspectRequested);
+        LoadRequest r;
+        r.source = "/models/x.gguf";
+        r.weightType = TensorType::Q8_0;
+        r.config.block_size = 8;
+        r.config.cache_dtype = TensorType::Q8_0;
+        r.config.kv_cache_bytes = std::int64_t(32) << 20;
+        r.config.max_num_seqs = 4;
+        dialog.setRequest(r);
+        QCOMPARE(inspect.count(), 1);
+        QCOMPARE(inspect.at(0).at(0).toString(), QString("/models/x.gguf"));
+        const LoadRequest back = dialog.request();
+        QCOMPARE(back.source, r.source);
+        QCOMPARE(back.weightType, r.weightType);
+        QCOMPARE(back.config.block_size, 8);
+        QCOMPARE(back.config.cache_dtype, TensorType::Q8_0);
+        QCOMPARE(back.config.kv_cache_bytes, std::int64_t(32) << 20);
+        QCOMPARE(back.config.max_num_seqs, 4);
+        QVERIFY(dialog.problems().isEmpty());
+        auto* ok = dialog.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+        QVERIFY(ok->isEnabled());
+        // A file's header fills the summary; an answer for another file is ignored.
+        ModelFileInfo info;
+        info.source = "/other.gguf";
+        info.summary = "nope";
+        dialog.setFileInfo(info);
+        QVERIFY(!dialog.findChild<QLabel*>("modelFileSummary")->text().contains("nope"));
+        info.source = "/models/x.gguf";
+        info.error = "/models/x.gguf: cannot open the file";
+        dialog.setFileInfo(info);
+        QVERIFY(dialog.findChild<QLabel*>("modelFileSummary")->text().contains("cannot open"));
+        // The spin boxes only offer values EngineConfig accepts; a missing model is a problem.
+        auto* source = dialog.findChild<QLineEdit*>("modelSource");
+        source->setText("");
+        QMetaObject::invokeMethod(source, "editingFinished");
+        QCOMPARE(dialog.problems(), QStringList{"choose a model file (or the embedded model)"});
+        QVERIFY(!ok->isEnabled());
+        QVERIFY(!dialog.findChild<QLabel*>("settingsProblems")->text().isEmpty());
+        // The CUDA entry is there and disabled.
+        auto* backend = dialog.findChild<QComboBox*>("backend");
+        QVERIFY(backend->itemText(1).contains("no GPU backend"));
+    }
+};
+
+QTEST_MAIN(SettingsTest)
+#include "settings_test.moc"

@@ -1,0 +1,194 @@
+// The workbench end to end, offscreen: the real EngineWorker on its own thread, the Session and
+// the main window with every panel. Loads the embedded model, chats (tokens stream in, the
+// known-good greedy text arrives), sees the chat's blocks in the inspector (held while it runs,
+// cached after) and gone after a prefix-cache reset, reads a block's tokens, runs a small
+// synthetic batch beside it, and exports the session as JSON and CSV that parse back.
+
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QThread>
+#include <QtTest>
+
+#include "app/bridge/engine_worker.h"
+#include "app/bridge/session_wiring.h"
+#include "ui/batch_panel.h"
+#include "ui/chat_panel.h"
+#include "ui/inspector_panel.h"
+#include "ui/inspector_scene.h"
+#include "ui/main_window.h"
+#include "ui/request_log.h"
+#include "ui/sampling_controls.h"
+#include "ui/session.h"
+#include "ui/session_export.h"
+#include "ui/session_recorder.h"
+#include "ui/workbench_settings.h"
+
+using namespace kvscope;
+using namespace kvscope::ui;
+
+namespace {
+
+int countKind(const InspectorScene& scene, BlockKind kind) {
+    int n = 0;
+    for (int b = 0; b < scene.numBlocks(); ++b) n += scene.kind(b) == kind;
+    return n;
+}
+
+}  // namespace
+
+class WorkbenchE2eTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QThread m_thread;
+    Session* m_session = nullptr;
+    QSettings* m_store = nullptr;
+    MainWindow* m_window = nullptr;
+
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        app::EngineWorker::registerMetaTypes();
+        auto* worker = new app::EngineWorker;
+        worker->moveToThread(&m_thread);
+        connect(&m_thread, &QThread::finished, worker, &QObject::deleteLater);
+        m_session = new Session;
+        app::connectSession(m_session, worker);
+        m_thread.start();
+        m_store = new QSettings(m_dir.filePath("settings.ini"), QSettings::IniFormat);
+        m_window = new MainWindow(m_session, m_store);
+        m_window->restoreLayout();
+        m_window->show();
+
+        QSignalSpy loaded(m_session, &Session::modelLoaded);
+        LoadRequest load;
+        load.source = embeddedModelSource();
+        load.config.num_kv_blocks = 256;
+        m_session->load(load);
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 10000));
+        QCOMPARE(m_session->model().numBlocks, 256);
+        // The load is remembered.
+        QCOMPARE(m_store->value("cache/numBlocks").toInt(), 256);
+        QTRY_COMPARE(m_window->inspector()->scene().numBlocks(), 256);
+    }
+
+    void cleanupTestCase() {
+        m_window->close();
+        delete m_window;
+        m_thread.quit();
+        m_thread.wait();
+        delete m_session;
+        delete m_store;
+    }
+
+    void aChatTurnStreamsAndItsBlocksAppearInTheInspector() {
+        int mostHeld = 0;
+        auto watch = connect(m_session, &Session::snapshotArrived, this, [&](std::shared_ptr<const EngineSnapshot> s) {
+            mostHeld = std::max(mostHeld, s->kv.stats.num_used_blocks);
+        });
+        QSignalSpy rows(m_session->requestLog(), &RequestLog::dataChanged);
+        ChatPanel* chat = m_window->chat();
+        chat->samplingControls()->findChild<QDoubleSpinBox*>("temperature")->setValue(0.0);
+        chat->samplingControls()->findChild<QSpinBox*>("maxTokens")->setValue(24);
+        chat->send("Once upon a time");
+        QVERIFY(QTest::qWaitFor([&] { return !chat->conversation(0).busy(); }, 10000));
+        disconnect(watch);
+        const ChatTurn& answer = chat->conversation(0).turns().back();
+        QVERIFY2(answer.text().startsWith(", there was a little girl named Lily. She loved to play outsid"),
+                 qPrintable(answer.text()));
+        QCOMPARE(answer.finishReason, QString("length"));
+        QVERIFY(rows.count() >= 5);  // one update per streamed step, and more
+        QVERIFY(mostHeld > 0);       // the turn held blocks while it ran
+        QTRY_VERIFY(chat->transcriptText().contains("there was a little girl named Lily"));
+        // Idle: the inspector shows the turn's full blocks as cached (28 tokens: one full block).
+        QTRY_VERIFY(countKind(m_window->inspector()->scene(), BlockKind::Cached) >= 1);
+        QCOMPARE(countKind(m_window->inspector()->scene(), BlockKind::Active), 0);
+        QVERIFY(m_window->inspector()->countersText().contains("cached"));
+    }
+
+    void aBlockNamesTheTokensItHolds() {
+        const InspectorScene& scene = m_window->inspector()->scene();
+        int cached = -1;
+        for (int b = 0; b < scene.numBlocks() && cached < 0; ++b)
+            if (scene.kind(b) == BlockKind::Cached) cached = b;
+        QVERIFY(cached >= 0);
+        QSignalSpy tokens(m_session, &Session::blockTokensArrived);
+        m_window->inspector()->selectBlock(cached);
+        QVERIFY(QTest::qWaitFor([&] { return tokens.count() >= 1; }, 5000));
+        QTRY_VERIFY(m_window->inspector()->detailsHtml().contains("Once"));
+        QVERIFY(m_window->inspector()->detailsHtml().contains(QString("Block %1").arg(cached)));
+    }
+
+    void aSecondTurnHitsThePrefixCache() {
+        ChatPanel* chat = m_window->chat();
+        chat->send(" The end.");
+        QVERIFY(QTest::qWaitFor([&] { return !chat->conversation(0).busy(); }, 10000));
+        const ChatTurn& answer = chat->conversation(0).turns().back();
+        QVERIFY(answer.timings.has_value());
+        QVERIFY2(answer.timings->num_cached_tokens >= 16, "the first turn's full block should be a hit");
+    }
+
+    void resetEmptiesTheCacheAndTheInspectorShowsIt() {
+        QSignalSpy reset(m_session, &Session::prefixCacheResetDone);
+        m_session->resetPrefixCache();
+        QVERIFY(QTest::qWaitFor([&] { return reset.count() == 1; }, 5000));
+        QCOMPARE(reset.at(0).at(0).toBool(), true);
+        QTRY_COMPARE(countKind(m_window->inspector()->scene(), BlockKind::Cached), 0);
+        QCOMPARE(countKind(m_window->inspector()->scene(), BlockKind::Free), 256);
+    }
+
+    void aSmallBatchRunsBesideTheChat() {
+        BatchPanel* batch = m_window->batch();
+        QSignalSpy finished(batch, &BatchPanel::runFinished);
+        WorkloadSpec spec;
+        spec.num_requests = 12;
+        spec.prompt_len = LengthDistribution::parse("uniform:40-60", "p");
+        spec.output_len = LengthDistribution::parse("8", "o");
+        spec.shared_prefix_fraction = 0.5;
+        QVERIFY(batch->startSynthetic(spec));
+        m_window->chat()->send(" Then");  // chat keeps working while the batch runs
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 20000));
+        QCOMPARE(batch->currentRun()->finished(), 12);
+        QCOMPARE(batch->currentRun()->generatedTokens(), 12 * 8);
+        QCOMPARE(batch->table()->model()->rowCount(), 12);
+        QVERIFY(QTest::qWaitFor([&] { return !m_window->chat()->conversation(0).busy(); }, 10000));
+        // Shared prefixes were served from the cache.
+        QTRY_VERIFY(m_session->latest() && m_session->latest()->metrics.prefix_cache_hits > 0);
+    }
+
+    void theSessionExportsAsJsonAndCsv() {
+        const QString json = m_dir.filePath("session.json");
+        QCOMPARE(exportSessionJson(*m_session, json), QString());
+        QFile f(json);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(o["model"].toObject()["name"].toString(), QString("stories260K"));
+        QCOMPARE(o["requests"].toArray().size(), 3 + 12);  // three chat turns and the batch
+        QVERIFY(o["time_series"].toArray().size() >= 3);
+        QCOMPARE(o["totals"].toObject()["generation_tokens"].toInt(),
+                 int(m_session->latest()->metrics.generation_tokens));
+        QString error;
+        const QStringList files = exportSessionCsv(*m_session, m_dir.filePath("session.csv"), &error);
+        QCOMPARE(error, QString());
+        QCOMPARE(files.size(), 3);
+        QFile csv(files[0]);
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csv.readAll()).trimmed().split('\n');
+        QCOMPARE(lines[0], timeSeriesColumns().join(','));
+        QCOMPARE(lines.size(), int(m_session->recorder()->samples().size()) + 1);
+        const QImage view = m_window->inspector()->viewImage();
+        QVERIFY(!view.isNull());
+    }
+};
+
+QTEST_MAIN(WorkbenchE2eTest)
+#include "workbench_e2e_test.moc"

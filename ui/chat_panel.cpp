@@ -1,0 +1,239 @@
+#include "ui/chat_panel.h"
+
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QShortcut>
+#include <QSplitter>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QVBoxLayout>
+
+#include "ui/sampling_controls.h"
+#include "ui/session.h"
+
+namespace kvscope::ui {
+namespace {
+
+// Chat turns wait ahead of batch requests (priority 0): someone is reading them.
+constexpr std::int32_t kChatPriority = -1;
+
+}  // namespace
+
+ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_session(session) {
+    m_list = new QListWidget(this);
+    m_list->setObjectName("conversations");
+    auto* add = new QPushButton(tr("New"), this);
+    add->setObjectName("newConversation");
+    add->setToolTip(tr("Start another conversation (they share the engine and its prefix cache)"));
+    auto* left = new QWidget(this);
+    auto* leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 0, 0);
+    leftLayout->addWidget(m_list, 1);
+    leftLayout->addWidget(add);
+
+    QWidget* right = buildConversationPane();
+
+    auto* splitter = new QSplitter(Qt::Horizontal, this);
+    splitter->addWidget(left);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({120, 400});
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(splitter);
+
+    m_refresh = new QTimer(this);
+    m_refresh->setSingleShot(true);
+    m_refresh->setInterval(40);  // streamed text is redrawn at most ~25 times a second
+    connect(m_refresh, &QTimer::timeout, this, &ChatPanel::refresh);
+    connect(add, &QPushButton::clicked, this, &ChatPanel::newConversation);
+    connect(m_list, &QListWidget::currentRowChanged, this, &ChatPanel::selectConversation);
+    connect(m_send, &QPushButton::clicked, this, [this] { send(m_input->toPlainText()); });
+    connect(new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), m_input), &QShortcut::activated, m_send,
+            &QPushButton::click);
+    connect(m_stop, &QPushButton::clicked, this, &ChatPanel::stop);
+    connect(m_regenerate, &QPushButton::clicked, this, &ChatPanel::regenerate);
+    connect(session, &Session::modelLoaded, this, &ChatPanel::onModelLoaded);
+    connect(session, &Session::modelLoadFailed, this, &ChatPanel::updateButtons);
+    newConversation();
+}
+
+// The transcript, the input, the buttons and the sampling controls.
+QWidget* ChatPanel::buildConversationPane() {
+    m_transcript = new QTextBrowser(this);
+    m_transcript->setObjectName("transcript");
+    m_transcript->setOpenLinks(false);
+    m_transcript->setPlaceholderText(tr("The conversation appears here, streamed token by token."));
+    m_templateLabel = new QLabel(this);
+    m_templateLabel->setObjectName("templateLabel");
+    m_templateLabel->setWordWrap(true);
+    m_templateLabel->setStyleSheet(QStringLiteral("color:#666"));
+    m_system = new QLineEdit(this);
+    m_system->setObjectName("systemPrompt");
+    m_system->setPlaceholderText(tr("System prompt (optional)"));
+    m_input = new QPlainTextEdit(this);
+    m_input->setObjectName("chatInput");
+    m_input->setPlaceholderText(tr("Write a message, or the start of a story… (Ctrl+Enter sends)"));
+    m_input->setMaximumHeight(80);
+    m_send = new QPushButton(tr("Send"), this);
+    m_send->setObjectName("send");
+    m_send->setDefault(true);
+    m_send->setToolTip(
+        tr("Send the whole conversation again (the earlier turns are prefix-cache hits); chat turns "
+           "are queued ahead of batch requests"));
+    m_stop = new QPushButton(tr("Stop"), this);
+    m_stop->setObjectName("stop");
+    m_regenerate = new QPushButton(tr("Regenerate"), this);
+    m_regenerate->setObjectName("regenerate");
+    m_regenerate->setToolTip(tr("Ask again for the last answer (the conversation before it is a prefix-cache hit)"));
+    m_sampling = new SamplingControls(this);
+    auto* samplingBox = new QGroupBox(tr("Sampling"), this);
+    auto* samplingLayout = new QVBoxLayout(samplingBox);
+    samplingLayout->setContentsMargins(6, 2, 6, 2);
+    samplingLayout->addWidget(m_sampling);
+
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(m_templateLabel, 1);
+    buttons->addWidget(m_regenerate);
+    buttons->addWidget(m_stop);
+    buttons->addWidget(m_send);
+    auto* right = new QWidget(this);
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(m_transcript, 1);
+    rightLayout->addWidget(m_system);
+    rightLayout->addWidget(m_input);
+    rightLayout->addLayout(buttons);
+    rightLayout->addWidget(samplingBox);
+    return right;
+}
+
+QString ChatPanel::transcriptText() const {
+    return m_transcript->toPlainText();
+}
+
+void ChatPanel::onModelLoaded(const ModelSummary& summary) {
+    m_modelName = summary.name;
+    m_templateLabel->setText(summary.chatTemplate == QStringLiteral("plain")
+                                 ? tr("%1 has no chat template: the turns are joined into one text that the model "
+                                      "continues.")
+                                       .arg(summary.name)
+                                 : tr("Chat template: %1").arg(summary.chatTemplate));
+    updateButtons();
+    refresh();
+}
+
+void ChatPanel::newConversation() {
+    m_conversations.emplace_back(tr("Conversation %1").arg(++m_numCreated));
+    refreshList();
+    m_list->setCurrentRow(int(m_conversations.size()) - 1);
+}
+
+void ChatPanel::selectConversation(int index) {
+    if (index < 0 || index >= conversationCount()) return;
+    m_current = index;
+    if (m_list->currentRow() != index) m_list->setCurrentRow(index);
+    refresh();
+    m_transcript->verticalScrollBar()->setValue(m_transcript->verticalScrollBar()->maximum());
+}
+
+void ChatPanel::send(const QString& text) {
+    if (m_current < 0 || text.trimmed().isEmpty() || !m_session->modelReady()) return;
+    Conversation& c = m_conversations[std::size_t(m_current)];
+    if (c.busy()) return;
+    c.addUser(text);
+    m_input->clear();
+    refreshList();
+    ask(m_current);
+}
+
+void ChatPanel::ask(int index) {
+    Conversation& c = m_conversations[std::size_t(index)];
+    const SamplingParams params = m_sampling->params();
+    ChatRequest request = c.request(params, m_system->text());
+    request.priority = kChatPriority;
+    c.beginAssistant(params.n);
+    const quint64 tag = m_session->submitChat(request, this, tr("chat %1").arg(index + 1));
+    m_byTag.insert(tag, index);
+    refresh();
+}
+
+void ChatPanel::stop() {
+    if (m_current < 0) return;
+    const qint64 id = m_conversations[std::size_t(m_current)].runningRequest();
+    if (id >= 0) m_session->abort(id);
+}
+
+void ChatPanel::regenerate() {
+    if (m_current < 0 || !m_session->modelReady()) return;
+    Conversation& c = m_conversations[std::size_t(m_current)];
+    if (!c.canRegenerate()) return;
+    c.dropLastAssistant();
+    ask(m_current);
+}
+
+void ChatPanel::requestAccepted(quint64 tag, qint64 requestId) {
+    const int index = m_byTag.contains(tag) ? m_byTag.take(tag) : -1;
+    if (index < 0 || index >= conversationCount()) return;
+    m_conversations[std::size_t(index)].setRequestId(requestId);
+    m_byRequest.insert(requestId, index);
+    if (index == m_current) m_refresh->start();
+    if (index == m_current) m_session->focusRequest(requestId);
+}
+
+void ChatPanel::requestRejected(quint64 tag, const QString& message) {
+    const int index = m_byTag.contains(tag) ? m_byTag.take(tag) : -1;
+    if (index < 0 || index >= conversationCount()) return;
+    m_conversations[std::size_t(index)].fail(message);
+    refresh();
+}
+
+void ChatPanel::requestOutput(const RequestOutput& output) {
+    const int index = m_byRequest.value(output.id, -1);
+    if (index < 0) return;
+    m_conversations[std::size_t(index)].apply(output);
+    if (output.finished) {
+        m_byRequest.remove(output.id);
+        refresh();
+    } else if (index == m_current && !m_refresh->isActive()) {
+        m_refresh->start();
+    }
+}
+
+void ChatPanel::refresh() {
+    updateButtons();
+    if (m_current < 0) return;
+    QScrollBar* bar = m_transcript->verticalScrollBar();
+    const bool atBottom = bar->value() >= bar->maximum() - 4;
+    const int keep = bar->value();
+    m_transcript->setHtml(
+        m_conversations[std::size_t(m_current)].html(m_modelName.isEmpty() ? tr("Model") : m_modelName));
+    bar->setValue(atBottom ? bar->maximum() : keep);
+}
+
+void ChatPanel::refreshList() {
+    for (int i = 0; i < conversationCount(); ++i) {
+        const QString title = m_conversations[std::size_t(i)].title();
+        if (i < m_list->count()) {
+            if (m_list->item(i)->text() != title) m_list->item(i)->setText(title);
+        } else {
+            m_list->addItem(title);
+        }
+    }
+}
+
+void ChatPanel::updateButtons() {
+    const bool ready = m_session->modelReady();
+    const bool busy = m_current >= 0 && m_conversations[std::size_t(m_current)].busy();
+    m_send->setEnabled(ready && !busy);
+    m_stop->setEnabled(busy);
+    m_regenerate->setEnabled(ready && m_current >= 0 && m_conversations[std::size_t(m_current)].canRegenerate());
+}
+
+}  // namespace kvscope::ui

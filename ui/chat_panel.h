@@ -1,0 +1,81 @@
+#pragma once
+// Chat: several conversations, each turn streamed as it comes, Stop, Regenerate, sampling
+// controls. Every turn sends the whole conversation through the model's chat template (done on
+// the engine's thread), so with prefix caching the earlier turns come back from cached blocks.
+
+#include <QHash>
+#include <QWidget>
+#include <vector>
+
+#include "ui/conversation.h"
+#include "ui/request_listener.h"
+
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPlainTextEdit;
+class QPushButton;
+class QTextBrowser;
+class QTimer;
+
+namespace kvscope::ui {
+
+class SamplingControls;
+class Session;
+struct ModelSummary;
+
+class ChatPanel final : public QWidget, public RequestListener {
+    Q_OBJECT
+
+public:
+    explicit ChatPanel(Session* session, QWidget* parent = nullptr);
+
+    int conversationCount() const { return int(m_conversations.size()); }
+    int currentConversation() const { return m_current; }
+    const Conversation& conversation(int index) const { return m_conversations[std::size_t(index)]; }
+    SamplingControls* samplingControls() const { return m_sampling; }
+    QString transcriptText() const;
+
+    // RequestListener
+    void requestAccepted(quint64 tag, qint64 requestId) override;
+    void requestRejected(quint64 tag, const QString& message) override;
+    void requestOutput(const RequestOutput& output) override;
+
+public slots:
+    void newConversation();
+    void selectConversation(int index);
+    // Sends `text` as the next user turn of the current conversation.
+    void send(const QString& text);
+    void stop();
+    void regenerate();
+
+private slots:
+    void onModelLoaded(const kvscope::ui::ModelSummary& summary);
+
+private:
+    QWidget* buildConversationPane();
+    void ask(int conversation);
+    void refresh();
+    void refreshList();
+    void updateButtons();
+
+    Session* m_session;
+    std::vector<Conversation> m_conversations;
+    int m_current = -1;
+    int m_numCreated = 0;
+    QHash<quint64, int> m_byTag;
+    QHash<qint64, int> m_byRequest;
+    QString m_modelName;
+    QListWidget* m_list = nullptr;
+    QTextBrowser* m_transcript = nullptr;
+    QPlainTextEdit* m_input = nullptr;
+    QLineEdit* m_system = nullptr;
+    QPushButton* m_send = nullptr;
+    QPushButton* m_stop = nullptr;
+    QPushButton* m_regenerate = nullptr;
+    SamplingControls* m_sampling = nullptr;
+    QLabel* m_templateLabel = nullptr;
+    QTimer* m_refresh = nullptr;
+};
+
+}  // namespace kvscope::ui

@@ -1,0 +1,60 @@
+#pragma once
+// One chat conversation as a value: its turns, the request a new turn sends (the whole
+// conversation again, so the prefix cache serves the earlier turns), streamed answers assembled
+// per sample, and the transcript as rich text.
+
+#include <QString>
+#include <QStringList>
+#include <optional>
+#include <vector>
+
+#include "engine/request.h"
+#include "ui/engine_messages.h"
+
+namespace kvscope::ui {
+
+struct ChatTurn {
+    enum class Role { User, Assistant };
+    Role role = Role::User;
+    QStringList samples;  // the text; an assistant turn has one per sample (n)
+    qint64 requestId = -1;
+    bool streaming = false;
+    QString error;
+    std::optional<RequestTimings> timings;  // when finished
+    QString finishReason;
+
+    QString text() const { return samples.value(0); }
+};
+
+class Conversation {
+public:
+    explicit Conversation(QString title = {}) : m_title(std::move(title)) {}
+
+    const QString& title() const { return m_title; }
+    const std::vector<ChatTurn>& turns() const { return m_turns; }
+    bool busy() const { return !m_turns.empty() && m_turns.back().streaming; }
+    bool canRegenerate() const;
+    qint64 runningRequest() const { return busy() ? m_turns.back().requestId : -1; }
+
+    void addUser(const QString& text);
+    // The request for the next assistant turn: every finished turn (an assistant turn by its first
+    // sample), system prompt first when set.
+    ChatRequest request(const SamplingParams& params, const QString& systemPrompt = {}) const;
+    // Starts the assistant turn that streams the answer to request().
+    void beginAssistant(int numSamples);
+    void setRequestId(qint64 id);
+    // News of the running turn's request; false when it is not this conversation's.
+    bool apply(const RequestOutput& output);
+    // The running turn failed before it started (rejected): it ends with the message.
+    void fail(const QString& message);
+    // Regenerate: drops the last assistant turn so that request() asks for it again.
+    void dropLastAssistant();
+
+    QString html(const QString& modelName) const;
+
+private:
+    QString m_title;
+    std::vector<ChatTurn> m_turns;
+};
+
+}  // namespace kvscope::ui

@@ -1,0 +1,68 @@
+#pragma once
+// The values that cross between the UI thread and the engine's thread besides engine types:
+// commands that carry more than a request (load, chat) and answers to questions (model file
+// contents, a block's tokens). Plain values, registered as metatypes for queued signals.
+
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+#include <QVector>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/chat_template.h"
+#include "engine/config.h"
+#include "engine/sampling_params.h"
+#include "kernels/tensor_type.h"
+
+namespace kvscope::ui {
+
+// Load a model and build an engine for it.
+struct LoadRequest {
+    QString source;                        // a .gguf path, or the embedded model's name
+    std::optional<TensorType> weightType;  // re-quantise weights at load (F16, Q8_0, Q4_0); nullopt: as stored
+    EngineConfig config;
+};
+
+// A chat turn: the engine's thread renders the conversation with the model's chat template,
+// tokenises it (special tokens parsed) and adds the template's stop strings and tokens.
+struct ChatRequest {
+    std::vector<ChatMessage> messages;
+    SamplingParams params;
+    std::int32_t priority = 0;  // lower is served first (the chat panel puts its turns ahead of batches)
+};
+
+// What a KV block holds now (Engine::block_tokens), decoded.
+struct BlockTokens {
+    qint32 blockId = -1;
+    qint64 step = 0;  // the engine step at which it was read
+    std::vector<std::int32_t> tokens;
+    QStringList pieces;  // each token's text, special tokens shown
+};
+
+struct TensorRow {
+    QString name;
+    QString type;
+    QString shape;  // "64 x 512"
+    quint64 bytes = 0;
+};
+
+// A GGUF file's header, as `kvscope-cli info` prints it.
+struct ModelFileInfo {
+    QString source;
+    QString error;    // the file could not be read: the reader's one-line message
+    QString summary;  // a few lines: model, shape, whether it runs here
+    bool runnable = false;
+    QString runProblem;                         // why not, when it does not run
+    QVector<QPair<QString, QString>> metadata;  // key, value as text
+    QVector<TensorRow> tensors;
+    QVector<QPair<QString, qint64>> typeCounts;  // tensor type -> tensors of that type
+};
+
+}  // namespace kvscope::ui
+
+Q_DECLARE_METATYPE(kvscope::ui::LoadRequest)
+Q_DECLARE_METATYPE(kvscope::ui::ChatRequest)
+Q_DECLARE_METATYPE(kvscope::ui::BlockTokens)
+Q_DECLARE_METATYPE(kvscope::ui::ModelFileInfo)

@@ -1,0 +1,117 @@
+#pragma once
+// The UI side of one workbench session: the single object panels talk to. It sends commands to
+// the engine's thread as signals (app/ connects them, queued, to the EngineWorker), receives the
+// worker's answers on the UI thread, routes each request's news to the panel that sent it, and
+// keeps what the session has seen: the model, the latest snapshot, the request log and the
+// recorded history. Nothing here waits for the engine.
+
+#include <QHash>
+#include <QObject>
+#include <QPointer>
+#include <memory>
+
+#include "engine/request.h"
+#include "engine/snapshot.h"
+#include "ui/engine_messages.h"
+#include "ui/model_summary.h"
+
+namespace kvscope::ui {
+
+class RequestListener;
+class RequestLog;
+class SessionRecorder;
+
+class Session final : public QObject {
+    Q_OBJECT
+
+public:
+    explicit Session(QObject* parent = nullptr);
+    ~Session() override;
+
+    // Panels. `listener` must be a QObject too (it is forgotten when destroyed); `source` names
+    // the sender in the request log ("chat 1", "batch 2"). Returns the request's tag.
+    quint64 submit(const Request& request, RequestListener* listener, const QString& source);
+    quint64 submitChat(const ChatRequest& request, RequestListener* listener, const QString& source);
+    void abort(qint64 requestId);
+    void abortAll();
+    void setPaused(bool paused);
+    void resetPrefixCache();
+    void load(const LoadRequest& request);
+    void inspectModel(const QString& source);
+    void requestBlockTokens(qint32 blockId);
+    // Asks the panels that show requests to show this one (the inspector draws its block table).
+    void focusRequest(qint64 requestId);
+
+    bool modelReady() const { return m_modelReady; }
+    bool loading() const { return m_loading; }
+    bool paused() const { return m_paused; }
+    const ModelSummary& model() const { return m_model; }
+    const LoadRequest& lastLoad() const { return m_lastLoad; }
+    std::shared_ptr<const EngineSnapshot> latest() const { return m_latest; }
+    std::shared_ptr<const EngineSnapshot> latestFull() const { return m_latestFull; }
+    RequestLog* requestLog() const { return m_log; }
+    SessionRecorder* recorder() const { return m_recorder; }
+
+signals:
+    // Commands for the engine's thread.
+    void submitCommand(quint64 tag, const kvscope::Request& request);
+    void submitChatCommand(quint64 tag, const kvscope::ui::ChatRequest& request);
+    void abortCommand(qint64 requestId);
+    void abortAllCommand();
+    void pauseCommand(bool paused);
+    void resetPrefixCacheCommand();
+    void loadCommand(const kvscope::ui::LoadRequest& request);
+    void inspectCommand(const QString& source);
+    void blockTokensCommand(qint32 blockId);
+
+    // News for panels.
+    void loadStarted(const QString& source);
+    void loadProgressed(double fraction, const QString& stage);
+    void modelLoaded(const kvscope::ui::ModelSummary& summary);
+    void modelLoadFailed(const QString& message);
+    void modelInspected(const kvscope::ui::ModelFileInfo& info);
+    // Every snapshot (after the recorder has it); `full` ones carry the per-block arrays.
+    void snapshotArrived(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
+    void pausedChanged(bool paused);
+    void prefixCacheResetDone(bool done, const QString& message);
+    void blockTokensArrived(const kvscope::ui::BlockTokens& tokens);
+    void requestFocused(qint64 requestId);
+
+public slots:
+    // From the engine's thread.
+    void onLoadProgress(double fraction, const QString& stage);
+    void onModelLoaded(const kvscope::ui::ModelSummary& summary);
+    void onModelLoadFailed(const QString& message);
+    void onModelInspected(const kvscope::ui::ModelFileInfo& info);
+    void onRequestAccepted(quint64 tag, qint64 requestId);
+    void onRequestRejected(quint64 tag, const QString& message);
+    void onOutputs(const QVector<kvscope::RequestOutput>& outputs);
+    void onSnapshot(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
+    void onPausedChanged(bool paused);
+    void onPrefixCacheReset(bool done, const QString& message);
+    void onBlockTokens(const kvscope::ui::BlockTokens& tokens);
+
+private:
+    struct Route {
+        QPointer<QObject> owner;
+        RequestListener* listener = nullptr;
+    };
+    RequestListener* listenerOf(const Route& route) const;
+    quint64 track(RequestListener* listener, const QString& source, qint32 promptTokens, qint32 numSamples);
+
+    quint64 m_nextTag = 1;
+    QHash<quint64, Route> m_byTag;
+    QHash<qint64, Route> m_byId;
+    bool m_modelReady = false;
+    bool m_loading = false;
+    bool m_paused = false;
+    ModelSummary m_model;
+    LoadRequest m_lastLoad;     // what the loaded engine was built from
+    LoadRequest m_pendingLoad;  // the load in flight
+    std::shared_ptr<const EngineSnapshot> m_latest;
+    std::shared_ptr<const EngineSnapshot> m_latestFull;
+    RequestLog* m_log = nullptr;
+    SessionRecorder* m_recorder = nullptr;
+};
+
+}  // namespace kvscope::ui

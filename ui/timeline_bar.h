@@ -1,0 +1,57 @@
+#pragma once
+// The inspector's timeline: a slider over the recorded frames (full snapshots), Live to follow
+// the engine, Play to replay from the current frame at real time (or faster).
+
+#include <QElapsedTimer>
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QSlider;
+class QTimer;
+class QToolButton;
+
+namespace kvscope::ui {
+
+class SessionRecorder;
+
+class TimelineBar final : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit TimelineBar(SessionRecorder* recorder, QWidget* parent = nullptr);
+
+    bool isLive() const { return m_live; }
+    int currentFrame() const;  // the shown frame; the newest when live
+    bool isPlaying() const;
+
+public slots:
+    void goLive();
+    void showFrame(int index);
+    void setPlaying(bool playing);
+
+signals:
+    // -1: live (follow the newest snapshot).
+    void frameSelected(int index);
+
+private slots:
+    void onFramesChanged();
+    void replayTick();
+
+private:
+    void updateLabel();
+
+    SessionRecorder* m_recorder;
+    QSlider* m_slider = nullptr;
+    QToolButton* m_play = nullptr;
+    QToolButton* m_liveButton = nullptr;
+    QComboBox* m_speed = nullptr;
+    QLabel* m_label = nullptr;
+    QTimer* m_replay = nullptr;
+    QElapsedTimer m_replayClock;
+    double m_replayFrom = 0;  // frame time where the replay started
+    double m_shownTime = 0;   // time of the shown frame (survives thinning)
+    bool m_live = true;
+};
+
+}  // namespace kvscope::ui

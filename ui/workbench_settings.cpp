@@ -1,0 +1,105 @@
+#include "ui/workbench_settings.h"
+
+#include <QFileInfo>
+#include <QObject>
+
+#include "engine/model_load_options.h"
+#include "resources/embedded_model.h"
+
+namespace kvscope::ui {
+namespace {
+
+// An integer setting in [lo, hi], else `fallback`.
+qint64 readInt(QSettings& s, const QString& key, qint64 fallback, qint64 lo, qint64 hi) {
+    bool ok = false;
+    const qint64 v = s.value(key).toLongLong(&ok);
+    return ok && v >= lo && v <= hi ? v : fallback;
+}
+
+bool readBool(QSettings& s, const QString& key, bool fallback) {
+    const QVariant v = s.value(key);
+    if (!v.isValid()) return fallback;
+    const QString text = v.toString().toLower();
+    if (text == QLatin1String("true") || text == QLatin1String("1")) return true;
+    if (text == QLatin1String("false") || text == QLatin1String("0")) return false;
+    return fallback;
+}
+
+QString typeText(TensorType t) {
+    return QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
+}
+
+}  // namespace
+
+QString embeddedModelSource() {
+    return QString::fromUtf8(kEmbeddedModelName.data(), qsizetype(kEmbeddedModelName.size()));
+}
+
+std::optional<TensorType> parseWeightType(const QString& name) {
+    const auto type = parse_tensor_type(name.toStdString());
+    return type && is_requantization_target(*type) ? type : std::nullopt;
+}
+
+QStringList validateLoadRequest(const LoadRequest& request) {
+    QStringList problems;
+    if (request.source.trimmed().isEmpty()) problems << QObject::tr("choose a model file (or the embedded model)");
+    if (request.weightType && !is_requantization_target(*request.weightType))
+        problems << QObject::tr("weights can be re-quantised to F16, Q8_0 or Q4_0 only");
+    for (const std::string& p : request.config.validate()) problems << QString::fromStdString(p);
+    return problems;
+}
+
+WorkbenchSettings WorkbenchSettings::read(QSettings& s) {
+    WorkbenchSettings out;
+    const EngineConfig defaults;
+    EngineConfig& c = out.load.config;
+    c.block_size = int(readInt(s, "cache/blockSize", defaults.block_size, 1, 1024));
+    c.kv_cache_bytes = readInt(s, "cache/budgetMiB", defaults.kv_cache_bytes >> 20, 1, 1 << 20) << 20;
+    const qint64 blocks = readInt(s, "cache/numBlocks", 0, 0, 1 << 24);
+    c.num_kv_blocks = blocks > 0 ? std::optional<std::int32_t>(std::int32_t(blocks)) : std::nullopt;
+    const auto dtype = parse_tensor_type(s.value("cache/dtype").toString().toStdString());
+    c.cache_dtype = dtype ? *dtype : defaults.cache_dtype;
+    c.enable_prefix_caching = readBool(s, "cache/prefixCaching", defaults.enable_prefix_caching);
+    c.max_num_seqs = int(readInt(s, "scheduler/maxNumSeqs", defaults.max_num_seqs, 1, 1 << 16));
+    c.max_num_batched_tokens =
+        int(readInt(s, "scheduler/maxBatchedTokens", defaults.max_num_batched_tokens, 1, 1 << 24));
+    c.enable_chunked_prefill = readBool(s, "scheduler/chunkedPrefill", defaults.enable_chunked_prefill);
+    c.max_model_len = int(readInt(s, "scheduler/maxModelLen", defaults.max_model_len, 0, 1 << 24));
+    c.num_threads = int(readInt(s, "backend/threads", defaults.num_threads, 0, 1024));
+    if (!c.validate().empty()) c = defaults;
+
+    out.load.weightType = parseWeightType(s.value("model/weightType").toString());
+    const QString source = s.value("model/source").toString();
+    const bool usable = source == embeddedModelSource() || (!source.isEmpty() && QFileInfo(source).isFile());
+    out.load.source = usable ? source : embeddedModelSource();
+    for (const QString& r : s.value("model/recent").toStringList()) {
+        if (!r.isEmpty() && !out.recentModels.contains(r) && out.recentModels.size() < kMaxRecent)
+            out.recentModels << r;
+    }
+    return out;
+}
+
+void WorkbenchSettings::write(QSettings& s) const {
+    const EngineConfig& c = load.config;
+    s.setValue("model/source", load.source);
+    s.setValue("model/weightType", load.weightType ? typeText(*load.weightType) : QString());
+    s.setValue("model/recent", recentModels);
+    s.setValue("cache/blockSize", c.block_size);
+    s.setValue("cache/budgetMiB", qint64(c.kv_cache_bytes >> 20));
+    s.setValue("cache/numBlocks", c.num_kv_blocks ? *c.num_kv_blocks : 0);
+    s.setValue("cache/dtype", typeText(c.cache_dtype));
+    s.setValue("cache/prefixCaching", c.enable_prefix_caching);
+    s.setValue("scheduler/maxNumSeqs", c.max_num_seqs);
+    s.setValue("scheduler/maxBatchedTokens", c.max_num_batched_tokens);
+    s.setValue("scheduler/chunkedPrefill", c.enable_chunked_prefill);
+    s.setValue("scheduler/maxModelLen", c.max_model_len);
+    s.setValue("backend/threads", c.num_threads);
+}
+
+void WorkbenchSettings::addRecent(const QString& source) {
+    recentModels.removeAll(source);
+    recentModels.prepend(source);
+    while (recentModels.size() > kMaxRecent) recentModels.removeLast();
+}
+
+}  // namespace kvscope::ui

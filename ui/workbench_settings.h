@@ -1,0 +1,33 @@
+#pragma once
+// What the workbench remembers between runs (QSettings): the last model and its engine settings,
+// and recent models. Reading never fails: every missing, unreadable or out-of-range value falls
+// back to its default, and a combination EngineConfig::validate() rejects falls back to the
+// default configuration. The dock layout is stored by the main window beside these.
+
+#include <QSettings>
+#include <QStringList>
+
+#include "ui/engine_messages.h"
+
+namespace kvscope::ui {
+
+struct WorkbenchSettings {
+    static constexpr int kMaxRecent = 8;
+
+    LoadRequest load;          // the model and settings to start with
+    QStringList recentModels;  // most recent first
+
+    static WorkbenchSettings read(QSettings& settings);
+    void write(QSettings& settings) const;
+    void addRecent(const QString& source);
+};
+
+// The embedded model's name, as a QString.
+QString embeddedModelSource();
+// Problems with a load request, one line each (empty when it is valid): the engine settings as
+// EngineConfig::validate() sees them, and the re-quantisation target.
+QStringList validateLoadRequest(const LoadRequest& request);
+// "F16" -> F16 (only the re-quantisation targets); nullopt otherwise.
+std::optional<TensorType> parseWeightType(const QString& name);
+
+}  // namespace kvscope::ui
