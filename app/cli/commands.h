@@ -11,5 +11,7 @@ namespace kvscope::cli {
 int run_generate(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_make_model(const std::vector<std::string>& args);
+int run_serve(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 
 }  // namespace kvscope::cli

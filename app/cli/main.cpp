@@ -21,6 +21,8 @@ constexpr Command kCommands[] = {
     {"generate", "generate text for one or more prompts through the paged engine", kvscope::cli::run_generate},
     {"info", "print a model's metadata and tensor table", kvscope::cli::run_info},
     {"make-model", "write a synthetic GGUF model with random weights (for benchmarks)", kvscope::cli::run_make_model},
+    {"serve", "serve a model over an OpenAI-compatible HTTP API", kvscope::cli::run_serve},
+    {"bench", "benchmarks: bench serve loads an OpenAI-compatible server", kvscope::cli::run_bench},
 };
 
 void print_usage(std::FILE* out) {
