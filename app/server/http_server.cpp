@@ -107,6 +107,12 @@ void HttpServer::Impl::install_routes() {
         return new httplib::ThreadPool(n);
     };
     http.set_payload_max_length(options.limits.max_body_bytes);
+    // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and
+    // silently take half its connections. Reuse only TIME_WAIT addresses (fast restarts).
+    http.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
             return httplib::Server::HandlerResponse::Unhandled;

@@ -183,6 +183,10 @@ void read_sequences(const nlohmann::json& j, RemoteKvSnapshot& out) {
         out.engine.sequences.push_back(seq);
         out.labels[seq.request_id] = field<std::string>(s, "request_id");
         const auto table = field<std::vector<std::int32_t>>(s, "block_table");
+        for (std::int32_t b : table) {
+            if (b < 0 || b >= kv.stats.num_blocks)
+                throw SnapshotFormatError("kv snapshot: block table id out of range");
+        }
         if (table.empty()) continue;
         kv.sequences.push_back({seq.id, seq.num_computed_tokens, static_cast<std::int32_t>(kv.table_block_ids.size()),
                                 static_cast<std::int32_t>(table.size())});

@@ -9,9 +9,9 @@
 // repetition_penalty, ignore_eos, include_stop_str_in_output, priority; completions: prompt
 // (a string, a token-id array, or a list of either), echo, logprobs (top-N integer); chat:
 // messages, logprobs (bool) with top_logprobs, add_generation_prompt; both: stream and
-// stream_options.include_usage. Unknown fields are ignored (as OpenAI does); features kvscope
-// does not have (tools, suffix, best_of > n, non-text content, JSON response formats) are
-// refused rather than silently ignored.
+// stream_options.include_usage, return_token_ids (vLLM's extension). Unknown fields are ignored (as OpenAI does);
+// features kvscope does not have (tools, suffix, best_of > n, non-text content, JSON response formats) are refused
+// rather than silently ignored.
 
 #include <cstddef>
 #include <cstdint>
@@ -49,9 +49,10 @@ struct CompletionJob {
     SamplingParams params;
     std::int32_t priority = 0;
     bool stream = false;
-    bool include_usage = false;  // stream_options.include_usage
-    bool echo = false;           // completions: prepend the prompt to the text
-    bool want_logprobs = false;  // completions: logprobs given; chat: logprobs true
+    bool include_usage = false;     // stream_options.include_usage
+    bool echo = false;              // completions: prepend the prompt to the text
+    bool want_logprobs = false;     // completions: logprobs given; chat: logprobs true
+    bool return_token_ids = false;  // vLLM's extension: choices carry "token_ids" (and "prompt_token_ids")
 };
 
 // Throws ApiError.

@@ -130,6 +130,10 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
                                                          job.echo ? static_cast<std::int64_t>(prompt.size()) : 0);
             }
         }
+        if (job.return_token_ids) {
+            choice["token_ids"] = c.token_ids;
+            choice["prompt_token_ids"] = job.prompts[i / n];
+        }
         choices.push_back(std::move(choice));
     }
     out["choices"] = std::move(choices);
@@ -163,6 +167,7 @@ nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, c
         c["stop_reason"] = nullptr;
         if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, tokenizer, d.text_offset);
     }
+    if (job.return_token_ids) c["token_ids"] = d.token_ids;
     out["choices"] = nlohmann::json::array({c});
     return out;
 }

@@ -8,6 +8,8 @@
 //                 chat deltas {"role"} first, then {"content"}; a final {"choices": [], "usage"}
 //                 chunk with stream_options.include_usage.
 // Choice i of a request with several prompts and n samples is prompt i / n, sample i % n.
+// With return_token_ids (vLLM's extension) choices also carry "token_ids" and, whole,
+// "prompt_token_ids"; chunks carry the new "token_ids".
 // Logprobs: completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}; chat
 // {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
 
