@@ -29,6 +29,7 @@ std::unique_ptr<httplib::Client> make_client(const BenchServeOptions& o) {
     client->set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     client->set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     client->set_keep_alive(true);
+    client->set_tcp_nodelay(true);  // the body must not wait for the ACK of the headers
     if (!o.api_key.empty()) client->set_bearer_token_auth(o.api_key);
     return client;
 }
