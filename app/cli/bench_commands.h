@@ -11,5 +11,6 @@ int run_bench_latency(const std::vector<std::string>& args);
 int run_bench_batched(const std::vector<std::string>& args);
 int run_bench_throughput(const std::vector<std::string>& args);
 int run_bench_roofline(const std::vector<std::string>& args);
+int run_bench_serve(const std::vector<std::string>& args);  // cmd_bench_serve.cpp
 
 }  // namespace kvscope::cli

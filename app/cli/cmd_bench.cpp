@@ -22,6 +22,7 @@ constexpr Subcommand kSubcommands[] = {
     {"throughput", "offline serving of a synthetic workload through the continuous-batching engine",
      run_bench_throughput},
     {"roofline", "this machine's memory bandwidth and the bandwidth-bound ceiling of generation", run_bench_roofline},
+    {"serve", "load an OpenAI-compatible server over HTTP, as vllm bench serve", run_bench_serve},
 };
 
 void print_usage(std::FILE* out) {

@@ -14,5 +14,6 @@ int run_make_model(const std::vector<std::string>& args);
 int run_make_trace(const std::vector<std::string>& args);
 int run_lab(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);  // bench <subcommand>: cmd_bench.cpp
+int run_serve(const std::vector<std::string>& args);
 
 }  // namespace kvscope::cli

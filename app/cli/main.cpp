@@ -23,7 +23,8 @@ constexpr Command kCommands[] = {
     {"make-model", "write a synthetic GGUF model with random weights (for benchmarks)", kvscope::cli::run_make_model},
     {"make-trace", "write a synthetic workload trace (JSONL) for the memory lab", kvscope::cli::run_make_trace},
     {"lab", "replay a trace under several KV allocators: where the memory goes", kvscope::cli::run_lab},
-    {"bench", "benchmarks: latency, batched, throughput, roofline (see bench --help)", kvscope::cli::run_bench},
+    {"serve", "serve a model over an OpenAI-compatible HTTP API", kvscope::cli::run_serve},
+    {"bench", "benchmarks: latency, batched, throughput, roofline, serve (see bench --help)", kvscope::cli::run_bench},
 };
 
 void print_usage(std::FILE* out) {

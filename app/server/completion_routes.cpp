@@ -1,0 +1,137 @@
+// POST /v1/completions and /v1/chat/completions: parse, hand the requests to the engine host,
+// then write the response from what the engine thread pushes into the stream - whole (a JSON
+// body) or as server-sent events. Both go through a chunked content provider, which is where a
+// vanished client is noticed (a failed write, or a dead socket while waiting), so its requests
+// are aborted and their blocks freed even before it would have received anything.
+
+#include <chrono>
+#include <ctime>
+
+#include "app/server/openai_response.h"
+#include "app/server/server_impl.h"
+
+namespace kvscope::server {
+namespace {
+
+constexpr std::chrono::milliseconds kPollInterval{50};
+
+class Responder {
+public:
+    Responder(HttpServer::Impl& server, std::shared_ptr<RequestStream> stream, CompletionJob job, ResponseMeta meta)
+        : server_(server),
+          stream_(std::move(stream)),
+          job_(std::move(job)),
+          meta_(std::move(meta)),
+          accumulator_(job_),
+          tokenizer_(server.context.model->tokenizer()) {}
+
+    // Called by httplib, again and again on the handler's thread, until done or failed.
+    bool provide(httplib::DataSink& sink) {
+        std::vector<StreamItem> items;
+        const RequestStream::State state = stream_->wait(items, kPollInterval);
+        const bool over = state == RequestStream::State::Finished || state == RequestStream::State::Closed;
+        // The opening chunks go out with the first token (as vLLM's), so a client's time to the
+        // first chunk is its time to the first token.
+        std::string out = items.empty() && !over ? std::string() : opening();
+        for (const StreamItem& item : items) {
+            for (const CompletionAccumulator::Delta& d : accumulator_.add(item)) {
+                if (job_.stream) out += sse_event(delta_chunk(meta_, job_, d, tokenizer_));
+            }
+        }
+        if (over) {
+            out += closing(state);
+            done_ = true;
+            if (!sink.write(out.data(), out.size())) return false;
+            sink.done();
+            return true;
+        }
+        if (!out.empty()) return sink.write(out.data(), out.size());
+        return sink.is_writable();  // nothing new: is the client still there?
+    }
+
+    // Called once the response is over, written or not.
+    void release() {
+        if (!done_) server_.host.cancel(stream_);
+        server_.untrack(stream_);
+    }
+
+private:
+    // Streams start with one chunk per choice: chat says who speaks, completions echo the prompt.
+    std::string opening() {
+        if (opened_ || !job_.stream) return {};
+        opened_ = true;
+        std::string out;
+        if (job_.kind == ApiKind::Chat || job_.echo) {
+            for (std::size_t c = 0; c < accumulator_.choices().size(); ++c)
+                out += sse_event(first_chunk(meta_, job_, c));
+        }
+        return out;
+    }
+
+    std::string closing(RequestStream::State state) {
+        if (state == RequestStream::State::Closed) {
+            const ApiError error(503, stream_->message(), "", "", "server_error");
+            return job_.stream ? sse_event(error.to_json()) + kSseDone : dump_json(error.to_json());
+        }
+        if (!job_.stream) return dump_json(completion_response(meta_, job_, accumulator_, tokenizer_));
+        return (job_.include_usage ? sse_event(usage_chunk(meta_, job_, accumulator_)) : std::string()) + kSseDone;
+    }
+
+    HttpServer::Impl& server_;
+    std::shared_ptr<RequestStream> stream_;
+    CompletionJob job_;
+    ResponseMeta meta_;
+    CompletionAccumulator accumulator_;
+    const Tokenizer& tokenizer_;
+    bool opened_ = false;
+    bool done_ = false;
+};
+
+std::vector<Request> engine_requests(const CompletionJob& job) {
+    std::vector<Request> requests;
+    for (const auto& prompt : job.prompts) {
+        Request r;
+        r.prompt_token_ids = prompt;
+        r.params = job.params;
+        r.priority = job.priority;
+        requests.push_back(std::move(r));
+    }
+    return requests;
+}
+
+}  // namespace
+
+void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
+    const nlohmann::json body = parse_json_body(req.body);
+    CompletionJob job =
+        kind == ApiKind::Chat ? parse_chat_request(body, context) : parse_completion_request(body, context);
+    const ResponseMeta meta{random_id(kind == ApiKind::Chat ? "chatcmpl-" : "cmpl-"),
+                            static_cast<std::int64_t>(std::time(nullptr)), options.served_model_name};
+
+    auto stream = std::make_shared<RequestStream>(meta.id, engine_requests(job));
+    track(stream);
+    if (stopping || !host.submit(stream)) {
+        untrack(stream);
+        throw ApiError(503, "the server is shutting down; retry elsewhere", "", "", "server_error");
+    }
+    switch (stream->wait_started()) {
+        case RequestStream::State::Rejected:
+            untrack(stream);
+            throw ApiError(400, stream->message(), "", "invalid_request");
+        case RequestStream::State::Closed:
+            untrack(stream);
+            throw ApiError(503, stream->message(), "", "", "server_error");
+        default:
+            break;
+    }
+
+    const bool streaming = job.stream;
+    auto responder = std::make_shared<Responder>(*this, stream, std::move(job), meta);
+    if (streaming) res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        streaming ? "text/event-stream" : "application/json",
+        [responder](std::size_t, httplib::DataSink& sink) { return responder->provide(sink); },
+        [responder](bool) { responder->release(); });
+}
+
+}  // namespace kvscope::server

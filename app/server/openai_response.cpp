@@ -1,0 +1,186 @@
+#include "app/server/openai_response.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "app/server/api_error.h"
+
+namespace kvscope::server {
+namespace {
+
+// JSON has no -inf: vLLM reports impossible tokens as -9999.
+double json_logprob(float lp) {
+    return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0;
+}
+
+nlohmann::json finish_json(FinishReason reason) {
+    if (reason == FinishReason::none) return nullptr;
+    return std::string(finish_reason_name(reason));
+}
+
+nlohmann::json byte_list(const std::string& piece) {
+    nlohmann::json bytes = nlohmann::json::array();
+    for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
+    return bytes;
+}
+
+nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
+                                   const Tokenizer& tokenizer, std::int64_t offset) {
+    nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
+                   offsets = nlohmann::json::array();
+    for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
+        const SampleResult& r = results[i];
+        const std::string& piece = tokenizer.token_piece(tokens[i]);
+        pieces.push_back(piece);
+        lps.push_back(json_logprob(r.logprob));
+        // The top N and the sampled token, which is always reported.
+        nlohmann::json top = nlohmann::json::object();
+        for (const TokenLogprob& t : r.top()) top[tokenizer.token_piece(t.token)] = json_logprob(t.logprob);
+        top[piece] = json_logprob(r.logprob);
+        tops.push_back(top);
+        offsets.push_back(offset);
+        offset += static_cast<std::int64_t>(piece.size());
+    }
+    return {{"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+nlohmann::json chat_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
+                             const Tokenizer& tokenizer) {
+    nlohmann::json content = nlohmann::json::array();
+    for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
+        const SampleResult& r = results[i];
+        const std::string& piece = tokenizer.token_piece(tokens[i]);
+        nlohmann::json top = nlohmann::json::array();
+        for (const TokenLogprob& t : r.top()) {
+            const std::string& p = tokenizer.token_piece(t.token);
+            top.push_back({{"token", p}, {"logprob", json_logprob(t.logprob)}, {"bytes", byte_list(p)}});
+        }
+        content.push_back({{"token", piece},
+                           {"logprob", json_logprob(r.logprob)},
+                           {"bytes", byte_list(piece)},
+                           {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+}
+
+nlohmann::json envelope(const ResponseMeta& meta, const CompletionJob& job, bool chunk) {
+    const char* object =
+        job.kind == ApiKind::Chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+    return {{"id", meta.id}, {"object", object}, {"created", meta.created}, {"model", meta.model}};
+}
+
+}  // namespace
+
+CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
+    : n_(job.params.n), choices_(job.prompts.size() * static_cast<std::size_t>(job.params.n)) {
+    for (std::size_t p = 0; p < job.prompts.size(); ++p) {
+        prompt_tokens_ += static_cast<std::int64_t>(job.prompts[p].size());
+        for (std::int32_t s = 0; s < n_; ++s) {
+            echo_bytes_.push_back(job.echo ? static_cast<std::int64_t>(job.prompt_texts[p].size()) : 0);
+        }
+    }
+}
+
+std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const StreamItem& item) {
+    std::vector<Delta> deltas;
+    for (const SequenceOutput& s : item.output.samples) {
+        const std::size_t index = item.prompt_index * static_cast<std::size_t>(n_) + static_cast<std::size_t>(s.index);
+        if (s.index < 0 || s.index >= n_ || index >= choices_.size()) continue;
+        ChoiceText& choice = choices_[index];
+        Delta d{index,      s.text_delta,    s.new_token_ids,
+                s.logprobs, s.finish_reason, echo_bytes_[index] + static_cast<std::int64_t>(choice.text.size())};
+        choice.text += s.text_delta;
+        choice.token_ids.insert(choice.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+        choice.logprobs.insert(choice.logprobs.end(), s.logprobs.begin(), s.logprobs.end());
+        if (s.finished()) choice.finish = s.finish_reason;
+        deltas.push_back(std::move(d));
+    }
+    return deltas;
+}
+
+std::int64_t CompletionAccumulator::completion_tokens() const {
+    std::int64_t total = 0;
+    for (const ChoiceText& c : choices_) total += static_cast<std::int64_t>(c.token_ids.size());
+    return total;
+}
+
+nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens) {
+    return {{"prompt_tokens", prompt_tokens},
+            {"completion_tokens", completion_tokens},
+            {"total_tokens", prompt_tokens + completion_tokens}};
+}
+
+nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,
+                                   const Tokenizer& tokenizer) {
+    nlohmann::json out = envelope(meta, job, false);
+    nlohmann::json choices = nlohmann::json::array();
+    const auto n = static_cast<std::size_t>(job.params.n);
+    for (std::size_t i = 0; i < acc.choices().size(); ++i) {
+        const ChoiceText& c = acc.choices()[i];
+        nlohmann::json choice = {{"index", i}, {"logprobs", nullptr}, {"finish_reason", finish_json(c.finish)}};
+        if (job.kind == ApiKind::Chat) {
+            choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+            if (job.want_logprobs) choice["logprobs"] = chat_logprobs(c.token_ids, c.logprobs, tokenizer);
+        } else {
+            const std::string& prompt = job.prompt_texts[i / n];
+            choice["text"] = job.echo ? prompt + c.text : c.text;
+            choice["stop_reason"] = nullptr;
+            if (job.want_logprobs) {
+                choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, tokenizer,
+                                                         job.echo ? static_cast<std::int64_t>(prompt.size()) : 0);
+            }
+        }
+        if (job.return_token_ids) {
+            choice["token_ids"] = c.token_ids;
+            choice["prompt_token_ids"] = job.prompts[i / n];
+        }
+        choices.push_back(std::move(choice));
+    }
+    out["choices"] = std::move(choices);
+    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens());
+    return out;
+}
+
+nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice) {
+    nlohmann::json out = envelope(meta, job, true);
+    nlohmann::json c = {{"index", choice}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+    if (job.kind == ApiKind::Chat) {
+        c["delta"] = {{"role", "assistant"}, {"content", ""}};
+    } else {
+        c["text"] = job.prompt_texts[choice / static_cast<std::size_t>(job.params.n)];
+        c["stop_reason"] = nullptr;
+    }
+    out["choices"] = nlohmann::json::array({c});
+    return out;
+}
+
+nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator::Delta& d,
+                           const Tokenizer& tokenizer) {
+    nlohmann::json out = envelope(meta, job, true);
+    nlohmann::json c = {{"index", d.choice}, {"logprobs", nullptr}, {"finish_reason", finish_json(d.finish)}};
+    if (job.kind == ApiKind::Chat) {
+        c["delta"] = nlohmann::json::object();
+        if (!d.text.empty() || d.finish == FinishReason::none) c["delta"]["content"] = d.text;
+        if (job.want_logprobs) c["logprobs"] = chat_logprobs(d.token_ids, d.logprobs, tokenizer);
+    } else {
+        c["text"] = d.text;
+        c["stop_reason"] = nullptr;
+        if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, tokenizer, d.text_offset);
+    }
+    if (job.return_token_ids) c["token_ids"] = d.token_ids;
+    out["choices"] = nlohmann::json::array({c});
+    return out;
+}
+
+nlohmann::json usage_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc) {
+    nlohmann::json out = envelope(meta, job, true);
+    out["choices"] = nlohmann::json::array();
+    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens());
+    return out;
+}
+
+std::string sse_event(const nlohmann::json& j) {
+    return "data: " + dump_json(j) + "\n\n";
+}
+
+}  // namespace kvscope::server

@@ -1,0 +1,85 @@
+#pragma once
+// OpenAI response bodies for completions and chat completions, whole and streamed:
+//   completions  {"id": "cmpl-...", "object": "text_completion", "created", "model",
+//                 "choices": [{"index", "text", "logprobs", "finish_reason", "stop_reason"}], "usage"}
+//   chat         {"id": "chatcmpl-...", "object": "chat.completion", ..., "choices": [{"index",
+//                 "message": {"role": "assistant", "content"}, "logprobs", "finish_reason"}], "usage"}
+//   chunks       "object": "text_completion" / "chat.completion.chunk", one per engine output,
+//                 chat deltas {"role"} first, then {"content"}; a final {"choices": [], "usage"}
+//                 chunk with stream_options.include_usage.
+// Choice i of a request with several prompts and n samples is prompt i / n, sample i % n.
+// With return_token_ids (vLLM's extension) choices also carry "token_ids" and, whole,
+// "prompt_token_ids"; chunks carry the new "token_ids".
+// Logprobs: completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}; chat
+// {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
+
+#include <cstdint>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "app/server/openai_request.h"
+#include "app/server/request_stream.h"
+
+namespace kvscope::server {
+
+struct ResponseMeta {
+    std::string id;  // "cmpl-..." / "chatcmpl-..."
+    std::int64_t created = 0;
+    std::string model;
+};
+
+struct ChoiceText {
+    std::string text;
+    std::vector<std::int32_t> token_ids;
+    std::vector<SampleResult> logprobs;
+    FinishReason finish = FinishReason::none;
+};
+
+// Collects a request's outputs into its choices.
+class CompletionAccumulator {
+public:
+    CompletionAccumulator(const CompletionJob& job);
+
+    // Adds the item's news to its choices; returns the indices of the choices it touched, with
+    // the part of each that is new (for a streamed chunk).
+    struct Delta {
+        std::size_t choice = 0;
+        std::string text;
+        std::vector<std::int32_t> token_ids;
+        std::vector<SampleResult> logprobs;
+        FinishReason finish = FinishReason::none;
+        std::int64_t text_offset = 0;  // where `text` starts in the choice's text (after an echo)
+    };
+    std::vector<Delta> add(const StreamItem& item);
+
+    const std::vector<ChoiceText>& choices() const { return choices_; }
+    std::int64_t prompt_tokens() const { return prompt_tokens_; }
+    std::int64_t completion_tokens() const;
+
+private:
+    std::int32_t n_ = 1;
+    std::vector<ChoiceText> choices_;
+    std::vector<std::int64_t> echo_bytes_;  // per choice: the echoed prompt's length
+    std::int64_t prompt_tokens_ = 0;
+};
+
+nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens);
+
+// The whole response (stream: false).
+nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,
+                                   const Tokenizer& tokenizer);
+
+// Streamed chunks. The first chunk of each choice: completions with echo carry the prompt;
+// chat carries {"role": "assistant", "content": ""}.
+nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice);
+nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator::Delta& d,
+                           const Tokenizer& tokenizer);
+nlohmann::json usage_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc);
+
+// "data: <json>\n\n", and the closing "data: [DONE]\n\n".
+std::string sse_event(const nlohmann::json& j);
+inline constexpr const char* kSseDone = "data: [DONE]\n\n";
+
+}  // namespace kvscope::server

@@ -1,0 +1,244 @@
+// The OpenAI endpoints over real HTTP: response shapes, greedy output equal to the engine's
+// known-good tokens, streaming (SSE framing, [DONE], deltas that concatenate to the whole text),
+// chat with the model's template, logprobs, n > 1, several prompts, echo, stop strings, models
+// and health.
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "tests/server/test_server.h"
+
+namespace kvscope::test {
+namespace {
+
+using nlohmann::json;
+
+// kvscope-cli generate --prompt "Once upon a time" --max-tokens 20 --temperature 0 (tests/app/cli_test.cpp).
+const std::vector<int> kOnceUponATime = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
+                                         426, 338, 401, 396, 267, 337, 410, 408, 419, 292};
+const std::string kOnceUponATimeText = ", there was a little girl named Lily. She loved to play outsid";
+
+// The greedy tokens of `prompt`, straight from an Engine (no server).
+std::vector<std::int32_t> engine_tokens(const std::string& prompt, int max_tokens) {
+    Engine engine(embedded_model(), small_engine_config());
+    Request r;
+    r.prompt = prompt;
+    r.params.temperature = 0;
+    r.params.max_tokens = max_tokens;
+    engine.add_request(r);
+    std::vector<std::int32_t> out;
+    while (engine.has_work()) {
+        for (const RequestOutput& o : engine.step()) {
+            for (const SequenceOutput& s : o.samples)
+                out.insert(out.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+        }
+    }
+    return out;
+}
+
+std::string concat_completion_text(const SseReply& r, std::size_t index = 0) {
+    std::string text;
+    for (const json& e : r.events) {
+        for (const json& c : e["choices"]) {
+            if (c["index"] == index)
+                text += c.contains("delta") ? c["delta"].value("content", "") : c["text"].get<std::string>();
+        }
+    }
+    return text;
+}
+
+class CompletionsHttp : public ::testing::Test {
+protected:
+    TestServer server;
+    std::unique_ptr<httplib::Client> client = server.client();
+};
+
+TEST_F(CompletionsHttp, GreedyCompletionMatchesTheKnownGoodTokensAndHasOpenAisShape) {
+    const HttpReply r = post_json(*client, "/v1/completions",
+                                  {{"model", "stories260K"},
+                                   {"prompt", "Once upon a time"},
+                                   {"max_tokens", 20},
+                                   {"temperature", 0},
+                                   {"return_token_ids", true}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    const json& b = r.body;
+    EXPECT_EQ(b["object"], "text_completion");
+    EXPECT_EQ(b["model"], "stories260K");
+    EXPECT_TRUE(b["id"].get<std::string>().rfind("cmpl-", 0) == 0);
+    EXPECT_TRUE(b["created"].is_number_integer());
+    ASSERT_EQ(b["choices"].size(), 1u);
+    const json& c = b["choices"][0];
+    EXPECT_EQ(c["index"], 0);
+    EXPECT_EQ(c["text"], kOnceUponATimeText);
+    EXPECT_EQ(c["token_ids"], kOnceUponATime);
+    EXPECT_EQ(c["prompt_token_ids"], (std::vector<int>{1, 403, 407, 261, 378}));
+    EXPECT_EQ(c["finish_reason"], "length");
+    EXPECT_TRUE(c["logprobs"].is_null());
+    EXPECT_EQ(b["usage"], (json{{"prompt_tokens", 5}, {"completion_tokens", 20}, {"total_tokens", 25}}));
+}
+
+TEST_F(CompletionsHttp, TokenIdPromptGivesTheSameTokensAsText) {
+    const HttpReply r = post_json(
+        *client, "/v1/completions",
+        {{"prompt", {1, 403, 407, 261, 378}}, {"max_tokens", 20}, {"temperature", 0}, {"return_token_ids", true}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    EXPECT_EQ(r.body["choices"][0]["token_ids"], kOnceUponATime);
+}
+
+TEST_F(CompletionsHttp, OtherPromptsMatchTheEngineRunDirectly) {
+    for (const std::string prompt : {"The cat sat on the mat", "Lily and Tom went", "One day a big dog"}) {
+        const HttpReply r =
+            post_json(*client, "/v1/completions",
+                      {{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}, {"return_token_ids", true}});
+        ASSERT_EQ(r.status, 200) << r.text;
+        EXPECT_EQ(r.body["choices"][0]["token_ids"].get<std::vector<std::int32_t>>(), engine_tokens(prompt, 24))
+            << prompt;
+    }
+}
+
+TEST_F(CompletionsHttp, StreamIsSseEndingInDoneAndItsDeltasConcatenateToTheWholeText) {
+    const json body = {{"prompt", "Once upon a time"},
+                       {"max_tokens", 20},
+                       {"temperature", 0},
+                       {"stream", true},
+                       {"stream_options", {{"include_usage", true}}},
+                       {"return_token_ids", true}};
+    const SseReply s = post_stream(*client, "/v1/completions", body);
+    ASSERT_EQ(s.status, 200);
+    EXPECT_TRUE(s.done);
+    // Framing: every event is "data: <json>\n\n" and the last one is [DONE].
+    EXPECT_EQ(s.raw.rfind("data: ", 0), 0u);
+    EXPECT_TRUE(s.raw.size() > 14 && s.raw.substr(s.raw.size() - 14) == "data: [DONE]\n\n");
+    ASSERT_EQ(s.events.size(), 21u);  // one chunk per token, then the usage chunk
+    std::vector<int> ids;
+    for (std::size_t i = 0; i < 20; ++i) {
+        const json& e = s.events[i];
+        EXPECT_EQ(e["object"], "text_completion");
+        EXPECT_EQ(e["id"], s.events[0]["id"]);
+        ASSERT_EQ(e["choices"].size(), 1u);
+        EXPECT_EQ(e["choices"][0]["finish_reason"], i == 19 ? json("length") : json(nullptr));
+        for (int t : e["choices"][0]["token_ids"]) ids.push_back(t);
+    }
+    EXPECT_EQ(ids, kOnceUponATime);
+    EXPECT_EQ(concat_completion_text(s), kOnceUponATimeText);
+    EXPECT_TRUE(s.events[20]["choices"].empty());
+    EXPECT_EQ(s.events[20]["usage"]["completion_tokens"], 20);
+    EXPECT_EQ(s.events[20]["usage"]["prompt_tokens"], 5);
+}
+
+TEST_F(CompletionsHttp, ChatUsesTheTemplateAndStreamsRoleThenContent) {
+    const json messages = json::array({{{"role", "user"}, {"content", "Once upon a time"}}});
+    const HttpReply whole =
+        post_json(*client, "/v1/chat/completions", {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}});
+    ASSERT_EQ(whole.status, 200) << whole.text;
+    EXPECT_EQ(whole.body["object"], "chat.completion");
+    EXPECT_TRUE(whole.body["id"].get<std::string>().rfind("chatcmpl-", 0) == 0);
+    const json& message = whole.body["choices"][0]["message"];
+    EXPECT_EQ(message["role"], "assistant");
+    // The embedded model has no chat template: the conversation is the story so far.
+    EXPECT_EQ(message["content"], kOnceUponATimeText.substr(0, message["content"].get<std::string>().size()));
+    EXPECT_EQ(whole.body["usage"]["completion_tokens"], 16);
+
+    const SseReply s = post_stream(*client, "/v1/chat/completions",
+                                   {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}, {"stream", true}});
+    ASSERT_EQ(s.status, 200);
+    EXPECT_TRUE(s.done);
+    ASSERT_FALSE(s.events.empty());
+    EXPECT_EQ(s.events[0]["object"], "chat.completion.chunk");
+    EXPECT_EQ(s.events[0]["choices"][0]["delta"]["role"], "assistant");
+    EXPECT_EQ(s.events.back()["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(concat_completion_text(s), message["content"]);
+}
+
+TEST_F(CompletionsHttp, GreedyLogprobsRankTheChosenTokenFirst) {
+    const HttpReply r =
+        post_json(*client, "/v1/completions",
+                  {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0}, {"logprobs", 3}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    const json& lp = r.body["choices"][0]["logprobs"];
+    ASSERT_EQ(lp["tokens"].size(), 8u);
+    ASSERT_EQ(lp["token_logprobs"].size(), 8u);
+    ASSERT_EQ(lp["top_logprobs"].size(), 8u);
+    ASSERT_EQ(lp["text_offset"].size(), 8u);
+    for (std::size_t i = 0; i < 8; ++i) {
+        const double chosen = lp["token_logprobs"][i];
+        EXPECT_LE(chosen, 0.0);
+        const json& top = lp["top_logprobs"][i];
+        EXPECT_GE(top.size(), 3u);
+        EXPECT_LE(top.size(), 4u);
+        for (const auto& [piece, value] : top.items()) EXPECT_LE(value.get<double>(), chosen + 1e-6) << piece;
+        EXPECT_EQ(top[lp["tokens"][i].get<std::string>()], chosen);
+    }
+
+    const HttpReply chat = post_json(*client, "/v1/chat/completions",
+                                     {{"messages", json::array({{{"role", "user"}, {"content", "Lily"}}})},
+                                      {"max_tokens", 4},
+                                      {"temperature", 0},
+                                      {"logprobs", true},
+                                      {"top_logprobs", 2}});
+    ASSERT_EQ(chat.status, 200) << chat.text;
+    const json& content = chat.body["choices"][0]["logprobs"]["content"];
+    ASSERT_EQ(content.size(), 4u);
+    for (const json& t : content) {
+        ASSERT_EQ(t["top_logprobs"].size(), 2u);
+        EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
+        EXPECT_EQ(t["top_logprobs"][0]["logprob"], t["logprob"]);
+        EXPECT_EQ(t["bytes"].size(), t["token"].get<std::string>().size());
+    }
+}
+
+TEST_F(CompletionsHttp, SeveralSamplesAndSeveralPromptsGetOneChoiceEach) {
+    const json body = {{"prompt", "Once upon a time"}, {"max_tokens", 12}, {"temperature", 0.9}, {"seed", 7}, {"n", 3}};
+    const HttpReply whole = post_json(*client, "/v1/completions", body);
+    ASSERT_EQ(whole.status, 200) << whole.text;
+    ASSERT_EQ(whole.body["choices"].size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(whole.body["choices"][i]["index"], i);
+    EXPECT_EQ(whole.body["usage"]["completion_tokens"], 36);
+    EXPECT_EQ(whole.body["usage"]["prompt_tokens"], 5);
+
+    // Seeded: the streamed samples are the same, sample by sample.
+    json streamed = body;
+    streamed["stream"] = true;
+    const SseReply s = post_stream(*client, "/v1/completions", streamed);
+    ASSERT_TRUE(s.done);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(concat_completion_text(s, i), whole.body["choices"][i]["text"]) << i;
+
+    const HttpReply two = post_json(
+        *client, "/v1/completions",
+        {{"prompt", {"Once upon a time", "The cat sat on the mat"}}, {"max_tokens", 20}, {"temperature", 0}, {"n", 2}});
+    ASSERT_EQ(two.status, 200) << two.text;
+    ASSERT_EQ(two.body["choices"].size(), 4u);
+    EXPECT_EQ(two.body["choices"][0]["text"], kOnceUponATimeText);
+    EXPECT_EQ(two.body["choices"][1]["text"], kOnceUponATimeText);  // greedy: both samples alike
+    EXPECT_EQ(two.body["choices"][2]["text"], two.body["choices"][3]["text"]);
+    EXPECT_NE(two.body["choices"][2]["text"], kOnceUponATimeText);
+}
+
+TEST_F(CompletionsHttp, EchoAndStopStrings) {
+    const HttpReply echo =
+        post_json(*client, "/v1/completions",
+                  {{"prompt", "Once upon a time"}, {"max_tokens", 20}, {"temperature", 0}, {"echo", true}});
+    ASSERT_EQ(echo.status, 200) << echo.text;
+    EXPECT_EQ(echo.body["choices"][0]["text"], "Once upon a time" + kOnceUponATimeText);
+
+    const HttpReply stop =
+        post_json(*client, "/v1/completions",
+                  {{"prompt", "Once upon a time"}, {"max_tokens", 20}, {"temperature", 0}, {"stop", "Lily"}});
+    ASSERT_EQ(stop.status, 200) << stop.text;
+    EXPECT_EQ(stop.body["choices"][0]["text"], ", there was a little girl named ");
+    EXPECT_EQ(stop.body["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(CompletionsHttp, ModelsAndHealth) {
+    const HttpReply models = get(*client, "/v1/models");
+    ASSERT_EQ(models.status, 200);
+    EXPECT_EQ(models.body["object"], "list");
+    ASSERT_EQ(models.body["data"].size(), 1u);
+    EXPECT_EQ(models.body["data"][0]["id"], "stories260K");
+    EXPECT_EQ(models.body["data"][0]["object"], "model");
+    EXPECT_EQ(models.body["data"][0]["max_model_len"], server.loop.info().plan.max_model_len);
+    EXPECT_EQ(get(*client, "/health").status, 200);
+}
+
+}  // namespace
+}  // namespace kvscope::test
