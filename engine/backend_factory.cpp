@@ -1,5 +1,7 @@
 #include "engine/backend_factory.h"
 
+#include <algorithm>
+
 #include "kernels/cuda/cuda_backend.h"
 
 namespace kvscope {
@@ -16,6 +18,10 @@ BackendChoice make_backend(const Model& model, const EngineConfig& config) {
             CudaBackendOptions options;
             if (config.gpu_memory_utilization > 0.0 && !config.num_kv_blocks) {
                 options.kv_memory_fraction = config.gpu_memory_utilization;
+                const std::int64_t per_seq =
+                    (std::int64_t{plan.max_model_len} + config.block_size - 1) / config.block_size;
+                options.max_kv_blocks =
+                    static_cast<std::int32_t>(std::min<std::int64_t>(per_seq * config.max_num_seqs, 1 << 24));
             }
             options.max_num_tokens = config.max_num_batched_tokens;
             options.max_num_seqs = config.max_num_seqs;

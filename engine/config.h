@@ -34,7 +34,7 @@ struct EngineConfig {
     std::int32_t max_num_batched_tokens = 2048;  // tokens per step (decodes + prefill chunks)
     bool enable_chunked_prefill = true;          // split long prompts over several steps
 
-    std::int32_t max_model_len = 0;              // prompt + output per sequence; 0 = the model's
+    std::int32_t max_model_len = 0;  // prompt + output per sequence; 0 = the model's
     PreemptionMode preemption_mode = PreemptionMode::Recompute;
     std::int64_t swap_space_bytes = 1ll << 30;  // host memory for swapped-out blocks (swap mode only)
 
@@ -59,13 +59,13 @@ struct CachePlan {
     std::int32_t num_swap_blocks = 0;  // host blocks for preemption by swap (0 in recompute mode)
 };
 
-// Throws ConfigError if the budget (or, in swap mode, the swap space) buys no block, the dtype does not fit the model (Q8_0 needs
-// kv_dim to be a multiple of 32), or max_model_len exceeds what the cache can ever hold.
+// Throws ConfigError if the budget (or, in swap mode, the swap space) buys no block, the dtype does not fit the model
+// (Q8_0 needs kv_dim to be a multiple of 32), or max_model_len exceeds what the cache can ever hold.
 CachePlan plan_cache(const EngineConfig& config, const ModelShape& shape);
 
 }  // namespace kvscope
 
 namespace kvscope {
-std::string_view backend_kind_name(BackendKind kind);                   // "cpu", "cuda", "auto"
+std::string_view backend_kind_name(BackendKind kind);                  // "cpu", "cuda", "auto"
 std::optional<BackendKind> parse_backend_kind(std::string_view name);  // the inverse
 }  // namespace kvscope

@@ -127,7 +127,8 @@ std::optional<AllocResult> KvCacheManager::allocate_slots(SeqId seq_id, std::int
     // Enough: from here on nothing fails.
     AllocResult result;
     if (is_new) {
-        it = seqs_.emplace(seq_id, Sequence{BlockTable(block_size), {}, match ? match->extra_key : 0, 0, {}, false}).first;
+        it = seqs_.emplace(seq_id, Sequence{BlockTable(block_size), {}, match ? match->extra_key : 0, 0, {}, false})
+                 .first;
         Sequence& seq = it->second;
         for (std::int32_t i = 0; i < num_hit_blocks; ++i) {
             pool_.acquire(match->block_ids[i]);
@@ -207,7 +208,8 @@ void KvCacheManager::fork(SeqId parent_id, SeqId child_id) {
     KV_CHECK_MSG(!seqs_.contains(child_id), "fork into an existing sequence id");
     const Sequence& parent = sequence(parent_id);
     KV_CHECK_MSG(!parent.swapped, "fork of a swapped-out sequence");
-    Sequence child{parent.table.share(pool_), parent.block_hashes, parent.extra_key, parent.num_computed_tokens, {}, false};
+    Sequence child{
+        parent.table.share(pool_), parent.block_hashes, parent.extra_key, parent.num_computed_tokens, {}, false};
     seqs_.emplace(child_id, std::move(child));
 }
 

@@ -24,15 +24,15 @@ namespace kvscope::cuda {
 inline constexpr int kAttnThreads = 128;
 
 struct AttentionParams {
-    const float* q;                   // (num_tokens, num_heads, head_dim)
-    float* out;                       // (num_tokens, num_heads, head_dim)
-    const std::uint8_t* k_cache;      // (num_blocks, block_size, num_kv_heads, head_dim) of dtype
-    const std::uint8_t* v_cache;      // the same
-    TensorType dtype;                 // F32, F16 or Q8_0
-    std::size_t row_bytes;            // bytes of one token's row of the cache
-    const std::int32_t* query_start;  // (num_seqs + 1)
-    const std::int32_t* seq_lens;     // (num_seqs)
-    const std::int32_t* block_tables; // (num_seqs, table_stride)
+    const float* q;                    // (num_tokens, num_heads, head_dim)
+    float* out;                        // (num_tokens, num_heads, head_dim)
+    const std::uint8_t* k_cache;       // (num_blocks, block_size, num_kv_heads, head_dim) of dtype
+    const std::uint8_t* v_cache;       // the same
+    TensorType dtype;                  // F32, F16 or Q8_0
+    std::size_t row_bytes;             // bytes of one token's row of the cache
+    const std::int32_t* query_start;   // (num_seqs + 1)
+    const std::int32_t* seq_lens;      // (num_seqs)
+    const std::int32_t* block_tables;  // (num_seqs, table_stride)
     std::int32_t table_stride, block_size, num_heads, num_kv_heads, head_dim, num_tokens;
     float scale;
     std::int32_t query_tile, key_tile;  // queries per block, keys per tile
@@ -93,13 +93,13 @@ KV_BODY void attention_block(const Exec& ex, const AttentionParams& p, int block
     const int kend = min_i(ctx0 + first_q + nq, kbeg + split_len);  // causal: up to the last query
     const std::int32_t* table = p.block_tables + static_cast<std::int64_t>(seq) * p.table_stride;
 
-    float* qs = smem;                  // (R, D) scaled queries
-    float* acc = qs + R * D;           // (R, D) unnormalised outputs
-    float* kv = acc + R * D;           // (TILE, D + 1) the K, then the V tile
-    float* s = kv + TILE * (D + 1);    // (R, TILE) scores, then probabilities
-    float* m = s + R * TILE;           // (R) running max
-    float* l = m + R;                  // (R) running sum
-    float* alpha = l + R;              // (R) rescale of this tile
+    float* qs = smem;                // (R, D) scaled queries
+    float* acc = qs + R * D;         // (R, D) unnormalised outputs
+    float* kv = acc + R * D;         // (TILE, D + 1) the K, then the V tile
+    float* s = kv + TILE * (D + 1);  // (R, TILE) scores, then probabilities
+    float* m = s + R * TILE;         // (R) running max
+    float* l = m + R;                // (R) running sum
+    float* alpha = l + R;            // (R) rescale of this tile
 
     auto load_tile = [&](const std::uint8_t* cache, int t0, int tid) {
         for (int idx = tid; idx < TILE * D; idx += kAttnThreads) {

@@ -23,10 +23,10 @@ namespace {
 using cuda::DeviceOps;
 using cuda::Launch;
 
-constexpr int kGemvMaxTokens = 32;                          // more activation rows: dequantise + GEMM
-constexpr std::int64_t kWeightScratchElems = 32ll << 20;    // f16 elements of dequantised weight rows
-constexpr int kMaxSplits = 16;                              // split-K of decode attention
-constexpr int kSplitMinKeys = 256;                          // keys per split at least
+constexpr int kGemvMaxTokens = 32;                        // more activation rows: dequantise + GEMM
+constexpr std::int64_t kWeightScratchElems = 32ll << 20;  // f16 elements of dequantised weight rows
+constexpr int kMaxSplits = 16;                            // split-K of decode attention
+constexpr int kSplitMinKeys = 256;                        // keys per split at least
 constexpr int kGraphBuckets[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
 
 struct DeviceWeight {
@@ -67,9 +67,8 @@ public:
         : ops_(std::move(ops)), shape_(shape), kv_(kv), options_(options) {
         check_model(weights);
         upload_weights(weights);
-        table_width_ = options.max_model_len > 0
-                           ? static_cast<int>(cuda::ceil_div(options.max_model_len, kv.block_size))
-                           : 64;
+        table_width_ =
+            options.max_model_len > 0 ? static_cast<int>(cuda::ceil_div(options.max_model_len, kv.block_size)) : 64;
         grow(std::max(options.max_num_tokens, options.max_num_seqs), options.max_num_seqs, options.max_num_seqs,
              table_width_);
         allocate_kv(options.kv_memory_fraction);
@@ -91,8 +90,7 @@ public:
     void copy_blocks(std::span<const BlockCopy> copies) override {
         if (copies.empty()) return;
         for (const BlockCopy& c : copies) {
-            KV_CHECK_MSG(c.src >= 0 && c.src < kv_.num_blocks && c.dst >= 0 && c.dst < kv_.num_blocks &&
-                             c.src != c.dst,
+            KV_CHECK_MSG(c.src >= 0 && c.src < kv_.num_blocks && c.dst >= 0 && c.dst < kv_.num_blocks && c.src != c.dst,
                          "copy_blocks: block id outside the KV cache");
         }
         run_copies(copies, kv_bases_, kv_bases_, block_bytes_, block_bytes_);
@@ -299,7 +297,9 @@ private:
                                   " MiB free after the weights: no KV block fits; lower the model size or use "
                                   "--backend cpu");
             }
-            kv_.num_blocks = static_cast<std::int32_t>(std::min(blocks, double(1 << 24)));
+            double cap = double(1 << 24);
+            if (options_.max_kv_blocks > 0) cap = std::min(cap, double(options_.max_kv_blocks));
+            kv_.num_blocks = static_cast<std::int32_t>(std::min(blocks, cap));
         }
         KV_CHECK(kv_.num_blocks > 0);
         std::vector<std::uint8_t*> bases;
@@ -448,8 +448,8 @@ private:
             if (w.bk) elementwise(cuda::ElemOp::AddBias, w.bk, nullptr, k_, n * kv_dim, kv_dim);
             if (w.bv) elementwise(cuda::ElemOp::AddBias, w.bv, nullptr, v_, n * kv_dim, kv_dim);
             // 3. rotate q and k; k, v into their slots; attention over each sequence's blocks
-            ops_->rope({shape_.rope_style == RopeStyle::Neox, q_, k_, shape_.num_heads, shape_.num_kv_heads, shape_.head_dim,
-                        shape_.rope_dim, cos_sin_},
+            ops_->rope({shape_.rope_style == RopeStyle::Neox, q_, k_, shape_.num_heads, shape_.num_kv_heads,
+                        shape_.head_dim, shape_.rope_dim, cos_sin_},
                        per_token);
             ops_->write_kv({kv_.dtype, w.k_cache, w.v_cache, row_bytes_, kv_dim, k_, v_, slots}, per_token);
             attention(w, st);
@@ -475,8 +475,8 @@ private:
                        Launch{num_rows, 1, 1, cuda::kRmsNormSharedFloats * 4});
     }
 
-    void elementwise(cuda::ElemOp op, const float* a, const float* b, float* y, std::int64_t count,
-                     std::int64_t width, std::uint16_t* h = nullptr) {
+    void elementwise(cuda::ElemOp op, const float* a, const float* b, float* y, std::int64_t count, std::int64_t width,
+                     std::uint16_t* h = nullptr) {
         ops_->elementwise({op, a, b, y, h, count, width},
                           Launch{static_cast<int>(cuda::ceil_div(count, cuda::kElemThreads))});
     }
@@ -507,9 +507,9 @@ private:
                                       partial_ml_};
         ops_->attention(p, Launch{st.seqs * st.qtiles, shape_.num_kv_heads, st.splits, tiling.shared_bytes});
         if (st.splits > 1) {
-            ops_->attention_reduce({partial_acc_, partial_ml_, attn_, st.splits, st.tokens, shape_.num_heads,
-                                    shape_.head_dim},
-                                   Launch{st.tokens * shape_.num_heads});
+            ops_->attention_reduce(
+                {partial_acc_, partial_ml_, attn_, st.splits, st.tokens, shape_.num_heads, shape_.head_dim},
+                Launch{st.tokens * shape_.num_heads});
         }
     }
 
@@ -578,8 +578,8 @@ private:
         const auto num_buffers = static_cast<int>(2 * layers_.size());
         const int num = static_cast<int>(copies.size());
         for (int first = 0; first < num; first += chained ? 1 : num) {
-            const cuda::CopyBlocksParams p{pairs_dev_ + 2 * first, src_bases, dst_bases, src_stride, dst_stride,
-                                           block_bytes_};
+            const cuda::CopyBlocksParams p{
+                pairs_dev_ + 2 * first, src_bases, dst_bases, src_stride, dst_stride, block_bytes_};
             ops_->copy_blocks(p, Launch{chained ? 1 : num, num_buffers});
         }
         ops_->synchronize();
@@ -633,8 +633,8 @@ CudaBackendOptions with_env(CudaBackendOptions options) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const ModelShape& shape, const ModelWeights& weights,
-                                           const KvCacheSpec& kv, const CudaBackendOptions& options) {
+std::unique_ptr<Backend> make_cuda_backend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv,
+                                           const CudaBackendOptions& options) {
     if (!cuda_device_info().available) throw ConfigError(cuda_device_info().reason + "; use --backend cpu");
     return std::make_unique<CudaBackend>(cuda::make_cuda_device_ops(), shape, weights, kv, with_env(options));
 }

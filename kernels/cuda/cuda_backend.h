@@ -37,6 +37,10 @@ struct CudaBackendOptions {
     // and the step workspace are in place; kv.num_blocks is then ignored and kv_spec() tells
     // the count. 0: exactly kv.num_blocks blocks.
     double kv_memory_fraction = 0.0;
+    // With kv_memory_fraction: at most this many blocks (what max_num_seqs sequences of
+    // max_model_len tokens can hold at once; 0 = no cap), so that small models leave the rest of
+    // the GPU to other processes.
+    std::int32_t max_kv_blocks = 0;
     std::int32_t max_num_tokens = 2048;  // tokens per step the workspace is sized for (grows beyond)
     std::int32_t max_num_seqs = 64;      // sequences per step, likewise
     std::int32_t max_model_len = 0;      // longest sequence (sizes the block tables); 0 = grow as needed
@@ -46,8 +50,8 @@ struct CudaBackendOptions {
 // Uploads the weights, allocates the KV cache (and kv.num_swap_blocks blocks of pinned host
 // memory for swapping) on device 0. Throws ConfigError when there is no device, a weight type
 // the kernels lack, or not enough device memory (saying how much is needed).
-std::unique_ptr<Backend> make_cuda_backend(const ModelShape& shape, const ModelWeights& weights,
-                                           const KvCacheSpec& kv, const CudaBackendOptions& options);
+std::unique_ptr<Backend> make_cuda_backend(const ModelShape& shape, const ModelWeights& weights, const KvCacheSpec& kv,
+                                           const CudaBackendOptions& options);
 
 // The same backend code on the host emulation of the device (kernels/cuda/device_ops.h): the
 // CUDA kernel bodies run on the CPU. Slow; for tests on machines without a GPU.

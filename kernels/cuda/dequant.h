@@ -106,7 +106,8 @@ KV_HD inline void dequant8(const std::uint8_t* row, std::int64_t g, float* out) 
         const int l0 = e0 % 32;
         const std::uint8_t* ql = b + 64 * h;
         const std::uint8_t* qh = b + 128 + 32 * h;
-        const float d = half_to_float(load_u16(b + 208)) * static_cast<float>(static_cast<std::int8_t>(b[192 + e0 / 16]));
+        const float d =
+            half_to_float(load_u16(b + 208)) * static_cast<float>(static_cast<std::int8_t>(b[192 + e0 / 16]));
         for (int i = 0; i < 8; ++i) {
             const int l = l0 + i;
             const std::uint8_t lb = ql[l + 32 * (k & 1)];
@@ -122,18 +123,41 @@ KV_HD inline void dequant8(const std::uint8_t* row, std::int64_t g, float* out) 
 template <class F>
 KV_HD inline bool dispatch_weight_type(TensorType type, F&& f) {
     switch (type) {
-        case TensorType::F32: f.template operator()<TensorType::F32>(); return true;
-        case TensorType::F16: f.template operator()<TensorType::F16>(); return true;
-        case TensorType::BF16: f.template operator()<TensorType::BF16>(); return true;
-        case TensorType::Q4_0: f.template operator()<TensorType::Q4_0>(); return true;
-        case TensorType::Q4_1: f.template operator()<TensorType::Q4_1>(); return true;
-        case TensorType::Q5_0: f.template operator()<TensorType::Q5_0>(); return true;
-        case TensorType::Q5_1: f.template operator()<TensorType::Q5_1>(); return true;
-        case TensorType::Q8_0: f.template operator()<TensorType::Q8_0>(); return true;
-        case TensorType::Q4_K: f.template operator()<TensorType::Q4_K>(); return true;
-        case TensorType::Q5_K: f.template operator()<TensorType::Q5_K>(); return true;
-        case TensorType::Q6_K: f.template operator()<TensorType::Q6_K>(); return true;
-        default: return false;
+        case TensorType::F32:
+            f.template operator()<TensorType::F32>();
+            return true;
+        case TensorType::F16:
+            f.template operator()<TensorType::F16>();
+            return true;
+        case TensorType::BF16:
+            f.template operator()<TensorType::BF16>();
+            return true;
+        case TensorType::Q4_0:
+            f.template operator()<TensorType::Q4_0>();
+            return true;
+        case TensorType::Q4_1:
+            f.template operator()<TensorType::Q4_1>();
+            return true;
+        case TensorType::Q5_0:
+            f.template operator()<TensorType::Q5_0>();
+            return true;
+        case TensorType::Q5_1:
+            f.template operator()<TensorType::Q5_1>();
+            return true;
+        case TensorType::Q8_0:
+            f.template operator()<TensorType::Q8_0>();
+            return true;
+        case TensorType::Q4_K:
+            f.template operator()<TensorType::Q4_K>();
+            return true;
+        case TensorType::Q5_K:
+            f.template operator()<TensorType::Q5_K>();
+            return true;
+        case TensorType::Q6_K:
+            f.template operator()<TensorType::Q6_K>();
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -141,22 +165,43 @@ KV_HD inline bool dispatch_weight_type(TensorType type, F&& f) {
 // embedding gather of rows whose length is not a multiple of 8).
 KV_HD inline float dequant_one(TensorType type, const std::uint8_t* row, std::int64_t j) {
     switch (type) {
-        case TensorType::F32: return load_f32(row + 4 * j);
-        case TensorType::F16: return half_to_float(load_u16(row + 2 * j));
-        case TensorType::BF16: return bf16_to_float(load_u16(row + 2 * j));
-        default: break;
+        case TensorType::F32:
+            return load_f32(row + 4 * j);
+        case TensorType::F16:
+            return half_to_float(load_u16(row + 2 * j));
+        case TensorType::BF16:
+            return bf16_to_float(load_u16(row + 2 * j));
+        default:
+            break;
     }
     float v[8] = {};
     switch (type) {
-        case TensorType::Q4_0: dequant8<TensorType::Q4_0>(row, j / 8, v); break;
-        case TensorType::Q4_1: dequant8<TensorType::Q4_1>(row, j / 8, v); break;
-        case TensorType::Q5_0: dequant8<TensorType::Q5_0>(row, j / 8, v); break;
-        case TensorType::Q5_1: dequant8<TensorType::Q5_1>(row, j / 8, v); break;
-        case TensorType::Q8_0: dequant8<TensorType::Q8_0>(row, j / 8, v); break;
-        case TensorType::Q4_K: dequant8<TensorType::Q4_K>(row, j / 8, v); break;
-        case TensorType::Q5_K: dequant8<TensorType::Q5_K>(row, j / 8, v); break;
-        case TensorType::Q6_K: dequant8<TensorType::Q6_K>(row, j / 8, v); break;
-        default: break;
+        case TensorType::Q4_0:
+            dequant8<TensorType::Q4_0>(row, j / 8, v);
+            break;
+        case TensorType::Q4_1:
+            dequant8<TensorType::Q4_1>(row, j / 8, v);
+            break;
+        case TensorType::Q5_0:
+            dequant8<TensorType::Q5_0>(row, j / 8, v);
+            break;
+        case TensorType::Q5_1:
+            dequant8<TensorType::Q5_1>(row, j / 8, v);
+            break;
+        case TensorType::Q8_0:
+            dequant8<TensorType::Q8_0>(row, j / 8, v);
+            break;
+        case TensorType::Q4_K:
+            dequant8<TensorType::Q4_K>(row, j / 8, v);
+            break;
+        case TensorType::Q5_K:
+            dequant8<TensorType::Q5_K>(row, j / 8, v);
+            break;
+        case TensorType::Q6_K:
+            dequant8<TensorType::Q6_K>(row, j / 8, v);
+            break;
+        default:
+            break;
     }
     return v[j % 8];
 }

@@ -78,10 +78,18 @@ public:
         KV_CHECK(p.n <= nt && (nt == 1 || nt == 2 || nt == 4 || nt == 8));
         run(l, kGemvThreads, [type, nt, p](const HostExec& ex, int x, int, int, float* sm) {
             switch (nt) {
-                case 1: gemv_typed<1>(type, ex, p, x, sm); break;
-                case 2: gemv_typed<2>(type, ex, p, x, sm); break;
-                case 4: gemv_typed<4>(type, ex, p, x, sm); break;
-                default: gemv_typed<8>(type, ex, p, x, sm); break;
+                case 1:
+                    gemv_typed<1>(type, ex, p, x, sm);
+                    break;
+                case 2:
+                    gemv_typed<2>(type, ex, p, x, sm);
+                    break;
+                case 4:
+                    gemv_typed<4>(type, ex, p, x, sm);
+                    break;
+                default:
+                    gemv_typed<8>(type, ex, p, x, sm);
+                    break;
             }
         });
     }
@@ -110,7 +118,8 @@ public:
             for (std::int64_t t = 0; t < n; ++t) {
                 for (std::int64_t r = 0; r < rows; ++r) {
                     double s = 0.0;
-                    for (std::int64_t c = 0; c < cols; ++c) s += double(value(w, r * cols + c)) * value(x, t * cols + c);
+                    for (std::int64_t c = 0; c < cols; ++c)
+                        s += double(value(w, r * cols + c)) * value(x, t * cols + c);
                     y[t * ldy + r] = static_cast<float>(s);
                 }
             }

@@ -11,7 +11,7 @@
 namespace kvscope::cuda {
 
 inline constexpr int kGemvThreads = 256;
-inline constexpr int kGemvLanes = 32;                              // threads per weight row
+inline constexpr int kGemvLanes = 32;                                // threads per weight row
 inline constexpr int kGemvRowsPerBlock = kGemvThreads / kGemvLanes;  // weight rows per block
 
 // y(n, rows) = x(n, cols) · wᵀ for n <= NT; cols a multiple of 8 (of the type's block size).

@@ -14,24 +14,26 @@ inline constexpr int kKvThreads = 128;
 // Cache element e of a token row (num_kv_heads * head_dim values) stored in `dtype`, as f32.
 KV_HD inline float load_kv(TensorType dtype, const std::uint8_t* row, std::int64_t e) {
     switch (dtype) {
-        case TensorType::F16: return half_to_float(load_u16(row + 2 * e));
+        case TensorType::F16:
+            return half_to_float(load_u16(row + 2 * e));
         case TensorType::Q8_0: {
             const std::uint8_t* block = row + (e / 32) * 34;  // f16 d, int8 qs[32]
             return half_to_float(load_u16(block)) * static_cast<float>(static_cast<std::int8_t>(block[2 + e % 32]));
         }
-        default: return load_f32(row + 4 * e);
+        default:
+            return load_f32(row + 4 * e);
     }
 }
 
 struct WriteKvParams {
-    TensorType dtype;              // F32, F16 or Q8_0
-    std::uint8_t* k_cache;         // (num_blocks * block_size slots, row_bytes)
+    TensorType dtype;       // F32, F16 or Q8_0
+    std::uint8_t* k_cache;  // (num_blocks * block_size slots, row_bytes)
     std::uint8_t* v_cache;
-    std::size_t row_bytes;         // bytes of a token row in dtype
-    std::int64_t row_elems;        // num_kv_heads * head_dim
-    const float* k;                // (n, row_elems)
-    const float* v;                // (n, row_elems)
-    const std::int64_t* slots;     // (n): -1 = do not store
+    std::size_t row_bytes;      // bytes of a token row in dtype
+    std::int64_t row_elems;     // num_kv_heads * head_dim
+    const float* k;             // (n, row_elems)
+    const float* v;             // (n, row_elems)
+    const std::int64_t* slots;  // (n): -1 = do not store
 };
 
 // One block per token. F16 rounds to nearest even; Q8_0 quantises each 32 values as the CPU's
@@ -78,7 +80,7 @@ KV_BODY void write_kv_block(const Exec& ex, const WriteKvParams& p, int block_x)
 // (K and V of every layer), block pairs[i].dst of dst_bases[b] <- block pairs[i].src of
 // src_bases[b]. Blocks sit block_stride bytes apart; block_bytes is a multiple of 16.
 struct CopyBlocksParams {
-    const std::int32_t* pairs;  // (num_pairs, 2): src, dst
+    const std::int32_t* pairs;             // (num_pairs, 2): src, dst
     const std::uint8_t* const* src_bases;  // (num_buffers)
     std::uint8_t* const* dst_bases;        // (num_buffers)
     std::size_t src_stride, dst_stride;    // bytes between consecutive blocks

@@ -10,7 +10,7 @@
 
 namespace kvscope::cuda {
 
-inline constexpr int kRowThreads = 256;  // threads of the per-row kernels (gather, norm, rope)
+inline constexpr int kRowThreads = 256;   // threads of the per-row kernels (gather, norm, rope)
 inline constexpr int kElemThreads = 256;  // threads of the elementwise kernels: one element each
 
 // ---- embedding gather: out(n, cols) f32 = rows ids[0..n) of w (vocab, cols), dequantised ----
@@ -35,10 +35,10 @@ KV_BODY void gather_block(const Exec& ex, const GatherParams& p, int block_x) {
 
 // ---- RMSNorm: y[r] = x[src(r)] / sqrt(mean(x[src(r)]^2) + eps) * w ----
 struct RmsNormParams {
-    const float* x;             // (rows of x, dim)
-    const float* w;             // (dim)
-    float* y;                   // (num_rows, dim)
-    const std::int32_t* rows;   // (num_rows) row of x for each row of y, or null: the same row
+    const float* x;            // (rows of x, dim)
+    const float* w;            // (dim)
+    float* y;                  // (num_rows, dim)
+    const std::int32_t* rows;  // (num_rows) row of x for each row of y, or null: the same row
     std::int64_t dim;
     float eps;
 };
@@ -103,8 +103,8 @@ KV_BODY void rope_cos_sin_block(const Exec& ex, const RopeCosSinParams& p, int b
 
 struct RopeParams {
     bool neox;  // pairs (i, i + rope_dim / 2) (qwen2); false: (2i, 2i + 1) (llama)
-    float* q;  // (n, num_heads, head_dim)
-    float* k;  // (n, num_kv_heads, head_dim)
+    float* q;   // (n, num_heads, head_dim)
+    float* k;   // (n, num_kv_heads, head_dim)
     std::int32_t num_heads, num_kv_heads, head_dim, rope_dim;
     const float* cos_sin;  // (n, rope_dim / 2, 2)
 };
@@ -120,9 +120,10 @@ KV_BODY void rope_block(const Exec& ex, const RopeParams& p, int block_x) {
         const int total = (p.num_heads + p.num_kv_heads) * half;
         for (int idx = tid; idx < total; idx += kRowThreads) {
             const int h = idx / half, i = idx % half;
-            float* xh = h < p.num_heads
-                            ? p.q + (static_cast<std::int64_t>(block_x) * p.num_heads + h) * p.head_dim
-                            : p.k + (static_cast<std::int64_t>(block_x) * p.num_kv_heads + (h - p.num_heads)) * p.head_dim;
+            float* xh =
+                h < p.num_heads
+                    ? p.q + (static_cast<std::int64_t>(block_x) * p.num_heads + h) * p.head_dim
+                    : p.k + (static_cast<std::int64_t>(block_x) * p.num_kv_heads + (h - p.num_heads)) * p.head_dim;
             float* a = xh + i * first_step;
             float* b = a + second_offset;
             const float c = cs[2 * i], s = cs[2 * i + 1];
@@ -138,10 +139,10 @@ enum class ElemOp { Swiglu, Add, AddBias, ToHalf, ToBf16 };
 
 struct ElemParams {
     ElemOp op;
-    const float* a;   // swiglu: gate; add: x; bias: bias (width); convert: src
-    const float* b;   // swiglu: up
-    float* y;         // swiglu: out; add / bias: y (in place)
-    std::uint16_t* h; // convert: dst bits
+    const float* a;    // swiglu: gate; add: x; bias: bias (width); convert: src
+    const float* b;    // swiglu: up
+    float* y;          // swiglu: out; add / bias: y (in place)
+    std::uint16_t* h;  // convert: dst bits
     std::int64_t n;
     std::int64_t width;  // bias: row width
 };
@@ -157,10 +158,18 @@ KV_BODY void elementwise_block(const Exec& ex, const ElemParams& p, int block_x)
                 p.y[i] = g / (1.0f + exp_f(-g)) * p.b[i];
                 break;
             }
-            case ElemOp::Add: p.y[i] += p.a[i]; break;
-            case ElemOp::AddBias: p.y[i] += p.a[i % p.width]; break;
-            case ElemOp::ToHalf: p.h[i] = float_to_half(p.a[i]); break;
-            case ElemOp::ToBf16: p.h[i] = float_to_bf16(p.a[i]); break;
+            case ElemOp::Add:
+                p.y[i] += p.a[i];
+                break;
+            case ElemOp::AddBias:
+                p.y[i] += p.a[i % p.width];
+                break;
+            case ElemOp::ToHalf:
+                p.h[i] = float_to_half(p.a[i]);
+                break;
+            case ElemOp::ToBf16:
+                p.h[i] = float_to_bf16(p.a[i]);
+                break;
         }
     });
 }

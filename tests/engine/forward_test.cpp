@@ -307,8 +307,8 @@ TEST_P(Forward, LongContextDecodeMatchesTheReference) {
         std::vector<std::pair<int, int>> ids;
         const auto rows = runner.step(seqs, {1}, false, &ids);
         const auto& want = expected[std::size_t(ids[0].second)];
-        ASSERT_LT(max_abs_diff(rows[0], want), tolerance(TensorType::F32) * scale_of(want)) << "position "
-                                                                                            << ids[0].second;
+        ASSERT_LT(max_abs_diff(rows[0], want), tolerance(TensorType::F32) * scale_of(want))
+            << "position " << ids[0].second;
     }
 }
 

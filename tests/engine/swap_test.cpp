@@ -180,10 +180,9 @@ protected:
     std::unique_ptr<Engine> make_engine(const EngineConfig& config) {
         static std::shared_ptr<const Model> model = Model::load("");
         const CachePlan plan = plan_cache(config, model->shape());
-        auto backend =
-            test::make_test_backend(GetParam(), model->shape(), model->weights(),
-                                    KvCacheSpec{plan.num_blocks, config.block_size, config.cache_dtype,
-                                                plan.num_swap_blocks});
+        auto backend = test::make_test_backend(
+            GetParam(), model->shape(), model->weights(),
+            KvCacheSpec{plan.num_blocks, config.block_size, config.cache_dtype, plan.num_swap_blocks});
         return std::make_unique<Engine>(model, config, std::move(backend));
     }
 };

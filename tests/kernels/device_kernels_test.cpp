@@ -204,7 +204,8 @@ TEST_P(DeviceKernels, RmsNormOfSelectedRowsMatchesTheCpu) {
     float* ys = b.make<float>(pick.size() * dim);
     const float* xd = b.put(x);
     const float* wd = b.put(w);
-    ops().rms_norm({xd, wd, y, nullptr, dim, 1e-5f}, Launch{static_cast<int>(rows), 1, 1, cuda::kRmsNormSharedFloats * 4});
+    ops().rms_norm({xd, wd, y, nullptr, dim, 1e-5f},
+                   Launch{static_cast<int>(rows), 1, 1, cuda::kRmsNormSharedFloats * 4});
     ops().rms_norm({xd, wd, ys, b.put(pick), dim, 1e-5f},
                    Launch{static_cast<int>(pick.size()), 1, 1, cuda::kRmsNormSharedFloats * 4});
     std::vector<float> want(x.size());
@@ -368,7 +369,8 @@ void check_attention(cuda::DeviceOps& ops, const AttnCase& c, std::mt19937& rng)
     const std::vector<float> k = random_values(slots.size() * row, rng), v = random_values(slots.size() * row, rng);
     write_kv(layer, k.data(), v.data(), slots);
     const int num_tokens = query_start.back();
-    const std::vector<float> q = random_values(static_cast<std::size_t>(num_tokens * num_heads * c.head_dim), rng, 2.0f);
+    const std::vector<float> q =
+        random_values(static_cast<std::size_t>(num_tokens * num_heads * c.head_dim), rng, 2.0f);
     const float scale = 1.0f / std::sqrt(float(c.head_dim));
 
     // The CPU kernel's answer.
@@ -380,8 +382,8 @@ void check_attention(cuda::DeviceOps& ops, const AttnCase& c, std::mt19937& rng)
 
     // The device's.
     const bool decode = max_query == 1;
-    const cuda::AttentionTiling tiling = cuda::choose_attention_tiling(
-        c.group, c.head_dim, decode, std::min(c.shared_limit, ops.max_shared_bytes()));
+    const cuda::AttentionTiling tiling =
+        cuda::choose_attention_tiling(c.group, c.head_dim, decode, std::min(c.shared_limit, ops.max_shared_bytes()));
     ASSERT_GT(tiling.query_tile, 0);
     const int qtiles = (max_query + tiling.query_tile - 1) / tiling.query_tile;
     Buffers b(ops);
@@ -392,17 +394,28 @@ void check_attention(cuda::DeviceOps& ops, const AttnCase& c, std::mt19937& rng)
                                            reinterpret_cast<const std::uint8_t*>(kc.data()) + kc.size());
     const std::vector<std::uint8_t> vbytes(reinterpret_cast<const std::uint8_t*>(vc.data()),
                                            reinterpret_cast<const std::uint8_t*>(vc.data()) + vc.size());
-    const cuda::AttentionParams p{b.put(q),        out,
-                                  b.put(kbytes),   b.put(vbytes),
-                                  c.dtype,         layer.row_bytes(),
-                                  b.put(query_start), b.put(seq_lens),
-                                  b.put(tables),   max_blocks,
-                                  c.block_size,    num_heads,
-                                  c.num_kv_heads,  c.head_dim,
-                                  num_tokens,      scale,
-                                  tiling.query_tile, tiling.key_tile,
-                                  qtiles,          c.splits,
-                                  pacc,            pml};
+    const cuda::AttentionParams p{b.put(q),
+                                  out,
+                                  b.put(kbytes),
+                                  b.put(vbytes),
+                                  c.dtype,
+                                  layer.row_bytes(),
+                                  b.put(query_start),
+                                  b.put(seq_lens),
+                                  b.put(tables),
+                                  max_blocks,
+                                  c.block_size,
+                                  num_heads,
+                                  c.num_kv_heads,
+                                  c.head_dim,
+                                  num_tokens,
+                                  scale,
+                                  tiling.query_tile,
+                                  tiling.key_tile,
+                                  qtiles,
+                                  c.splits,
+                                  pacc,
+                                  pml};
     ops.attention(p, Launch{static_cast<int>(c.seqs.size()) * qtiles, c.num_kv_heads, c.splits, tiling.shared_bytes});
     if (c.splits > 1) {
         ops.attention_reduce({pacc, pml, out, c.splits, num_tokens, num_heads, c.head_dim},

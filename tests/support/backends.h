@@ -37,8 +37,8 @@ inline std::string param_name(const ::testing::TestParamInfo<std::string>& info)
 }  // namespace kvscope::test
 
 // Skips the running test, with the reason, when the backend or device `name` cannot run here.
-#define KVSCOPE_SKIP_UNLESS_AVAILABLE(name)                                                  \
-    do {                                                                                     \
-        const std::string kvscope_skip_reason = ::kvscope::test::unavailable_reason(name);   \
-        if (!kvscope_skip_reason.empty()) GTEST_SKIP() << kvscope_skip_reason;               \
+#define KVSCOPE_SKIP_UNLESS_AVAILABLE(name)                                                \
+    do {                                                                                   \
+        const std::string kvscope_skip_reason = ::kvscope::test::unavailable_reason(name); \
+        if (!kvscope_skip_reason.empty()) GTEST_SKIP() << kvscope_skip_reason;             \
     } while (0)

@@ -30,9 +30,12 @@ void check_blas(cublasStatus_t s, const char* what) {
 
 cudaDataType_t blas_type(TensorType t) {
     switch (t) {
-        case TensorType::F16: return CUDA_R_16F;
-        case TensorType::BF16: return CUDA_R_16BF;
-        default: return CUDA_R_32F;
+        case TensorType::F16:
+            return CUDA_R_16F;
+        case TensorType::BF16:
+            return CUDA_R_16BF;
+        default:
+            return CUDA_R_32F;
     }
 }
 
@@ -90,8 +93,7 @@ public:
             cudaHostAlloc(&p, std::max<std::size_t>(bytes, 1), cudaHostAllocMapped | cudaHostAllocPortable);
         if (e == cudaErrorMemoryAllocation) {
             cudaGetLastError();
-            throw ConfigError("cannot pin " + std::to_string(bytes >> 20) +
-                              " MiB of host memory; lower --swap-space");
+            throw ConfigError("cannot pin " + std::to_string(bytes >> 20) + " MiB of host memory; lower --swap-space");
         }
         check(e, "cudaHostAlloc");
         return p;
@@ -108,8 +110,7 @@ public:
     }
     void upload_2d(void* dst, std::size_t dpitch, const void* src, std::size_t spitch, std::size_t width,
                    std::size_t height) override {
-        check(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyHostToDevice, stream_),
-              "upload_2d");
+        check(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyHostToDevice, stream_), "upload_2d");
     }
     void download(void* dst, const void* src, std::size_t bytes) override {
         check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "download");
@@ -153,11 +154,11 @@ public:
               float* y, std::int64_t ldy) override {
         const float one = 1.0f, zero = 0.0f;
         const cudaDataType_t t = blas_type(type);
-        check_blas(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n),
-                                static_cast<int>(cols), &one, w, t, static_cast<int>(cols), x, t,
-                                static_cast<int>(cols), &zero, y, CUDA_R_32F, static_cast<int>(ldy),
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                   "cublasGemmEx");
+        check_blas(
+            cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n),
+                         static_cast<int>(cols), &one, w, t, static_cast<int>(cols), x, t, static_cast<int>(cols),
+                         &zero, y, CUDA_R_32F, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
     }
 
     void begin_capture() override {

@@ -22,11 +22,20 @@ cudaError_t gemv_typed(int nt, const GemvParams& p, Launch l, cudaStream_t strea
     const dim3 grid(static_cast<unsigned>(l.gx));
     const std::size_t shared = static_cast<std::size_t>(nt) * kGemvThreads * sizeof(float);
     switch (nt) {
-        case 1: gemv_kernel<T, 1><<<grid, kGemvThreads, shared, stream>>>(p); break;
-        case 2: gemv_kernel<T, 2><<<grid, kGemvThreads, shared, stream>>>(p); break;
-        case 4: gemv_kernel<T, 4><<<grid, kGemvThreads, shared, stream>>>(p); break;
-        case 8: gemv_kernel<T, 8><<<grid, kGemvThreads, shared, stream>>>(p); break;
-        default: return cudaErrorInvalidValue;
+        case 1:
+            gemv_kernel<T, 1><<<grid, kGemvThreads, shared, stream>>>(p);
+            break;
+        case 2:
+            gemv_kernel<T, 2><<<grid, kGemvThreads, shared, stream>>>(p);
+            break;
+        case 4:
+            gemv_kernel<T, 4><<<grid, kGemvThreads, shared, stream>>>(p);
+            break;
+        case 8:
+            gemv_kernel<T, 8><<<grid, kGemvThreads, shared, stream>>>(p);
+            break;
+        default:
+            return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
 }
@@ -52,20 +61,24 @@ cudaError_t dequant_typed(const DequantParams& p, Launch l, cudaStream_t stream)
 cudaError_t launch_gemv(TensorType type, int nt, const GemvParams& p, Launch l, cudaStream_t stream) {
     switch (type) {
 #define KVSCOPE_CASE(T) \
-    case TensorType::T: return gemv_typed<TensorType::T>(nt, p, l, stream);
+    case TensorType::T: \
+        return gemv_typed<TensorType::T>(nt, p, l, stream);
         KVSCOPE_QUANT_TYPES(KVSCOPE_CASE)
 #undef KVSCOPE_CASE
-        default: return cudaErrorInvalidValue;
+        default:
+            return cudaErrorInvalidValue;
     }
 }
 
 cudaError_t launch_dequant_f16(TensorType type, const DequantParams& p, Launch l, cudaStream_t stream) {
     switch (type) {
 #define KVSCOPE_CASE(T) \
-    case TensorType::T: return dequant_typed<TensorType::T>(p, l, stream);
+    case TensorType::T: \
+        return dequant_typed<TensorType::T>(p, l, stream);
         KVSCOPE_QUANT_TYPES(KVSCOPE_CASE)
 #undef KVSCOPE_CASE
-        default: return cudaErrorInvalidValue;
+        default:
+            return cudaErrorInvalidValue;
     }
 }
 
