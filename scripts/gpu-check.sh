@@ -56,10 +56,10 @@ say "tools: $("$cmake_bin" --version | head -1); $("$nvcc_bin" --version | tail 
 prefix_args=()
 if [ -d "$root/.gpu-deps/prefix" ]; then prefix_args=(-DCMAKE_PREFIX_PATH="$root/.gpu-deps/prefix"); fi
 has_gtest=0
-for d in "$root/.gpu-deps/prefix" /usr /usr/local; do
-    if ls "$d"/lib*/cmake/GTest/GTestConfig.cmake "$d"/lib/*/cmake/GTest/GTestConfig.cmake >/dev/null 2>&1; then
-        has_gtest=1
-    fi
+for f in "$root"/.gpu-deps/prefix/lib*/cmake/GTest/GTestConfig.cmake "$root"/.gpu-deps/prefix/lib/*/cmake/GTest/GTestConfig.cmake \
+    /usr/lib*/cmake/GTest/GTestConfig.cmake /usr/lib/*/cmake/GTest/GTestConfig.cmake \
+    /usr/local/lib*/cmake/GTest/GTestConfig.cmake /usr/local/lib/*/cmake/GTest/GTestConfig.cmake; do
+    if [ -e "$f" ]; then has_gtest=1; fi
 done
 tests=ON
 if [ "$has_gtest" = 0 ]; then
