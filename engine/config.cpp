@@ -32,6 +32,14 @@ std::vector<std::string> EngineConfig::validate() const {
     if (max_model_len < 0) {
         problems.push_back("max_model_len " + std::to_string(max_model_len) + "; give 0 (the model's) or a length");
     }
+    if (preemption_mode == PreemptionMode::Swap && swap_space_bytes <= 0) {
+        problems.push_back("swap space of " + std::to_string(swap_space_bytes) +
+                           " bytes; give a positive size for preemption by swap");
+    }
+    if (!(gpu_memory_utilization >= 0.0 && gpu_memory_utilization < 1.0)) {
+        problems.push_back("gpu_memory_utilization " + std::to_string(gpu_memory_utilization) +
+                           "; give a fraction in [0, 1), or 0 to use the KV cache byte budget");
+    }
     if (num_threads < 0) {
         problems.push_back("num_threads " + std::to_string(num_threads) + "; give 0 (all) or a count");
     }
@@ -66,7 +74,35 @@ CachePlan plan_cache(const EngineConfig& config, const ModelShape& shape) {
         plan.num_blocks = static_cast<std::int32_t>(std::min<std::int64_t>(blocks, 1 << 24));
     }
     plan.max_model_len = config.max_model_len > 0 ? config.max_model_len : shape.max_context;
+    if (config.preemption_mode == PreemptionMode::Swap) {
+        const std::int64_t blocks = config.swap_space_bytes / static_cast<std::int64_t>(plan.block_bytes);
+        if (blocks < 1) {
+            throw ConfigError("a swap space of " + std::to_string(config.swap_space_bytes) +
+                              " bytes holds no block of " + std::to_string(plan.block_bytes) +
+                              " bytes for this model; raise the swap space");
+        }
+        plan.num_swap_blocks = static_cast<std::int32_t>(std::min<std::int64_t>(blocks, 1 << 24));
+    }
     return plan;
+}
+
+std::string_view backend_kind_name(BackendKind kind) {
+    switch (kind) {
+        case BackendKind::Cpu:
+            return "cpu";
+        case BackendKind::Cuda:
+            return "cuda";
+        case BackendKind::Auto:
+            return "auto";
+    }
+    return "?";
+}
+
+std::optional<BackendKind> parse_backend_kind(std::string_view name) {
+    for (BackendKind k : {BackendKind::Cpu, BackendKind::Cuda, BackendKind::Auto}) {
+        if (name == backend_kind_name(k)) return k;
+    }
+    return std::nullopt;
 }
 
 }  // namespace kvscope

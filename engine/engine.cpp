@@ -9,28 +9,27 @@ namespace kvscope {
 namespace {
 
 KvCacheConfig kv_config(const EngineConfig& config, const CachePlan& plan) {
-    return KvCacheConfig{plan.num_blocks, config.block_size, config.enable_prefix_caching};
+    return KvCacheConfig{plan.num_blocks, config.block_size, config.enable_prefix_caching, plan.num_swap_blocks};
 }
 
 SchedulerConfig scheduler_config(const EngineConfig& config) {
-    return SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens, config.enable_chunked_prefill};
+    return SchedulerConfig{config.max_num_seqs, config.max_num_batched_tokens, config.enable_chunked_prefill,
+                           config.preemption_mode == PreemptionMode::Swap};
 }
 
 double seconds(std::chrono::steady_clock::duration d) {
     return std::chrono::duration<double>(d).count();
 }
 
-std::unique_ptr<Backend> cpu_backend(const Model& model, const EngineConfig& config) {
-    const CachePlan plan = plan_cache(config, model.shape());
-    return make_cpu_backend(model.shape(), model.weights(),
-                            KvCacheSpec{plan.num_blocks, config.block_size, config.cache_dtype},
-                            CpuBackendOptions{config.num_threads});
-}
-
 }  // namespace
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config)
-    : Engine(model, config, cpu_backend(*model, config)) {}
+    : Engine(model, make_backend(*model, config)) {}
+
+Engine::Engine(std::shared_ptr<const Model> model, BackendChoice choice)
+    : Engine(std::move(model), choice.config, std::move(choice.backend)) {
+    backend_note_ = std::move(choice.note);
+}
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config, std::unique_ptr<Backend> backend)
     : model_(std::move(model)),
@@ -41,6 +40,11 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config, s
       scheduler_(scheduler_config(config_), kv_) {
     KV_CHECK(backend_->kv_spec().num_blocks == plan_.num_blocks &&
              backend_->kv_spec().block_size == config_.block_size);
+    if (plan_.num_swap_blocks > 0 &&
+        (!backend_->supports_swap() || backend_->kv_spec().num_swap_blocks != plan_.num_swap_blocks)) {
+        throw ConfigError("the " + backend_->name() +
+                          " backend has no swap space for preemption by swap; use preemption mode recompute");
+    }
     eos_ids_ = model_->tokenizer().eog_ids();
     slot_tokens_.assign(static_cast<std::size_t>(plan_.num_blocks) * static_cast<std::size_t>(config_.block_size), -1);
     sampler_.reserve(model_->shape().vocab_size);
@@ -198,6 +202,9 @@ std::vector<RequestOutput> Engine::step() {
     finished_outside_step_.clear();
     const ScheduledBatch batch = scheduler_.schedule();
     metrics_.num_preemptions += static_cast<std::int64_t>(batch.preempted.size());
+    // Swaps first, even in a step that computes nothing: blocks swapped out are free from now on.
+    backend_->swap_out(batch.swap_out);
+    backend_->swap_in(batch.swap_in);
     if (batch.empty()) {
         update_gauges();
         return outputs;
@@ -427,6 +434,7 @@ void Engine::update_gauges() {
     const KvCacheStats stats = kv_.stats();
     metrics_.num_requests_running = scheduler_.num_running();
     metrics_.num_requests_waiting = scheduler_.num_waiting();
+    metrics_.num_requests_swapped = scheduler_.num_swapped();
     metrics_.kv_cache_usage_perc = stats.usage();
     metrics_.kv_fragmentation = stats.fragmentation();
     metrics_.num_shared_blocks = stats.num_shared_blocks;

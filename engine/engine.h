@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/backend_factory.h"
 #include "engine/config.h"
 #include "engine/detokenizer.h"
 #include "engine/kv_cache_manager.h"
@@ -32,8 +33,11 @@ namespace kvscope {
 
 class Engine {
 public:
-    // Runs on the CPU backend. Throws ConfigError for a configuration the model cannot use.
+    // Runs on the backend config.backend names (make_backend: the CPU unless CUDA is asked for
+    // and present). Throws ConfigError for a configuration the model cannot use.
     Engine(std::shared_ptr<const Model> model, const EngineConfig& config);
+    // Runs on a backend make_backend chose (its note is kept for backend_note()).
+    Engine(std::shared_ptr<const Model> model, BackendChoice choice);
     // Runs on the given backend (built for the same model and for plan_cache(config)'s blocks).
     Engine(std::shared_ptr<const Model> model, const EngineConfig& config, std::unique_ptr<Backend> backend);
     ~Engine();
@@ -57,6 +61,8 @@ public:
     const EngineConfig& config() const { return config_; }
     const CachePlan& cache_plan() const { return plan_; }
     std::string backend_name() const { return backend_->name(); }
+    // Why the engine runs on the CPU although CUDA was asked for (or auto); empty otherwise.
+    const std::string& backend_note() const { return backend_note_; }
     // Forgets cached prefixes (only when no request holds blocks). Returns false otherwise.
     bool reset_prefix_cache();
     // The token ids whose KV block `block_id` holds, in slot order: its filled slots while it is
@@ -115,6 +121,7 @@ private:
     EngineConfig config_;
     CachePlan plan_;
     std::unique_ptr<Backend> backend_;
+    std::string backend_note_;
     KvCacheManager kv_;
     Scheduler scheduler_;
     Sampler sampler_;

@@ -49,6 +49,17 @@ public:
     // Releases everything `seq` holds; false if it holds nothing.
     virtual bool free(SeqId seq) = 0;
     virtual bool contains(SeqId seq) const = 0;
+
+    // ---- preemption by swap: optional; an allocator without swap space refuses every swap ----
+    // Moves `seq`'s computed blocks to swap space: copies KV block -> swap block (with `pending`
+    // copy-on-write copies of this step undone). nullopt, and no change, when there is no room.
+    virtual std::optional<std::vector<BlockCopy>> swap_out(SeqId /*seq*/, std::span<const BlockCopy> /*pending*/ = {}) {
+        return std::nullopt;
+    }
+    // True when swapped-out `seq` can come back with room for `num_tokens` tokens in all.
+    virtual bool can_swap_in(SeqId /*seq*/, std::int32_t /*num_tokens*/) const { return false; }
+    // Brings swapped-out `seq` back: copies swap block -> KV block. nullopt when it cannot.
+    virtual std::optional<std::vector<BlockCopy>> swap_in(SeqId /*seq*/) { return std::nullopt; }
 };
 
 }  // namespace kvscope

@@ -18,6 +18,10 @@ std::vector<std::string> KvCacheConfig::validate() const {
                            std::to_string(static_cast<std::int64_t>(num_blocks) * block_size) +
                            " slots; it must stay below 2^31 (use fewer blocks)");
     }
+    if (num_swap_blocks < 0) {
+        problems.push_back("kv cache num_swap_blocks is " + std::to_string(num_swap_blocks) +
+                           "; give 0 (no swap space) or more");
+    }
     return problems;
 }
 

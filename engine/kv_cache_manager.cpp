@@ -24,7 +24,9 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
 }  // namespace
 
 KvCacheManager::KvCacheManager(const KvCacheConfig& config)
-    : config_(validated(config)), pool_(config_.num_blocks, config_.block_size) {}
+    : config_(validated(config)), pool_(config_.num_blocks, config_.block_size) {
+    for (std::int32_t id = config_.num_swap_blocks - 1; id >= 0; --id) free_swap_blocks_.push_back(id);
+}
 
 KvCacheManager::Sequence& KvCacheManager::sequence(SeqId seq) {
     const auto it = seqs_.find(seq);
@@ -93,6 +95,7 @@ std::optional<AllocResult> KvCacheManager::allocate_slots(SeqId seq_id, std::int
     auto it = seqs_.find(seq_id);
     const bool is_new = it == seqs_.end();
     KV_CHECK_MSG(is_new || match == nullptr, "a prefix match is only taken by a sequence's first allocation");
+    KV_CHECK_MSG(is_new || !it->second.swapped, "allocate_slots on a swapped-out sequence");
     if (match) check_match_is_current(*match);
 
     // What the sequence will hold: its blocks (or the match's), and enough for the new tokens.
@@ -124,7 +127,8 @@ std::optional<AllocResult> KvCacheManager::allocate_slots(SeqId seq_id, std::int
     // Enough: from here on nothing fails.
     AllocResult result;
     if (is_new) {
-        it = seqs_.emplace(seq_id, Sequence{BlockTable(block_size), {}, match ? match->extra_key : 0, 0}).first;
+        it = seqs_.emplace(seq_id, Sequence{BlockTable(block_size), {}, match ? match->extra_key : 0, 0, {}, false})
+                 .first;
         Sequence& seq = it->second;
         for (std::int32_t i = 0; i < num_hit_blocks; ++i) {
             pool_.acquire(match->block_ids[i]);
@@ -161,6 +165,7 @@ std::optional<AllocResult> KvCacheManager::allocate_slots(SeqId seq_id, std::int
 void KvCacheManager::commit(SeqId seq_id, std::span<const std::int32_t> token_ids, std::int32_t num_computed_tokens) {
     Sequence& seq = sequence(seq_id);
     const std::int32_t block_size = config_.block_size;
+    KV_CHECK_MSG(!seq.swapped, "commit on a swapped-out sequence");
     KV_CHECK_MSG(num_computed_tokens >= seq.num_computed_tokens, "computed tokens never go back");
     KV_CHECK_MSG(num_computed_tokens <= seq.table.num_slots(), "commit beyond the allocated slots");
     KV_CHECK(token_ids.size() >= static_cast<std::size_t>(num_computed_tokens));
@@ -202,7 +207,9 @@ void KvCacheManager::hash_new_full_blocks(Sequence& seq, std::span<const std::in
 void KvCacheManager::fork(SeqId parent_id, SeqId child_id) {
     KV_CHECK_MSG(!seqs_.contains(child_id), "fork into an existing sequence id");
     const Sequence& parent = sequence(parent_id);
-    Sequence child{parent.table.share(pool_), parent.block_hashes, parent.extra_key, parent.num_computed_tokens};
+    KV_CHECK_MSG(!parent.swapped, "fork of a swapped-out sequence");
+    Sequence child{
+        parent.table.share(pool_), parent.block_hashes, parent.extra_key, parent.num_computed_tokens, {}, false};
     seqs_.emplace(child_id, std::move(child));
 }
 
@@ -210,8 +217,72 @@ bool KvCacheManager::free(SeqId seq_id) {
     const auto it = seqs_.find(seq_id);
     if (it == seqs_.end()) return false;
     it->second.table.release_all(pool_);
+    for (const std::int32_t id : it->second.swap_blocks) free_swap_blocks_.push_back(id);
     seqs_.erase(it);
     return true;
+}
+
+// ---- preemption by swap ----
+
+std::optional<std::vector<BlockCopy>> KvCacheManager::swap_out(SeqId seq_id, std::span<const BlockCopy> pending) {
+    Sequence& seq = sequence(seq_id);
+    KV_CHECK_MSG(!seq.swapped, "swap_out of a sequence already swapped out");
+    // Only the blocks that hold computed tokens carry anything worth keeping.
+    const auto num_kept = static_cast<std::int32_t>(ceil_div(seq.num_computed_tokens, config_.block_size));
+    KV_CHECK(num_kept <= seq.table.num_blocks());
+    if (num_kept > num_free_swap_blocks()) return std::nullopt;
+
+    std::vector<BlockCopy> copies;
+    for (std::int32_t i = 0; i < num_kept; ++i) {
+        std::int32_t src = seq.table.block_id(i);
+        for (const BlockCopy& c : pending) {
+            if (c.dst == src) src = c.src;  // copy-on-write planned, not done: its source holds the data
+        }
+        const std::int32_t dst = free_swap_blocks_.back();
+        free_swap_blocks_.pop_back();
+        seq.swap_blocks.push_back(dst);
+        copies.push_back(BlockCopy{src, dst});
+    }
+    seq.table.release_all(pool_);
+    seq.swapped = true;
+    return copies;
+}
+
+std::optional<std::vector<BlockCopy>> KvCacheManager::swap_in(SeqId seq_id) {
+    Sequence& seq = sequence(seq_id);
+    KV_CHECK_MSG(seq.swapped, "swap_in of a sequence that is not swapped out");
+    const auto num_blocks = static_cast<std::int32_t>(seq.swap_blocks.size());
+    if (num_blocks > pool_.num_free_blocks()) return std::nullopt;
+
+    std::vector<BlockCopy> copies;
+    const std::int32_t block_size = config_.block_size;
+    for (std::int32_t i = 0; i < num_blocks; ++i) {
+        const std::int32_t id = pool_.allocate();
+        seq.table.append(id);
+        pool_.set_num_tokens(id, std::min(block_size, seq.num_computed_tokens - i * block_size));
+        // A full block whose content no other block holds is a prefix-cache entry again.
+        if (i < static_cast<std::int32_t>(seq.block_hashes.size())) pool_.cache(id, seq.block_hashes[i]);
+        copies.push_back(BlockCopy{seq.swap_blocks[static_cast<std::size_t>(i)], id});
+        free_swap_blocks_.push_back(seq.swap_blocks[static_cast<std::size_t>(i)]);
+    }
+    seq.swap_blocks.clear();
+    seq.swapped = false;
+    return copies;
+}
+
+bool KvCacheManager::is_swapped(SeqId seq) const {
+    return sequence(seq).swapped;
+}
+
+std::int32_t KvCacheManager::num_swap_blocks(SeqId seq) const {
+    return static_cast<std::int32_t>(sequence(seq).swap_blocks.size());
+}
+
+bool KvCacheManager::can_swap_in(SeqId seq, std::int32_t num_tokens) const {
+    if (!is_swapped(seq)) return false;
+    const std::int32_t block_size = config_.block_size;
+    const std::int32_t needed = std::max(num_swap_blocks(seq), (num_tokens + block_size - 1) / block_size);
+    return needed <= num_free_blocks();
 }
 
 bool KvCacheManager::reset_prefix_cache() {

@@ -67,6 +67,27 @@ public:
     // `seq` holds nothing.
     bool free(SeqId seq) override;
 
+    // ---- preemption by swap (config().num_swap_blocks host blocks) ----
+    // Moves `seq` out of the KV memory: each block holding its computed tokens gets a swap block
+    // (returned as copies KV block -> swap block, for the backend to do before anything else of
+    // the step), then its KV blocks are released as free() does and its table emptied. Its
+    // computed count and block hashes stay. `pending` are this step's copy-on-write copies that
+    // will no longer run: a block that is the dst of one is read from its src. All or nothing:
+    // nullopt, and no change, when the swap space has too few free blocks.
+    // (running -> swapped)
+    std::optional<std::vector<BlockCopy>> swap_out(SeqId seq, std::span<const BlockCopy> pending = {}) override;
+    // Moves a swapped `seq` back: fresh KV blocks for its swap blocks (copies swap block -> KV
+    // block), fill levels restored, full blocks offered to the prefix cache again, swap blocks
+    // freed. nullopt, and no change, when fewer KV blocks are free than it needs.
+    // (swapped -> running)
+    std::optional<std::vector<BlockCopy>> swap_in(SeqId seq) override;
+    // Free blocks enough for its swap blocks and for `num_tokens` tokens in all.
+    bool can_swap_in(SeqId seq, std::int32_t num_tokens) const override;
+    bool is_swapped(SeqId seq) const;
+    // Swap blocks `seq` holds (0 unless swapped).
+    std::int32_t num_swap_blocks(SeqId seq) const;
+    std::int32_t num_free_swap_blocks() const { return static_cast<std::int32_t>(free_swap_blocks_.size()); }
+
     // Forgets every cached block (after a weight update, or for benchmarks). Only when no block
     // is held: returns false and changes nothing otherwise.
     bool reset_prefix_cache();
@@ -96,6 +117,8 @@ private:
         std::vector<BlockHash> block_hashes;  // chained hashes of its first full computed blocks
         std::uint64_t extra_key = 0;
         std::int32_t num_computed_tokens = 0;
+        std::vector<std::int32_t> swap_blocks;  // while swapped: its blocks in the swap space, in order
+        bool swapped = false;
     };
 
     Sequence& sequence(SeqId seq);
@@ -107,6 +130,7 @@ private:
     KvCacheConfig config_;
     BlockPool pool_;
     std::unordered_map<SeqId, Sequence> seqs_;
+    std::vector<std::int32_t> free_swap_blocks_;  // a stack: the lowest id on top
     std::int64_t num_prefix_requests_ = 0;
     std::int64_t num_prefix_query_tokens_ = 0;
     std::int64_t num_prefix_hit_tokens_ = 0;

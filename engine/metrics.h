@@ -46,8 +46,9 @@ struct EngineMetrics {
     // Gauges, as of the last step.
     std::int32_t num_requests_running = 0;
     std::int32_t num_requests_waiting = 0;
-    double kv_cache_usage_perc = 0;  // fraction of blocks held by sequences (vLLM: 0..1)
-    double kv_fragmentation = 0;     // (slots in held blocks - tokens stored) / slots in held blocks
+    std::int32_t num_requests_swapped = 0;  // sequences preempted by swap, waiting to resume (vLLM v0)
+    double kv_cache_usage_perc = 0;         // fraction of blocks held by sequences (vLLM: 0..1)
+    double kv_fragmentation = 0;            // (slots in held blocks - tokens stored) / slots in held blocks
     std::int32_t num_shared_blocks = 0;
     std::int64_t sharing_saved_bytes = 0;  // sum over blocks of (ref_count - 1) x block bytes
 

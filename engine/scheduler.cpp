@@ -43,8 +43,12 @@ ScheduledBatch Scheduler::schedule() {
     kv_.advance_step();
     std::int32_t budget = config_.max_num_batched_tokens;
     schedule_running(batch, budget);
-    // As vLLM: no admissions in a step that had to preempt (memory is tight).
-    if (batch.preempted.empty()) schedule_waiting(batch, budget);
+    // As vLLM: no resumptions or admissions in a step that had to preempt (memory is tight);
+    // swapped sequences resume before anything new is admitted.
+    if (batch.preempted.empty()) {
+        schedule_swapped(batch, budget);
+        if (swapped_.empty()) schedule_waiting(batch, budget);
+    }
     for (const ScheduledSequence& s : batch.seqs) {
         const auto& copies = step_copies_[s.id];
         batch.copies.insert(batch.copies.end(), copies.begin(), copies.end());
@@ -111,6 +115,27 @@ void Scheduler::schedule_waiting(ScheduledBatch& batch, std::int32_t& budget) {
     }
 }
 
+void Scheduler::schedule_swapped(ScheduledBatch& batch, std::int32_t& budget) {
+    while (!swapped_.empty() && budget > 0 && num_running() < config_.max_num_seqs) {
+        Sequence& seq = sequence(std::get<2>(*swapped_.begin()));
+        std::int32_t num_new = seq.num_uncomputed_tokens();
+        if (num_new > budget && !config_.enable_chunked_prefill) break;
+        num_new = std::min(num_new, budget);
+        // Room for its swapped blocks and for this step's tokens, or it waits (FCFS).
+        if (!kv_.can_swap_in(seq.id, seq.num_computed_tokens + num_new)) break;
+        std::optional<std::vector<BlockCopy>> copies = kv_.swap_in(seq.id);
+        KV_CHECK(copies.has_value());
+        batch.swap_in.insert(batch.swap_in.end(), copies->begin(), copies->end());
+        std::optional<AllocResult> alloc = kv_.allocate_slots(seq.id, num_new);
+        KV_CHECK(alloc.has_value() && alloc->copies.empty());
+        swapped_.erase(swapped_.begin());
+        seq.status = SequenceStatus::Running;
+        running_.push_back(seq.id);
+        add_to_batch(batch, seq, num_new, {});
+        budget -= num_new;
+    }
+}
+
 void Scheduler::add_to_batch(ScheduledBatch& batch, Sequence& seq, std::int32_t num_new,
                              std::vector<BlockCopy> copies) {
     KV_CHECK(num_new > 0 && seq.num_computed_tokens + num_new <= seq.num_tokens());
@@ -143,19 +168,29 @@ void Scheduler::preempt(std::size_t running_index, ScheduledBatch& batch, std::i
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(running_index));
     auto scheduled =
         std::find_if(batch.seqs.begin(), batch.seqs.end(), [&](const ScheduledSequence& s) { return s.id == seq.id; });
+    std::vector<BlockCopy> pending;  // its copy-on-write copies of this step, which will not run
     if (scheduled != batch.seqs.end()) {
         budget += scheduled->num_new_tokens;
         batch.num_tokens -= scheduled->num_new_tokens;
         batch.seqs.erase(scheduled);
+        pending = std::move(step_copies_[seq.id]);
         step_copies_.erase(seq.id);
+    }
+    ++seq.num_preemptions;
+    ++num_preemptions_;
+    batch.preempted.push_back(seq.id);
+    if (config_.preempt_by_swap) {
+        if (std::optional<std::vector<BlockCopy>> copies = kv_.swap_out(seq.id, pending)) {
+            batch.swap_out.insert(batch.swap_out.end(), copies->begin(), copies->end());
+            seq.status = SequenceStatus::Swapped;
+            swapped_.insert(wait_key(seq));
+            return;
+        }
     }
     kv_.free(seq.id);
     seq.num_computed_tokens = 0;
     seq.status = SequenceStatus::Waiting;
-    ++seq.num_preemptions;
-    ++num_preemptions_;
     waiting_.insert(wait_key(seq));
-    batch.preempted.push_back(seq.id);
 }
 
 void Scheduler::complete_step(const ScheduledBatch& batch) {
@@ -171,6 +206,8 @@ void Scheduler::remove(SeqId id) {
     Sequence& seq = sequence(id);
     if (seq.status == SequenceStatus::Waiting) {
         waiting_.erase(wait_key(seq));
+    } else if (seq.status == SequenceStatus::Swapped) {
+        swapped_.erase(wait_key(seq));
     } else {
         running_.erase(std::find(running_.begin(), running_.end(), id));
     }

@@ -11,7 +11,11 @@
 
 namespace kvscope {
 
-enum class SequenceStatus { Waiting, Running };
+enum class SequenceStatus {
+    Waiting,  // not started, or preempted by recompute
+    Running,
+    Swapped,  // preempted by swap: its KV waits in the swap space
+};
 
 struct Sequence {
     SeqId id = 0;

@@ -18,10 +18,13 @@ namespace kvscope {
 
 // Physical KV memory: num_blocks blocks of block_size token slots, for every layer,
 // K and V each (num_blocks, block_size, num_kv_heads, head_dim) in `dtype` (F32, F16 or Q8_0).
+// num_swap_blocks more blocks of the same size live in host memory, for preemption by swap
+// (0: no swap space).
 struct KvCacheSpec {
     std::int32_t num_blocks = 0;
     std::int32_t block_size = 16;
     TensorType dtype = TensorType::F32;
+    std::int32_t num_swap_blocks = 0;
 };
 
 // Bytes one block takes over all layers, K and V.
@@ -56,6 +59,14 @@ public:
     virtual void forward(const ForwardBatch& batch, std::span<float> logits) = 0;
     // Copies whole KV blocks (all layers, K and V), src to dst, before a step writes to dst.
     virtual void copy_blocks(std::span<const BlockCopy> copies) = 0;
+
+    // Preemption by swap: whole blocks between the KV memory and the swap space
+    // (kv_spec().num_swap_blocks host blocks). swap_out copies KV block src -> swap block dst,
+    // swap_in swap block src -> KV block dst. The engine calls them before copy_blocks and
+    // forward of the same step. Backends without swap space must not be asked (KV_CHECK).
+    virtual bool supports_swap() const { return false; }
+    virtual void swap_out(std::span<const BlockCopy> copies);
+    virtual void swap_in(std::span<const BlockCopy> copies);
 };
 
 struct CpuBackendOptions {

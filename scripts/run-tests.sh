@@ -5,4 +5,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 export QT_QPA_PLATFORM=offscreen
-ctest --test-dir "${KVSCOPE_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+build_dir="${KVSCOPE_BUILD_DIR:-build}"
+# Without a GPU the CUDA instances of the backend tests are skipped: say why, once, up front.
+cuda_note=$("$build_dir/kvscope-cli" generate --backend cuda --prompt x --max-tokens 1 --json 2>&1 >/dev/null |
+    grep -m1 "using the CPU backend" || true)
+echo "run-tests: ${cuda_note:-a CUDA device is present: the CUDA tests run}"
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"

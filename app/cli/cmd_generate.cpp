@@ -154,6 +154,7 @@ int run_generate(const std::vector<std::string>& args) {
 
     const std::shared_ptr<const Model> model = load_model_from_args(a);
     Engine engine(model, config);
+    report_backend_note(engine);
     const bool json = a.has("json");
     if (!json) {
         std::fprintf(stderr, "kvscope: %s on %s, %d KV blocks of %d tokens (%s)\n", model->config().name.c_str(),

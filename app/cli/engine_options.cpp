@@ -1,6 +1,7 @@
 #include "app/cli/engine_options.h"
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "resources/embedded_model.h"
@@ -43,7 +44,13 @@ void append_engine_options(std::vector<OptionSpec>& options) {
         {"no-enable-prefix-caching", "", "turn prefix caching off"},
         {"enable-chunked-prefill", "", "split long prompts over several steps (default)"},
         {"no-enable-chunked-prefill", "", "compute each prompt in one step"},
+        {"preemption-mode", "MODE", "when KV blocks run out: recompute (default) or swap (to host memory)"},
+        {"swap-space", "SIZE", "host memory for swapped-out KV blocks, GiB or e.g. 512M (default 1)"},
         {"threads", "N", "CPU threads (default: all cores)"},
+        {"backend", "KIND", "auto (CUDA when a GPU exists, default), cpu or cuda"},
+        {"gpu-memory-utilization", "F",
+         "CUDA: fraction of the GPU memory free after the weights for the KV cache (default 0.9 unless "
+         "--kv-cache-bytes/--kv-cache-blocks is given)"},
     };
     options.insert(options.end(), engine.begin(), engine.end());
 }
@@ -91,7 +98,31 @@ EngineConfig engine_config_from_args(const ParsedArgs& a) {
     c.enable_prefix_caching = a.toggle("enable-prefix-caching", c.enable_prefix_caching);
     c.enable_chunked_prefill = a.toggle("enable-chunked-prefill", c.enable_chunked_prefill);
     c.num_threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
+    if (auto mode = a.string("preemption-mode")) {
+        if (*mode != "recompute" && *mode != "swap") {
+            throw UsageError("--preemption-mode: expected recompute or swap, got '" + *mode + "'");
+        }
+        c.preemption_mode = *mode == "swap" ? PreemptionMode::Swap : PreemptionMode::Recompute;
+    }
+    if (auto swap = a.string("swap-space")) {
+        // vLLM's --swap-space counts GiB; a unit (512M, 2G) may be given too.
+        const bool bare = swap->find_first_not_of("0123456789.") == std::string::npos;
+        c.swap_space_bytes = parse_bytes(bare ? *swap + "G" : *swap, "swap-space");
+    }
+    const std::string backend = a.string("backend").value_or("auto");
+    const std::optional<BackendKind> kind = parse_backend_kind(backend);
+    if (!kind) throw UsageError("--backend: expected auto, cpu or cuda, got '" + backend + "'");
+    c.backend = *kind;
+    const bool sized = a.has("kv-cache-bytes") || a.has("kv-cache-blocks");
+    c.gpu_memory_utilization = a.number("gpu-memory-utilization", sized ? 0.0 : 0.9, 0.0, 0.99);
     return c;
+}
+
+void report_backend_note(const Engine& engine) {
+    static bool reported = false;
+    if (reported || engine.backend_note().empty()) return;
+    reported = true;
+    std::fprintf(stderr, "%s\n", engine.backend_note().c_str());
 }
 
 void apply_sampling_json(const nlohmann::json& j, SamplingParams& p) {

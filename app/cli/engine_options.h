@@ -9,6 +9,7 @@
 
 #include "app/cli/args.h"
 #include "engine/config.h"
+#include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/sampling_params.h"
 
@@ -21,6 +22,8 @@ void append_engine_options(std::vector<OptionSpec>& options);
 std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args);
 SamplingParams sampling_params_from_args(const ParsedArgs& args);
 EngineConfig engine_config_from_args(const ParsedArgs& args);
+// Prints the engine's backend note ("...; using the CPU backend") to stderr, once per process.
+void report_backend_note(const Engine& engine);
 
 // Overrides `params` with the sampling fields present in a JSON object (OpenAI/vLLM names:
 // max_tokens, temperature, top_k, top_p, min_p, seed, n, stop, presence_penalty,

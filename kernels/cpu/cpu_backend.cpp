@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <initializer_list>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,10 @@ public:
                                            reinterpret_cast<std::byte*>(k_cache_.back().get()),
                                            reinterpret_cast<std::byte*>(v_cache_.back().get())});
         }
+        // Swap space: per swap block, every layer's K block then V block.
+        if (kv.num_swap_blocks > 0) {
+            swap_ = allocate(static_cast<std::size_t>(kv.num_swap_blocks) * swap_block_bytes());
+        }
     }
 
     std::string name() const override {
@@ -79,6 +84,32 @@ public:
         copy_pairs_.clear();
         for (const BlockCopy& c : copies) copy_pairs_.emplace_back(c.src, c.dst);
         for (const PagedKvLayer& layer : layers_) kvscope::copy_blocks(layer, copy_pairs_);
+    }
+
+    bool supports_swap() const override { return kv_.num_swap_blocks > 0; }
+
+    // KV block src -> swap block dst, all layers, K and V.
+    void swap_out(std::span<const BlockCopy> copies) override {
+        for (const BlockCopy& c : copies) {
+            check_swap_copy(c.src, c.dst);
+            for (std::size_t l = 0; l < layers_.size(); ++l) {
+                const std::size_t bytes = layers_[l].block_bytes();
+                std::memcpy(swap_slot(c.dst, l, 0), layers_[l].k + c.src * bytes, bytes);
+                std::memcpy(swap_slot(c.dst, l, 1), layers_[l].v + c.src * bytes, bytes);
+            }
+        }
+    }
+
+    // Swap block src -> KV block dst.
+    void swap_in(std::span<const BlockCopy> copies) override {
+        for (const BlockCopy& c : copies) {
+            check_swap_copy(c.dst, c.src);
+            for (std::size_t l = 0; l < layers_.size(); ++l) {
+                const std::size_t bytes = layers_[l].block_bytes();
+                std::memcpy(layers_[l].k + c.dst * bytes, swap_slot(c.src, l, 0), bytes);
+                std::memcpy(layers_[l].v + c.dst * bytes, swap_slot(c.src, l, 1), bytes);
+            }
+        }
     }
 
     void forward(const ForwardBatch& batch, std::span<float> logits) override {
@@ -141,6 +172,17 @@ public:
     }
 
 private:
+    std::size_t swap_block_bytes() const { return 2 * layers_.size() * layers_.front().block_bytes(); }
+    // The K (kv = 0) or V (kv = 1) part of layer l in swap block `block`.
+    std::uint8_t* swap_slot(std::int32_t block, std::size_t l, int kv) {
+        const std::size_t bytes = layers_.front().block_bytes();
+        return swap_.get() + static_cast<std::size_t>(block) * swap_block_bytes() + (2 * l + kv) * bytes;
+    }
+    void check_swap_copy(std::int32_t kv_block, std::int32_t swap_block) const {
+        KV_CHECK_MSG(kv_block >= 0 && kv_block < kv_.num_blocks, "swap: KV block id outside the cache");
+        KV_CHECK_MSG(swap_block >= 0 && swap_block < kv_.num_swap_blocks, "swap: block id outside the swap space");
+    }
+
     float attention_scale() const { return 1.0f / std::sqrt(static_cast<float>(shape_.head_dim)); }
 
     // True when fewer rows want logits than the batch has and each is the last query row of its
@@ -253,7 +295,7 @@ private:
     std::int64_t capacity_ = 0;
     std::int32_t seq_capacity_ = 0;
     Floats x_, xb_, q_, k_, v_, attn_, gate_, up_, cos_sin_;
-    Buffer scratch_, attn_buffer_;
+    Buffer scratch_, attn_buffer_, swap_;
     std::span<std::byte> attn_scratch_;
     std::vector<std::int32_t> logit_query_start_;  // (seq_capacity + 1): see keep_logit_rows_only
     std::vector<std::pair<std::int32_t, std::int32_t>> copy_pairs_;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "kernels/cuda/cuda_backend.h"
 #include "tests/support/paths.h"
 
 namespace {
@@ -96,6 +97,57 @@ TEST(Cli, ABatchWithPreemptionAndFourSamplesGivesEachPromptsGreedyIdsAlone) {
         preemptions += lines[i]["timings"]["preemptions"].get<int>();
     }
     EXPECT_GT(preemptions, 0) << "12 blocks of 8 for 20 sequences should force preemption";
+}
+
+TEST(Cli, TheBackendChoiceIsReportedOnceAndBadKindsAreRejected) {
+    const std::vector<std::string> args = {"--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0",
+                                           "--json"};
+    for (const std::string backend : {"cuda", "auto", "cpu"}) {
+        std::vector<std::string> a = {"generate", "--backend", backend};
+        a.insert(a.end(), args.begin(), args.end());
+        const RunResult r = run(a);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(json_lines(r.out).at(0)["token_ids"],
+                  (std::vector<int>{432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
+                                    426, 338, 401, 396, 267, 337, 410, 408, 419, 292}))
+            << backend;
+        const std::size_t note = r.err.find("using the CPU backend");
+        if (backend != "cpu" && !kvscope::cuda_device_info().available) {
+            EXPECT_NE(note, std::string::npos) << r.err;
+            EXPECT_EQ(r.err.find("using the CPU backend", note + 1), std::string::npos) << "said once: " << r.err;
+        } else {
+            EXPECT_EQ(note, std::string::npos) << r.err;
+        }
+    }
+    const RunResult bad = run({"generate", "--backend", "gpu", "--prompt", "x"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("--backend: expected auto, cpu or cuda"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, PreemptionBySwapGivesTheSameIdsAsRecompute) {
+    const auto file = kvscope::test::temp_dir() / "prompts.jsonl";
+    {
+        std::ofstream out(file);
+        for (const char* p : {"Once upon a time", "The cat sat on the mat", "Lily and Tom went", "One day a big dog"})
+            out << nlohmann::json{{"prompt", p}}.dump() << "\n";
+    }
+    std::vector<nlohmann::json> by_mode[2];
+    int preemptions[2] = {0, 0};
+    for (int swap = 0; swap < 2; ++swap) {
+        const RunResult r = run({"generate", "--prompts", file.string(), "--max-tokens", "32", "--temperature", "0",
+                                 "--ignore-eos", "--kv-cache-blocks", "10", "--block-size", "8", "--preemption-mode",
+                                 swap ? "swap" : "recompute", "--swap-space", "16M", "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        by_mode[swap] = json_lines(r.out);
+        for (const auto& line : by_mode[swap]) preemptions[swap] += line["timings"]["preemptions"].get<int>();
+    }
+    ASSERT_EQ(by_mode[0].size(), 4u);
+    ASSERT_EQ(by_mode[1].size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(by_mode[1][i]["token_ids"], by_mode[0][i]["token_ids"]);
+    EXPECT_GT(preemptions[1], 0) << "10 blocks of 8 for 4 sequences of ~40 tokens should force preemption";
+    const RunResult bad = run({"generate", "--prompt", "x", "--preemption-mode", "later"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("--preemption-mode: expected recompute or swap"), std::string::npos) << bad.err;
 }
 
 TEST(Cli, InfoDescribesTheEmbeddedModel) {

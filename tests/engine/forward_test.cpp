@@ -1,7 +1,9 @@
-// The paged forward pass (CPU backend) against the naive reference forward pass of
+// The paged forward pass against the naive reference forward pass of
 // tests/support/reference_model: logits of every computed row, for one sequence and for mixed
 // batches of prefills, chunked prefills and decodes over shuffled block tables, at every block
-// size and cache dtype; on the embedded model and on synthetic llama / qwen2 models.
+// size and cache dtype; on the embedded model and on synthetic llama / qwen2 models. Every test
+// runs on each backend of tests/support/backends.h (CPU; the CUDA backend on its host emulation;
+// the CUDA backend on a GPU, skipped with the reason when there is none).
 
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 #include "engine/model.h"
 #include "engine/synthetic_model.h"
 #include "kernels/backend.h"
+#include "tests/support/backends.h"
 #include "tests/support/paths.h"
 #include "tests/support/reference_model.h"
 
@@ -28,11 +31,11 @@ struct SeqState {
 // Drives a backend over several sequences with hand-made block tables and schedules.
 class PagedRunner {
 public:
-    PagedRunner(const Model& model, std::int32_t block_size, TensorType dtype, std::int32_t num_blocks,
-                std::uint32_t seed)
+    PagedRunner(const std::string& backend, const Model& model, std::int32_t block_size, TensorType dtype,
+                std::int32_t num_blocks, std::uint32_t seed)
         : model_(model), block_size_(block_size), rng_(seed) {
-        backend_ = make_cpu_backend(model.shape(), model.weights(), KvCacheSpec{num_blocks, block_size, dtype},
-                                    CpuBackendOptions{2});
+        backend_ = test::make_test_backend(backend, model.shape(), model.weights(),
+                                           KvCacheSpec{num_blocks, block_size, dtype});
         for (std::int32_t b = 0; b < num_blocks; ++b) free_.push_back(b);
         std::shuffle(free_.begin(), free_.end(), rng_);  // physical blocks in random order
     }
@@ -133,14 +136,19 @@ std::shared_ptr<const Model> stories() {
     return Model::load(test::stories260k_path().string());
 }
 
-TEST(Forward, EveryPromptPositionMatchesTheReference) {
+class Forward : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override { KVSCOPE_SKIP_UNLESS_AVAILABLE(GetParam()); }
+};
+
+TEST_P(Forward, EveryPromptPositionMatchesTheReference) {
     auto model = stories();
     test::ReferenceModel ref(model->gguf());
     const std::vector<std::int32_t> tokens =
         model->tokenizer().encode("Once upon a time, there was a little dog named Max. He liked to run.", true, false);
     const auto expected = ref.forward(tokens);
     for (std::int32_t block_size : {8, 16, 32}) {
-        PagedRunner runner(*model, block_size, TensorType::F32, 64, 7);
+        PagedRunner runner(GetParam(), *model, block_size, TensorType::F32, 64, 7);
         std::vector<SeqState> seqs{{tokens, 0, {}}};
         const auto rows = runner.step(seqs, {std::int32_t(tokens.size())}, /*all_rows=*/true, nullptr);
         ASSERT_EQ(rows.size(), tokens.size());
@@ -154,10 +162,11 @@ TEST(Forward, EveryPromptPositionMatchesTheReference) {
 
 // Random sequences, scheduled in random chunks (decodes, whole and chunked prefills mixed in
 // every step), compared row by row with the reference's logits at the same positions.
-void check_mixed_batches(const Model& model, std::int32_t block_size, TensorType dtype, std::uint32_t seed) {
+void check_mixed_batches(const std::string& backend, const Model& model, std::int32_t block_size, TensorType dtype,
+                         std::uint32_t seed) {
     test::ReferenceModel ref(model.gguf());
     ref.set_cache_type(dtype);
-    PagedRunner runner(model, block_size, dtype, 256, seed);
+    PagedRunner runner(backend, model, block_size, dtype, 256, seed);
     std::uniform_int_distribution<std::int32_t> token(3, model.shape().vocab_size - 1);
     std::vector<SeqState> seqs(5);
     std::vector<std::vector<std::vector<float>>> expected;
@@ -188,16 +197,16 @@ void check_mixed_batches(const Model& model, std::int32_t block_size, TensorType
                 << type_name(dtype);
         }
     }
-    std::printf("block size %d, cache %s: largest relative logit error %.2e\n", block_size,
+    std::printf("%s, block size %d, cache %s: largest relative logit error %.2e\n", backend.c_str(), block_size,
                 std::string(type_name(dtype)).c_str(), double(worst));
 }
 
-TEST(Forward, MixedChunkedBatchesMatchTheReferenceAtEveryBlockSizeAndCacheDtype) {
+TEST_P(Forward, MixedChunkedBatchesMatchTheReferenceAtEveryBlockSizeAndCacheDtype) {
     auto model = stories();
     std::uint32_t seed = 1;
     for (std::int32_t block_size : {8, 16, 32}) {
         for (TensorType dtype : {TensorType::F32, TensorType::F16, TensorType::Q8_0}) {
-            check_mixed_batches(*model, block_size, dtype, seed++);
+            check_mixed_batches(GetParam(), *model, block_size, dtype, seed++);
         }
     }
 }
@@ -215,14 +224,14 @@ std::shared_ptr<const Model> synthetic(const std::string& arch, TensorType type,
     return Model::load(path.string());
 }
 
-TEST(Forward, Qwen2WithBiasesNeoxRopeAndTiedEmbeddingsMatchesTheReference) {
+TEST_P(Forward, Qwen2WithBiasesNeoxRopeAndTiedEmbeddingsMatchesTheReference) {
     auto model = synthetic("qwen2", TensorType::F32, true);
     EXPECT_TRUE(model->config().has_qkv_bias);
     EXPECT_TRUE(model->config().tied_embeddings);
-    check_mixed_batches(*model, 16, TensorType::F32, 3);
+    check_mixed_batches(GetParam(), *model, 16, TensorType::F32, 3);
 }
 
-TEST(Forward, QuantisedWeightsStayCloseToTheReference) {
+TEST_P(Forward, QuantisedWeightsStayCloseToTheReference) {
     // The reference dequantises weights and keeps f32 activations; the engine quantises
     // activations to 8 bits for the integer dot products: logits agree to a few percent.
     for (TensorType type : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1,
@@ -236,7 +245,7 @@ TEST(Forward, QuantisedWeightsStayCloseToTheReference) {
         test::ReferenceModel ref(model->gguf());
         std::vector<std::int32_t> tokens{1, 300, 301, 302, 303, 304, 305, 306};
         const auto expected = ref.forward(tokens);
-        PagedRunner runner(*model, 16, TensorType::F32, 16, 5);
+        PagedRunner runner(GetParam(), *model, 16, TensorType::F32, 16, 5);
         std::vector<SeqState> seqs{{tokens, 0, {}}};
         const auto rows = runner.step(seqs, {std::int32_t(tokens.size())}, true, nullptr);
         for (std::size_t p = 0; p < tokens.size(); ++p) {
@@ -247,6 +256,63 @@ TEST(Forward, QuantisedWeightsStayCloseToTheReference) {
         }
     }
 }
+
+// Teacher-forced decode steps of several sequences (one token each, as the engine's decode
+// steps are): on CUDA they are padded to a graph bucket, run, captured the second time and
+// replayed after, and the batch shrinks to a smaller bucket midway.
+TEST_P(Forward, DecodeStepsReplayedFromGraphsMatchTheReference) {
+    auto model = stories();
+    test::ReferenceModel ref(model->gguf());
+    PagedRunner runner(GetParam(), *model, 16, TensorType::F16, 64, 21);
+    ref.set_cache_type(TensorType::F16);
+    std::uniform_int_distribution<std::int32_t> token(3, model->shape().vocab_size - 1);
+    std::vector<SeqState> seqs(3);
+    std::vector<std::vector<std::vector<float>>> expected;
+    const std::vector<std::int32_t> prompt_lens{5, 9, 14};
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+        for (int t = 0; t < prompt_lens[i] + 16; ++t) seqs[i].tokens.push_back(token(runner.rng()));
+        expected.push_back(ref.forward(seqs[i].tokens));
+    }
+    runner.step(seqs, prompt_lens, false, nullptr);
+    for (int step = 0; step < 16; ++step) {
+        const std::vector<std::int32_t> chunks = step < 8 ? std::vector<std::int32_t>{1, 1, 1} : std::vector{1, 0, 1};
+        std::vector<std::pair<int, int>> ids;
+        const auto rows = runner.step(seqs, chunks, false, &ids);
+        ASSERT_EQ(rows.size(), ids.size());
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const auto& want = expected[std::size_t(ids[r].first)][std::size_t(ids[r].second)];
+            ASSERT_LT(max_abs_diff(rows[r], want), tolerance(TensorType::F16) * scale_of(want))
+                << "decode step " << step << " seq " << ids[r].first << " position " << ids[r].second;
+        }
+    }
+}
+
+// A long context decoded by few sequences: the CUDA backend splits the keys (split-K).
+TEST_P(Forward, LongContextDecodeMatchesTheReference) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.num_heads = 4;
+    spec.num_kv_heads = 1;
+    spec.context_length = 4096;
+    const auto path = test::temp_dir() / "long.gguf";
+    write_synthetic_model(spec, path.string());
+    auto model = Model::load(path.string());
+    test::ReferenceModel ref(model->gguf());
+    PagedRunner runner(GetParam(), *model, 16, TensorType::F32, 80, 8);
+    std::uniform_int_distribution<std::int32_t> token(3, model->shape().vocab_size - 1);
+    std::vector<SeqState> seqs(1);
+    for (int t = 0; t < 1103; ++t) seqs[0].tokens.push_back(token(runner.rng()));
+    const auto expected = ref.forward(seqs[0].tokens);
+    for (std::int32_t chunk : {512, 512, 76}) runner.step(seqs, {chunk}, false, nullptr);
+    for (int step = 0; step < 3; ++step) {
+        std::vector<std::pair<int, int>> ids;
+        const auto rows = runner.step(seqs, {1}, false, &ids);
+        const auto& want = expected[std::size_t(ids[0].second)];
+        ASSERT_LT(max_abs_diff(rows[0], want), tolerance(TensorType::F32) * scale_of(want))
+            << "position " << ids[0].second;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Forward, ::testing::ValuesIn(test::backend_names()), test::param_name);
 
 }  // namespace
 }  // namespace kvscope

@@ -28,6 +28,13 @@ std::string at_block(const char* what, std::int32_t id) {
     for (const SeqId seq : live) {
         if (!manager.contains(seq)) return fail("a live sequence is unknown to the manager: " + std::to_string(seq));
         const BlockTable& table = manager.block_table(seq);
+        if (manager.is_swapped(seq)) {
+            // swapped out: no KV block, one swap block per computed block
+            if (table.num_blocks() != 0) return fail("a swapped-out sequence holds KV blocks");
+            if (manager.num_swap_blocks(seq) * block_size < manager.num_computed_tokens(seq))
+                return fail("swap blocks fewer than the computed tokens need");
+            continue;
+        }
         if (table.num_slots() < manager.num_computed_tokens(seq)) return fail("table shorter than its computed tokens");
         for (const std::int32_t id : table.block_ids()) {
             if (id < 0 || id >= n) return fail("table names a block out of range");

@@ -18,7 +18,8 @@ namespace kvscope::test {
 //   full, free blocks empty;
 // - the free queue is a well-linked doubly-linked list holding exactly the blocks with
 //   ref_count == 0, each once;
-// - every sequence's table covers its computed tokens.
+// - every sequence's table covers its computed tokens (a swapped-out one: no KV block, and
+//   swap blocks that cover them).
 ::testing::AssertionResult kv_cache_invariants_hold(const KvCacheManager& manager, std::span<const SeqId> live);
 
 }  // namespace kvscope::test

@@ -1,0 +1,35 @@
+// Built instead of kernels/cuda when KVSCOPE_CUDA is off: no device, and no CUDA backend.
+
+#include "engine/error.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device_ops.h"
+
+namespace kvscope {
+
+bool cuda_compiled() {
+    return false;
+}
+
+const CudaDeviceInfo& cuda_device_info() {
+    static const CudaDeviceInfo info = [] {
+        CudaDeviceInfo i;
+        i.reason = "kvscope was built without CUDA (KVSCOPE_CUDA=OFF or no nvcc at configure time)";
+        return i;
+    }();
+    return info;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const ModelShape&, const ModelWeights&, const KvCacheSpec&,
+                                           const CudaBackendOptions&) {
+    throw ConfigError("the CUDA backend is not in this build; rebuild with nvcc installed or use --backend cpu");
+}
+
+}  // namespace kvscope
+
+namespace kvscope::cuda {
+
+std::unique_ptr<DeviceOps> make_cuda_device_ops() {
+    throw ConfigError("the CUDA backend is not in this build; rebuild with nvcc installed or use --backend cpu");
+}
+
+}  // namespace kvscope::cuda
