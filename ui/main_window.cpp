@@ -242,6 +242,7 @@ void MainWindow::onModelLoaded(const ModelSummary& s) {
                               .arg(s.numBlocks)
                               .arg(s.blockSize));
     m_modelLabel->setToolTip(s.source);
+    if (!s.backendNote.isEmpty()) statusBar()->showMessage(s.backendNote, 15000);
     setWindowTitle(tr("kvscope — %1").arg(s.name));
     m_settings.load = m_session->lastLoad();
     m_settings.addRecent(s.source);

@@ -16,6 +16,7 @@ struct ModelSummary {
     QString name;
     QString architecture;
     QString backend;
+    QString backendNote;   // why the CPU runs when CUDA was asked for (empty otherwise)
     QString weightType;    // the type of most weight bytes as stored ("F32", "Q4_K")
     QString chatTemplate;  // "plain", "chatml", ...
     std::optional<TensorType> requantizedTo;

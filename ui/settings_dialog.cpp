@@ -18,6 +18,7 @@
 #include <QThread>
 #include <QVBoxLayout>
 
+#include "kernels/cuda/cuda_backend.h"
 #include "ui/workbench_settings.h"
 
 namespace kvscope::ui {
@@ -29,6 +30,20 @@ QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& tip, const QStrin
     s->setToolTip(tip);
     if (!special.isEmpty()) s->setSpecialValueText(special);
     return s;
+}
+
+// CPU, CUDA (enabled only when this build has it and a device answers: the item says why not)
+// and Auto; the data is the BackendKind.
+void addBackendItems(QComboBox* box) {
+    box->addItem(QObject::tr("CPU (threads, AVX2 / AVX-512)"), int(BackendKind::Cpu));
+    const CudaDeviceInfo& device = cuda_device_info();
+    box->addItem(device.available ? QObject::tr("CUDA — %1").arg(QString::fromStdString(device.name))
+                                  : QObject::tr("CUDA — %1").arg(QString::fromStdString(device.reason)),
+                 int(BackendKind::Cuda));
+    if (!device.available) {
+        if (auto* model = qobject_cast<QStandardItemModel*>(box->model())) model->item(1)->setEnabled(false);
+    }
+    box->addItem(QObject::tr("Auto (CUDA when a GPU is there, else the CPU)"), int(BackendKind::Auto));
 }
 
 QTableWidget* table(QWidget* parent, const QStringList& headers) {
@@ -137,9 +152,11 @@ QWidget* SettingsDialog::buildEngineBox() {
     m_maxLen = spin(box, 0, 1 << 24, tr("Prompt + output per sequence"), tr("the model's"));
     m_backend = new QComboBox(box);
     m_backend->setObjectName("backend");
-    m_backend->addItem(tr("CPU"));
-    m_backend->addItem(tr("CUDA — no GPU backend is built yet"));
-    if (auto* model = qobject_cast<QStandardItemModel*>(m_backend->model())) model->item(1)->setEnabled(false);
+    addBackendItems(m_backend);
+    m_preemption = new QComboBox(box);
+    m_preemption->setObjectName("preemptionMode");
+    m_preemption->addItem(tr("Recompute (free the blocks, prefill again)"), int(PreemptionMode::Recompute));
+    m_preemption->addItem(tr("Swap (copy the blocks to host memory and back)"), int(PreemptionMode::Swap));
     m_threads =
         spin(box, 0, 1024, tr("CPU threads (0: all %1 hardware threads)").arg(QThread::idealThreadCount()), tr("all"));
     m_threads->setObjectName("threads");
@@ -153,6 +170,7 @@ QWidget* SettingsDialog::buildEngineBox() {
     form->addRow(tr("Max batched tokens"), m_maxTokens);
     form->addRow(QString(), m_chunked);
     form->addRow(tr("Max model length"), m_maxLen);
+    form->addRow(tr("Preemption"), m_preemption);
     form->addRow(tr("Backend"), m_backend);
     form->addRow(tr("Threads"), m_threads);
     for (QSpinBox* s : {m_budget, m_blocks, m_maxSeqs, m_maxTokens, m_maxLen, m_threads})
@@ -177,6 +195,8 @@ LoadRequest SettingsDialog::request() const {
     c.enable_chunked_prefill = m_chunked->isChecked();
     c.max_model_len = m_maxLen->value();
     c.num_threads = m_threads->value();
+    c.backend = static_cast<BackendKind>(m_backend->currentData().toInt());
+    c.preemption_mode = static_cast<PreemptionMode>(m_preemption->currentData().toInt());
     return r;
 }
 
@@ -195,6 +215,8 @@ void SettingsDialog::setRequest(const LoadRequest& r) {
     m_chunked->setChecked(c.enable_chunked_prefill);
     m_maxLen->setValue(c.max_model_len);
     m_threads->setValue(c.num_threads);
+    m_backend->setCurrentIndex(std::max(0, m_backend->findData(int(c.backend))));
+    m_preemption->setCurrentIndex(std::max(0, m_preemption->findData(int(c.preemption_mode))));
     m_inspected.clear();  // a new request: its file is read again (the dialog may be new)
     sourceChanged();
 }

@@ -56,6 +56,7 @@ private:
     QCheckBox* m_chunked = nullptr;
     QSpinBox* m_maxLen = nullptr;
     QComboBox* m_backend = nullptr;
+    QComboBox* m_preemption = nullptr;
     QSpinBox* m_threads = nullptr;
     QLabel* m_problemsLabel = nullptr;
     QDialogButtonBox* m_buttons = nullptr;

@@ -66,6 +66,9 @@ WorkbenchSettings WorkbenchSettings::read(QSettings& s) {
     c.enable_chunked_prefill = readBool(s, "scheduler/chunkedPrefill", defaults.enable_chunked_prefill);
     c.max_model_len = int(readInt(s, "scheduler/maxModelLen", defaults.max_model_len, 0, 1 << 24));
     c.num_threads = int(readInt(s, "backend/threads", defaults.num_threads, 0, 1024));
+    c.backend = parse_backend_kind(s.value("backend/kind").toString().toStdString()).value_or(defaults.backend);
+    c.preemption_mode = s.value("scheduler/preemption").toString() == QStringLiteral("swap") ? PreemptionMode::Swap
+                                                                                           : PreemptionMode::Recompute;
     if (!c.validate().empty()) c = defaults;
 
     out.load.weightType = parseWeightType(s.value("model/weightType").toString());
@@ -94,6 +97,9 @@ void WorkbenchSettings::write(QSettings& s) const {
     s.setValue("scheduler/chunkedPrefill", c.enable_chunked_prefill);
     s.setValue("scheduler/maxModelLen", c.max_model_len);
     s.setValue("backend/threads", c.num_threads);
+    s.setValue("backend/kind", QString::fromUtf8(backend_kind_name(c.backend).data()));
+    s.setValue("scheduler/preemption",
+               c.preemption_mode == PreemptionMode::Swap ? QStringLiteral("swap") : QStringLiteral("recompute"));
 }
 
 void WorkbenchSettings::addRecent(const QString& source) {

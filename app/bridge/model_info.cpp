@@ -88,6 +88,7 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     }
     s.architecture = QString::fromStdString(c.architecture_name);
     s.backend = QString::fromStdString(engine.backend_name());
+    s.backendNote = QString::fromStdString(engine.backend_note());
     s.weightType = qs(type_name(c.weight_type));
     s.chatTemplate = qs(model.chat_template().name());
     s.requantizedTo = model.requantized_to();

@@ -8,9 +8,11 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "kernels/cuda/cuda_backend.h"
 #include "ui/settings_dialog.h"
 #include "ui/workbench_settings.h"
 
@@ -38,6 +40,8 @@ private slots:
         s.load.config.max_num_seqs = 8;
         s.load.config.max_num_batched_tokens = 512;
         s.load.config.num_threads = 3;
+        s.load.config.backend = BackendKind::Auto;
+        s.load.config.preemption_mode = PreemptionMode::Swap;
         s.addRecent("a.gguf");
         s.addRecent("b.gguf");
         s.addRecent("a.gguf");
@@ -53,6 +57,8 @@ private slots:
         QCOMPARE(r.load.config.max_num_seqs, 8);
         QCOMPARE(r.load.config.max_num_batched_tokens, 512);
         QCOMPARE(r.load.config.num_threads, 3);
+        QCOMPARE(r.load.config.backend, BackendKind::Auto);
+        QCOMPARE(r.load.config.preemption_mode, PreemptionMode::Swap);
         QCOMPARE(r.recentModels, (QStringList{"a.gguf", "b.gguf"}));
     }
 
@@ -67,6 +73,7 @@ private slots:
         store.setValue("model/weightType", "Q4_K");  // not a re-quantisation target
         store.setValue("model/source", dir.filePath("gone.gguf"));
         store.setValue("backend/threads", 32);
+        store.setValue("backend/kind", "tpu");
         const WorkbenchSettings r = WorkbenchSettings::read(store);
         const EngineConfig d;
         QCOMPARE(r.load.config.block_size, d.block_size);
@@ -75,6 +82,7 @@ private slots:
         QCOMPARE(r.load.config.enable_prefix_caching, d.enable_prefix_caching);
         QCOMPARE(r.load.config.max_num_seqs, d.max_num_seqs);
         QCOMPARE(r.load.config.num_threads, 32);  // a valid value next to bad ones is kept
+        QCOMPARE(r.load.config.backend, d.backend);
         QCOMPARE(r.load.weightType, std::optional<TensorType>());
         QCOMPARE(r.load.source, embeddedModelSource());  // the file is gone: the embedded model
     }
@@ -131,6 +139,8 @@ private slots:
         r.config.cache_dtype = TensorType::Q8_0;
         r.config.kv_cache_bytes = std::int64_t(32) << 20;
         r.config.max_num_seqs = 4;
+        r.config.backend = BackendKind::Auto;
+        r.config.preemption_mode = PreemptionMode::Swap;
         dialog.setRequest(r);
         QCOMPARE(inspect.count(), 1);
         QCOMPARE(inspect.at(0).at(0).toString(), QString("/models/x.gguf"));
@@ -141,6 +151,8 @@ private slots:
         QCOMPARE(back.config.cache_dtype, TensorType::Q8_0);
         QCOMPARE(back.config.kv_cache_bytes, std::int64_t(32) << 20);
         QCOMPARE(back.config.max_num_seqs, 4);
+        QCOMPARE(back.config.backend, BackendKind::Auto);
+        QCOMPARE(back.config.preemption_mode, PreemptionMode::Swap);
         QVERIFY(dialog.problems().isEmpty());
         auto* ok = dialog.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
         QVERIFY(ok->isEnabled());
@@ -161,9 +173,13 @@ private slots:
         QCOMPARE(dialog.problems(), QStringList{"choose a model file (or the embedded model)"});
         QVERIFY(!ok->isEnabled());
         QVERIFY(!dialog.findChild<QLabel*>("settingsProblems")->text().isEmpty());
-        // The CUDA entry is there and disabled.
+        // The CUDA entry is enabled exactly when a device answers, and says why not otherwise.
         auto* backend = dialog.findChild<QComboBox*>("backend");
-        QVERIFY(backend->itemText(1).contains("no GPU backend"));
+        const auto* items = qobject_cast<QStandardItemModel*>(backend->model());
+        QVERIFY(items != nullptr);
+        QCOMPARE(items->item(1)->isEnabled(), cuda_device_info().available);
+        if (!cuda_device_info().available)
+            QVERIFY(backend->itemText(1).contains(QString::fromStdString(cuda_device_info().reason)));
     }
 };
 
