@@ -108,24 +108,13 @@ QVariant RequestLog::data(const QModelIndex& index, int role) const {
             return r.source;
         case State:
             return requestStateName(r.state);
-        case PromptTokens:
-            return r.promptTokens;
-        case CachedTokens:
-            return r.cachedTokens;
-        case OutputTokens:
-            return r.outputTokens;
         case Ttft:
             return millis(r.ttftS);
         case Tpot:
             return millis(r.tpotS);
-        case Blocks:
-            return r.blocksHeld;
-        case Preemptions:
-            return r.preemptions;
-        case Finish:
-            return r.finishReason;
+        default:  // the rest show their sort key as it is
+            return sortKey(r, index.column());
     }
-    return {};
 }
 
 QVariant RequestLog::headerData(int section, Qt::Orientation orientation, int role) const {
