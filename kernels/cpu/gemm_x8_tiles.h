@@ -23,6 +23,20 @@ constexpr int kQ8GroupBlockBytes = 272;       // 8 x f16 d + 8 x 32 bytes
 constexpr int kMaxTile = 4;                   // activation rows per tile
 constexpr std::int64_t kPrefetchBytes = 512;  // decode: how far ahead of the weight stream
 
+// Lines of the next panel's weights that one tile call brings into L2, a few per block (see
+// gemm_tiles): the weights of a batched decode step stream from DRAM while the tiles compute.
+struct PanelPrefetch {
+    const char* begin = nullptr;  // first line of this call's share
+    std::int64_t lines = 0;       // lines in the share
+    std::int64_t per_block = 0;   // lines issued per block (the share spread over the blocks)
+};
+
+void prefetch_share(const PanelPrefetch& pf, std::int64_t b) {
+    for (std::int64_t k = b * pf.per_block, end = std::min(k + pf.per_block, pf.lines); k < end; ++k) {
+        _mm_prefetch(pf.begin + 64 * k, _MM_HINT_T1);
+    }
+}
+
 __m256i broadcast4(const std::int8_t* p) {
     std::int32_t v;
     std::memcpy(&v, p, 4);
@@ -41,7 +55,8 @@ __m256i load(const std::uint8_t* p) {
 // c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
 // below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
 template <int T>
-void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y) {
+void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y,
+               const PanelPrefetch& pf) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
 #if !defined(KVSCOPE_GEMM_VNNI)
     const __m256i ones = _mm256_set1_epi16(1);
@@ -57,6 +72,7 @@ void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
     for (std::int64_t b = 0; b < a.num_blocks; ++b) {
         const std::uint8_t* gb = group + b * kQ4GroupBlockBytes;
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_share(pf, b);
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
             // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
@@ -94,7 +110,8 @@ void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
 // Q8_0 weights: signed times signed through |w| and sign(x, w) (|w| <= 128, |x| <= 127: the
 // maddubs pair sums fit i16), i32 sums per chunk.
 template <int T>
-void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y) {
+void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y,
+               const PanelPrefetch& pf) {
 #if !defined(KVSCOPE_GEMM_VNNI)
     const __m256i ones = _mm256_set1_epi16(1);
 #endif
@@ -109,6 +126,7 @@ void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
     for (std::int64_t b = 0; b < a.num_blocks; ++b) {
         const std::uint8_t* gb = group + b * kQ8GroupBlockBytes;
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_share(pf, b);
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 1
@@ -133,26 +151,42 @@ void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
 }
 
-using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, float*);
+using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, float*, const PanelPrefetch&);
 
 // Every group of the range against every activation row. Groups go in panels of
 // kGroupsPerPanel (32 weight rows, a few tens of KiB: they stay in L2) and each tile of 4
 // activation rows (L1) passes over the whole panel, so activations are read from L3 once per
-// panel rather than once per group.
+// panel rather than once per group. Meanwhile the tile calls of a panel prefetch the next panel
+// into L2, each a share of its lines: with several tiles (a batched decode step) the first pass
+// over a panel would otherwise wait for DRAM and the later passes leave the memory bus idle.
 constexpr std::int64_t kGroupsPerPanel = 4;
 
 template <TileFn Tile1, TileFn Tile2, TileFn Tile3, TileFn Tile4>
 void gemm_tiles(const GemmX8Args& a) {
+    const std::int64_t num_tiles = (a.num_x + kMaxTile - 1) / kMaxTile;
     for (std::int64_t p = a.group_begin; p < a.group_end; p += kGroupsPerPanel) {
         const std::int64_t p_end = std::min(p + kGroupsPerPanel, a.group_end);
+        // the next panel's lines, shared out over this panel's tile calls
+        const std::int64_t next_lines = (std::min(p_end + kGroupsPerPanel, a.group_end) - p_end) * a.group_bytes / 64;
+        const std::int64_t calls = num_tiles * (p_end - p);
+        const std::int64_t share = (next_lines + calls - 1) / calls;
+        const char* next = reinterpret_cast<const char*>(a.w + p_end * a.group_bytes);
+        std::int64_t call = 0;
+        auto prefetch = [&] {
+            const std::int64_t first = std::min(call++ * share, next_lines);
+            return PanelPrefetch{next + 64 * first, std::min(share, next_lines - first),
+                                 (share + a.num_blocks - 1) / a.num_blocks};
+        };
         std::int64_t t = 0;
         for (; t + kMaxTile <= a.num_x; t += kMaxTile) {
-            for (std::int64_t g = p; g < p_end; ++g) Tile4(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+            for (std::int64_t g = p; g < p_end; ++g) {
+                Tile4(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
+            }
         }
         const TileFn rest[] = {nullptr, Tile1, Tile2, Tile3};
         if (t < a.num_x) {
             for (std::int64_t g = p; g < p_end; ++g) {
-                rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g);
+                rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
             }
         }
     }

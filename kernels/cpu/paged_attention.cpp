@@ -93,7 +93,8 @@ struct Call {
 // [c0, c1) of sequence s, in f32; tokens up to kv_end are prefetched ahead. Gathering them out
 // of the cache (where one token's slice of a head is a few cache lines, a whole K/V row apart)
 // into contiguous scratch reads each byte of the cache once per work item; every query row
-// then reads the copy from L1.
+// then reads the copy from L1. The positions go by runs within one block: one block-table
+// lookup (and bounds check) per run, and the slots of a run follow each other.
 void load_chunk(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, std::int64_t c0, std::int64_t c1,
                 std::int64_t kv_end) {
     const PagedKvLayer& layer = c.layer;
@@ -103,7 +104,7 @@ void load_chunk(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, s
     const std::int64_t head_offset = std::int64_t{kv_head} * head_dim;  // in elements, within a row
     const std::int32_t* table = c.batch.block_tables.data() + std::int64_t{s} * c.batch.max_blocks_per_seq;
     const std::int64_t bs = layer.block_size;
-    auto slot_of = [&](std::int64_t p) {
+    auto first_slot_of = [&](std::int64_t p) {
         const std::int32_t block = table[p / bs];
         KV_CHECK_MSG(block >= 0 && block < layer.num_blocks, "block table entry outside the KV cache");
         return std::int64_t{block} * bs + p % bs;
@@ -111,37 +112,50 @@ void load_chunk(const Call& c, ThreadScratch& ts, std::int32_t s, int kv_head, s
     // bytes of one head's slice (for Q8_0 approximately: heads may share a block; enough to prefetch)
     const std::size_t head_bytes = row_bytes / layer.num_kv_heads;
     const std::size_t head_byte_offset = head_bytes * kv_head;
-    for (std::int64_t p = c0; p < c1; ++p) {
-        // 1. start fetching a later token's slices: each is a few cache lines, a whole row
-        //    apart from the previous token's, which hardware prefetchers do not follow
-        if (p + kPrefetchTokens < kv_end) {
-            const std::int64_t ahead = slot_of(p + kPrefetchTokens);
-            for (std::size_t line = 0; line < head_bytes; line += 64) {
-                __builtin_prefetch(layer.k + ahead * row_bytes + head_byte_offset + line);
-                __builtin_prefetch(layer.v + ahead * row_bytes + head_byte_offset + line);
+    // a whole number of blocks ahead: a run's tokens ahead are the same offsets of one block
+    const std::int64_t ahead_tokens = (kPrefetchTokens + bs - 1) / bs * bs;
+    for (std::int64_t p = c0; p < c1;) {
+        // 1. the run of positions [p, run_end) in one block, and its first slot
+        const std::int64_t index = p / bs;
+        const std::int64_t run_end = std::min(c1, (index + 1) * bs);
+        const std::int64_t first_slot = first_slot_of(p);
+        // 2. the block a prefetch distance ahead (its slots pair with this run's: same offsets)
+        const std::int64_t ahead_slot = p + ahead_tokens < kv_end ? first_slot_of(p + ahead_tokens) : -1;
+        for (std::int64_t k = 0; k < run_end - p; ++k) {
+            // 3. start fetching a later token's slices: each is a few cache lines, a whole row
+            //    apart from the previous token's, which hardware prefetchers do not follow
+            if (ahead_slot >= 0 && p + ahead_tokens + k < kv_end) {
+                const std::byte* kp = layer.k + (ahead_slot + k) * row_bytes + head_byte_offset;
+                const std::byte* vp = layer.v + (ahead_slot + k) * row_bytes + head_byte_offset;
+                for (std::size_t line = 0; line < head_bytes; line += 64) {
+                    __builtin_prefetch(kp + line);
+                    __builtin_prefetch(vp + line);
+                }
+            }
+            // 4. that token's (head_dim) slice of kv head `kv_head`, in f32
+            const std::int64_t slot = first_slot + k;
+            float* kd = ts.k + (p + k - c0) * head_dim;
+            float* vd = ts.v + (p + k - c0) * head_dim;
+            switch (layer.dtype) {
+                case TensorType::F32:
+                    std::memcpy(kd, reinterpret_cast<const float*>(layer.k) + slot * row_elems + head_offset,
+                                head_dim * 4);
+                    std::memcpy(vd, reinterpret_cast<const float*>(layer.v) + slot * row_elems + head_offset,
+                                head_dim * 4);
+                    break;
+                case TensorType::F16:
+                    c.kernels.f16_to_f32(
+                        reinterpret_cast<const std::uint16_t*>(layer.k) + slot * row_elems + head_offset, kd, head_dim);
+                    c.kernels.f16_to_f32(
+                        reinterpret_cast<const std::uint16_t*>(layer.v) + slot * row_elems + head_offset, vd, head_dim);
+                    break;
+                default:  // Q8_0
+                    c.kernels.q8_0_to_f32(layer.k + slot * row_bytes, head_offset, head_dim, kd);
+                    c.kernels.q8_0_to_f32(layer.v + slot * row_bytes, head_offset, head_dim, vd);
+                    break;
             }
         }
-        // 2. the slot of position p: its physical block and the offset in it
-        const std::int64_t slot = slot_of(p);
-        // 3. that token's (head_dim) slice of kv head `kv_head`, in f32
-        float* kd = ts.k + (p - c0) * head_dim;
-        float* vd = ts.v + (p - c0) * head_dim;
-        switch (layer.dtype) {
-            case TensorType::F32:
-                std::memcpy(kd, reinterpret_cast<const float*>(layer.k) + slot * row_elems + head_offset, head_dim * 4);
-                std::memcpy(vd, reinterpret_cast<const float*>(layer.v) + slot * row_elems + head_offset, head_dim * 4);
-                break;
-            case TensorType::F16:
-                c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.k) + slot * row_elems + head_offset,
-                                     kd, head_dim);
-                c.kernels.f16_to_f32(reinterpret_cast<const std::uint16_t*>(layer.v) + slot * row_elems + head_offset,
-                                     vd, head_dim);
-                break;
-            default:  // Q8_0
-                c.kernels.q8_0_to_f32(layer.k + slot * row_bytes, head_offset, head_dim, kd);
-                c.kernels.q8_0_to_f32(layer.v + slot * row_bytes, head_offset, head_dim, vd);
-                break;
-        }
+        p = run_end;
     }
 }
 

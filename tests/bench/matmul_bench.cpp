@@ -4,6 +4,12 @@
 //       decode step does: bytes_per_second is the weight bytes read (compare with bench roofline).
 //   Prefill/<type>/<layout>/threads:T  512 activation rows against a 2048 x 2048 weight (which
 //       stays in cache): items_per_second is multiply-adds, tokens_per_second activation rows.
+//   Batch/<type>/<layout>/{ffn,down}/rows:R/threads:T   R activation rows (a batched decode step of R
+//       sequences) against weights streamed from DRAM as in Decode (ffn: 5632 x 2048, down:
+//       2048 x 5632, whose activation rows are 2.75x longer): a call reads the weights once
+//       for all R rows, so its time should grow far slower than R (bench batched, batch R vs 1).
+//       The CPU column is the whole process's CPU time (both threads): it separates the work from
+//       what other processes on a loaded machine take.
 // <layout>: packed (Q4_0/Q8_0 in groups of 8 rows) or stored (row by row vec_dot).
 //
 //   ./build/tests/matmul_bench --benchmark_filter='Decode/Q4_0' --benchmark_min_time=1
@@ -84,6 +90,26 @@ void decode(benchmark::State& state, TensorType type, bool pack, std::int64_t ro
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 
+void batch(benchmark::State& state, TensorType type, bool pack, std::int64_t rows, std::int64_t cols) {
+    const std::int64_t num_x = state.range(0);
+    ThreadPool pool(static_cast<int>(state.range(1)));
+    const std::size_t bytes = static_cast<std::size_t>(rows) * row_bytes(type, cols);
+    const int copies = static_cast<int>(kStreamBytes / bytes + 1);
+    const Weights w = make_weights(type, rows, cols, copies, pack);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> x(static_cast<std::size_t>(num_x * cols)), y(static_cast<std::size_t>(num_x * rows));
+    for (float& v : x) v = dist(rng);
+    const Bytes scratch = allocate(matmul_scratch_bytes(w.list[0], num_x));
+    std::size_t i = 0;
+    for (auto _ : state) {
+        matmul(pool, w.list[i], x.data(), num_x, y.data(), scratch.get());
+        i = (i + 1) % w.list.size();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+    state.SetItemsProcessed(state.iterations() * num_x * rows * cols);
+}
+
 void prefill(benchmark::State& state, TensorType type, bool pack) {
     constexpr std::int64_t kTokens = 512;
     ThreadPool pool(static_cast<int>(state.range(0)));
@@ -117,6 +143,15 @@ const bool kRegistered = [] {
                 ->Arg(2)
                 ->ArgName("threads")
                 ->UseRealTime();
+            for (const bool down : {false, true}) {
+                benchmark::RegisterBenchmark(name("Batch", t, pack, down ? "/down" : "/ffn").c_str(), batch, t, pack,
+                                             down ? kDim : kFfn, down ? kFfn : kDim)
+                    ->ArgsProduct({{1, 2, 4, 8, 16}, {1, 2}})
+                    ->ArgNames({"rows", "threads"})
+                    ->UseRealTime()
+                    ->MeasureProcessCPUTime()
+                    ->Unit(benchmark::kMillisecond);
+            }
             benchmark::RegisterBenchmark(name("Prefill", t, pack).c_str(), prefill, t, pack)
                 ->Arg(1)
                 ->Arg(2)
