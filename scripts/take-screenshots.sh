@@ -29,7 +29,7 @@ import -window root "$out/zoomed.png"
 sleep 40 && import -window root "$out/done.png"
 kill "$pid" && wait "$pid" || true
 
-# The memory lab on the same batch: opened (a band across the top) and run once it has finished.
+# The memory lab on the same batch, opened (a window of its own) and run once the batch has finished.
 start --demo-batch 200 --demo-lab
 sleep 75 && import -window root "$out/lab.png"
 kill "$pid" && wait "$pid" || true
@@ -47,7 +47,7 @@ small "$out/running.png" -resize 1280x docs/screenshot-workbench.png
 small "$out/zoomed.png" -crop 1070x550+530+18 +repage docs/screenshot-inspector.png
 convert "$out/running.png" -crop 724x405+0+573 +repage -strip docs/screenshot-batch.png
 convert "$out/done.png" -crop 876x405+724+573 +repage -strip docs/screenshot-charts.png
-convert "$out/lab.png" -crop 1600x430+0+18 +repage -strip docs/screenshot-lab.png
+small "$out/lab.png" -crop 1560x620+20+40 +repage docs/screenshot-lab.png
 convert "$out/chat.png" -crop 522x550+0+18 +repage -strip docs/screenshot-chat.png
 convert "$out/settings.png" -crop 970x616+302+151 +repage -strip docs/screenshot-settings.png
 rm -rf "$out"

@@ -96,12 +96,16 @@ void drawShareBars(QCustomPlot* plot, const lab::LabReport& report) {
         label->setClipToAxisRect(false);
     }
     plot->xAxis->setTicker(ticker);
-    plot->xAxis->setTickLabelRotation(report.runs.size() > 4 ? 35 : 0);
+    // Slanted names when many; room on the right for the last one (a label that would cross the
+    // widget's edge is not drawn at all).
+    const bool slanted = report.runs.size() > 4;
+    plot->xAxis->setTickLabelRotation(slanted ? 35 : 0);
+    plot->axisRect()->setMinimumMargins(QMargins(0, 0, slanted ? 70 : 0, 0));
     plot->xAxis->setSubTicks(false);
     plot->xAxis->setTickLength(0, 3);
     plot->xAxis->setRange(0.4, double(report.runs.size()) + 0.6);
     plot->yAxis->setRange(0, 110);
-    plot->yAxis->setLabel(QObject::tr("% of the KV memory in use"));
+    plot->yAxis->setLabel(QObject::tr("% of memory in use"));
     plot->replot();
 }
 

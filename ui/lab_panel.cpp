@@ -163,11 +163,13 @@ QWidget* LabPanel::buildResults() {
     m_series->setObjectName("labSeries");
     m_seriesRun = new QComboBox(box);
     m_seriesRun->setObjectName("labSeriesRun");
+    m_seriesRun->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     m_seriesRun->setToolTip(tr("The allocator whose memory the right chart follows"));
     m_table = new QTableWidget(0, 7, box);
     m_table->setObjectName("labTotals");
-    m_table->setHorizontalHeaderLabels({tr("allocator"), tr("token share"), tr("max batch"), tr("mean batch"),
-                                        tr("preempted"), tr("refused"), tr("steps")});
+    m_table->setHorizontalHeaderLabels({tr("allocator"), tr("tokens"), tr("max\nbatch"), tr("mean\nbatch"),
+                                        tr("pre-\nempted"), tr("refused"), tr("steps")});
+    m_table->horizontalHeaderItem(1)->setToolTip(tr("Token states: their share of the memory in use"));
     m_table->verticalHeader()->setVisible(false);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -189,7 +191,7 @@ QWidget* LabPanel::buildResults() {
     split->addWidget(m_table);
     split->setStretchFactor(0, 5);
     split->setStretchFactor(1, 5);
-    split->setStretchFactor(2, 3);
+    split->setStretchFactor(2, 4);
     auto* layout = new QVBoxLayout(box);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_status);

@@ -51,12 +51,16 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     QDockWidget* batch = addPanel(QStringLiteral("batch"), tr("Batch Queue"), m_batch, Qt::BottomDockWidgetArea);
     QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
     splitDockWidget(batch, charts, Qt::Horizontal);
-    // The memory lab: hidden until View ▸ Memory Lab, then a band across the top, 45% high.
+    // The memory lab: hidden until View ▸ Memory Lab; the first time, a window of its own over this
+    // one (it wants more room than a dock beside the others has; drag it into any dock area).
     m_lab = new LabPanel(session, this);
     QDockWidget* lab = addPanel(QStringLiteral("lab"), tr("Memory Lab"), m_lab, Qt::TopDockWidgetArea);
     lab->hide();
+    lab->setFloating(true);
     connect(lab->toggleViewAction(), &QAction::triggered, this, [this, lab](bool shown) {
-        if (shown) resizeDocks({lab}, {height() * 45 / 100}, Qt::Vertical);
+        if (!shown || !lab->isFloating() || lab->property("placed").toBool()) return;
+        lab->setProperty("placed", true);
+        lab->setGeometry(QRect(geometry().topLeft() + QPoint(20, 40), QSize(width() - 40, height() * 62 / 100)));
     });
     createStatusBar();
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
