@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retakes the workbench screenshots in docs/ under a virtual X server: a real run of
-# `kvscope --kv-blocks 1024 --demo-chat ... --demo-batch 200`, driven with xdotool (there is no
+# `kvscope --kv-blocks 1024 --demo-chat ... --demo-batch 200 [--demo-lab]`, driven with xdotool (there is no
 # window manager: clicks and keys go to fixed coordinates of the 1600 x 1000 screen), captured
 # with ImageMagick's `import`, cropped per panel. Needs: xvfb, xdotool, imagemagick.
 #   usage: scripts/take-screenshots.sh [build dir]
@@ -29,6 +29,11 @@ import -window root "$out/zoomed.png"
 sleep 40 && import -window root "$out/done.png"
 kill "$pid" && wait "$pid" || true
 
+# The memory lab on the same batch, opened (a window of its own) and run once the batch has finished.
+start --demo-batch 200 --demo-lab
+sleep 75 && import -window root "$out/lab.png"
+kill "$pid" && wait "$pid" || true
+
 # Chat only: a second turn that the prefix cache serves, then the settings dialog (Ctrl+,).
 start
 sleep 4 && xdotool mousemove 300 370 click 1 && sleep 0.3
@@ -42,6 +47,7 @@ small "$out/running.png" -resize 1280x docs/screenshot-workbench.png
 small "$out/zoomed.png" -crop 1070x550+530+18 +repage docs/screenshot-inspector.png
 convert "$out/running.png" -crop 724x405+0+573 +repage -strip docs/screenshot-batch.png
 convert "$out/done.png" -crop 876x405+724+573 +repage -strip docs/screenshot-charts.png
+small "$out/lab.png" -crop 1560x620+20+40 +repage docs/screenshot-lab.png
 convert "$out/chat.png" -crop 522x550+0+18 +repage -strip docs/screenshot-chat.png
 convert "$out/settings.png" -crop 970x616+302+151 +repage -strip docs/screenshot-settings.png
 rm -rf "$out"

@@ -14,6 +14,7 @@
 #include "engine/chat_template.h"
 #include "engine/config.h"
 #include "engine/sampling_params.h"
+#include "engine/trace.h"
 #include "kernels/tensor_type.h"
 
 namespace kvscope::ui {
@@ -66,3 +67,4 @@ Q_DECLARE_METATYPE(kvscope::ui::LoadRequest)
 Q_DECLARE_METATYPE(kvscope::ui::ChatRequest)
 Q_DECLARE_METATYPE(kvscope::ui::BlockTokens)
 Q_DECLARE_METATYPE(kvscope::ui::ModelFileInfo)
+Q_DECLARE_METATYPE(kvscope::Trace)  // the session's requests, for the memory lab

@@ -23,6 +23,7 @@
 #include "ui/charts_panel.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
+#include "ui/lab_panel.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
@@ -50,6 +51,17 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     QDockWidget* batch = addPanel(QStringLiteral("batch"), tr("Batch Queue"), m_batch, Qt::BottomDockWidgetArea);
     QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
     splitDockWidget(batch, charts, Qt::Horizontal);
+    // The memory lab: hidden until View ▸ Memory Lab; the first time, a window of its own over this
+    // one (it wants more room than a dock beside the others has; drag it into any dock area).
+    m_lab = new LabPanel(session, this);
+    QDockWidget* lab = addPanel(QStringLiteral("lab"), tr("Memory Lab"), m_lab, Qt::TopDockWidgetArea);
+    lab->hide();
+    lab->setFloating(true);
+    connect(lab->toggleViewAction(), &QAction::triggered, this, [this, lab](bool shown) {
+        if (!shown || !lab->isFloating() || lab->property("placed").toBool()) return;
+        lab->setProperty("placed", true);
+        lab->setGeometry(QRect(geometry().topLeft() + QPoint(20, 40), QSize(width() - 40, height() * 62 / 100)));
+    });
     createStatusBar();
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
     resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));

@@ -18,6 +18,7 @@ class BatchPanel;
 class ChartsPanel;
 class ChatPanel;
 class InspectorPanel;
+class LabPanel;
 class Session;
 struct ModelSummary;
 
@@ -42,6 +43,7 @@ public:
     BatchPanel* batch() const { return m_batch; }
     InspectorPanel* inspector() const { return m_inspector; }
     ChartsPanel* charts() const { return m_charts; }
+    LabPanel* lab() const { return m_lab; }
     const WorkbenchSettings& settings() const { return m_settings; }
 
     // Restores the dock layout saved by a previous run (after every panel is registered).
@@ -88,6 +90,7 @@ private:
     BatchPanel* m_batch = nullptr;
     InspectorPanel* m_inspector = nullptr;
     ChartsPanel* m_charts = nullptr;
+    LabPanel* m_lab = nullptr;
     QLabel* m_modelLabel = nullptr;
     QLabel* m_stateLabel = nullptr;
     QLabel* m_throughputLabel = nullptr;

@@ -63,6 +63,10 @@ void Session::requestBlockTokens(qint32 blockId) {
     emit blockTokensCommand(blockId);
 }
 
+void Session::requestTrace() {
+    emit traceCommand();
+}
+
 void Session::focusRequest(qint64 requestId) {
     emit requestFocused(requestId);
 }
@@ -141,6 +145,10 @@ void Session::onPrefixCacheReset(bool done, const QString& message) {
 
 void Session::onBlockTokens(const BlockTokens& tokens) {
     emit blockTokensArrived(tokens);
+}
+
+void Session::onTrace(const Trace& trace) {
+    emit traceArrived(trace);
 }
 
 }  // namespace kvscope::ui

@@ -39,6 +39,8 @@ public:
     void load(const LoadRequest& request);
     void inspectModel(const QString& source);
     void requestBlockTokens(qint32 blockId);
+    // Asks the engine's thread for the session's trace (traceArrived).
+    void requestTrace();
     // Asks the panels that show requests to show this one (the inspector draws its block table).
     void focusRequest(qint64 requestId);
 
@@ -63,6 +65,7 @@ signals:
     void loadCommand(const kvscope::ui::LoadRequest& request);
     void inspectCommand(const QString& source);
     void blockTokensCommand(qint32 blockId);
+    void traceCommand();
 
     // News for panels.
     void loadStarted(const QString& source);
@@ -76,6 +79,7 @@ signals:
     void prefixCacheResetDone(bool done, const QString& message);
     void blockTokensArrived(const kvscope::ui::BlockTokens& tokens);
     void requestFocused(qint64 requestId);
+    void traceArrived(const kvscope::Trace& trace);
 
 public slots:
     // From the engine's thread.
@@ -90,6 +94,7 @@ public slots:
     void onPausedChanged(bool paused);
     void onPrefixCacheReset(bool done, const QString& message);
     void onBlockTokens(const kvscope::ui::BlockTokens& tokens);
+    void onTrace(const kvscope::Trace& trace);
 
 private:
     struct Route {

@@ -38,6 +38,7 @@ void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::ui::BlockTokens>();
     qRegisterMetaType<kvscope::ui::ModelFileInfo>();
     qRegisterMetaType<std::shared_ptr<const kvscope::EngineSnapshot>>();
+    qRegisterMetaType<kvscope::Trace>();
 }
 
 void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
@@ -63,6 +64,8 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
             emitOutputs(last);
         }
         engine_ = std::move(engine);
+        engine_->record_trace(kTraceCapacity);
+        trace_.clear();
         emit modelLoaded(summarize(request.source, *engine_));
         publishSnapshot(Detail::Full);
         armIdleTick();
@@ -166,6 +169,28 @@ void EngineWorker::requestBlockTokens(qint32 blockId) {
         answer.pieces << QString::fromStdString(tokenizer.decode(std::span<const std::int32_t>(&id, 1), false));
     }
     emit blockTokensReady(answer);
+}
+
+void EngineWorker::requestTrace() {
+    Trace trace;
+    if (engine_) {
+        for (TraceRequest& r : engine_->take_trace()) trace_.push_back(std::move(r));
+        while (trace_.size() > kTraceCapacity) trace_.pop_front();
+        const CachePlan& plan = engine_->cache_plan();
+        const std::int32_t blockSize = engine_->config().block_size;
+        trace.header.source = "kvscope workbench session";
+        trace.header.model = engine_->model().config().name;
+        trace.header.max_model_len = plan.max_model_len;
+        trace.header.kv_bytes_per_token = std::int64_t(plan.block_bytes) / blockSize;
+        trace.header.kv_cache_tokens = std::int64_t{plan.num_blocks} * blockSize;
+        trace.requests.assign(trace_.begin(), trace_.end());
+        // take_trace sorts each batch by arrival; batches taken at different times may interleave.
+        std::stable_sort(trace.requests.begin(), trace.requests.end(),
+                         [](const TraceRequest& a, const TraceRequest& b) { return a.arrival_s < b.arrival_s; });
+        const double first = trace.requests.empty() ? 0.0 : trace.requests.front().arrival_s;
+        for (TraceRequest& r : trace.requests) r.arrival_s -= first;
+    }
+    emit traceReady(trace);
 }
 
 void EngineWorker::scheduleStep() {

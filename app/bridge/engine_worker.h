@@ -13,17 +13,23 @@
 // charts keep time. The history for the
 // inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
 // behind shared pointers, so keeping one costs no copy.
+//
+// The session's trace, for the memory lab: the engine records every request that finishes
+// (Engine::record_trace) from the model's load on; requestTrace hands the requests so far over as
+// a Trace value (traceReady). A new model starts a new trace.
 
 #include <QElapsedTimer>
 #include <QObject>
 #include <QString>
 #include <QVector>
+#include <deque>
 #include <memory>
 
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/request.h"
 #include "engine/snapshot.h"
+#include "engine/trace.h"
 #include "ui/engine_messages.h"
 #include "ui/model_summary.h"
 
@@ -36,6 +42,7 @@ public:
     static constexpr qint64 kSnapshotIntervalMs = 33;
     static constexpr double kFullSnapshotBytesPerSecond = 32.0 * 1024 * 1024;
     static constexpr int kIdleSnapshotMs = 1000;
+    static constexpr std::size_t kTraceCapacity = 100000;  // requests kept for the lab (the oldest dropped)
 
     explicit EngineWorker(QObject* parent = nullptr);
     ~EngineWorker() override;
@@ -62,6 +69,8 @@ public slots:
     void resetPrefixCache();
     // What block `blockId` holds now (blockTokensReady).
     void requestBlockTokens(qint32 blockId);
+    // The requests finished since the model was loaded, as a trace (traceReady).
+    void requestTrace();
 
 signals:
     void loadProgress(double fraction, const QString& stage);
@@ -76,6 +85,8 @@ signals:
     void pausedChanged(bool paused);
     void prefixCacheReset(bool done, const QString& message);
     void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
+    // Arrival times in seconds from the first request; the header names the engine's budget.
+    void traceReady(const kvscope::Trace& trace);
 
 private slots:
     void runStep();
@@ -90,6 +101,7 @@ private:
     void accept(quint64 tag, Request request);
 
     std::unique_ptr<Engine> engine_;
+    std::deque<TraceRequest> trace_;  // what take_trace handed over so far, oldest first
     bool paused_ = false;
     bool stepQueued_ = false;
     bool idleTickArmed_ = false;

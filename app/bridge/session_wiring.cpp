@@ -17,6 +17,7 @@ void connectSession(ui::Session* session, EngineWorker* worker) {
     QObject::connect(session, &Session::loadCommand, worker, &EngineWorker::loadModel, queued);
     QObject::connect(session, &Session::inspectCommand, worker, &EngineWorker::inspectModel, queued);
     QObject::connect(session, &Session::blockTokensCommand, worker, &EngineWorker::requestBlockTokens, queued);
+    QObject::connect(session, &Session::traceCommand, worker, &EngineWorker::requestTrace, queued);
 
     QObject::connect(worker, &EngineWorker::loadProgress, session, &Session::onLoadProgress, queued);
     QObject::connect(worker, &EngineWorker::modelLoaded, session, &Session::onModelLoaded, queued);
@@ -29,6 +30,7 @@ void connectSession(ui::Session* session, EngineWorker* worker) {
     QObject::connect(worker, &EngineWorker::pausedChanged, session, &Session::onPausedChanged, queued);
     QObject::connect(worker, &EngineWorker::prefixCacheReset, session, &Session::onPrefixCacheReset, queued);
     QObject::connect(worker, &EngineWorker::blockTokensReady, session, &Session::onBlockTokens, queued);
+    QObject::connect(worker, &EngineWorker::traceReady, session, &Session::onTrace, queued);
 }
 
 }  // namespace kvscope::app

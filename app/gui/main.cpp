@@ -9,9 +9,13 @@
 //                                   synthetic batch of 200 requests with the batch panel's default
 //                                   workload (160-256-token prompts sharing 60% of the shortest,
 //                                   32-128 tokens out, 40 requests/s): what the README's screenshots show
+//   kvscope --demo-batch 200 --demo-lab
+//                                   once that batch has finished, open the memory lab and run it on
+//                                   the session's requests (docs/screenshot-lab.png)
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDockWidget>
 #include <QThread>
 #include <memory>
 
@@ -19,16 +23,18 @@
 #include "app/bridge/session_wiring.h"
 #include "ui/batch_panel.h"
 #include "ui/chat_panel.h"
+#include "ui/lab_panel.h"
 #include "ui/main_window.h"
 #include "ui/session.h"
 
 namespace {
 
 struct Options {
-    QString model;      // empty: the remembered one
-    int kvBlocks = 0;   // 0: the remembered KV settings
-    QString demoChat;   // sent once the model is loaded
-    int demoBatch = 0;  // synthetic requests started once the model is loaded
+    QString model;         // empty: the remembered one
+    int kvBlocks = 0;      // 0: the remembered KV settings
+    QString demoChat;      // sent once the model is loaded
+    int demoBatch = 0;     // synthetic requests started once the model is loaded
+    bool demoLab = false;  // the memory lab, run once the demo batch has finished
 };
 
 Options parseOptions(const QApplication& app) {
@@ -50,13 +56,18 @@ Options parseOptions(const QApplication& app) {
         QStringLiteral(
             "Start a synthetic batch of N requests (the batch panel's default workload) once the model is loaded."),
         QStringLiteral("N"));
-    cli.addOptions({model, kvBlocks, demoChat, demoBatch});
+    const QCommandLineOption demoLab(
+        QStringLiteral("demo-lab"),
+        QStringLiteral(
+            "Once the --demo-batch has finished, open the memory lab and run it on the session's requests."));
+    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab});
     cli.process(app);
     Options o;
     o.model = cli.value(model);
     o.kvBlocks = cli.isSet(kvBlocks) ? std::max(1, cli.value(kvBlocks).toInt()) : 0;
     o.demoChat = cli.value(demoChat);
     o.demoBatch = cli.isSet(demoBatch) ? std::max(1, cli.value(demoBatch).toInt()) : 0;
+    o.demoLab = cli.isSet(demoLab);
     return o;
 }
 
@@ -74,6 +85,15 @@ void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, con
             window.batch()->startSynthetic(spec);
         }
     });
+    if (!o.demoLab) return;
+    QObject::connect(
+        window.batch(), &kvscope::ui::BatchPanel::runFinished, &window,
+        [&window] {
+            QDockWidget* lab = window.panel(QStringLiteral("lab"));
+            if (lab->isHidden()) lab->toggleViewAction()->trigger();
+            window.lab()->run();
+        },
+        Qt::SingleShotConnection);
 }
 
 }  // namespace

@@ -219,6 +219,16 @@ private slots:
         QCOMPARE(outputs.count(), 0);
         call([w = m_worker] { w->setPaused(false); });
         QVERIFY(waitFor(outputs));
+        // Ends with the request, so that the next test starts with no block held (under load the
+        // worker may still be stepping it when the first output arrives here).
+        QVERIFY(QTest::qWaitFor([&] {
+            for (const QList<QVariant>& args : outputs) {
+                for (const kvscope::RequestOutput& out : args.at(0).value<QVector<kvscope::RequestOutput>>()) {
+                    if (out.finished) return true;
+                }
+            }
+            return false;
+        }));
     }
 
     void resetPrefixCacheFreesTheCachedBlocksOnlyWhenNoneIsHeld() {
