@@ -23,6 +23,7 @@
 #include "ui/charts_panel.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
+#include "ui/remote_controls.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
@@ -51,6 +52,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
     splitDockWidget(batch, charts, Qt::Horizontal);
     createStatusBar();
+    new RemoteControls(this, session);  // Serve, Attach / Detach
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
     resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));
     resizeDocks({chat}, {width() * 27 / 100}, Qt::Horizontal);
@@ -243,6 +245,7 @@ void MainWindow::onModelLoaded(const ModelSummary& s) {
                               .arg(s.blockSize));
     m_modelLabel->setToolTip(s.source);
     setWindowTitle(tr("kvscope — %1").arg(s.name));
+    if (!s.remoteKind.isEmpty()) return;  // a server: nothing to remember as a model
     m_settings.load = m_session->lastLoad();
     m_settings.addRecent(s.source);
     rebuildRecentMenu();

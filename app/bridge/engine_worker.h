@@ -13,6 +13,12 @@
 // charts keep time. The history for the
 // inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
 // behind shared pointers, so keeping one costs no copy.
+//
+// Serving (engine_worker_serving.cpp): startServing runs app/server's HTTP server on this engine.
+// Its handler threads hand requests to a WorkerHost mailbox that this thread empties between
+// steps; a StreamRouter sends each step's outputs of HTTP requests back to their streams, and
+// every output still goes to the UI too, so HTTP requests show in the request log, the inspector
+// and the charts like the panels' own.
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -62,6 +68,12 @@ public slots:
     void resetPrefixCache();
     // What block `blockId` holds now (blockTokensReady).
     void requestBlockTokens(qint32 blockId);
+    // Serves this engine over HTTP (servingChanged); a server already running is restarted.
+    void startServing(const kvscope::ui::ServeRequest& request);
+    // Stops the server: its in-flight requests are aborted (their blocks freed).
+    void stopServing();
+    // Says again what is loaded (modelLoaded, a full snapshot): the UI comes back from a remote attach.
+    void announce();
 
 signals:
     void loadProgress(double fraction, const QString& stage);
@@ -76,6 +88,10 @@ signals:
     void pausedChanged(bool paused);
     void prefixCacheReset(bool done, const QString& message);
     void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
+    // `address`: "http://127.0.0.1:8000" while serving; `message`: why it stopped or failed.
+    void servingChanged(bool serving, const QString& address, const QString& message);
+    // An HTTP client's request entered the engine (`source`: the API's request id).
+    void externalRequestAccepted(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
 
 private slots:
     void runStep();
@@ -88,8 +104,17 @@ private:
     void armIdleTick();
     void emitOutputs(std::vector<RequestOutput>& outputs);
     void accept(quint64 tag, Request request);
+    void serveInbox();
+    ui::ServeRequest servingRequest() const;
+    void shutDownServer(const QString& message);
+    void route(std::vector<RequestOutput>& outputs);
 
+    struct Serving;
+
+    std::shared_ptr<const Model> model_;
+    QString source_;
     std::unique_ptr<Engine> engine_;
+    std::unique_ptr<Serving> serving_;
     bool paused_ = false;
     bool stepQueued_ = false;
     bool idleTickArmed_ = false;
