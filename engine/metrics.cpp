@@ -44,14 +44,6 @@ void Histogram::observe(double value) {
     sum_ += value;
 }
 
-void Histogram::assign(std::vector<std::uint64_t> counts, double sum) {
-    KV_CHECK(counts.size() == bounds_.size() + 1);
-    counts_ = std::move(counts);
-    count_ = 0;
-    for (const std::uint64_t c : counts_) count_ += c;
-    sum_ = sum;
-}
-
 double Histogram::quantile(double q) const {
     return histogram_quantile(bounds_, counts_, q);
 }

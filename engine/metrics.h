@@ -17,9 +17,6 @@ public:
     explicit Histogram(std::vector<double> bounds);
 
     void observe(double value);
-    // Replaces the observations by per-bucket counts (bounds().size() + 1 of them, +Inf last) and
-    // their sum, as read back from a Prometheus histogram (the workbench's remote attach).
-    void assign(std::vector<std::uint64_t> counts, double sum);
     const std::vector<double>& bounds() const { return bounds_; }
     // counts()[i]: observations <= bounds()[i] and > bounds()[i-1]; the last entry is +Inf.
     const std::vector<std::uint64_t>& counts() const { return counts_; }

@@ -30,7 +30,7 @@ void EngineHub::attach(const kvscope::ui::AttachRequest& request) {
     if (m_remote) detach();
     m_remoteThread = new QThread;
     m_remoteThread->setObjectName(QStringLiteral("remote"));
-    m_remote = new RemoteWorker;
+    m_remote = new RemoteWorker(m_worker->clock());
     m_remote->moveToThread(m_remoteThread);
     connect(m_remoteThread, &QThread::finished, m_remote, &QObject::deleteLater);
     connect(m_remote, &RemoteWorker::attached, this, &EngineHub::onAttached, Qt::QueuedConnection);

@@ -48,6 +48,9 @@ public:
 
     // Registers the value types carried by the queued signals (once, before connecting).
     static void registerMetaTypes();
+    // The clock of snapshotReady's `timeS` (started with the worker; read-only afterwards), which a
+    // RemoteWorker shares so that the session's time goes on across attach and detach.
+    const QElapsedTimer& clock() const { return clock_; }
 
 public slots:
     // Loads a model and builds a new engine, reporting progress; the previous engine keeps

@@ -22,29 +22,15 @@ std::optional<double> first_value(const server::PromText& metrics, std::initiali
     return std::nullopt;
 }
 
-// Cumulative (le, count) buckets -> per-bucket counts over `bounds` (+Inf last); nullopt when the
-// bounds differ.
-std::optional<std::vector<std::uint64_t>> bucket_counts(const server::PromHistogram& h,
-                                                        const std::vector<double>& bounds) {
-    if (h.buckets.size() != bounds.size() + 1) return std::nullopt;
-    std::vector<std::uint64_t> counts;
-    double below = 0;
+// The cumulative counts of `h` when its bounds are `bounds` (+Inf last); empty otherwise.
+std::vector<double> cumulative(const server::PromHistogram& h, const std::vector<double>& bounds) {
+    if (h.buckets.size() != bounds.size() + 1 || !std::isinf(h.buckets.back().first)) return {};
+    std::vector<double> counts;
     for (std::size_t i = 0; i < h.buckets.size(); ++i) {
-        const double le = h.buckets[i].first;
-        if (i < bounds.size() ? std::abs(le - bounds[i]) > 1e-9 * std::max(1.0, bounds[i]) : !std::isinf(le))
-            return std::nullopt;
-        const double c = std::max(0.0, h.buckets[i].second - below);
-        counts.push_back(static_cast<std::uint64_t>(std::llround(c)));
-        below = std::max(below, h.buckets[i].second);
+        if (i < bounds.size() && std::abs(h.buckets[i].first - bounds[i]) > 1e-9 * std::max(1.0, bounds[i])) return {};
+        counts.push_back(h.buckets[i].second);
     }
     return counts;
-}
-
-void read_histogram(const server::PromText& metrics, const char* name, Histogram& out) {
-    const std::optional<server::PromHistogram> h = metrics.histogram(name);
-    if (!h) return;
-    if (std::optional<std::vector<std::uint64_t>> counts = bucket_counts(*h, out.bounds()))
-        out.assign(std::move(*counts), h->sum);
 }
 
 }  // namespace
@@ -67,13 +53,36 @@ std::optional<ServerKind> metrics_kind(const server::PromText& metrics) {
     return std::nullopt;
 }
 
-void read_latency_histograms(const server::PromText& metrics, EngineMetrics& out) {
-    read_histogram(metrics, "vllm:time_to_first_token_seconds", out.time_to_first_token_seconds);
-    if (metrics.histogram("vllm:inter_token_latency_seconds")) {
-        read_histogram(metrics, "vllm:inter_token_latency_seconds", out.inter_token_latency_seconds);
-    } else {  // vLLM before 0.9
-        read_histogram(metrics, "vllm:time_per_output_token_seconds", out.inter_token_latency_seconds);
+void LatencyFollower::follow(const std::optional<server::PromHistogram>& read, Series& series) {
+    const std::vector<double>& bounds = series.histogram.bounds();
+    const std::vector<double> now = read ? cumulative(*read, bounds) : std::vector<double>{};
+    if (now.empty()) return;
+    if (series.last.size() == now.size()) {
+        std::vector<std::uint64_t> added(now.size());
+        for (std::size_t i = 0; i < now.size(); ++i) {
+            const double in_bucket = now[i] - (i > 0 ? now[i - 1] : 0.0);
+            const double before = series.last[i] - (i > 0 ? series.last[i - 1] : 0.0);
+            if (in_bucket < before) {  // a restarted server: follow from here
+                series.last = now;
+                return;
+            }
+            added[i] = static_cast<std::uint64_t>(std::llround(in_bucket - before));
+        }
+        for (std::size_t i = 0; i < added.size(); ++i) {
+            const double at = i < bounds.size() ? bounds[i] : bounds.back() * 2;
+            for (std::uint64_t k = 0; k < added[i]; ++k) series.histogram.observe(at);
+        }
     }
+    series.last = now;
+}
+
+void LatencyFollower::update(const server::PromText& metrics, EngineMetrics& out) {
+    follow(metrics.histogram("vllm:time_to_first_token_seconds"), ttft_);
+    std::optional<server::PromHistogram> itl = metrics.histogram("vllm:inter_token_latency_seconds");
+    if (!itl) itl = metrics.histogram("vllm:time_per_output_token_seconds");  // vLLM before 0.9
+    follow(itl, itl_);
+    out.time_to_first_token_seconds = ttft_.histogram;
+    out.inter_token_latency_seconds = itl_.histogram;
 }
 
 EngineSnapshot metrics_snapshot(const server::PromText& metrics, ServerKind kind) {
@@ -107,7 +116,6 @@ EngineSnapshot metrics_snapshot(const server::PromText& metrics, ServerKind kind
             if (it != info->labels.end() && !it->second.empty() && it->second != "None")
                 blocks = std::max(1, std::atoi(it->second.c_str()));
         }
-        read_latency_histograms(metrics, m);
     }
     usage = std::clamp(std::isfinite(usage) ? usage : 0.0, 0.0, 1.0);
     m.kv_cache_usage_perc = usage;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "app/server/prometheus_text.h"
 #include "engine/snapshot.h"
@@ -21,14 +22,31 @@ std::string kind_name(ServerKind kind);
 std::optional<ServerKind> metrics_kind(const server::PromText& metrics);
 
 // A counters-only snapshot of a vLLM or llama.cpp server: requests running and waiting, tokens
-// (prompt, generated), KV usage, prefix-cache queries and hits and preemptions where exported,
-// and the TTFT / inter-token latency histograms where their buckets are the ones the charts use.
+// (prompt, generated), KV usage, prefix-cache queries and hits and preemptions where exported.
 // The KV usage becomes `num_used_blocks` of `num_blocks` (vLLM's cache_config_info block count,
-// or 1000 per-mille blocks when the server does not say).
+// or 1000 per-mille blocks when the server does not say). Latency: LatencyFollower.
 EngineSnapshot metrics_snapshot(const server::PromText& metrics, ServerKind kind);
 
-// Copies the TTFT and inter-token latency histograms of `metrics` (vLLM's names) into `out`,
-// where their bucket bounds are `out`'s own (kvscope's and vLLM's are).
-void read_latency_histograms(const server::PromText& metrics, EngineMetrics& out);
+// The TTFT and inter-token latency histograms of a server (vLLM's names, which kvscope's server
+// uses too), followed from one /metrics reading to the next into EngineMetrics histograms with
+// the charts' buckets. What the server observed before the first reading is not replayed (the
+// charts take percentiles over windows, from differences); each new observation is added in its
+// bucket (at the bucket's upper bound). A histogram with other buckets is left empty. A count
+// that goes down (a restarted server) starts the following again.
+class LatencyFollower {
+public:
+    void update(const server::PromText& metrics, EngineMetrics& out);
+
+private:
+    struct Series {
+        Histogram histogram;
+        std::vector<double> last;  // cumulative counts at the previous reading; empty before the first
+    };
+    static void follow(const std::optional<server::PromHistogram>& read, Series& series);
+
+    EngineMetrics defaults_;
+    Series ttft_{defaults_.time_to_first_token_seconds, {}};
+    Series itl_{defaults_.inter_token_latency_seconds, {}};
+};
 
 }  // namespace kvscope::app

@@ -24,7 +24,7 @@ QString qs(const std::string& s) {
 
 }  // namespace
 
-RemoteWorker::RemoteWorker(QObject* parent) : QObject(parent) {
+RemoteWorker::RemoteWorker(const QElapsedTimer& clock, QObject* parent) : QObject(parent), m_clock(clock) {
     m_timer = new QTimer(this);
     m_timer->setInterval(kPollMs);
     connect(m_timer, &QTimer::timeout, this, &RemoteWorker::poll);
@@ -95,7 +95,6 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
 }
 
 void RemoteWorker::start() {
-    m_clock.start();
     emit modelLoaded(m_summary);
     emit pausedChanged(false);
     poll();
@@ -123,8 +122,11 @@ std::optional<server::PromText> RemoteWorker::fetchMetrics(std::string& error) {
 std::shared_ptr<const EngineSnapshot> RemoteWorker::fetchSnapshot(std::string& error) {
     std::optional<server::PromText> metrics = fetchMetrics(error);
     if (!metrics) return nullptr;
-    if (m_kind != ServerKind::Kvscope)
-        return std::make_shared<const EngineSnapshot>(metrics_snapshot(*metrics, m_kind));
+    if (m_kind != ServerKind::Kvscope) {
+        EngineSnapshot snapshot = metrics_snapshot(*metrics, m_kind);
+        m_latency.update(*metrics, snapshot.metrics);
+        return std::make_shared<const EngineSnapshot>(std::move(snapshot));
+    }
     const httplib::Result res = m_client->Get(kSnapshotPath);
     if (!res) {
         error = describe(res.error());
@@ -136,7 +138,7 @@ std::shared_ptr<const EngineSnapshot> RemoteWorker::fetchSnapshot(std::string& e
     }
     try {
         server::RemoteKvSnapshot remote = server::kv_snapshot_from_json(nlohmann::json::parse(res->body));
-        read_latency_histograms(*metrics, remote.engine.metrics);
+        m_latency.update(*metrics, remote.engine.metrics);
         return std::make_shared<const EngineSnapshot>(std::move(remote.engine));
     } catch (const std::exception& e) {
         error = std::string("/v1/kv/snapshot: ") + e.what();

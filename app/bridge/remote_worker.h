@@ -41,7 +41,8 @@ public:
     // Local request ids start here, far from a kvscope server's own ids (which its snapshots show).
     static constexpr qint64 kFirstRequestId = qint64(1) << 40;
 
-    explicit RemoteWorker(QObject* parent = nullptr);
+    // `clock`: where snapshots' `timeS` count from (the EngineWorker's, so that time goes on).
+    explicit RemoteWorker(const QElapsedTimer& clock, QObject* parent = nullptr);
     ~RemoteWorker() override;
 
 public slots:
@@ -93,6 +94,7 @@ private:
 
     RemoteEndpoint m_endpoint;
     ServerKind m_kind = ServerKind::Kvscope;
+    LatencyFollower m_latency;
     std::unique_ptr<httplib::Client> m_client;  // probes and polls, on this thread only
     QTimer* m_timer = nullptr;
     QElapsedTimer m_clock;

@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <QSettings>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QUrl>
 #include <QtTest>
 #include <memory>
@@ -20,10 +22,13 @@
 #include <thread>
 
 #include "app/bridge/engine_hub.h"
+#include "app/bridge/remote_metrics.h"
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
 #include "ui/inspector_panel.h"
+#include "ui/main_window.h"
+#include "ui/remote_controls.h"
 #include "ui/request_listener.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
@@ -193,6 +198,10 @@ private slots:
                    ttft == s->engine.metrics.time_to_first_token_seconds.count() && ttft == 1;
         };
         QVERIFY(QTest::qWaitFor(charted, 10000));
+        // One time axis across the embedded engine and the server (the charts need it ascending).
+        const auto& samples = m_session->recorder()->samples();
+        QVERIFY(samples.front().epoch < samples.back().epoch);
+        for (std::size_t i = 1; i < samples.size(); ++i) QVERIFY(samples[i - 1].timeS <= samples[i].timeS);
 
         // What a server cannot do is refused with a message, not waited for.
         QSignalSpy failed(m_session.get(), &ui::Session::modelLoadFailed);
@@ -250,6 +259,56 @@ private slots:
         serving.join();
     }
 
+    // vLLM's names: gauges, counters, the block count of cache_config_info, and TTFT followed
+    // from one reading to the next (hand-computed bucket counts).
+    void vllmMetricsAndLatencyFollowing() {
+        const auto text = [](int fast, int slow) {
+            return "vllm:num_requests_running{model_name=\"m\"} 3\n"
+                   "vllm:num_requests_waiting{model_name=\"m\"} 4\n"
+                   "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.5\n"
+                   "vllm:cache_config_info{block_size=\"16\",num_gpu_blocks=\"2048\"} 1\n"
+                   "vllm:generation_tokens_total{model_name=\"m\"} 99\n"
+                   "vllm:prefix_cache_queries_total{model_name=\"m\"} 10\n"
+                   "vllm:prefix_cache_hits_total{model_name=\"m\"} 4\n" +
+                   [&] {
+                       // vLLM's TTFT buckets: `fast` observations at 0.001 s, `slow` at 0.25 s.
+                       const std::vector<double> bounds = EngineMetrics().time_to_first_token_seconds.bounds();
+                       std::string out;
+                       for (const double b : bounds) {
+                           const int below = (b >= 0.001 ? fast : 0) + (b >= 0.25 ? slow : 0);
+                           out += "vllm:time_to_first_token_seconds_bucket{le=\"" + std::to_string(b) + "\"} " +
+                                  std::to_string(below) + "\n";
+                       }
+                       out +=
+                           "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\"} " + std::to_string(fast + slow) + "\n";
+                       out += "vllm:time_to_first_token_seconds_count " + std::to_string(fast + slow) + "\n";
+                       out += "vllm:time_to_first_token_seconds_sum 1\n";
+                       return out;
+                   }();
+        };
+        const server::PromText first = server::PromText::parse(text(5, 1));
+        QVERIFY(app::metrics_kind(first) == app::ServerKind::Vllm);
+        EngineSnapshot s = app::metrics_snapshot(first, app::ServerKind::Vllm);
+        QCOMPARE(s.kv.stats.num_blocks, 2048);
+        QCOMPARE(s.kv.stats.num_used_blocks, 1024);
+        QCOMPARE(s.metrics.num_requests_running, 3);
+        QCOMPARE(s.metrics.num_requests_waiting, 4);
+        QCOMPARE(s.metrics.generation_tokens, std::int64_t(99));
+        QCOMPARE(s.kv.stats.prefix_hit_rate(), 0.4);
+
+        app::LatencyFollower follower;
+        follower.update(first, s.metrics);  // the first reading is where following starts
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(0));
+        follower.update(server::PromText::parse(text(7, 4)), s.metrics);
+        const std::vector<std::uint64_t>& counts = s.metrics.time_to_first_token_seconds.counts();
+        QCOMPARE(counts[0], std::uint64_t(2));  // le 0.001
+        QCOMPARE(counts[8], std::uint64_t(3));  // le 0.25
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(5));
+        follower.update(server::PromText::parse(text(1, 0)), s.metrics);  // restarted: nothing added
+        follower.update(server::PromText::parse(text(2, 0)), s.metrics);
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(6));
+    }
+
     void unreachableServerFailsWithMessage() {
         const QString url = QStringLiteral("http://127.0.0.1:%1").arg(closedPort());
         const auto failed = attach(url);
@@ -265,6 +324,13 @@ private slots:
     }
 
     void serveSwitchRunsHttpOnTheWorkbenchEngine() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath(QStringLiteral("s.ini")), QSettings::IniFormat);
+        ui::MainWindow window(m_session.get(), &store);
+        auto* controls = window.findChild<ui::RemoteControls*>();
+        QVERIFY(controls && controls->serveAction()->isCheckable() && !controls->serveAction()->isChecked());
+        QVERIFY(controls->statusText().isEmpty());
+
         QSignalSpy serving(m_session.get(), &ui::Session::servingChanged);
         ui::ServeRequest request;
         request.port = 0;  // any free port
@@ -273,6 +339,8 @@ private slots:
         QVERIFY2(m_session->serving(), qPrintable(serving.first().at(2).toString()));
         const QUrl address(m_session->servingAddress());
         QVERIFY(address.port() > 0);
+        QVERIFY(controls->serveAction()->isChecked());
+        QCOMPARE(controls->statusText(), QStringLiteral("● serving on %1").arg(m_session->servingAddress()));
 
         httplib::Client client("127.0.0.1", address.port());
         client.set_read_timeout(60, 0);
@@ -320,6 +388,8 @@ private slots:
         m_session->stopServing();
         QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 10000));
         QVERIFY(!m_session->serving());
+        QVERIFY(!controls->serveAction()->isChecked());
+        QVERIFY(controls->statusText().isEmpty());
         longStream.thread.join();
         m_session->setPaused(false);
         QVERIFY(QTest::qWaitFor(
