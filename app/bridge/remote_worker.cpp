@@ -89,6 +89,7 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
     m_summary.source = url;
     m_summary.remoteKind = qs(kind_name(m_kind));
     m_summary.architecture = tr("remote");
+    m_summary.chatTemplate = tr("the server's");
     m_summary.backend = tr("%1 server at %2").arg(m_summary.remoteKind, url);
     if (m_summary.name.isEmpty()) m_summary.name = url;
     emit attached(url, m_summary.remoteKind);
