@@ -42,6 +42,20 @@ struct BlockTokens {
     QStringList pieces;  // each token's text, special tokens shown
 };
 
+// Serve the workbench's engine over HTTP (app/server's OpenAI-compatible server).
+struct ServeRequest {
+    QString host = QStringLiteral("127.0.0.1");
+    int port = 8000;
+    QString apiKey;  // empty: no authentication
+};
+
+// Follow a server instead of the embedded engine: a kvscope server (everything), or a vLLM or
+// llama.cpp server (the charts its /metrics can fill).
+struct AttachRequest {
+    QString url;  // "http://host:port"
+    QString apiKey;
+};
+
 struct TensorRow {
     QString name;
     QString type;
@@ -68,3 +82,5 @@ Q_DECLARE_METATYPE(kvscope::ui::ChatRequest)
 Q_DECLARE_METATYPE(kvscope::ui::BlockTokens)
 Q_DECLARE_METATYPE(kvscope::ui::ModelFileInfo)
 Q_DECLARE_METATYPE(kvscope::Trace)  // the session's requests, for the memory lab
+Q_DECLARE_METATYPE(kvscope::ui::ServeRequest)
+Q_DECLARE_METATYPE(kvscope::ui::AttachRequest)

@@ -43,9 +43,16 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     splitter->setSizes({900, 250});
     splitter->setChildrenCollapsible(false);
 
+    m_notice = new QLabel(this);
+    m_notice->setObjectName("inspectorNotice");
+    m_notice->setAlignment(Qt::AlignCenter);
+    m_notice->setWordWrap(true);
+    m_notice->setVisible(false);
+
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
     layout->addLayout(top);
+    layout->addWidget(m_notice);
     layout->addWidget(splitter, 1);
     layout->addWidget(m_timeline);
 
@@ -64,6 +71,7 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     connect(session, &Session::snapshotArrived, this, &InspectorPanel::onSnapshot);
     connect(session, &Session::blockTokensArrived, this, &InspectorPanel::onTokens);
     connect(session, &Session::requestFocused, this, &InspectorPanel::selectRequest);
+    connect(session, &Session::modelLoaded, this, &InspectorPanel::onModelLoaded);
     connect(m_requests, &QListWidget::itemClicked, this,
             [this](QListWidgetItem* item) { selectRequest(item->data(Qt::UserRole).toLongLong()); });
     updateDetails();
@@ -150,6 +158,25 @@ void InspectorPanel::onFrameSelected(int index) {
     const auto& snapshot = frames[std::size_t(index)].snapshot;
     updateCounters(*snapshot);
     show(snapshot);
+}
+
+QString InspectorPanel::noticeText() const {
+    return m_notice->isHidden() ? QString() : m_notice->text();
+}
+
+void InspectorPanel::onModelLoaded(const ModelSummary& summary) {
+    const bool blocks = summary.hasBlockState();
+    m_notice->setText(blocks ? QString()
+                             : tr("<b>Block-level state not available from %1 servers.</b><br>%2 says what its "
+                                  "/metrics say: the charts show it.")
+                                   .arg(summary.remoteKind.toHtmlEscaped(), summary.source.toHtmlEscaped()));
+    m_notice->setVisible(!blocks);
+    m_grid->setVisible(blocks);
+    if (!blocks) {
+        m_grid->setScene(InspectorScene());
+        updateRequestList();
+        updateDetails();
+    }
 }
 
 void InspectorPanel::show(std::shared_ptr<const EngineSnapshot> snapshot) {

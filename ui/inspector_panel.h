@@ -9,6 +9,7 @@
 #include "engine/snapshot.h"
 #include "ui/engine_messages.h"
 #include "ui/inspector_scene.h"
+#include "ui/model_summary.h"
 
 class QLabel;
 class QLayout;
@@ -32,6 +33,8 @@ public:
     TimelineBar* timeline() const { return m_timeline; }
     const InspectorScene& scene() const;
     QString countersText() const;
+    // What stands instead of the grid when the engine followed has no block state to show ("" if none).
+    QString noticeText() const;
     QString detailsHtml() const;
     // The grid as shown (zoom, pan, highlight), for export.
     QImage viewImage() const;
@@ -45,6 +48,7 @@ private slots:
     void onFrameSelected(int index);
     void onHover(int block);
     void onTokens(const kvscope::ui::BlockTokens& tokens);
+    void onModelLoaded(const kvscope::ui::ModelSummary& summary);
 
 private:
     QLayout* buildTopBar();
@@ -61,6 +65,7 @@ private:
     TimelineBar* m_timeline = nullptr;
     QLabel* m_counters = nullptr;
     QLabel* m_zoom = nullptr;
+    QLabel* m_notice = nullptr;  // a server without block state (vLLM, llama.cpp)
     QListWidget* m_requests = nullptr;
     QTextBrowser* m_details = nullptr;
     QTimer* m_tokenDelay = nullptr;

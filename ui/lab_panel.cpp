@@ -346,6 +346,12 @@ void LabPanel::run() {
         showError(tr("No model is loaded, so this session has no requests yet; open a trace file instead."));
         return;
     }
+    if (m_session->attached()) {
+        showError(tr("The workbench follows %1: that server's requests are not recorded here. Detach to replay "
+                     "the embedded engine's session, or open a trace file.")
+                      .arg(m_session->attachedUrl()));
+        return;
+    }
     m_awaitingTrace = true;
     setStatus(tr("Collecting this session's requests…"));
     updateButtons();

@@ -24,6 +24,7 @@
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/lab_panel.h"
+#include "ui/remote_controls.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
@@ -63,6 +64,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
         lab->setGeometry(QRect(geometry().topLeft() + QPoint(20, 40), QSize(width() - 40, height() * 62 / 100)));
     });
     createStatusBar();
+    new RemoteControls(this, session);  // Serve, Attach / Detach
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
     resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));
     resizeDocks({chat}, {width() * 27 / 100}, Qt::Horizontal);
@@ -256,6 +258,7 @@ void MainWindow::onModelLoaded(const ModelSummary& s) {
     m_modelLabel->setToolTip(s.source);
     if (!s.backendNote.isEmpty()) statusBar()->showMessage(s.backendNote, 15000);
     setWindowTitle(tr("kvscope — %1").arg(s.name));
+    if (!s.remoteKind.isEmpty()) return;  // a server: nothing to remember as a model
     m_settings.load = m_session->lastLoad();
     m_settings.addRecent(s.source);
     rebuildRecentMenu();

@@ -71,6 +71,22 @@ void Session::focusRequest(qint64 requestId) {
     emit requestFocused(requestId);
 }
 
+void Session::serve(const ServeRequest& request) {
+    emit serveCommand(request);
+}
+
+void Session::stopServing() {
+    emit stopServingCommand();
+}
+
+void Session::attach(const AttachRequest& request) {
+    emit attachCommand(request);
+}
+
+void Session::detach() {
+    emit detachCommand();
+}
+
 RequestListener* Session::listenerOf(const Route& route) const {
     return route.owner ? route.listener : nullptr;
 }
@@ -83,9 +99,11 @@ void Session::onModelLoaded(const ModelSummary& summary) {
     m_loading = false;
     m_modelReady = true;
     m_model = summary;
-    m_lastLoad = m_pendingLoad;
-    m_lastLoad.source = summary.source;
-    m_lastLoad.config = summary.config;
+    if (summary.remoteKind.isEmpty()) {  // a server's summary is no load to repeat
+        m_lastLoad = m_pendingLoad;
+        m_lastLoad.source = summary.source;
+        m_lastLoad.config = summary.config;
+    }
     m_recorder->startEpoch();
     emit modelLoaded(summary);
 }
@@ -149,6 +167,22 @@ void Session::onBlockTokens(const BlockTokens& tokens) {
 
 void Session::onTrace(const Trace& trace) {
     emit traceArrived(trace);
+}
+
+void Session::onServingChanged(bool serving, const QString& address, const QString& message) {
+    m_servingAddress = serving ? address : QString();
+    emit servingChanged(serving, address, message);
+}
+
+void Session::onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples) {
+    const quint64 tag = m_nextTag++;
+    m_log->added(tag, source, numSamples, promptTokens);
+    m_log->accepted(tag, requestId);
+}
+
+void Session::onAttachChanged(const QString& url, const QString& message) {
+    m_attachedUrl = url;
+    emit attachChanged(url, message);
 }
 
 }  // namespace kvscope::ui

@@ -43,12 +43,22 @@ public:
     void requestTrace();
     // Asks the panels that show requests to show this one (the inspector draws its block table).
     void focusRequest(qint64 requestId);
+    // Serve the engine over HTTP, or stop (servingChanged says how it went).
+    void serve(const ServeRequest& request);
+    void stopServing();
+    // Follow a server instead of the embedded engine, or come back to it (attachChanged).
+    void attach(const AttachRequest& request);
+    void detach();
 
     bool modelReady() const { return m_modelReady; }
     bool loading() const { return m_loading; }
     bool paused() const { return m_paused; }
     const ModelSummary& model() const { return m_model; }
     const LoadRequest& lastLoad() const { return m_lastLoad; }
+    bool serving() const { return !m_servingAddress.isEmpty(); }
+    const QString& servingAddress() const { return m_servingAddress; }
+    bool attached() const { return !m_attachedUrl.isEmpty(); }
+    const QString& attachedUrl() const { return m_attachedUrl; }
     std::shared_ptr<const EngineSnapshot> latest() const { return m_latest; }
     std::shared_ptr<const EngineSnapshot> latestFull() const { return m_latestFull; }
     RequestLog* requestLog() const { return m_log; }
@@ -66,6 +76,10 @@ signals:
     void inspectCommand(const QString& source);
     void blockTokensCommand(qint32 blockId);
     void traceCommand();
+    void serveCommand(const kvscope::ui::ServeRequest& request);
+    void stopServingCommand();
+    void attachCommand(const kvscope::ui::AttachRequest& request);
+    void detachCommand();
 
     // News for panels.
     void loadStarted(const QString& source);
@@ -80,6 +94,10 @@ signals:
     void blockTokensArrived(const kvscope::ui::BlockTokens& tokens);
     void requestFocused(qint64 requestId);
     void traceArrived(const kvscope::Trace& trace);
+    void servingChanged(bool serving, const QString& address, const QString& message);
+    // `url`: the server followed now, empty when back on the embedded engine; `message`: an error
+    // (an attach that failed, a connection lost) or "" on success.
+    void attachChanged(const QString& url, const QString& message);
 
 public slots:
     // From the engine's thread.
@@ -95,6 +113,10 @@ public slots:
     void onPrefixCacheReset(bool done, const QString& message);
     void onBlockTokens(const kvscope::ui::BlockTokens& tokens);
     void onTrace(const kvscope::Trace& trace);
+    void onServingChanged(bool serving, const QString& address, const QString& message);
+    // A request that no panel sent (an HTTP client's, while serving): logged under `source`.
+    void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
+    void onAttachChanged(const QString& url, const QString& message);
 
 private:
     struct Route {
@@ -113,6 +135,8 @@ private:
     ModelSummary m_model;
     LoadRequest m_lastLoad;     // what the loaded engine was built from
     LoadRequest m_pendingLoad;  // the load in flight
+    QString m_servingAddress;
+    QString m_attachedUrl;
     std::shared_ptr<const EngineSnapshot> m_latest;
     std::shared_ptr<const EngineSnapshot> m_latestFull;
     RequestLog* m_log = nullptr;

@@ -4,6 +4,7 @@
 #include <QTimer>
 #include <algorithm>
 
+#include "app/bridge/engine_worker_serving.h"
 #include "app/bridge/model_info.h"
 #include "engine/error.h"
 #include "engine/model.h"
@@ -25,7 +26,9 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {
     clock_.start();
 }
 
-EngineWorker::~EngineWorker() = default;
+EngineWorker::~EngineWorker() {
+    if (serving_) shutDownServer(tr("the workbench is closing"));
+}
 
 void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::EngineConfig>();
@@ -37,6 +40,8 @@ void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::ui::ChatRequest>();
     qRegisterMetaType<kvscope::ui::BlockTokens>();
     qRegisterMetaType<kvscope::ui::ModelFileInfo>();
+    qRegisterMetaType<kvscope::ui::ServeRequest>();
+    qRegisterMetaType<kvscope::ui::AttachRequest>();
     qRegisterMetaType<std::shared_ptr<const kvscope::EngineSnapshot>>();
     qRegisterMetaType<kvscope::Trace>();
 }
@@ -58,6 +63,12 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
         std::shared_ptr<const Model> model = Model::load(request.source.toStdString(), options);
         emit loadProgress(0.97, tr("allocating the KV cache"));
         auto engine = std::make_unique<Engine>(model, request.config);
+        // A server goes on serving the new engine: stopped here, started again below.
+        std::optional<ui::ServeRequest> serve;
+        if (serving_) {
+            serve = servingRequest();
+            shutDownServer(tr("the workbench loaded another model"));
+        }
         abortAll();  // the old engine's requests end with it, and say so
         if (engine_) {
             std::vector<RequestOutput> last = engine_->step();
@@ -66,9 +77,12 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
         engine_ = std::move(engine);
         engine_->record_trace(kTraceCapacity);
         trace_.clear();
+        model_ = std::move(model);
+        source_ = request.source;
         emit modelLoaded(summarize(request.source, *engine_));
         publishSnapshot(Detail::Full);
         armIdleTick();
+        if (serve) startServing(*serve);
     } catch (const kvscope::Error& e) {
         emit modelLoadFailed(QString::fromStdString(e.what()));
     } catch (const std::bad_alloc&) {
@@ -76,6 +90,13 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
             tr("%1: out of memory while loading; choose a smaller model or KV cache budget.").arg(request.source));
     }
     scheduleStep();
+}
+
+void EngineWorker::announce() {
+    if (!engine_) return;
+    emit modelLoaded(summarize(source_, *engine_));
+    emit pausedChanged(paused_);
+    publishSnapshot(Detail::Full);
 }
 
 void EngineWorker::inspectModel(const QString& source) {
@@ -209,7 +230,7 @@ void EngineWorker::runStep() {
     stepQueued_ = false;
     if (!engine_ || paused_ || !engine_->has_work()) return;
     std::vector<RequestOutput> outputs = engine_->step();
-    emitOutputs(outputs);
+    route(outputs);
     const bool more = engine_->has_work();
     publishSnapshot(more ? Detail::Paced : Detail::Full);
     if (more) {

@@ -17,6 +17,11 @@
 // The session's trace, for the memory lab: the engine records every request that finishes
 // (Engine::record_trace) from the model's load on; requestTrace hands the requests so far over as
 // a Trace value (traceReady). A new model starts a new trace.
+// Serving (engine_worker_serving.cpp): startServing runs app/server's HTTP server on this engine.
+// Its handler threads hand requests to a WorkerHost mailbox that this thread empties between
+// steps; a StreamRouter sends each step's outputs of HTTP requests back to their streams, and
+// every output still goes to the UI too, so HTTP requests show in the request log, the inspector
+// and the charts like the panels' own.
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -49,6 +54,9 @@ public:
 
     // Registers the value types carried by the queued signals (once, before connecting).
     static void registerMetaTypes();
+    // The clock of snapshotReady's `timeS` (started with the worker; read-only afterwards), which a
+    // RemoteWorker shares so that the session's time goes on across attach and detach.
+    const QElapsedTimer& clock() const { return clock_; }
 
 public slots:
     // Loads a model and builds a new engine, reporting progress; the previous engine keeps
@@ -71,6 +79,12 @@ public slots:
     void requestBlockTokens(qint32 blockId);
     // The requests finished since the model was loaded, as a trace (traceReady).
     void requestTrace();
+    // Serves this engine over HTTP (servingChanged); a server already running is restarted.
+    void startServing(const kvscope::ui::ServeRequest& request);
+    // Stops the server: its in-flight requests are aborted (their blocks freed).
+    void stopServing();
+    // Says again what is loaded (modelLoaded, a full snapshot): the UI comes back from a remote attach.
+    void announce();
 
 signals:
     void loadProgress(double fraction, const QString& stage);
@@ -87,6 +101,10 @@ signals:
     void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
     // Arrival times in seconds from the first request; the header names the engine's budget.
     void traceReady(const kvscope::Trace& trace);
+    // `address`: "http://127.0.0.1:8000" while serving; `message`: why it stopped or failed.
+    void servingChanged(bool serving, const QString& address, const QString& message);
+    // An HTTP client's request entered the engine (`source`: the API's request id).
+    void externalRequestAccepted(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
 
 private slots:
     void runStep();
@@ -99,9 +117,18 @@ private:
     void armIdleTick();
     void emitOutputs(std::vector<RequestOutput>& outputs);
     void accept(quint64 tag, Request request);
+    void serveInbox();
+    ui::ServeRequest servingRequest() const;
+    void shutDownServer(const QString& message);
+    void route(std::vector<RequestOutput>& outputs);
 
+    struct Serving;
+
+    std::shared_ptr<const Model> model_;
+    QString source_;
     std::unique_ptr<Engine> engine_;
     std::deque<TraceRequest> trace_;  // what take_trace handed over so far, oldest first
+    std::unique_ptr<Serving> serving_;
     bool paused_ = false;
     bool stepQueued_ = false;
     bool idleTickArmed_ = false;

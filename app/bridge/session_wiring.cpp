@@ -1,36 +1,64 @@
 #include "app/bridge/session_wiring.h"
 
 #include "app/bridge/engine_worker.h"
+#include "app/bridge/remote_worker.h"
 #include "ui/session.h"
 
 namespace kvscope::app {
+namespace {
 
-void connectSession(ui::Session* session, EngineWorker* worker) {
+template <class Worker>
+QList<QMetaObject::Connection> connectCommands(ui::Session* session, Worker* worker) {
     using ui::Session;
     constexpr auto queued = Qt::QueuedConnection;
-    QObject::connect(session, &Session::submitCommand, worker, &EngineWorker::submit, queued);
-    QObject::connect(session, &Session::submitChatCommand, worker, &EngineWorker::submitChat, queued);
-    QObject::connect(session, &Session::abortCommand, worker, &EngineWorker::abortRequest, queued);
-    QObject::connect(session, &Session::abortAllCommand, worker, &EngineWorker::abortAll, queued);
-    QObject::connect(session, &Session::pauseCommand, worker, &EngineWorker::setPaused, queued);
-    QObject::connect(session, &Session::resetPrefixCacheCommand, worker, &EngineWorker::resetPrefixCache, queued);
-    QObject::connect(session, &Session::loadCommand, worker, &EngineWorker::loadModel, queued);
-    QObject::connect(session, &Session::inspectCommand, worker, &EngineWorker::inspectModel, queued);
-    QObject::connect(session, &Session::blockTokensCommand, worker, &EngineWorker::requestBlockTokens, queued);
-    QObject::connect(session, &Session::traceCommand, worker, &EngineWorker::requestTrace, queued);
+    return {
+        QObject::connect(session, &Session::submitCommand, worker, &Worker::submit, queued),
+        QObject::connect(session, &Session::submitChatCommand, worker, &Worker::submitChat, queued),
+        QObject::connect(session, &Session::abortCommand, worker, &Worker::abortRequest, queued),
+        QObject::connect(session, &Session::abortAllCommand, worker, &Worker::abortAll, queued),
+        QObject::connect(session, &Session::pauseCommand, worker, &Worker::setPaused, queued),
+        QObject::connect(session, &Session::resetPrefixCacheCommand, worker, &Worker::resetPrefixCache, queued),
+        QObject::connect(session, &Session::loadCommand, worker, &Worker::loadModel, queued),
+        QObject::connect(session, &Session::inspectCommand, worker, &Worker::inspectModel, queued),
+        QObject::connect(session, &Session::blockTokensCommand, worker, &Worker::requestBlockTokens, queued),
 
-    QObject::connect(worker, &EngineWorker::loadProgress, session, &Session::onLoadProgress, queued);
-    QObject::connect(worker, &EngineWorker::modelLoaded, session, &Session::onModelLoaded, queued);
-    QObject::connect(worker, &EngineWorker::modelLoadFailed, session, &Session::onModelLoadFailed, queued);
-    QObject::connect(worker, &EngineWorker::modelInspected, session, &Session::onModelInspected, queued);
-    QObject::connect(worker, &EngineWorker::requestAccepted, session, &Session::onRequestAccepted, queued);
-    QObject::connect(worker, &EngineWorker::requestRejected, session, &Session::onRequestRejected, queued);
-    QObject::connect(worker, &EngineWorker::outputsReady, session, &Session::onOutputs, queued);
-    QObject::connect(worker, &EngineWorker::snapshotReady, session, &Session::onSnapshot, queued);
-    QObject::connect(worker, &EngineWorker::pausedChanged, session, &Session::onPausedChanged, queued);
-    QObject::connect(worker, &EngineWorker::prefixCacheReset, session, &Session::onPrefixCacheReset, queued);
-    QObject::connect(worker, &EngineWorker::blockTokensReady, session, &Session::onBlockTokens, queued);
-    QObject::connect(worker, &EngineWorker::traceReady, session, &Session::onTrace, queued);
+        QObject::connect(worker, &Worker::loadProgress, session, &Session::onLoadProgress, queued),
+        QObject::connect(worker, &Worker::modelLoaded, session, &Session::onModelLoaded, queued),
+        QObject::connect(worker, &Worker::modelLoadFailed, session, &Session::onModelLoadFailed, queued),
+        QObject::connect(worker, &Worker::modelInspected, session, &Session::onModelInspected, queued),
+        QObject::connect(worker, &Worker::requestAccepted, session, &Session::onRequestAccepted, queued),
+        QObject::connect(worker, &Worker::requestRejected, session, &Session::onRequestRejected, queued),
+        QObject::connect(worker, &Worker::outputsReady, session, &Session::onOutputs, queued),
+        QObject::connect(worker, &Worker::snapshotReady, session, &Session::onSnapshot, queued),
+        QObject::connect(worker, &Worker::pausedChanged, session, &Session::onPausedChanged, queued),
+        QObject::connect(worker, &Worker::prefixCacheReset, session, &Session::onPrefixCacheReset, queued),
+        QObject::connect(worker, &Worker::blockTokensReady, session, &Session::onBlockTokens, queued),
+    };
+}
+
+}  // namespace
+
+QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker* worker) {
+    QList<QMetaObject::Connection> connections = connectCommands(session, worker);
+    // The session's trace (the memory lab) exists only on the embedded engine.
+    connections << QObject::connect(session, &ui::Session::traceCommand, worker, &EngineWorker::requestTrace,
+                                    Qt::QueuedConnection)
+                << QObject::connect(worker, &EngineWorker::traceReady, session, &ui::Session::onTrace,
+                                    Qt::QueuedConnection);
+    return connections;
+}
+
+QList<QMetaObject::Connection> connectSession(ui::Session* session, RemoteWorker* worker) {
+    return connectCommands(session, worker);
+}
+
+void connectServing(ui::Session* session, EngineWorker* worker) {
+    using ui::Session;
+    constexpr auto queued = Qt::QueuedConnection;
+    QObject::connect(session, &Session::serveCommand, worker, &EngineWorker::startServing, queued);
+    QObject::connect(session, &Session::stopServingCommand, worker, &EngineWorker::stopServing, queued);
+    QObject::connect(worker, &EngineWorker::servingChanged, session, &Session::onServingChanged, queued);
+    QObject::connect(worker, &EngineWorker::externalRequestAccepted, session, &Session::onExternalRequest, queued);
 }
 
 }  // namespace kvscope::app

@@ -1,9 +1,13 @@
 // kvscope: the workbench. The engine runs on its own thread inside an EngineWorker; the window
-// talks to it only through the Session, whose commands and answers cross as queued signals.
+// talks to it only through the Session, whose commands and answers cross as queued signals. The
+// EngineHub switches the Session to a RemoteWorker while the workbench follows a server.
 //
 //   kvscope                         the remembered model and settings (the embedded model at first)
 //   kvscope --model file.gguf       another model, with the remembered settings
 //   kvscope --kv-blocks 1024        a KV cache of exactly 1024 blocks
+//   kvscope --attach http://127.0.0.1:8000
+//                                   follow a kvscope (or vLLM, llama.cpp) server from the start
+//   kvscope --serve 8000            serve the workbench's engine on 127.0.0.1:8000 once loaded
 //   kvscope --demo-chat "Once upon a time" --demo-batch 200
 //                                   once the model is loaded, send a chat message and start a
 //                                   synthetic batch of 200 requests with the batch panel's default
@@ -17,10 +21,10 @@
 #include <QCommandLineParser>
 #include <QDockWidget>
 #include <QThread>
+#include <algorithm>
 #include <memory>
 
-#include "app/bridge/engine_worker.h"
-#include "app/bridge/session_wiring.h"
+#include "app/bridge/engine_hub.h"
 #include "ui/batch_panel.h"
 #include "ui/chat_panel.h"
 #include "ui/lab_panel.h"
@@ -35,6 +39,8 @@ struct Options {
     QString demoChat;      // sent once the model is loaded
     int demoBatch = 0;     // synthetic requests started once the model is loaded
     bool demoLab = false;  // the memory lab, run once the demo batch has finished
+    QString attach;        // a server to follow
+    int servePort = 0;     // serve once loaded (0: no)
 };
 
 Options parseOptions(const QApplication& app) {
@@ -60,7 +66,14 @@ Options parseOptions(const QApplication& app) {
         QStringLiteral("demo-lab"),
         QStringLiteral(
             "Once the --demo-batch has finished, open the memory lab and run it on the session's requests."));
-    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab});
+    const QCommandLineOption attach(QStringLiteral("attach"),
+                                    QStringLiteral("Follow this server (kvscope, vLLM or llama.cpp) instead of the "
+                                                   "embedded engine."),
+                                    QStringLiteral("url"));
+    const QCommandLineOption serve(QStringLiteral("serve"),
+                                   QStringLiteral("Serve the engine over HTTP on 127.0.0.1:PORT once it is loaded."),
+                                   QStringLiteral("port"));
+    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab, attach, serve});
     cli.process(app);
     Options o;
     o.model = cli.value(model);
@@ -68,16 +81,24 @@ Options parseOptions(const QApplication& app) {
     o.demoChat = cli.value(demoChat);
     o.demoBatch = cli.isSet(demoBatch) ? std::max(1, cli.value(demoBatch).toInt()) : 0;
     o.demoLab = cli.isSet(demoLab);
+    o.attach = cli.value(attach);
+    o.servePort = cli.isSet(serve) ? std::clamp(cli.value(serve).toInt(), 1, 65535) : 0;
     return o;
 }
 
 // The demo, once: a chat message and a synthetic batch as soon as the first model is loaded.
 void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, const Options& o) {
-    if (o.demoChat.isEmpty() && o.demoBatch == 0) return;
+    if (o.demoChat.isEmpty() && o.demoBatch == 0 && o.servePort == 0 && o.attach.isEmpty()) return;
     auto pending = std::make_shared<bool>(true);
-    QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&window, o, pending] {
+    QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&session, &window, o, pending] {
         if (!*pending) return;
         *pending = false;
+        if (o.servePort > 0) {
+            kvscope::ui::ServeRequest serve;
+            serve.port = o.servePort;
+            session.serve(serve);
+        }
+        if (!o.attach.isEmpty()) session.attach({o.attach, QString()});
         if (!o.demoChat.isEmpty()) window.chat()->send(o.demoChat);
         if (o.demoBatch > 0) {
             kvscope::WorkloadSpec spec = window.batch()->workloadSpec();  // the panel's defaults
@@ -105,16 +126,8 @@ int main(int argc, char** argv) {
     QApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
     const Options options = parseOptions(app);
 
-    kvscope::app::EngineWorker::registerMetaTypes();
-    QThread engineThread;
-    engineThread.setObjectName(QStringLiteral("engine"));
-    auto* worker = new kvscope::app::EngineWorker;
-    worker->moveToThread(&engineThread);
-    QObject::connect(&engineThread, &QThread::finished, worker, &QObject::deleteLater);
-
     kvscope::ui::Session session;
-    kvscope::app::connectSession(&session, worker);
-    engineThread.start();
+    kvscope::app::EngineHub engines(&session);
 
     int code = 0;
     {
@@ -128,7 +141,5 @@ int main(int argc, char** argv) {
         window.show();
         code = app.exec();
     }
-    engineThread.quit();
-    engineThread.wait();
     return code;
 }

@@ -6,30 +6,32 @@
 
 namespace kvscope::server {
 
-void StreamRouter::accept(Engine& engine, const std::shared_ptr<RequestStream>& stream) {
+std::vector<AcceptedRequest> StreamRouter::accept(Engine& engine, const std::shared_ptr<RequestStream>& stream) {
     std::vector<Request> requests = stream->take_requests();
     if (stream->cancelled()) {
         stream->reject("the client went away before the request started");
-        return;
+        return {};
     }
-    std::vector<RequestId> added;
+    std::vector<AcceptedRequest> added;
     for (std::size_t i = 0; i < requests.size(); ++i) {
         Route route{stream, i, requests[i].params.n, requests[i].params.max_tokens, {}};
         route.sample_tokens.assign(static_cast<std::size_t>(route.n), 0);
+        const auto num_prompt_tokens = static_cast<std::int32_t>(requests[i].prompt_token_ids.size());
         try {
             const RequestId id = engine.add_request(std::move(requests[i]));
-            added.push_back(id);
+            added.push_back({id, num_prompt_tokens, route.n});
             routes_.emplace(id, std::move(route));
         } catch (const ConfigError& e) {
-            for (RequestId id : added) {
-                engine.abort(id);
-                routes_.erase(id);
+            for (const AcceptedRequest& a : added) {
+                engine.abort(a.id);
+                routes_.erase(a.id);
             }
             stream->reject(requests.size() > 1 ? "prompt " + std::to_string(i) + ": " + e.what() : e.what());
-            return;
+            return {};
         }
     }
     stream->accept();
+    return added;
 }
 
 void StreamRouter::cancel(Engine& engine, const std::shared_ptr<RequestStream>& stream) {

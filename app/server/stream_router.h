@@ -15,14 +15,22 @@
 
 namespace kvscope::server {
 
+// An engine request a stream added (what the workbench's request log shows of it).
+struct AcceptedRequest {
+    RequestId id = 0;
+    std::int32_t num_prompt_tokens = 0;
+    std::int32_t n = 1;
+};
+
 class StreamRouter {
 public:
     explicit StreamRouter(std::int32_t max_model_len) : metrics_(max_model_len) {}
 
     // Adds every request of the stream, or none: when the engine refuses one (ConfigError), the
     // ones already added are aborted and the stream is rejected with the engine's message.
-    // A stream cancelled before it got here is rejected without touching the engine.
-    void accept(Engine& engine, const std::shared_ptr<RequestStream>& stream);
+    // A stream cancelled before it got here is rejected without touching the engine. Returns the
+    // requests added (none when rejected).
+    std::vector<AcceptedRequest> accept(Engine& engine, const std::shared_ptr<RequestStream>& stream);
     // Aborts the stream's unfinished requests.
     void cancel(Engine& engine, const std::shared_ptr<RequestStream>& stream);
     // Hands each output to its stream; returns the outputs of requests the router does not know

@@ -1,0 +1,57 @@
+#pragma once
+// One request of an attached workbench, streamed from the server: POST /v1/completions (token-id
+// prompts, as the batch panel sends) or /v1/chat/completions (chat turns) with stream: true and
+// return_token_ids, its server-sent events turned back into the engine's RequestOutputs, so the
+// panels cannot tell it from an embedded request. Runs on a thread of its own (a stream lasts as
+// long as the generation); stop() from any thread breaks it off, which makes a kvscope server
+// abort the request and free its blocks.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/bridge/remote_http.h"
+#include "engine/request.h"
+#include "ui/engine_messages.h"
+
+namespace kvscope::app {
+
+nlohmann::json completion_body(const Request& request);
+nlohmann::json chat_body(const ui::ChatRequest& request);
+
+class RemoteCompletion {
+public:
+    RemoteCompletion(const RemoteEndpoint& endpoint, std::string path, nlohmann::json body);
+
+    // Until the stream ends. `started`: "" once the server answered 200 (outputs follow), else
+    // why not (nothing follows). `output`: one RequestOutput per event (`id` left 0); the last one
+    // is `finished` (aborted when the stream broke off before every sample finished).
+    void run(const std::function<void(const std::string& error)>& started,
+             const std::function<void(RequestOutput)>& output);
+    void stop();
+    bool done() const { return done_.load(); }
+
+private:
+    void event(const std::string& data, const std::function<void(RequestOutput)>& output);
+
+    std::unique_ptr<httplib::Client> client_;
+    std::string path_;
+    nlohmann::json body_;
+    std::int32_t n_ = 1;
+    std::vector<bool> finished_;  // per sample
+    std::int32_t numFinished_ = 0;
+    std::int32_t numGenerated_ = 0;
+    std::int32_t numPromptTokens_ = 0;
+    std::chrono::steady_clock::time_point sent_;
+    double ttft_ = -1;
+    std::optional<RequestOutput> final_;  // held back until the usage chunk gives the prompt's length
+    std::atomic<bool> stopped_{false};
+    std::atomic<bool> done_{false};
+};
+
+}  // namespace kvscope::app

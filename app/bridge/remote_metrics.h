@@ -1,0 +1,52 @@
+#pragma once
+// What the workbench reads from the /metrics of a server it attaches to. kvscope and vLLM servers
+// use vLLM's names ("vllm:*"), llama.cpp's server its own ("llamacpp:*"). A kvscope server's
+// block state comes from /v1/kv/snapshot; its latency histograms, and everything from vLLM and
+// llama.cpp, from here, into the EngineSnapshot the charts are drawn from.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/server/prometheus_text.h"
+#include "engine/snapshot.h"
+
+namespace kvscope::app {
+
+enum class ServerKind { Kvscope, Vllm, LlamaCpp };
+
+// "kvscope", "vLLM", "llama.cpp".
+std::string kind_name(ServerKind kind);
+
+// vLLM or llama.cpp by the names of its metrics; nullopt when neither is there.
+std::optional<ServerKind> metrics_kind(const server::PromText& metrics);
+
+// A counters-only snapshot of a vLLM or llama.cpp server: requests running and waiting, tokens
+// (prompt, generated), KV usage, prefix-cache queries and hits and preemptions where exported.
+// The KV usage becomes `num_used_blocks` of `num_blocks` (vLLM's cache_config_info block count,
+// or 1000 per-mille blocks when the server does not say). Latency: LatencyFollower.
+EngineSnapshot metrics_snapshot(const server::PromText& metrics, ServerKind kind);
+
+// The TTFT and inter-token latency histograms of a server (vLLM's names, which kvscope's server
+// uses too), followed from one /metrics reading to the next into EngineMetrics histograms with
+// the charts' buckets. What the server observed before the first reading is not replayed (the
+// charts take percentiles over windows, from differences); each new observation is added in its
+// bucket (at the bucket's upper bound). A histogram with other buckets is left empty. A count
+// that goes down (a restarted server) starts the following again.
+class LatencyFollower {
+public:
+    void update(const server::PromText& metrics, EngineMetrics& out);
+
+private:
+    struct Series {
+        Histogram histogram;
+        std::vector<double> last;  // cumulative counts at the previous reading; empty before the first
+    };
+    static void follow(const std::optional<server::PromHistogram>& read, Series& series);
+
+    EngineMetrics defaults_;
+    Series ttft_{defaults_.time_to_first_token_seconds, {}};
+    Series itl_{defaults_.inter_token_latency_seconds, {}};
+};
+
+}  // namespace kvscope::app

@@ -1,0 +1,408 @@
+// The workbench attached to servers over real loopback HTTP, and serving its own engine: a
+// kvscope server started in-process (app/server, the embedded model, an ephemeral port) gives
+// the same greedy chat tokens as the embedded engine, its block state reaches the inspector's
+// snapshots and its /metrics the charts; a minimal llama.cpp-style /metrics endpoint fills the
+// charts (and the inspector says why it shows no blocks); an unreachable URL fails at once with a
+// message; the Serve switch runs HTTP completions through the workbench's engine, logged in the
+// session, and stopping it aborts a request in flight and frees its blocks.
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <QSettings>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QUrl>
+#include <QtTest>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "app/bridge/engine_hub.h"
+#include "app/bridge/remote_metrics.h"
+#include "app/server/engine_loop.h"
+#include "app/server/http_server.h"
+#include "resources/embedded_model.h"
+#include "ui/inspector_panel.h"
+#include "ui/main_window.h"
+#include "ui/remote_controls.h"
+#include "ui/request_listener.h"
+#include "ui/request_log.h"
+#include "ui/session.h"
+#include "ui/session_recorder.h"
+
+using namespace kvscope;
+
+namespace {
+
+EngineConfig testConfig() {
+    EngineConfig c;
+    c.num_kv_blocks = 256;
+    c.num_threads = 1;
+    return c;
+}
+
+class Collector : public QObject, public ui::RequestListener {
+public:
+    std::vector<std::int32_t> tokens;
+    std::string text;
+    bool finished = false;
+    QString rejected;
+    void requestAccepted(quint64, qint64) override {}
+    void requestRejected(quint64, const QString& message) override {
+        rejected = message;
+        finished = true;
+    }
+    void requestOutput(const RequestOutput& out) override {
+        for (const SequenceOutput& s : out.samples) {
+            tokens.insert(tokens.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+            text += s.text_delta;
+        }
+        if (out.finished) finished = true;
+    }
+};
+
+ui::ChatRequest greedyChat() {
+    ui::ChatRequest chat;
+    chat.messages = {{"user", "Once upon a time there was a little"}};
+    chat.params.temperature = 0;
+    chat.params.max_tokens = 24;
+    return chat;
+}
+
+// A loopback port nothing listens on: bound once by the kernel's choice, then closed.
+int closedPort() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+class RemoteAttachTest : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<ui::Session> m_session;
+    std::unique_ptr<app::EngineHub> m_hub;
+
+    bool loadEmbedded() {
+        QSignalSpy loaded(m_session.get(), &ui::Session::modelLoaded);
+        ui::LoadRequest r;
+        r.source = QString::fromUtf8(kEmbeddedModelName.data());
+        r.config = testConfig();
+        m_session->load(r);
+        return QTest::qWaitFor([&] { return loaded.count() > 0; }, 20000);
+    }
+
+    std::vector<std::int32_t> runChat(Collector& c) {
+        m_session->submitChat(greedyChat(), &c, QStringLiteral("chat test"));
+        if (!QTest::qWaitFor([&] { return c.finished; }, 20000)) return {};
+        return c.tokens;
+    }
+
+    // Attaches and waits for the answer: the URL attached to ("" when it failed) and the message.
+    QPair<QString, QString> attach(const QString& url, const QString& key = {}) {
+        QSignalSpy changed(m_session.get(), &ui::Session::attachChanged);
+        m_session->attach({url, key});
+        if (!QTest::qWaitFor([&] { return changed.count() > 0; }, 10000)) return {QString(), QStringLiteral("timeout")};
+        return {changed.first().at(0).toString(), changed.first().at(1).toString()};
+    }
+
+    void detach() {
+        QSignalSpy loaded(m_session.get(), &ui::Session::modelLoaded);
+        m_session->detach();
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() > 0; }, 10000));
+        QVERIFY(!m_session->attached());
+        QVERIFY(m_session->model().remoteKind.isEmpty());
+    }
+
+private slots:
+    void init() {
+        m_session = std::make_unique<ui::Session>();
+        m_hub = std::make_unique<app::EngineHub>(m_session.get());
+        QVERIFY(loadEmbedded());
+    }
+
+    void cleanup() {
+        m_hub.reset();
+        m_session.reset();
+    }
+
+    void attachToKvscopeServer() {
+        Collector local;
+        const std::vector<std::int32_t> expected = runChat(local);
+        QVERIFY(local.rejected.isEmpty());
+        QVERIFY(expected.size() > 4);
+
+        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
+        server::ServerOptions options;
+        options.port = 0;
+        options.api_key = "sesame";
+        server::HttpServer http(loop, options);
+        http.start();
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+
+        // Without the key: a clear refusal, still on the embedded engine.
+        const auto refused = attach(url);
+        QVERIFY(refused.first.isEmpty());
+        QVERIFY2(refused.second.contains(QStringLiteral("API key")), qPrintable(refused.second));
+        QVERIFY(!m_session->attached());
+
+        QSignalSpy loaded(m_session.get(), &ui::Session::modelLoaded);
+        const auto ok = attach(url, QStringLiteral("sesame"));
+        QCOMPARE(ok.first, url);
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() > 0; }, 10000));
+        QCOMPARE(m_session->model().remoteKind, QStringLiteral("kvscope"));
+        QCOMPARE(m_session->model().numBlocks, 256);
+
+        // The same greedy tokens over HTTP, and the server ends with the prompt's blocks cached.
+        Collector remote;
+        QCOMPARE(runChat(remote), expected);
+        QCOMPARE(QString::fromStdString(remote.text), QString::fromStdString(local.text));
+
+        // The inspector's snapshots follow the server's block state: block for block, once idle.
+        const auto same = [&] {
+            const std::optional<server::ServingState> s = loop.state();
+            const auto seen = m_session->latestFull();
+            if (!s || !seen || s->engine.kv.blocks.size() != seen->kv.blocks.size()) return false;
+            if (s->engine.kv.stats.num_cached_free_blocks == 0) return false;
+            for (std::size_t i = 0; i < s->engine.kv.blocks.size(); ++i) {
+                const KvBlockInfo& a = s->engine.kv.blocks[i];
+                const KvBlockInfo& b = seen->kv.blocks[i];
+                if (a.id != b.id || a.state != b.state || a.hash != b.hash || a.num_tokens != b.num_tokens)
+                    return false;
+            }
+            return seen->kv.stats.num_cached_free_blocks == s->engine.kv.stats.num_cached_free_blocks;
+        };
+        QVERIFY(QTest::qWaitFor(same, 10000));
+
+        // The charts' samples carry the server's counters and its TTFT histogram from /metrics.
+        const auto charted = [&] {
+            const std::optional<server::ServingState> s = loop.state();
+            const auto& samples = m_session->recorder()->samples();
+            if (!s || samples.empty()) return false;
+            const ui::MetricSample& last = samples.back();
+            std::uint64_t ttft = 0;
+            for (const std::uint64_t c : last.ttftCounts) ttft += c;
+            return last.generationTokens == s->engine.metrics.generation_tokens &&
+                   ttft == s->engine.metrics.time_to_first_token_seconds.count() && ttft == 1;
+        };
+        QVERIFY(QTest::qWaitFor(charted, 10000));
+        // One time axis across the embedded engine and the server (the charts need it ascending).
+        const auto& samples = m_session->recorder()->samples();
+        QVERIFY(samples.front().epoch < samples.back().epoch);
+        for (std::size_t i = 1; i < samples.size(); ++i) QVERIFY(samples[i - 1].timeS <= samples[i].timeS);
+
+        // What a server cannot do is refused with a message, not waited for.
+        QSignalSpy failed(m_session.get(), &ui::Session::modelLoadFailed);
+        ui::LoadRequest r;
+        r.source = QString::fromUtf8(kEmbeddedModelName.data());
+        m_session->load(r);
+        QVERIFY(QTest::qWaitFor([&] { return failed.count() > 0; }, 5000));
+        QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("detach")));
+
+        detach();
+        Collector back;
+        QCOMPARE(runChat(back), expected);
+    }
+
+    void llamaCppMetricsFillCharts() {
+        httplib::Server fake;
+        fake.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(
+                "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.\n"
+                "# TYPE llamacpp:prompt_tokens_total counter\n"
+                "llamacpp:prompt_tokens_total 1200\n"
+                "# TYPE llamacpp:tokens_predicted_total counter\n"
+                "llamacpp:tokens_predicted_total 345\n"
+                "# TYPE llamacpp:kv_cache_usage_ratio gauge\n"
+                "llamacpp:kv_cache_usage_ratio 0.25\n"
+                "# TYPE llamacpp:requests_processing gauge\n"
+                "llamacpp:requests_processing 2\n"
+                "# TYPE llamacpp:requests_deferred gauge\n"
+                "llamacpp:requests_deferred 1\n",
+                "text/plain; version=0.0.4");
+        });
+        const int port = fake.bind_to_any_port("127.0.0.1");
+        std::thread serving([&] { fake.listen_after_bind(); });
+        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 5000));
+
+        ui::InspectorPanel inspector(m_session.get());
+        QVERIFY(inspector.noticeText().isEmpty());
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(port);
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("llama.cpp"); }, 5000));
+        QVERIFY2(inspector.noticeText().contains(QStringLiteral("not available from llama.cpp servers")),
+                 qPrintable(inspector.noticeText()));
+
+        const auto filled = [&] {
+            const auto& samples = m_session->recorder()->samples();
+            if (samples.empty()) return false;
+            const ui::ChartPoint p = m_session->recorder()->point(samples.size() - 1);
+            return samples.back().generationTokens == 345 && samples.back().promptTokens == 1200 && p.running == 2 &&
+                   p.waiting == 1 && p.kvUsagePct == 25.0;
+        };
+        QVERIFY(QTest::qWaitFor(filled, 5000));
+        detach();
+        QVERIFY(inspector.noticeText().isEmpty());
+        fake.stop();
+        serving.join();
+    }
+
+    // vLLM's names: gauges, counters, the block count of cache_config_info, and TTFT followed
+    // from one reading to the next (hand-computed bucket counts).
+    void vllmMetricsAndLatencyFollowing() {
+        const auto text = [](int fast, int slow) {
+            return "vllm:num_requests_running{model_name=\"m\"} 3\n"
+                   "vllm:num_requests_waiting{model_name=\"m\"} 4\n"
+                   "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.5\n"
+                   "vllm:cache_config_info{block_size=\"16\",num_gpu_blocks=\"2048\"} 1\n"
+                   "vllm:generation_tokens_total{model_name=\"m\"} 99\n"
+                   "vllm:prefix_cache_queries_total{model_name=\"m\"} 10\n"
+                   "vllm:prefix_cache_hits_total{model_name=\"m\"} 4\n" +
+                   [&] {
+                       // vLLM's TTFT buckets: `fast` observations at 0.001 s, `slow` at 0.25 s.
+                       const std::vector<double> bounds = EngineMetrics().time_to_first_token_seconds.bounds();
+                       std::string out;
+                       for (const double b : bounds) {
+                           const int below = (b >= 0.001 ? fast : 0) + (b >= 0.25 ? slow : 0);
+                           out += "vllm:time_to_first_token_seconds_bucket{le=\"" + std::to_string(b) + "\"} " +
+                                  std::to_string(below) + "\n";
+                       }
+                       out +=
+                           "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\"} " + std::to_string(fast + slow) + "\n";
+                       out += "vllm:time_to_first_token_seconds_count " + std::to_string(fast + slow) + "\n";
+                       out += "vllm:time_to_first_token_seconds_sum 1\n";
+                       return out;
+                   }();
+        };
+        const server::PromText first = server::PromText::parse(text(5, 1));
+        QVERIFY(app::metrics_kind(first) == app::ServerKind::Vllm);
+        EngineSnapshot s = app::metrics_snapshot(first, app::ServerKind::Vllm);
+        QCOMPARE(s.kv.stats.num_blocks, 2048);
+        QCOMPARE(s.kv.stats.num_used_blocks, 1024);
+        QCOMPARE(s.metrics.num_requests_running, 3);
+        QCOMPARE(s.metrics.num_requests_waiting, 4);
+        QCOMPARE(s.metrics.generation_tokens, std::int64_t(99));
+        QCOMPARE(s.kv.stats.prefix_hit_rate(), 0.4);
+
+        app::LatencyFollower follower;
+        follower.update(first, s.metrics);  // the first reading is where following starts
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(0));
+        follower.update(server::PromText::parse(text(7, 4)), s.metrics);
+        const std::vector<std::uint64_t>& counts = s.metrics.time_to_first_token_seconds.counts();
+        QCOMPARE(counts[0], std::uint64_t(2));  // le 0.001
+        QCOMPARE(counts[8], std::uint64_t(3));  // le 0.25
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(5));
+        follower.update(server::PromText::parse(text(1, 0)), s.metrics);  // restarted: nothing added
+        follower.update(server::PromText::parse(text(2, 0)), s.metrics);
+        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(6));
+    }
+
+    void unreachableServerFailsWithMessage() {
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(closedPort());
+        const auto failed = attach(url);
+        QVERIFY(failed.first.isEmpty());
+        QVERIFY2(failed.second.contains(url) && failed.second.contains(QStringLiteral("cannot connect")),
+                 qPrintable(failed.second));
+        const auto bad = attach(QStringLiteral("https://example.invalid"));
+        QVERIFY(bad.first.isEmpty());
+        QVERIFY2(bad.second.contains(QStringLiteral("https is not supported")), qPrintable(bad.second));
+        QVERIFY(!m_session->attached());
+        Collector still;  // the embedded engine still answers
+        QVERIFY(!runChat(still).empty());
+    }
+
+    void serveSwitchRunsHttpOnTheWorkbenchEngine() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath(QStringLiteral("s.ini")), QSettings::IniFormat);
+        ui::MainWindow window(m_session.get(), &store);
+        auto* controls = window.findChild<ui::RemoteControls*>();
+        QVERIFY(controls && controls->serveAction()->isCheckable() && !controls->serveAction()->isChecked());
+        QVERIFY(controls->statusText().isEmpty());
+
+        QSignalSpy serving(m_session.get(), &ui::Session::servingChanged);
+        ui::ServeRequest request;
+        request.port = 0;  // any free port
+        m_session->serve(request);
+        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 5000));
+        QVERIFY2(m_session->serving(), qPrintable(serving.first().at(2).toString()));
+        const QUrl address(m_session->servingAddress());
+        QVERIFY(address.port() > 0);
+        QVERIFY(controls->serveAction()->isChecked());
+        QCOMPARE(controls->statusText(), QStringLiteral("● serving on %1").arg(m_session->servingAddress()));
+
+        httplib::Client client("127.0.0.1", address.port());
+        client.set_read_timeout(60, 0);
+        const nlohmann::json body{{"prompt", "Once upon a time"}, {"max_tokens", 5}, {"temperature", 0}};
+        const httplib::Result res = client.Post("/v1/completions", body.dump(), "application/json");
+        QVERIFY(res);
+        QCOMPARE(res->status, 200);
+        const std::string id = nlohmann::json::parse(res->body)["id"];
+        const auto logged = [&](ui::RequestState state) -> const ui::RequestRecord* {
+            for (const ui::RequestRecord& r : m_session->requestLog()->records()) {
+                if (r.source.startsWith(QStringLiteral("http cmpl-")) && r.state == state) return &r;
+            }
+            return nullptr;
+        };
+        QVERIFY(QTest::qWaitFor([&] { return logged(ui::RequestState::Finished) != nullptr; }, 5000));
+        QCOMPARE(logged(ui::RequestState::Finished)->source, QStringLiteral("http ") + QString::fromStdString(id));
+        QCOMPARE(logged(ui::RequestState::Finished)->outputTokens, 5);
+
+        // A long stream held in flight (the engine paused while it holds blocks), then Serve off:
+        // the request is aborted and its blocks freed.
+        struct Joined {
+            std::thread thread;
+            ~Joined() {
+                if (thread.joinable()) thread.join();
+            }
+        } longStream;
+        longStream.thread = std::thread([port = address.port()] {
+            httplib::Client c("127.0.0.1", port);
+            c.set_read_timeout(60, 0);
+            const nlohmann::json b{
+                {"prompt", "Once upon a time"}, {"max_tokens", 400}, {"ignore_eos", true}, {"stream", true}};
+            c.Post("/v1/completions", b.dump(), "application/json");
+        });
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const auto s = m_session->latest();
+                return s && s->kv.stats.num_used_blocks > 0;
+            },
+            10000));
+        m_session->setPaused(true);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->paused(); }, 5000));
+        QVERIFY(m_session->latest()->kv.stats.num_used_blocks > 0);
+        QVERIFY(logged(ui::RequestState::Running) != nullptr);
+        serving.clear();
+        m_session->stopServing();
+        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 10000));
+        QVERIFY(!m_session->serving());
+        QVERIFY(!controls->serveAction()->isChecked());
+        QVERIFY(controls->statusText().isEmpty());
+        longStream.thread.join();
+        m_session->setPaused(false);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const auto s = m_session->latest();
+                return s && s->kv.stats.num_used_blocks == 0 && logged(ui::RequestState::Aborted) != nullptr;
+            },
+            10000));
+        httplib::Client after("127.0.0.1", address.port());
+        after.set_connection_timeout(1, 0);
+        QVERIFY(!after.Get("/health"));  // nothing listens any more
+    }
+};
+
+QTEST_MAIN(RemoteAttachTest)
+#include "remote_attach_test.moc"
