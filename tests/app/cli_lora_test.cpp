@@ -96,9 +96,8 @@ TEST(CliLora, GenerateWithAnAdapterMatchesTheMergedReference) {
     EXPECT_NE(with_lora, without);
 
     // --adapter picks the adapter for --prompt prompts.
-    const RunResult one = run({"generate", "--model", f.base, "--lora", "sql=" + f.lora, "--adapter", "sql",
-                               "--prompt", "hello world", "--max-tokens", "10", "--temperature", "0", "--ignore-eos",
-                               "--json"});
+    const RunResult one = run({"generate", "--model", f.base, "--lora", "sql=" + f.lora, "--adapter", "sql", "--prompt",
+                               "hello world", "--max-tokens", "10", "--temperature", "0", "--ignore-eos", "--json"});
     ASSERT_EQ(one.exit_code, 0) << one.err;
     EXPECT_EQ(json_lines(one.out).at(0)["token_ids"].get<std::vector<std::int32_t>>(), with_lora);
 }

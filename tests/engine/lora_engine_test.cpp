@@ -122,8 +122,8 @@ TEST(LoraEngine, PrefixCacheNeverSharesBlocksAcrossAdapters) {
         return run_all(*engine)[id].timings.num_cached_tokens;
     };
     EXPECT_EQ(run_one("alpha"), 0);
-    EXPECT_EQ(run_one("beta"), 0);   // same tokens, other adapter: no hit
-    EXPECT_EQ(run_one(""), 0);       // nor for the base model
+    EXPECT_EQ(run_one("beta"), 0);    // same tokens, other adapter: no hit
+    EXPECT_EQ(run_one(""), 0);        // nor for the base model
     EXPECT_EQ(run_one("alpha"), 48);  // within one adapter: every full prompt block hits
     EXPECT_EQ(run_one("beta"), 48);
     EXPECT_EQ(run_one(""), 48);
@@ -209,12 +209,11 @@ TEST(LoraEngine, BadAdapterFilesAreRefusedWithClearErrors) {
     }
     const std::vector<float> wrong(4 * 32, 0.1f);
     const auto wrong_bytes = std::span(reinterpret_cast<const std::uint8_t*>(wrong.data()), wrong.size() * 4);
-    expect_error(load_error(
-                     f,
-                     [&](GgufWriter& w) {
-                         w.add_tensor("blk.1.attn_k.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
-                         w.add_tensor("blk.1.attn_k.weight.lora_b", {4, 32}, TensorType::F32, wrong_bytes);
-                     }),
+    expect_error(load_error(f,
+                            [&](GgufWriter& w) {
+                                w.add_tensor("blk.1.attn_k.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
+                                w.add_tensor("blk.1.attn_k.weight.lora_b", {4, 32}, TensorType::F32, wrong_bytes);
+                            }),
                  {"'blk.1.attn_k.weight'", "lora_a is [32, 4]", "base weight is [64, 32]", "lora_a must be [64, rank]",
                   "another base model"});
     expect_error(load_error(f,

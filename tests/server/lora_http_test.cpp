@@ -83,8 +83,11 @@ TEST(LoraHttp, ModelPicksTheAdapter) {
     const std::vector<std::int32_t> prompt = {1, 40, 41, 42, 43, 44, 45, 46, 47};
     std::map<std::string, std::vector<std::int32_t>> got;
     for (const std::string model : {"base", "sql", "poetry", ""}) {
-        json body = {{"prompt", prompt},        {"max_tokens", 8},          {"temperature", 0},
-                     {"ignore_eos", true},      {"return_token_ids", true}};
+        json body = {{"prompt", prompt},
+                     {"max_tokens", 8},
+                     {"temperature", 0},
+                     {"ignore_eos", true},
+                     {"return_token_ids", true}};
         if (!model.empty()) body["model"] = model;
         const HttpReply r = post_json(*c, "/v1/completions", body);
         ASSERT_EQ(r.status, 200) << r.text;
@@ -99,10 +102,9 @@ TEST(LoraHttp, ModelPicksTheAdapter) {
     EXPECT_NE(got["sql"], got["poetry"]);
 
     // Chat too.
-    const HttpReply chat = post_json(*c, "/v1/chat/completions",
-                                     {{"model", "poetry"},
-                                      {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
-                                      {"max_tokens", 4}});
+    const HttpReply chat = post_json(
+        *c, "/v1/chat/completions",
+        {{"model", "poetry"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}, {"max_tokens", 4}});
     ASSERT_EQ(chat.status, 200) << chat.text;
     EXPECT_EQ(chat.body["model"], "poetry");
 }
