@@ -17,6 +17,14 @@ SchedulerConfig scheduler_config(const EngineConfig& config) {
                            config.preemption_mode == PreemptionMode::Swap};
 }
 
+// The prefix-cache key of a request under LoRA slot `slot`: its own key mixed with the adapter's,
+// so that two adapters never share blocks (the base model keeps the request's key unchanged).
+std::uint64_t lora_cache_key(std::uint64_t key, std::int32_t slot) {
+    if (slot < 0) return key;
+    std::uint64_t state = key ^ (0x4C6F5241ull << 32 | static_cast<std::uint32_t>(slot));  // "LoRA", slot
+    return splitmix64_next(state);
+}
+
 double seconds(std::chrono::steady_clock::duration d) {
     return std::chrono::duration<double>(d).count();
 }
@@ -62,7 +70,40 @@ Engine::SampleState Engine::make_sample(const RequestState& request, std::int32_
                        {}};
 }
 
+void Engine::add_lora(const std::string& name, std::shared_ptr<const LoraAdapter> adapter) {
+    if (name.empty()) throw ConfigError("a LoRA adapter needs a name");
+    if (name == model_->config().name || has_lora(name)) {
+        throw ConfigError("the name '" + name + "' is taken (by the base model or another adapter); choose another");
+    }
+    if (!backend_->supports_lora()) {
+        throw ConfigError("the " + backend_->name() + " backend cannot run LoRA adapters; use the CPU backend");
+    }
+    KV_CHECK(adapter != nullptr && adapter->weights().layers.size() ==
+                                       static_cast<std::size_t>(model_->shape().num_layers));
+    backend_->add_lora(adapter->weights());
+    loras_.push_back(LoraEntry{name, std::move(adapter)});
+}
+
+std::vector<std::string> Engine::lora_names() const {
+    std::vector<std::string> names;
+    for (const LoraEntry& e : loras_) names.push_back(e.name);
+    return names;
+}
+
+bool Engine::has_lora(const std::string& name) const {
+    return std::any_of(loras_.begin(), loras_.end(), [&](const LoraEntry& e) { return e.name == name; });
+}
+
 RequestId Engine::add_request(Request request) {
+    std::int32_t lora_slot = -1;
+    if (!request.lora.empty()) {
+        const auto it = std::find_if(loras_.begin(), loras_.end(),
+                                     [&](const LoraEntry& e) { return e.name == request.lora; });
+        if (it == loras_.end()) {
+            throw ConfigError("no LoRA adapter named '" + request.lora + "' is loaded; load it first (--lora NAME=PATH)");
+        }
+        lora_slot = static_cast<std::int32_t>(it - loras_.begin());
+    }
     const Tokenizer& tokenizer = model_->tokenizer();
     std::vector<std::int32_t> prompt = request.prompt_token_ids.empty()
                                            ? tokenizer.encode(request.prompt, /*add_special=*/true, false)
@@ -111,7 +152,8 @@ RequestId Engine::add_request(Request request) {
     seq.num_samples = state.params.n;
     seq.priority = request.priority;
     seq.arrival = arrivals_++;
-    seq.cache_key = request.cache_key;
+    seq.cache_key = lora_cache_key(request.cache_key, lora_slot);
+    seq.lora_slot = lora_slot;
     seq.token_ids = std::move(prompt);
     seq.num_prompt_tokens = num_prompt;
     state.samples.push_back(make_sample(state, 0, seq.id));
@@ -172,6 +214,8 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
     query_start_.assign(1, 0);
     seq_lens_.clear();
     logits_rows_.clear();
+    seq_lora_.clear();
+    bool any_lora = false;
     std::int32_t max_blocks = 1;
     for (const ScheduledSequence& s : batch.seqs) {
         max_blocks = std::max(max_blocks, kv_.block_table(s.id).num_blocks());
@@ -191,9 +235,12 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
         const auto table = kv_.block_table(s.id).block_ids();
         std::copy(table.begin(), table.end(), block_tables_.begin() + static_cast<std::ptrdiff_t>(i * max_blocks));
         if (s.samples) logits_rows_.push_back(static_cast<std::int32_t>(token_ids_.size()) - 1);
+        seq_lora_.push_back(seq.lora_slot);
+        any_lora = any_lora || seq.lora_slot >= 0;
     }
-    forward_ = ForwardBatch{token_ids_, positions_,    slot_mapping_, query_start_,
-                            seq_lens_,  block_tables_, max_blocks,    logits_rows_};
+    forward_ = ForwardBatch{token_ids_,    positions_, slot_mapping_, query_start_,
+                            seq_lens_,     block_tables_, max_blocks, logits_rows_,
+                            any_lora ? std::span<const std::int32_t>(seq_lora_) : std::span<const std::int32_t>()};
     logits_.resize(logits_rows_.size() * static_cast<std::size_t>(model_->shape().vocab_size));
 }
 

@@ -18,6 +18,7 @@
 #include "engine/config.h"
 #include "engine/detokenizer.h"
 #include "engine/kv_cache_manager.h"
+#include "engine/lora_adapter.h"
 #include "engine/metrics.h"
 #include "engine/model.h"
 #include "engine/request.h"
@@ -41,6 +42,14 @@ public:
     // Runs on the given backend (built for the same model and for plan_cache(config)'s blocks).
     Engine(std::shared_ptr<const Model> model, const EngineConfig& config, std::unique_ptr<Backend> backend);
     ~Engine();
+
+    // Registers a LoRA adapter (loaded for this engine's model) under `name`, for requests that
+    // name it (Request::lora). Throws ConfigError for an empty or taken name, or a backend
+    // without LoRA support.
+    void add_lora(const std::string& name, std::shared_ptr<const LoraAdapter> adapter);
+    // The adapters' names, in the order added.
+    std::vector<std::string> lora_names() const;
+    bool has_lora(const std::string& name) const;
 
     // Queues a request. Throws ConfigError when it is invalid or can never run here (a prompt
     // longer than the context, more KV than the whole cache, n above max_num_seqs), saying why.
@@ -128,6 +137,12 @@ private:
     EngineMetrics metrics_;
     std::vector<std::int32_t> eos_ids_;
 
+    struct LoraEntry {
+        std::string name;
+        std::shared_ptr<const LoraAdapter> adapter;
+    };
+    std::vector<LoraEntry> loras_;  // by backend slot
+
     std::unordered_map<RequestId, RequestState> requests_;
     std::vector<RequestOutput> finished_outside_step_;  // aborts, reported by the next step()
     RequestId next_request_id_ = 1;
@@ -138,7 +153,7 @@ private:
     std::deque<TraceRequest> trace_;
 
     // The step's forward batch, reused between steps (no allocation once warmed up).
-    std::vector<std::int32_t> token_ids_, positions_, query_start_, seq_lens_, block_tables_, logits_rows_;
+    std::vector<std::int32_t> token_ids_, positions_, query_start_, seq_lens_, block_tables_, logits_rows_, seq_lora_;
     std::vector<std::int64_t> slot_mapping_;
     // The token id written into every KV slot (num_blocks * block_size), mirrored as the backend
     // writes K and V and copies blocks: what block_tokens() reads.

@@ -19,6 +19,7 @@ struct Request {
     SamplingParams params;
     std::int32_t priority = 0;    // lower is served first, as vLLM's priority scheduling; ties: arrival
     std::uint64_t cache_key = 0;  // extra key of the prefix-cache hashes (e.g. an adapter id)
+    std::string lora;             // name of a LoRA adapter added with Engine::add_lora; empty: the base model
 };
 
 // Seconds, measured on the engine's steady clock.

@@ -18,4 +18,8 @@ void Backend::swap_in(std::span<const BlockCopy> copies) {
     KV_CHECK_MSG(copies.empty(), "swap_in on a backend without swap space");
 }
 
+void Backend::add_lora(const LoraWeights&) {
+    KV_CHECK_MSG(false, "add_lora on a backend without LoRA support");
+}
+
 }  // namespace kvscope

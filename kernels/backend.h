@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "kernels/block_copy.h"
+#include "kernels/lora.h"
 #include "kernels/model_weights.h"
 #include "kernels/tensor_type.h"
 
@@ -42,6 +43,7 @@ struct ForwardBatch {
     std::span<const std::int32_t> block_tables;  // (num_seqs, max_blocks_per_seq), unused = -1
     std::int32_t max_blocks_per_seq = 0;
     std::span<const std::int32_t> logits_rows;  // token rows whose logits are wanted, ascending
+    std::span<const std::int32_t> seq_lora;     // (num_seqs): LoRA slot of each sequence, -1 none; empty: none
 
     std::int32_t num_tokens() const { return static_cast<std::int32_t>(token_ids.size()); }
     std::int32_t num_seqs() const { return static_cast<std::int32_t>(seq_lens.size()); }
@@ -67,6 +69,13 @@ public:
     virtual bool supports_swap() const { return false; }
     virtual void swap_out(std::span<const BlockCopy> copies);
     virtual void swap_in(std::span<const BlockCopy> copies);
+
+    // LoRA adapters (kernels/lora.h): add_lora registers an adapter's pairs under the next slot
+    // (0, 1, ... in call order), views the caller keeps alive as long as the backend; each
+    // sequence of a batch picks one by ForwardBatch::seq_lora. Backends without LoRA support
+    // must not be asked (KV_CHECK).
+    virtual bool supports_lora() const { return false; }
+    virtual void add_lora(const LoraWeights& weights);
 };
 
 struct CpuBackendOptions {

@@ -10,6 +10,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
 #include "app/cli/lab_options.h"
+#include "app/cli/lora_options.h"
 #include "engine/engine.h"
 #include "engine/error.h"
 #include "engine/trace_io.h"
@@ -22,6 +23,7 @@ struct PromptJob {
     std::vector<std::int32_t> prompt_token_ids;
     SamplingParams params;
     std::int32_t priority = 0;
+    std::string lora;  // adapter name, empty: the base model
 };
 
 struct SampleResultText {
@@ -61,6 +63,7 @@ std::vector<PromptJob> read_prompts_file(const std::string& path, const Sampling
         try {
             apply_sampling_json(j, job.params);
             if (j.contains("priority")) job.priority = j["priority"].get<std::int32_t>();
+            if (j.contains("lora")) job.lora = j["lora"].get<std::string>();
         } catch (const nlohmann::json::exception& e) {
             throw FileError(where + "a field has the wrong type (" + e.what() + ")");
         }
@@ -101,6 +104,7 @@ nlohmann::json result_json(const PromptJob& job, const JobResult& result) {
                         {"token_ids", first.token_ids},
                         {"text", first.text},
                         {"finish_reason", finish_reason_name(first.finish)},
+                        {"lora", job.lora},
                         {"timings", timings_json(result.timings)}};
     if (job.params.logprobs) j["logprobs"] = logprobs_json(first.logprobs);
     if (result.samples.size() > 1) {
@@ -128,13 +132,15 @@ std::string dump(const nlohmann::json& j) {
 int run_generate(const std::vector<std::string>& args) {
     std::vector<OptionSpec> options = {
         {"prompt", "TEXT", "a prompt", true},
-        {"prompts", "FILE", "a JSONL file: {\"prompt\": ...} per line (optional per-line sampling fields)"},
+        {"prompts", "FILE", "a JSONL file: {\"prompt\": ...} per line (optional per-line sampling fields and \"lora\")"},
         {"json", "", "print one JSON object per request per line, in prompt order"},
+        {"adapter", "NAME", "run the --prompt prompts with the LoRA adapter NAME (from --lora; default: none)"},
         {"trace-out", "FILE", "write the batch's trace (prompts, output lengths) for 'kvscope-cli lab'"},
     };
     append_model_options(options);
     append_sampling_options(options);
     append_engine_options(options);
+    append_lora_options(options);
     const ArgParser parser("generate", "Generate text for every prompt through the paged engine, as one batch.",
                            options);
     if (ArgParser::wants_help(args)) {
@@ -146,7 +152,8 @@ int run_generate(const std::vector<std::string>& args) {
     const EngineConfig config = engine_config_from_args(a);
 
     std::vector<PromptJob> jobs;
-    for (const std::string& p : a.strings("prompt")) jobs.push_back({p, {}, defaults, 0});
+    const std::string adapter = a.string("adapter").value_or("");
+    for (const std::string& p : a.strings("prompt")) jobs.push_back({p, {}, defaults, 0, adapter});
     if (auto file = a.string("prompts")) {
         for (PromptJob& job : read_prompts_file(*file, defaults)) jobs.push_back(std::move(job));
     }
@@ -155,6 +162,7 @@ int run_generate(const std::vector<std::string>& args) {
     const std::shared_ptr<const Model> model = load_model_from_args(a);
     Engine engine(model, config);
     report_backend_note(engine);
+    add_loras_from_args(a, engine);
     const bool json = a.has("json");
     if (!json) {
         std::fprintf(stderr, "kvscope: %s on %s, %d KV blocks of %d tokens (%s)\n", model->config().name.c_str(),
@@ -172,6 +180,7 @@ int run_generate(const std::vector<std::string>& args) {
         request.prompt_token_ids = job.prompt_token_ids;
         request.params = job.params;
         request.priority = job.priority;
+        request.lora = job.lora;
         try {
             job_of[engine.add_request(std::move(request))] = i;
         } catch (const ConfigError& e) {

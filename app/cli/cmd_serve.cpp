@@ -11,6 +11,7 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/lora_options.h"
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
@@ -57,6 +58,7 @@ int run_serve(const std::vector<std::string>& args) {
     };
     append_model_options(options);
     append_engine_options(options);
+    append_lora_options(options);
     const ArgParser parser("serve", "Serve the model over an OpenAI-compatible HTTP API until SIGINT or SIGTERM.",
                            options);
     if (ArgParser::wants_help(args)) {
@@ -75,7 +77,7 @@ int run_serve(const std::vector<std::string>& args) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     const std::shared_ptr<const Model> model = load_model_from_args(a);
-    server::EngineLoop loop(model, config);
+    server::EngineLoop loop(model, config, load_loras_from_args(a, *model));
     server::HttpServer http(loop, server_options);
     http.start();
     const server::ServingInfo& info = loop.info();

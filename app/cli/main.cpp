@@ -21,6 +21,7 @@ constexpr Command kCommands[] = {
     {"generate", "generate text for one or more prompts through the paged engine", kvscope::cli::run_generate},
     {"info", "print a model's metadata and tensor table", kvscope::cli::run_info},
     {"make-model", "write a synthetic GGUF model with random weights (for benchmarks)", kvscope::cli::run_make_model},
+    {"make-lora", "write a synthetic LoRA adapter (random A and B) for a base model", kvscope::cli::run_make_lora},
     {"make-trace", "write a synthetic workload trace (JSONL) for the memory lab", kvscope::cli::run_make_trace},
     {"lab", "replay a trace under several KV allocators: where the memory goes", kvscope::cli::run_lab},
     {"serve", "serve a model over an OpenAI-compatible HTTP API", kvscope::cli::run_serve},

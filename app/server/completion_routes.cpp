@@ -94,6 +94,7 @@ std::vector<Request> engine_requests(const CompletionJob& job) {
         r.prompt_token_ids = prompt;
         r.params = job.params;
         r.priority = job.priority;
+        r.lora = job.lora;
         requests.push_back(std::move(r));
     }
     return requests;
@@ -106,7 +107,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
     CompletionJob job =
         kind == ApiKind::Chat ? parse_chat_request(body, context) : parse_completion_request(body, context);
     const ResponseMeta meta{random_id(kind == ApiKind::Chat ? "chatcmpl-" : "cmpl-"),
-                            static_cast<std::int64_t>(std::time(nullptr)), options.served_model_name};
+                            static_cast<std::int64_t>(std::time(nullptr)),
+                            job.lora.empty() ? options.served_model_name : job.lora};
 
     auto stream = std::make_shared<RequestStream>(meta.id, engine_requests(job));
     track(stream);

@@ -10,14 +10,22 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "app/server/request_stream.h"
 #include "app/server/serving_metrics.h"
 #include "engine/config.h"
+#include "engine/lora_adapter.h"
 #include "engine/model.h"
 #include "engine/snapshot.h"
 
 namespace kvscope::server {
+
+// A LoRA adapter the engine serves: requests pick it by `name` as their "model".
+struct ServedLora {
+    std::string name;
+    std::string source;  // the adapter file
+};
 
 // Facts that do not change while the host runs; readable from any thread.
 struct ServingInfo {
@@ -25,6 +33,7 @@ struct ServingInfo {
     EngineConfig config;
     CachePlan plan;  // blocks, context length, block bytes
     std::string backend;
+    std::vector<ServedLora> loras;  // in the order added
 };
 
 // The engine's state at one moment, as the server reports it.

@@ -5,10 +5,15 @@
 
 namespace kvscope::server {
 
-EngineLoop::EngineLoop(std::shared_ptr<const Model> model, const EngineConfig& config)
+EngineLoop::EngineLoop(std::shared_ptr<const Model> model, const EngineConfig& config,
+                       const std::vector<NamedLora>& loras)
     : engine_(std::make_unique<Engine>(model, config)),
-      info_{model, engine_->config(), engine_->cache_plan(), engine_->backend_name()},
+      info_{model, engine_->config(), engine_->cache_plan(), engine_->backend_name(), {}},
       router_(engine_->cache_plan().max_model_len) {
+    for (const auto& [name, adapter] : loras) {
+        engine_->add_lora(name, adapter);
+        info_.loras.push_back(ServedLora{name, adapter->source()});
+    }
     thread_ = std::thread([this] { run(); });
 }
 

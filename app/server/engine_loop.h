@@ -21,7 +21,9 @@ class EngineLoop final : public EngineHost {
 public:
     // Builds the engine on the calling thread (ConfigError surfaces there), then starts the
     // engine thread.
-    EngineLoop(std::shared_ptr<const Model> model, const EngineConfig& config);
+    // `loras`: adapters (loaded for `model`) added to the engine under their names.
+    using NamedLora = std::pair<std::string, std::shared_ptr<const LoraAdapter>>;
+    EngineLoop(std::shared_ptr<const Model> model, const EngineConfig& config, const std::vector<NamedLora>& loras = {});
     // Stops: aborts every request, closes every stream, joins the thread.
     ~EngineLoop() override;
 

@@ -68,6 +68,7 @@ HttpServer::Impl::Impl(EngineHost& host_, ServerOptions options_) : host(host_),
     if (options.served_model_name.empty()) options.served_model_name = default_model_name(host.info());
     context.model = host.info().model.get();
     context.served_model_name = options.served_model_name;
+    for (const ServedLora& lora : host.info().loras) context.lora_names.push_back(lora.name);
     context.max_model_len = host.info().plan.max_model_len;
     context.limits = options.limits;
 }
@@ -92,7 +93,16 @@ void HttpServer::Impl::handle_models(httplib::Response& res) {
                             {"parent", nullptr},
                             {"max_model_len", info.plan.max_model_len},
                             {"permission", nlohmann::json::array()}};
-    send_json(res, {{"object", "list"}, {"data", nlohmann::json::array({model})}});
+    nlohmann::json data = nlohmann::json::array({model});
+    // Adapters as vLLM lists them: their own id, the adapter file as root, the base as parent.
+    for (const ServedLora& lora : info.loras) {
+        nlohmann::json entry = model;
+        entry["id"] = lora.name;
+        entry["root"] = lora.source;
+        entry["parent"] = options.served_model_name;
+        data.push_back(entry);
+    }
+    send_json(res, {{"object", "list"}, {"data", data}});
 }
 
 void HttpServer::Impl::handle_metrics(httplib::Response& res) {

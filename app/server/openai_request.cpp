@@ -26,14 +26,17 @@ std::int32_t output_token_limit(const RequestContext& c) {
     return c.limits.max_output_tokens > 0 ? std::min(c.limits.max_output_tokens, c.max_model_len) : c.max_model_len;
 }
 
-void check_model(const JsonFields& f, const RequestContext& c) {
+// The LoRA adapter "model" names (empty: the base model, or no "model"); 404 for another name.
+std::string check_model(const JsonFields& f, const RequestContext& c) {
     const std::optional<std::string> model = f.string("model");
-    if (model && *model != c.served_model_name) {
-        throw ApiError(404,
-                       "the model '" + *model + "' does not exist here; this server serves '" + c.served_model_name +
-                           "' (see GET /v1/models)",
-                       "model", "model_not_found");
-    }
+    if (!model || *model == c.served_model_name) return "";
+    if (std::find(c.lora_names.begin(), c.lora_names.end(), *model) != c.lora_names.end()) return *model;
+    std::string served = "'" + c.served_model_name + "'";
+    for (const std::string& name : c.lora_names) served += ", '" + name + "'";
+    throw ApiError(404,
+                   "the model '" + *model + "' does not exist here; this server serves " + served +
+                       " (see GET /v1/models)",
+                   "model", "model_not_found");
 }
 
 void refuse_unsupported(const JsonFields& f, std::int32_t n) {
@@ -250,8 +253,8 @@ nlohmann::json parse_json_body(const std::string& body) {
 
 CompletionJob parse_completion_request(const nlohmann::json& body, const RequestContext& c) {
     const JsonFields f(body);
-    check_model(f, c);
     CompletionJob job;
+    job.lora = check_model(f, c);
     job.kind = ApiKind::Completion;
     read_sampling(f, c, job);
     refuse_unsupported(f, job.params.n);
@@ -269,8 +272,8 @@ CompletionJob parse_completion_request(const nlohmann::json& body, const Request
 
 CompletionJob parse_chat_request(const nlohmann::json& body, const RequestContext& c) {
     const JsonFields f(body);
-    check_model(f, c);
     CompletionJob job;
+    job.lora = check_model(f, c);
     job.kind = ApiKind::Chat;
     read_sampling(f, c, job);
     refuse_unsupported(f, job.params.n);

@@ -36,6 +36,7 @@ struct ServerLimits {
 struct RequestContext {
     const Model* model = nullptr;
     std::string served_model_name;
+    std::vector<std::string> lora_names;  // more "model" names: the LoRA adapters served
     std::int32_t max_model_len = 0;
     ServerLimits limits;
 };
@@ -48,6 +49,7 @@ struct CompletionJob {
     std::vector<std::string> prompt_texts;           // the prompts as text (for echo)
     SamplingParams params;
     std::int32_t priority = 0;
+    std::string lora;  // the adapter the "model" named; empty: the base model
     bool stream = false;
     bool include_usage = false;     // stream_options.include_usage
     bool echo = false;              // completions: prepend the prompt to the text

@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_weights.h"
 #include "kernels/cpu_features.h"
 #include "kernels/elementwise.h"
+#include "kernels/lora.h"
 #include "kernels/matmul.h"
 #include "kernels/norm.h"
 #include "kernels/paged_attention.h"
@@ -88,6 +89,14 @@ public:
 
     bool supports_swap() const override { return kv_.num_swap_blocks > 0; }
 
+    bool supports_lora() const override { return true; }
+    void add_lora(const LoraWeights& weights) override {
+        KV_CHECK(weights.layers.size() == weights_.layers.size());
+        loras_.push_back(weights);
+        lora_rank_ = std::max(lora_rank_, weights.max_rank());
+        capacity_ = 0;  // the next forward sizes the LoRA scratch for the new rank
+    }
+
     // KV block src -> swap block dst, all layers, K and V.
     void swap_out(std::span<const BlockCopy> copies) override {
         for (const BlockCopy& c : copies) {
@@ -118,6 +127,7 @@ public:
         const std::int64_t num_logits = static_cast<std::int64_t>(batch.logits_rows.size());
         KV_CHECK(n > 0 && logits.size() == static_cast<std::size_t>(num_logits * shape_.vocab_size));
         reserve(n, batch.num_seqs());
+        lora_rows(batch);
         const AttentionBatch attn{batch.query_start, batch.seq_lens, batch.block_tables, batch.max_blocks_per_seq};
 
         // 1. token embeddings: x(n, dim)
@@ -135,6 +145,9 @@ public:
                 rms_norm(x_.get() + b * dim, w.attn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
             });
             project({&m.wq, &m.wk, &m.wv}, xb_.get(), n, {q_.get(), k_.get(), v_.get()});
+            apply_lora(l, LoraTarget::Q, xb_.get(), q_.get(), lora_runs_);
+            apply_lora(l, LoraTarget::K, xb_.get(), k_.get(), lora_runs_);
+            apply_lora(l, LoraTarget::V, xb_.get(), v_.get(), lora_runs_);
             if (w.bq) add_bias(q_.get(), w.bq, n, q_dim);
             if (w.bk) add_bias(k_.get(), w.bk, n, kv_dim);
             if (w.bv) add_bias(v_.get(), w.bv, n, kv_dim);
@@ -148,18 +161,23 @@ public:
             write_kv(kv_layer, k_.get(), v_.get(), batch.slot_mapping);
             const bool compact = l + 1 == shape_.num_layers && keep_logit_rows_only(batch);
             if (compact) m_rows = num_logits;
+            const std::vector<LoraRun>& runs = compact ? compact_lora_runs(batch) : lora_runs_;
             paged_attention(pool_, kv_layer, q_.get(), attn_.get(), compact ? logit_rows_attention(batch) : attn,
                             shape_.num_heads, attention_scale(), attn_scratch_);
             // 6. x += attn·Woᵀ
             matmul(pool_, m.wo, attn_.get(), m_rows, xb_.get(), scratch_.get());
+            apply_lora(l, LoraTarget::O, attn_.get(), xb_.get(), runs);
             add_inplace(x_.get(), xb_.get(), m_rows * dim);
             // 7. feed-forward: x += (silu(xb·Wgᵀ) * xb·Wuᵀ)·Wdᵀ with xb = rmsnorm(x); gate and up in one region
             rows(m_rows, [&](std::int64_t b, std::int64_t e) {
                 rms_norm(x_.get() + b * dim, w.ffn_norm, xb_.get() + b * dim, e - b, dim, shape_.rms_eps);
             });
             project({&m.ffn_gate, &m.ffn_up}, xb_.get(), m_rows, {gate_.get(), up_.get()});
+            apply_lora(l, LoraTarget::Gate, xb_.get(), gate_.get(), runs);
+            apply_lora(l, LoraTarget::Up, xb_.get(), up_.get(), runs);
             swiglu(gate_.get(), up_.get(), gate_.get(), m_rows * ffn);
             matmul(pool_, m.ffn_down, gate_.get(), m_rows, xb_.get(), scratch_.get());
+            apply_lora(l, LoraTarget::Down, gate_.get(), xb_.get(), runs);
             add_inplace(x_.get(), xb_.get(), m_rows * dim);
         }
 
@@ -217,6 +235,40 @@ private:
                               batch.seq_lens, batch.block_tables, batch.max_blocks_per_seq};
     }
 
+    // Each token row's LoRA slot, and the runs of rows that share one (none without adapters).
+    void lora_rows(const ForwardBatch& batch) {
+        lora_runs_.clear();
+        if (batch.seq_lora.empty()) return;
+        KV_CHECK(batch.seq_lora.size() == batch.seq_lens.size());
+        for (std::int32_t s = 0; s < batch.num_seqs(); ++s) {
+            const std::int32_t slot = batch.seq_lora[static_cast<std::size_t>(s)];
+            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()), "LoRA slot not registered");
+            std::fill(row_lora_.begin() + batch.query_start[static_cast<std::size_t>(s)],
+                      row_lora_.begin() + batch.query_start[static_cast<std::size_t>(s) + 1], slot);
+        }
+        lora_runs(std::span(row_lora_.data(), static_cast<std::size_t>(batch.num_tokens())), lora_runs_);
+    }
+
+    // The runs of the rows keep_logit_rows_only moved to the front (row i was logits_rows[i]).
+    const std::vector<LoraRun>& compact_lora_runs(const ForwardBatch& batch) {
+        if (lora_runs_.empty()) return lora_runs_;
+        const std::size_t num_logits = batch.logits_rows.size();
+        for (std::size_t i = 0; i < num_logits; ++i) compact_lora_[i] = row_lora_[batch.logits_rows[i]];
+        lora_runs(std::span(compact_lora_.data(), num_logits), compact_lora_runs_);
+        return compact_lora_runs_;
+    }
+
+    // y += the delta of every run's adapter for this layer's `target`, x and y being the
+    // projection's input and output rows.
+    void apply_lora(int l, LoraTarget target, const float* x, float* y, const std::vector<LoraRun>& runs) {
+        for (const LoraRun& run : runs) {
+            const LoraPair& p = loras_[static_cast<std::size_t>(run.slot)].pair(static_cast<std::size_t>(l), target);
+            if (!p.present()) continue;
+            lora_delta(pool_, p, x + std::int64_t{run.begin} * p.in, run.end - run.begin,
+                       y + std::int64_t{run.begin} * p.out, lora_tmp_.get());
+        }
+    }
+
     template <class Fn>
     void rows(std::int64_t n, Fn&& fn) {
         if (n * shape_.dim < (1 << 14))
@@ -272,6 +324,14 @@ private:
         gate_.assign(c * shape_.ffn_dim);
         up_.assign(c * shape_.ffn_dim);
         cos_sin_.assign(c * static_cast<std::size_t>(shape_.rope_dim));
+        row_lora_.assign(c, -1);
+        compact_lora_.assign(c, -1);
+        lora_runs_.reserve(c);
+        compact_lora_runs_.reserve(c);
+        if (lora_rank_ > 0) {
+            const std::int32_t widest = std::max({shape_.q_dim(), shape_.kv_dim(), shape_.dim, shape_.ffn_dim});
+            lora_tmp_.assign(lora_scratch_floats(lora_rank_, widest, capacity_));
+        }
         std::size_t scratch = 0;
         for (std::size_t l = 0; l < weights_.layers.size(); ++l) {
             const CpuLayerWeights& m = matmul_weights_.layer(l);
@@ -299,6 +359,13 @@ private:
     std::span<std::byte> attn_scratch_;
     std::vector<std::int32_t> logit_query_start_;  // (seq_capacity + 1): see keep_logit_rows_only
     std::vector<std::pair<std::int32_t, std::int32_t>> copy_pairs_;
+
+    std::vector<LoraWeights> loras_;  // by slot
+    std::int32_t lora_rank_ = 0;      // the largest rank of any adapter's pair
+    // (capacity): each row's LoRA slot (-1 none), and the same for the compacted rows
+    std::vector<std::int32_t> row_lora_, compact_lora_;
+    std::vector<LoraRun> lora_runs_, compact_lora_runs_;  // reserved for capacity runs
+    Floats lora_tmp_;                                     // lora_delta's scratch
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 // batch fits a bucket are padded to it and replayed from a graph captured for that bucket.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +45,14 @@ struct DeviceLayer {
     std::uint8_t* k_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim) of the cache dtype
     std::uint8_t* v_cache = nullptr;
 };
+
+// A LoRA pair on the device: A (rank, in) as loaded, B (out, rank) with the scale folded in.
+struct DeviceLoraPair {
+    const float* a = nullptr;
+    const float* b = nullptr;
+    std::int64_t rank = 0, in = 0, out = 0;
+};
+using DeviceLoraLayer = std::array<DeviceLoraPair, kNumLoraTargets>;
 
 bool is_quantised(TensorType t) {
     return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
@@ -87,6 +96,34 @@ public:
     const KvCacheSpec& kv_spec() const override { return kv_; }
     bool supports_swap() const override { return kv_.num_swap_blocks > 0; }
 
+    bool supports_lora() const override { return true; }
+    void add_lora(const LoraWeights& weights) override {
+        KV_CHECK(weights.layers.size() == layers_.size());
+        std::vector<DeviceLoraLayer>& adapter = loras_.emplace_back(layers_.size());
+        std::vector<float> scaled;
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            for (int t = 0; t < kNumLoraTargets; ++t) {
+                const LoraPair& p = weights.layers[l][static_cast<std::size_t>(t)];
+                if (!p.present()) continue;
+                const std::size_t a_count = static_cast<std::size_t>(p.rank) * p.in;
+                const std::size_t b_count = static_cast<std::size_t>(p.out) * p.rank;
+                scaled.assign(p.b, p.b + b_count);
+                for (float& v : scaled) v *= p.scale;
+                auto* a = static_cast<float*>(alloc(a_count * sizeof(float)));
+                auto* b = static_cast<float*>(alloc(b_count * sizeof(float)));
+                ops_->upload(a, p.a, a_count * sizeof(float));
+                ops_->upload(b, scaled.data(), b_count * sizeof(float));
+                ops_->synchronize();
+                adapter[l][static_cast<std::size_t>(t)] = DeviceLoraPair{a, b, p.rank, p.in, p.out};
+            }
+        }
+        // Room for the delta's intermediates at the new rank.
+        lora_rank_ = std::max(lora_rank_, weights.max_rank());
+        clear_graphs();
+        free_workspace();
+        grow(tok_cap_, seq_cap_, logit_cap_, table_width_);
+    }
+
     void copy_blocks(std::span<const BlockCopy> copies) override {
         if (copies.empty()) return;
         for (const BlockCopy& c : copies) {
@@ -119,7 +156,8 @@ public:
         }
         // 1. the launch shape: a decode step is padded to its graph bucket
         const bool decode = max_query_len == 1 && n == num_seqs;
-        const int bucket = decode && use_graphs() ? graph_bucket(num_seqs) : 0;
+        // Steps with LoRA run without graphs: their launches depend on which rows use which adapter.
+        const int bucket = decode && use_graphs() && batch.seq_lora.empty() ? graph_bucket(num_seqs) : 0;
         StepShape step;
         step.tokens = bucket ? bucket : n;
         step.seqs = bucket ? bucket : num_seqs;
@@ -129,6 +167,7 @@ public:
         step.qtiles = static_cast<int>(cuda::ceil_div(std::max(max_query_len, 1), step.tiling->query_tile));
         step.splits = decode ? choose_splits(num_seqs, max_seq_len) : 1;
         grow(step.tokens, step.seqs, step.logits, batch.max_blocks_per_seq);
+        lora_rows(batch);
 
         // 2. inputs: one copy of the small arrays, one of the block tables
         stage_inputs(batch, step);
@@ -364,6 +403,13 @@ private:
         partial_acc_ = floats(static_cast<std::size_t>(kMaxSplits) * t * shape_.q_dim());
         partial_ml_ = floats(static_cast<std::size_t>(kMaxSplits) * t * shape_.num_heads * 2);
         tables_ = static_cast<std::int32_t*>(ws(static_cast<std::size_t>(seq_cap_) * table_width_ * 4));
+        row_lora_.assign(t, -1);
+        lora_runs_.reserve(t);
+        if (lora_rank_ > 0) {
+            const std::size_t widest = static_cast<std::size_t>(std::max({shape_.q_dim(), shape_.dim, shape_.ffn_dim}));
+            lora_xa_ = floats(t * static_cast<std::size_t>(lora_rank_));
+            lora_delta_ = floats(t * widest);
+        }
         // inputs, in this order: token ids, positions, slots, query starts, seq lens, logits rows
         in_offsets_[0] = 0;
         in_offsets_[1] = in_offsets_[0] + t * 4;
@@ -438,12 +484,16 @@ private:
         ops_->rope_cos_sin({positions, inv_freq_, shape_.rope_dim / 2, cos_sin_}, per_token);
         ops_->gather({embedding_.type, embedding_.data, embedding_.row_bytes, dim, ids, x_}, per_token);
 
-        for (const DeviceLayer& w : layers_) {
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            const DeviceLayer& w = layers_[l];
             // 2. attention: xb = rmsnorm(x); q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ (+ bias)
             rms_norm(x_, w.attn_norm, xb_, nullptr, st.tokens);
             matmul(w.wq, xb_, n, q_);
             matmul(w.wk, xb_, n, k_);
             matmul(w.wv, xb_, n, v_);
+            lora(l, LoraTarget::Q, xb_, q_);
+            lora(l, LoraTarget::K, xb_, k_);
+            lora(l, LoraTarget::V, xb_, v_);
             if (w.bq) elementwise(cuda::ElemOp::AddBias, w.bq, nullptr, q_, n * q_dim, q_dim);
             if (w.bk) elementwise(cuda::ElemOp::AddBias, w.bk, nullptr, k_, n * kv_dim, kv_dim);
             if (w.bv) elementwise(cuda::ElemOp::AddBias, w.bv, nullptr, v_, n * kv_dim, kv_dim);
@@ -455,19 +505,48 @@ private:
             attention(w, st);
             // 4. x += attn·Woᵀ
             matmul(w.wo, attn_, n, xb_);
+            lora(l, LoraTarget::O, attn_, xb_);
             elementwise(cuda::ElemOp::Add, xb_, nullptr, x_, n * dim, 0);
             // 5. feed-forward: x += (silu(xb·Wgᵀ) * xb·Wuᵀ)·Wdᵀ with xb = rmsnorm(x)
             rms_norm(x_, w.ffn_norm, xb_, nullptr, st.tokens);
             matmul(w.gate, xb_, n, gate_);
             matmul(w.up, xb_, n, up_);
+            lora(l, LoraTarget::Gate, xb_, gate_);
+            lora(l, LoraTarget::Up, xb_, up_);
             elementwise(cuda::ElemOp::Swiglu, gate_, up_, gate_, n * ffn, 0);
             matmul(w.down, gate_, n, xb_);
+            lora(l, LoraTarget::Down, gate_, xb_);
             elementwise(cuda::ElemOp::Add, xb_, nullptr, x_, n * dim, 0);
         }
         // 6. logits of the rows that sample: rmsnorm of those rows, then ·Woutᵀ
         if (st.logits == 0) return;
         rms_norm(x_, output_norm_, xl_, logits_rows, st.logits);
         matmul(output_, xl_, st.logits, logits_dev_);
+    }
+
+    // Each token row's LoRA slot and the runs of rows sharing one (none without adapters).
+    void lora_rows(const ForwardBatch& batch) {
+        lora_runs_.clear();
+        if (batch.seq_lora.empty()) return;
+        KV_CHECK(batch.seq_lora.size() == batch.seq_lens.size());
+        for (int s = 0; s < batch.num_seqs(); ++s) {
+            const std::int32_t slot = batch.seq_lora[static_cast<std::size_t>(s)];
+            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()), "LoRA slot not registered");
+            std::fill(row_lora_.begin() + batch.query_start[s], row_lora_.begin() + batch.query_start[s + 1], slot);
+        }
+        lora_runs(std::span(row_lora_.data(), static_cast<std::size_t>(batch.num_tokens())), lora_runs_);
+    }
+
+    // y += scale · (x·Aᵀ)·Bᵀ over each run's rows: two GEMMs into scratch, then an add.
+    void lora(std::size_t l, LoraTarget target, const float* x, float* y) {
+        for (const LoraRun& run : lora_runs_) {
+            const DeviceLoraPair& p = loras_[static_cast<std::size_t>(run.slot)][l][static_cast<std::size_t>(target)];
+            if (p.a == nullptr) continue;
+            const std::int64_t rows = run.end - run.begin;
+            ops_->gemm(TensorType::F32, p.a, p.rank, p.in, x + run.begin * p.in, rows, lora_xa_, p.rank);
+            ops_->gemm(TensorType::F32, p.b, p.out, p.rank, lora_xa_, rows, lora_delta_, p.out);
+            elementwise(cuda::ElemOp::Add, lora_delta_, nullptr, y + run.begin * p.out, rows * p.out, 0);
+        }
     }
 
     void rms_norm(const float* x, const float* weight, float* y, const std::int32_t* rows, int num_rows) {
@@ -622,6 +701,12 @@ private:
     std::size_t in_offsets_[6] = {}, in_bytes_ = 0;
 
     std::map<std::int64_t, GraphState> graphs_;  // by bucket * 64 + splits
+
+    std::vector<std::vector<DeviceLoraLayer>> loras_;  // by slot, then layer
+    std::int32_t lora_rank_ = 0;                       // the largest rank of any pair
+    float *lora_xa_ = nullptr, *lora_delta_ = nullptr;  // (tok_cap, lora_rank), (tok_cap, widest output)
+    std::vector<std::int32_t> row_lora_;                // (tok_cap): each row's slot, -1 none
+    std::vector<LoraRun> lora_runs_;                    // reserved for tok_cap runs
 };
 
 CudaBackendOptions with_env(CudaBackendOptions options) {

@@ -2,7 +2,8 @@
 // replaced by a counting one; a Backend wrapper turns counting on around the forward pass of
 // every engine step, on every thread (the pool's workers included). After warm-up (the scratch
 // grows to the batch once), decode steps of the Engine must leave the count at zero, for the
-// F32 path (the embedded model) and the packed Q4_0 path (a synthetic model). The thread count
+// F32 path (the embedded model) and the packed Q4_0 path (a synthetic model), with and without
+// LoRA adapters mixed in the batch. The thread count
 // of the process must not change over the steps either. (The engine's bookkeeping around the
 // forward pass returns its news as RequestOutput values, which allocate per sequence per step;
 // that is the API's choice and is not counted here.)
@@ -15,6 +16,7 @@
 #include <new>
 
 #include "engine/engine.h"
+#include "engine/synthetic_lora.h"
 #include "engine/synthetic_model.h"
 #include "tests/support/paths.h"
 
@@ -87,6 +89,8 @@ public:
         last_num_tokens = batch.num_tokens();
     }
     void copy_blocks(std::span<const BlockCopy> copies) override { inner_->copy_blocks(copies); }
+    bool supports_lora() const override { return inner_->supports_lora(); }
+    void add_lora(const LoraWeights& weights) override { inner_->add_lora(weights); }
 
     std::int32_t last_num_tokens = 0;
 
@@ -100,7 +104,9 @@ int num_threads_of_process() {
     return n;
 }
 
-void expect_allocation_free_decode(const std::shared_ptr<const Model>& model) {
+// `loras`: adapters added to the engine, used by the requests in turn with the base model.
+void expect_allocation_free_decode(const std::shared_ptr<const Model>& model,
+                                   const std::vector<std::shared_ptr<const LoraAdapter>>& loras = {}) {
     EngineConfig config;
     config.num_threads = 2;
     config.num_kv_blocks = 64;
@@ -110,8 +116,11 @@ void expect_allocation_free_decode(const std::shared_ptr<const Model>& model) {
         CpuBackendOptions{config.num_threads}));
     CountingBackend* backend = counting.get();
     Engine engine(model, config, std::move(counting));
+    for (std::size_t i = 0; i < loras.size(); ++i) engine.add_lora("lora" + std::to_string(i), loras[i]);
     for (int i = 0; i < 4; ++i) {
         Request r;
+        const std::size_t pick = static_cast<std::size_t>(i) % (loras.size() + 1);
+        if (pick > 0) r.lora = "lora" + std::to_string(pick - 1);
         r.prompt_token_ids = {1, 50 + i, 60, 70 + 2 * i, 80};
         r.params.max_tokens = 40;
         r.params.ignore_eos = true;
@@ -142,6 +151,26 @@ TEST(DecodeAllocations, ForwardPassOfDecodeStepsAllocatesNothingPackedQ4_0) {
     const auto path = test::temp_dir() / "tiny-q4_0.gguf";
     write_synthetic_model(spec, path.string());
     expect_allocation_free_decode(Model::load(path.string()));
+}
+
+TEST(DecodeAllocations, ForwardPassOfMixedLoraDecodeStepsAllocatesNothing) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.weight_type = TensorType::Q4_0;
+    const auto dir = test::temp_dir();
+    write_synthetic_model(spec, (dir / "tiny-q4_0.gguf").string());
+    const auto model = Model::load((dir / "tiny-q4_0.gguf").string());
+    std::vector<std::shared_ptr<const LoraAdapter>> loras;
+    for (std::uint64_t seed : {1, 2}) {
+        SyntheticLoraSpec lora;
+        lora.seed = seed;
+        lora.rank = seed == 1 ? 16 : 8;
+        lora.targets = {LoraTarget::Q, LoraTarget::K, LoraTarget::V,   LoraTarget::O,
+                        LoraTarget::Gate, LoraTarget::Up, LoraTarget::Down};
+        const auto path = dir / ("lora" + std::to_string(seed) + ".gguf");
+        write_synthetic_lora(lora, model->gguf(), path.string());
+        loras.push_back(LoraAdapter::load(path.string(), *model));
+    }
+    expect_allocation_free_decode(model, loras);
 }
 
 TEST(DecodeAllocations, CounterSeesAllocations) {

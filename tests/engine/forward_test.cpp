@@ -77,8 +77,9 @@ public:
         }
         const std::size_t vocab = std::size_t(model_.shape().vocab_size);
         std::vector<float> logits(logits_rows.size() * vocab);
-        backend_->forward(
-            ForwardBatch{token_ids, positions, slots, query_start, seq_lens, tables, max_blocks, logits_rows}, logits);
+        const ForwardBatch batch{token_ids, positions,  slots,       query_start, seq_lens,
+                                 tables,    max_blocks, logits_rows, {}};
+        backend_->forward(batch, logits);
         for (std::size_t k = 0; k < scheduled.size(); ++k) {
             seqs[std::size_t(scheduled[k])].computed += chunks[std::size_t(scheduled[k])];
         }

@@ -132,7 +132,7 @@ TEST(ModelRequant, LogitsFollowTheRoundTripNotTheStoredWeights) {
         const std::vector<std::int32_t> lens{std::int32_t(tokens.size())}, table{0},
             rows{std::int32_t(tokens.size()) - 1};
         std::vector<float> got(want.size());
-        backend->forward(ForwardBatch{tokens, positions, slots, start, lens, table, 1, rows}, got);
+        backend->forward(ForwardBatch{tokens, positions, slots, start, lens, table, 1, rows, {}}, got);
         double err_want = 0, err_stored = 0, scale = 1;
         for (std::size_t i = 0; i < want.size(); ++i) {
             err_want = std::max(err_want, double(std::abs(got[i] - want[i])));

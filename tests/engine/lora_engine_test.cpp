@@ -1,0 +1,239 @@
+// LoRA through the engine: requests of different adapters in one batch generate what each does
+// alone; prefix caching keeps adapters apart (same prompt under two adapters shares no block,
+// hits within one adapter, and the base model keeps today's hashes); adapter files that do not
+// fit the base model are refused with a message that names the problem.
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+
+#include "engine/block_hash.h"
+#include "engine/engine.h"
+#include "engine/error.h"
+#include "engine/gguf_writer.h"
+#include "engine/synthetic_lora.h"
+#include "engine/synthetic_model.h"
+#include "tests/support/paths.h"
+
+namespace kvscope {
+namespace {
+
+struct Fixture {
+    std::filesystem::path dir = test::temp_dir();
+    std::shared_ptr<const Model> model;
+    std::shared_ptr<const LoraAdapter> a, b;
+
+    Fixture() {
+        SyntheticModelSpec spec;
+        spec.seed = 9;
+        write_synthetic_model(spec, (dir / "base.gguf").string());
+        model = Model::load((dir / "base.gguf").string());
+        a = make(21, {LoraTarget::Q, LoraTarget::V, LoraTarget::Down});
+        b = make(22, {LoraTarget::K, LoraTarget::O, LoraTarget::Gate, LoraTarget::Up});
+    }
+    std::shared_ptr<const LoraAdapter> make(std::uint64_t seed, std::vector<LoraTarget> targets) {
+        SyntheticLoraSpec spec;
+        spec.rank = 8;
+        spec.seed = seed;
+        spec.targets = std::move(targets);
+        const std::string path = (dir / ("lora" + std::to_string(seed) + ".gguf")).string();
+        write_synthetic_lora(spec, model->gguf(), path);
+        return LoraAdapter::load(path, *model);
+    }
+    std::unique_ptr<Engine> engine() const {
+        auto e = std::make_unique<Engine>(model, EngineConfig{});
+        e->add_lora("alpha", a);
+        e->add_lora("beta", b);
+        return e;
+    }
+};
+
+std::vector<std::int32_t> prompt_tokens(std::int32_t n, std::int32_t first) {
+    std::vector<std::int32_t> t;
+    for (std::int32_t i = 0; i < n; ++i) t.push_back(3 + (first + 37 * i) % 500);
+    return t;
+}
+
+Request greedy(std::vector<std::int32_t> prompt, const std::string& lora, std::int32_t max_tokens = 12) {
+    Request r;
+    r.prompt_token_ids = std::move(prompt);
+    r.lora = lora;
+    r.params.temperature = 0;
+    r.params.max_tokens = max_tokens;
+    r.params.ignore_eos = true;
+    return r;
+}
+
+struct Result {
+    std::vector<std::int32_t> tokens;
+    RequestTimings timings;
+};
+
+std::map<RequestId, Result> run_all(Engine& engine) {
+    std::map<RequestId, Result> results;
+    while (engine.has_work()) {
+        for (const RequestOutput& out : engine.step()) {
+            for (const SequenceOutput& s : out.samples) {
+                results[out.id].tokens.insert(results[out.id].tokens.end(), s.new_token_ids.begin(),
+                                              s.new_token_ids.end());
+            }
+            if (out.finished) results[out.id].timings = out.timings;
+        }
+    }
+    return results;
+}
+
+TEST(LoraEngine, MixedAdapterBatchEqualsEachRequestAlone) {
+    const Fixture f;
+    const std::vector<std::string> loras = {"", "alpha", "beta", "alpha", ""};
+    std::vector<std::vector<std::int32_t>> alone;
+    for (std::size_t i = 0; i < loras.size(); ++i) {
+        auto engine = f.engine();
+        const RequestId id = engine->add_request(greedy(prompt_tokens(20 + std::int32_t(i) * 7, int(i)), loras[i]));
+        alone.push_back(run_all(*engine)[id].tokens);
+        ASSERT_EQ(alone.back().size(), 12u);
+    }
+    auto engine = f.engine();
+    std::vector<RequestId> ids;
+    for (std::size_t i = 0; i < loras.size(); ++i) {
+        ids.push_back(engine->add_request(greedy(prompt_tokens(20 + std::int32_t(i) * 7, int(i)), loras[i])));
+    }
+    auto together = run_all(*engine);
+    for (std::size_t i = 0; i < loras.size(); ++i) EXPECT_EQ(together[ids[i]].tokens, alone[i]) << "request " << i;
+
+    // Each adapter changes what the model generates for the same prompt.
+    std::map<std::string, std::vector<std::int32_t>> by_lora;
+    auto e2 = f.engine();
+    std::map<RequestId, std::string> names;
+    for (const char* name : {"", "alpha", "beta"}) names[e2->add_request(greedy(prompt_tokens(30, 1), name))] = name;
+    for (const auto& [id, r] : run_all(*e2)) by_lora[names[id]] = r.tokens;
+    EXPECT_NE(by_lora[""], by_lora["alpha"]);
+    EXPECT_NE(by_lora[""], by_lora["beta"]);
+    EXPECT_NE(by_lora["alpha"], by_lora["beta"]);
+}
+
+TEST(LoraEngine, PrefixCacheNeverSharesBlocksAcrossAdapters) {
+    const Fixture f;
+    auto engine = f.engine();
+    const std::vector<std::int32_t> prompt = prompt_tokens(50, 5);  // 3 full blocks of 16
+    auto run_one = [&](const std::string& lora) {
+        const RequestId id = engine->add_request(greedy(prompt, lora, 4));
+        return run_all(*engine)[id].timings.num_cached_tokens;
+    };
+    EXPECT_EQ(run_one("alpha"), 0);
+    EXPECT_EQ(run_one("beta"), 0);    // same tokens, other adapter: no hit
+    EXPECT_EQ(run_one(""), 0);        // nor for the base model
+    EXPECT_EQ(run_one("alpha"), 48);  // within one adapter: every full prompt block hits
+    EXPECT_EQ(run_one("beta"), 48);
+    EXPECT_EQ(run_one(""), 48);
+
+    // The cached blocks of the three carry three different first-block hashes, and the base
+    // model's is the hash without any extra key (as before adapters existed).
+    const EngineSnapshot snap = engine->snapshot();
+    std::vector<BlockHash> first;
+    hash_full_blocks(prompt, 16, 0, 1, first);
+    int base_hits = 0, cached_blocks = 0;
+    for (const KvBlockInfo& block : snap.kv.blocks) {
+        if (!block.hash) continue;
+        ++cached_blocks;
+        base_hits += *block.hash == first[0] ? 1 : 0;
+    }
+    EXPECT_EQ(cached_blocks, 9);  // 3 prompt blocks x (base, alpha, beta)
+    EXPECT_EQ(base_hits, 1);
+}
+
+TEST(LoraEngine, RequestsNameLoadedAdaptersOnly) {
+    const Fixture f;
+    auto engine = f.engine();
+    EXPECT_EQ(engine->lora_names(), (std::vector<std::string>{"alpha", "beta"}));
+    try {
+        engine->add_request(greedy(prompt_tokens(5, 0), "gamma"));
+        FAIL() << "an unknown adapter was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("no LoRA adapter named 'gamma'"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(engine->add_lora("alpha", f.a), ConfigError);
+    EXPECT_THROW(engine->add_lora("", f.a), ConfigError);
+}
+
+// An adapter file written by hand: `edit` changes the writer before it is written.
+std::string load_error(const Fixture& f, const std::function<void(GgufWriter&)>& edit, bool pair = true) {
+    GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    w.set_string("general.type", "adapter");
+    w.set_string("adapter.type", "lora");
+    w.set_f32("adapter.lora.alpha", 8.0f);
+    if (pair) {
+        const std::vector<float> a(4 * 64, 0.1f), b(64 * 4, 0.1f);  // q: in 64, out 64 (4 heads x 16)
+        w.add_tensor("blk.0.attn_q.weight.lora_a", {64, 4}, TensorType::F32,
+                     std::span(reinterpret_cast<const std::uint8_t*>(a.data()), a.size() * 4));
+        w.add_tensor("blk.0.attn_q.weight.lora_b", {4, 64}, TensorType::F32,
+                     std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size() * 4));
+    }
+    edit(w);
+    const std::vector<std::uint8_t> bytes = w.to_bytes();
+    try {
+        LoraAdapter::load(GgufFile::from_memory(bytes, "adapter.gguf"), *f.model);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+void expect_error(const std::string& message, const std::vector<std::string>& parts) {
+    for (const std::string& p : parts) EXPECT_NE(message.find(p), std::string::npos) << message;
+}
+
+TEST(LoraEngine, BadAdapterFilesAreRefusedWithClearErrors) {
+    const Fixture f;
+    EXPECT_EQ(load_error(f, [](GgufWriter&) {}), "");  // the well-formed file loads
+    expect_error(load_error(f, [](GgufWriter& w) { w.set_string("general.architecture", "qwen2"); }),
+                 {"adapter.gguf", "architecture 'qwen2'", "is 'llama'", "made for this base model"});
+    expect_error(load_error(f, [](GgufWriter& w) { w.set_string("general.type", "model"); }),
+                 {"general.type is 'model'", "not an adapter file"});
+    expect_error(load_error(f, [](GgufWriter& w) { w.set_string("adapter.type", "control_vector"); }),
+                 {"adapter.type is 'control_vector'"});
+    {
+        expect_error(load_error(
+                         f,
+                         [](GgufWriter& w) {
+                             GgufWriter copy;
+                             for (const auto& [k, v] : w.metadata()) {
+                                 if (k != "adapter.lora.alpha") copy.set(k, v);
+                             }
+                             w = copy;
+                         },
+                         /*pair=*/false),
+                     {"adapter.lora.alpha is missing"});
+    }
+    const std::vector<float> wrong(4 * 32, 0.1f);
+    const auto wrong_bytes = std::span(reinterpret_cast<const std::uint8_t*>(wrong.data()), wrong.size() * 4);
+    expect_error(load_error(f,
+                            [&](GgufWriter& w) {
+                                w.add_tensor("blk.1.attn_k.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
+                                w.add_tensor("blk.1.attn_k.weight.lora_b", {4, 32}, TensorType::F32, wrong_bytes);
+                            }),
+                 {"'blk.1.attn_k.weight'", "lora_a is [32, 4]", "base weight is [64, 32]", "lora_a must be [64, rank]",
+                  "another base model"});
+    expect_error(load_error(f,
+                            [&](GgufWriter& w) {
+                                w.add_tensor("blk.1.attn_k.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
+                            }),
+                 {"'blk.1.attn_k.weight' has lora_a but no lora_b"});
+    expect_error(load_error(f,
+                            [&](GgufWriter& w) {
+                                w.add_tensor("token_embd.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
+                                w.add_tensor("token_embd.weight.lora_b", {4, 32}, TensorType::F32, wrong_bytes);
+                            }),
+                 {"'token_embd.weight'", "kvscope cannot adapt"});
+    expect_error(load_error(f,
+                            [&](GgufWriter& w) {
+                                w.add_tensor("blk.7.attn_q.weight.lora_a", {32, 4}, TensorType::F32, wrong_bytes);
+                                w.add_tensor("blk.7.attn_q.weight.lora_b", {4, 32}, TensorType::F32, wrong_bytes);
+                            }),
+                 {"'blk.7.attn_q.weight'", "base model does not have"});
+}
+
+}  // namespace
+}  // namespace kvscope
