@@ -36,6 +36,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
         m_store = new QSettings;
         m_ownsStore = true;
     }
+    const QString settingsProblem = setAsideCorruptSettings(*m_store);
     m_settings = WorkbenchSettings::read(*m_store);
     setWindowTitle(tr("kvscope"));
     setAcceptDrops(true);
@@ -51,6 +52,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
     splitDockWidget(batch, charts, Qt::Horizontal);
     createStatusBar();
+    if (!settingsProblem.isEmpty()) statusBar()->showMessage(settingsProblem, 20000);
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
     resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));
     resizeDocks({chat}, {width() * 27 / 100}, Qt::Horizontal);

@@ -1,5 +1,6 @@
 #include "ui/workbench_settings.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QObject>
 
@@ -94,6 +95,19 @@ void WorkbenchSettings::write(QSettings& s) const {
     s.setValue("scheduler/chunkedPrefill", c.enable_chunked_prefill);
     s.setValue("scheduler/maxModelLen", c.max_model_len);
     s.setValue("backend/threads", c.num_threads);
+}
+
+QString setAsideCorruptSettings(QSettings& settings) {
+    if (settings.status() != QSettings::FormatError) return {};
+    const QString file = settings.fileName();
+    const QString aside = file + QStringLiteral(".corrupt");
+    QFile::remove(aside);
+    if (!QFile::rename(file, aside)) {
+        return QObject::tr("%1: the settings file is corrupt and cannot be moved aside; delete it to save settings")
+            .arg(file);
+    }
+    settings.sync();  // reads the (now absent) file again: an empty store that saves normally
+    return QObject::tr("%1: the settings file was corrupt; it was kept as %2 and defaults are used").arg(file, aside);
 }
 
 void WorkbenchSettings::addRecent(const QString& source) {
