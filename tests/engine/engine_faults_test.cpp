@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/engine.h"
@@ -66,11 +67,12 @@ void expect_all_free(const Engine& engine) {
     EXPECT_TRUE(engine.request_ids().empty());
 }
 
-const SequenceSnapshot* find_seq(const EngineSnapshot& snap, RequestId id) {
+// A copy: the snapshot is usually a temporary.
+std::optional<SequenceSnapshot> find_seq(const EngineSnapshot& snap, RequestId id) {
     for (const SequenceSnapshot& s : snap.sequences) {
-        if (s.request_id == id) return &s;
+        if (s.request_id == id) return s;
     }
-    return nullptr;
+    return std::nullopt;
 }
 
 TEST(EngineFaults, KvExhaustionPreemptsThenRefusesWhatCanNeverFitAndServesOn) {
@@ -131,8 +133,8 @@ TEST(EngineFaults, AbortInTheMiddleOfAChunkedPrefill) {
     std::map<RequestId, Outcome> results;
     collect(engine.step(), results);
     collect(engine.step(), results);
-    const SequenceSnapshot* s = find_seq(engine.snapshot(), id);
-    ASSERT_NE(s, nullptr);
+    const std::optional<SequenceSnapshot> s = find_seq(engine.snapshot(), id);
+    ASSERT_TRUE(s.has_value());
     ASSERT_GT(s->num_computed_tokens, 0);
     ASSERT_LT(s->num_computed_tokens, s->num_prompt_tokens) << "the prefill should still be going on";
     EXPECT_GT(engine.snapshot().kv.stats.num_used_blocks, 0);
