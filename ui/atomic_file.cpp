@@ -11,7 +11,9 @@ QString writeAtomically(const QString& path, const std::function<bool(QIODevice&
     if (!file.open(QIODevice::WriteOnly)) {
         return QObject::tr("%1: cannot write here (%2); choose another folder").arg(path, file.errorString());
     }
-    if (!write(file)) {
+    // flush() here: QSaveFile::commit() does not report a buffered write that fails as it
+    // flushes (a full disk left an empty file "committed").
+    if (!write(file) || !file.flush()) {
         file.cancelWriting();
         return QObject::tr("%1: writing failed (%2); check the free space and try again")
             .arg(path, file.error() != QFileDevice::NoError ? file.errorString() : QObject::tr("encoder error"));

@@ -38,6 +38,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
         m_store = new QSettings;
         m_ownsStore = true;
     }
+    const QString settingsProblem = setAsideCorruptSettings(*m_store);
     m_settings = WorkbenchSettings::read(*m_store);
     setWindowTitle(tr("kvscope"));
     setAcceptDrops(true);
@@ -65,6 +66,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     });
     createStatusBar();
     new RemoteControls(this, session);  // Serve, Attach / Detach
+    if (!settingsProblem.isEmpty()) statusBar()->showMessage(settingsProblem, 20000);
     const QRect screenArea = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
     resize(std::min(1600, screenArea.width()), std::min(1000, screenArea.height()));
     resizeDocks({chat}, {width() * 27 / 100}, Qt::Horizontal);

@@ -1,5 +1,6 @@
 #include "ui/workbench_settings.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QObject>
 
@@ -100,6 +101,19 @@ void WorkbenchSettings::write(QSettings& s) const {
     s.setValue("backend/kind", QString::fromUtf8(backend_kind_name(c.backend).data()));
     s.setValue("scheduler/preemption",
                c.preemption_mode == PreemptionMode::Swap ? QStringLiteral("swap") : QStringLiteral("recompute"));
+}
+
+QString setAsideCorruptSettings(QSettings& settings) {
+    if (settings.status() != QSettings::FormatError) return {};
+    const QString file = settings.fileName();
+    const QString aside = file + QStringLiteral(".corrupt");
+    QFile::remove(aside);
+    if (!QFile::rename(file, aside)) {
+        return QObject::tr("%1: the settings file is corrupt and cannot be moved aside; delete it to save settings")
+            .arg(file);
+    }
+    settings.sync();  // reads the (now absent) file again: an empty store that saves normally
+    return QObject::tr("%1: the settings file was corrupt; it was kept as %2 and defaults are used").arg(file, aside);
 }
 
 void WorkbenchSettings::addRecent(const QString& source) {

@@ -22,6 +22,11 @@ struct WorkbenchSettings {
     void addRecent(const QString& source);
 };
 
+// Qt never writes over a settings file it could not parse (QSettings::FormatError): nothing
+// would be saved again. Such a file is moved aside to "<file>.corrupt" so that the next save
+// writes a fresh one. Returns a one-line message saying so, or "" when the file was fine.
+QString setAsideCorruptSettings(QSettings& settings);
+
 // The embedded model's name, as a QString.
 QString embeddedModelSource();
 // Problems with a load request, one line each (empty when it is valid): the engine settings as

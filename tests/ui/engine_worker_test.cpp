@@ -1,9 +1,12 @@
 // The bridge on a real QThread with the embedded model: load (with progress, and re-quantised),
 // submit, chat through the template, stream outputs and snapshots back through queued signals,
-// pause and resume, abort, reset the prefix cache, a block's tokens, a model file's header, and a
-// failed load that keeps the old model.
+// pause and resume, abort, reset the prefix cache, a block's tokens, a model file's header, and
+// failed loads (a missing file, a file cut off half-way, a model that loads but whose KV cache
+// cannot be made) that keep the old model serving, its running request included.
 
+#include <QFile>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QThread>
 #include <QtTest>
 
@@ -234,6 +237,10 @@ private slots:
     void resetPrefixCacheFreesTheCachedBlocksOnlyWhenNoneIsHeld() {
         QSignalSpy reset(m_relay, &Relay::prefixCacheReset);
         QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
+        // The previous test's request may still be finishing (a slow or loaded machine).
+        QVERIFY(QTest::qWaitFor([&] {
+            return !snapshots.isEmpty() && snapshots.last().at(0).value<Snapshot>()->kv.stats.num_used_blocks == 0;
+        }));
         call([w = m_worker] { w->resetPrefixCache(); });
         QVERIFY(waitFor(reset));
         QCOMPARE(reset.at(0).at(0).toBool(), true);
@@ -307,6 +314,61 @@ private slots:
         r.params.max_tokens = 2;
         call([w = m_worker, r] { w->submit(1, r); });
         QVERIFY(waitFor(accepted));
+    }
+
+    void aLoadThatFailsHalfWayKeepsTheRunningRequestServing() {
+        QSignalSpy accepted(m_relay, &Relay::requestAccepted);
+        QSignalSpy outputs(m_relay, &Relay::outputsReady);
+        QSignalSpy failed(m_relay, &Relay::modelLoadFailed);
+        QSignalSpy loaded(m_relay, &Relay::modelLoaded);
+        // Paused, so that the request is certainly inside the old engine while the loads fail.
+        call([w = m_worker] { w->setPaused(true); });
+        kvscope::Request r;
+        r.prompt = "Once upon a time";
+        r.params.max_tokens = 60;
+        r.params.temperature = 0;
+        r.params.ignore_eos = true;
+        call([w = m_worker, r] { w->submit(7, r); });
+        QVERIFY(waitFor(accepted));
+        const qint64 id = accepted.at(0).at(1).toLongLong();
+
+        // The embedded model cut off in the middle of its weights, as by a failed download.
+        QTemporaryDir dir;
+        const QString cut = dir.filePath("cut.gguf");
+        QFile file(cut);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        const auto bytes = kvscope::embedded_model_bytes();
+        file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<qint64>(bytes.size() / 2));
+        file.close();
+        kvscope::ui::LoadRequest truncated;
+        truncated.source = cut;
+        // A model that loads, then a KV budget that holds no block: fails after the weights.
+        kvscope::ui::LoadRequest noKv = embeddedLoad();
+        noKv.config.kv_cache_bytes = 1;
+        call([w = m_worker, truncated, noKv] {
+            w->loadModel(truncated);
+            w->loadModel(noKv);
+            w->setPaused(false);
+        });
+        QVERIFY(waitFor(failed, 2));
+        QVERIFY2(failed.at(0).at(0).toString().startsWith(cut + ": "), qPrintable(failed.at(0).at(0).toString()));
+        QVERIFY2(failed.at(1).at(0).toString().contains("holds no block"), qPrintable(failed.at(1).at(0).toString()));
+
+        // The request that was running goes on to its length, on the old model.
+        int tokens = 0;
+        kvscope::FinishReason finish = kvscope::FinishReason::none;
+        while (finish == kvscope::FinishReason::none && waitFor(outputs)) {
+            while (!outputs.isEmpty()) {
+                for (const auto& out : outputs.takeFirst().at(0).value<QVector<kvscope::RequestOutput>>()) {
+                    if (out.id != id || out.samples.empty()) continue;
+                    tokens += static_cast<int>(out.samples[0].new_token_ids.size());
+                    if (out.samples[0].finished()) finish = out.samples[0].finish_reason;
+                }
+            }
+        }
+        QCOMPARE(finish, kvscope::FinishReason::length);
+        QCOMPARE(tokens, 60);
+        QCOMPARE(loaded.count(), 0);
     }
 
     void abortEndsARequestWithAbort() {

@@ -1,6 +1,11 @@
 // Session exports parsed back: the JSON document (model, settings, time series, requests), the
 // three CSV files (header, one row per sample or request, quoting), atomic writes that leave
-// nothing behind on failure, and a clear message for a path that cannot be written.
+// nothing behind on failure, and a clear message for a path that cannot be written, a full disk
+// and a read-only one (a small tmpfs mounted for the test, where allowed) with the previous
+// export intact.
+
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <QDir>
 #include <QJsonArray>
@@ -58,6 +63,30 @@ void fill(Session& session) {
     out.timings.time_to_first_token = 0.004;
     session.onOutputs({out});
     session.onRequestRejected(2, "too long, shorten it");
+}
+
+// A tmpfs of `bytes` mounted on `dir` for the life of the object (root only); mounted() says
+// whether that worked.
+class SmallDisk {
+public:
+    SmallDisk(const QString& dir, int bytes) : m_dir(dir.toStdString()) {
+        const std::string options = "size=" + std::to_string(bytes);
+        m_mounted = ::mount("tmpfs", m_dir.c_str(), "tmpfs", 0, options.c_str()) == 0;
+    }
+    ~SmallDisk() {
+        if (m_mounted) ::umount2(m_dir.c_str(), MNT_DETACH);
+    }
+    bool mounted() const { return m_mounted; }
+    bool remountReadOnly() { return ::mount("tmpfs", m_dir.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
+
+private:
+    std::string m_dir;
+    bool m_mounted = false;
+};
+
+QByteArray readAll(const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
 
 }  // namespace
@@ -140,6 +169,56 @@ private slots:
         QVERIFY(csvError.contains("cannot write here"));
         QVERIFY(saveImageAtomically(dir.filePath("no/x.png"), QImage(4, 4, QImage::Format_RGB32)).contains("no/x.png"));
         QCOMPARE(QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList());
+    }
+
+    void aFullOrReadOnlyDiskIsAClearErrorAndKeepsThePreviousExport() {
+        QTemporaryDir dir;
+        const QString mountPoint = dir.filePath("disk");
+        QVERIFY(QDir().mkdir(mountPoint));
+        SmallDisk disk(mountPoint, 64 * 1024);
+        if (!disk.mounted()) QSKIP("mounting a tmpfs needs root (CAP_SYS_ADMIN); the full-disk case is not run");
+        Session session;
+        fill(session);
+        const QString path = mountPoint + "/session.json";
+        QCOMPARE(exportSessionJson(session, path), QString());
+        const QByteArray previous = readAll(path);
+        QVERIFY(previous.size() > 100);
+
+        // Fill the disk to the last byte (again after each failed export frees its temporary
+        // file), then export a larger session.
+        int fillers = 0;
+        auto fillDisk = [&] {
+            QFile filler(mountPoint + QString("/filler%1").arg(fillers++));
+            if (!filler.open(QIODevice::WriteOnly)) return;
+            const QByteArray byte(1, 'x');
+            while (filler.write(byte) == 1 && filler.flush()) {
+            }
+        };
+        fillDisk();
+        for (int i = 0; i < 200; ++i) {
+            auto s = std::make_shared<EngineSnapshot>();
+            s->detail = SnapshotDetail::CountersOnly;
+            session.onSnapshot(s, 2.0 + i);
+        }
+        const QString full = exportSessionJson(session, path);
+        QVERIFY2(full.startsWith(path + ": "), qPrintable(full));
+        QVERIFY(!full.contains('\n'));
+        QCOMPARE(readAll(path), previous);
+        fillDisk();
+        QString csvError;
+        QVERIFY(exportSessionCsv(session, mountPoint + "/s.csv", &csvError).isEmpty());
+        QVERIFY2(csvError.startsWith(mountPoint + "/s.csv: writing failed"), qPrintable(csvError));
+        QCOMPARE(QDir(mountPoint).entryList(QStringList{"s*.csv"}, QDir::Files), QStringList());
+
+        // Read-only: refused with a message, the previous export still whole.
+        for (const QString& name : QDir(mountPoint).entryList(QStringList{"filler*", "s*.csv"}, QDir::Files)) {
+            QVERIFY(QFile::remove(mountPoint + "/" + name));
+        }
+        QVERIFY(disk.remountReadOnly());
+        const QString readOnly = exportSessionJson(session, path);
+        QVERIFY2(readOnly.startsWith(path + ": cannot write here"), qPrintable(readOnly));
+        QCOMPARE(readAll(path), previous);
+        QCOMPARE(QDir(mountPoint).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList{"session.json"});
     }
 
     void anExistingFileIsReplacedWhole() {

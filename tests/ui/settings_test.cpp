@@ -87,6 +87,44 @@ private slots:
         QCOMPARE(r.load.source, embeddedModelSource());  // the file is gone: the embedded model
     }
 
+    void aCorruptSettingsFileGivesDefaultsAndIsRewrittenWhole() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("s.ini");
+        const QByteArray garbage[] = {
+            QByteArray("\xff\xfe\x00[cache\nblockSize=\xc3\x28\n\0\0=\n[[[\n", 24),
+            QByteArray("[cache]\nblockSize=16\nbudgetMiB=") + QByteArray(200000, '9'),
+            QByteArray(1 << 20, '\0'),
+            QByteArray("[model]\nsource=\"unterminated\nweightType=@Variant(\0\0\0\x7f\xff\xff)\n[cache]blockSize"),
+        };
+        for (const QByteArray& bytes : garbage) {
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(bytes);
+            f.close();
+            QSettings store(path, QSettings::IniFormat);
+            const bool unparsable = store.status() == QSettings::FormatError;
+            const QString note = setAsideCorruptSettings(store);
+            QCOMPARE(note.isEmpty(), !unparsable);
+            if (unparsable) {
+                QVERIFY2(note.contains(path + ".corrupt"), qPrintable(note));
+                QVERIFY(QFile::exists(path + ".corrupt"));
+            }
+            const WorkbenchSettings r = WorkbenchSettings::read(store);
+            QVERIFY(validateLoadRequest(r.load).isEmpty());
+            QCOMPARE(r.load.source, embeddedModelSource());
+            // Saving over the corrupt file gives one that reads back as written.
+            WorkbenchSettings w = r;
+            w.load.config.block_size = 32;
+            w.addRecent("x.gguf");
+            w.write(store);
+            store.sync();
+            QSettings again(path, QSettings::IniFormat);
+            const WorkbenchSettings back = WorkbenchSettings::read(again);
+            QCOMPARE(back.load.config.block_size, 32);
+            QCOMPARE(back.recentModels, QStringList{"x.gguf"});
+        }
+    }
+
     void aCombinationTheEngineRejectsFallsBackToTheDefaultConfiguration() {
         QTemporaryDir dir;
         QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);

@@ -1,4 +1,5 @@
-// Built instead of kernels/cuda when KVSCOPE_CUDA is off: no device, and no CUDA backend.
+// Built instead of kernels/cuda/device when KVSCOPE_CUDA is off: no device. (make_cuda_backend in
+// cuda_backend.cpp, always built, then refuses with cuda_device_info().reason.)
 
 #include "engine/error.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -17,11 +18,6 @@ const CudaDeviceInfo& cuda_device_info() {
         return i;
     }();
     return info;
-}
-
-std::unique_ptr<Backend> make_cuda_backend(const ModelShape&, const ModelWeights&, const KvCacheSpec&,
-                                           const CudaBackendOptions&) {
-    throw ConfigError("the CUDA backend is not in this build; rebuild with nvcc installed or use --backend cpu");
 }
 
 }  // namespace kvscope

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds kvscope with a sanitizer in a build folder of its own and runs the tests under it.
+#   scripts/sanitize.sh asan    AddressSanitizer + UndefinedBehaviorSanitizer, every test
+#   scripts/sanitize.sh tsan    ThreadSanitizer: the tests with threads (engine loop and worker
+#                               bridge, the server, the thread pool)
+#   scripts/sanitize.sh asan|tsan TARGET...   only these test executables (built, then run)
+# CUDA is off (the sanitizers cover host code only). The folder is build-<kind>, or
+# $KVSCOPE_SANITIZE_DIR. Suppressions (each with its reason) live in tests/sanitizers/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind="${1:-}"
+shift || true
+case "$kind" in
+    asan) flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" ;;
+    tsan) flags="-fsanitize=thread" ;;
+    *) echo "usage: scripts/sanitize.sh asan|tsan" >&2; exit 2 ;;
+esac
+build_dir="${KVSCOPE_SANITIZE_DIR:-build-$kind}"
+supp="$PWD/tests/sanitizers"
+launcher=()
+if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
+# -O1 -g: readable stacks, tests a few times slower than Release rather than ten.
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVSCOPE_CUDA=OFF \
+    -DKVSCOPE_BENCHMARKS=OFF "${launcher[@]}" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g $flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g $flags" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags"
+
+export QT_QPA_PLATFORM=offscreen
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+start=$SECONDS
+if [ "$kind" = asan ] && [ $# -eq 0 ]; then
+    cmake --build "$build_dir"
+    ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
+else
+    targets=("$@")
+    if [ ${#targets[@]} -eq 0 ]; then
+        # The tests where more than one thread touches shared state.
+        targets=(thread_pool_test engine_worker_test completions_http_test bad_request_http_test
+                 kv_snapshot_http_test metrics_http_test serving_load_test serve_cli_test bench_serve_test)
+    fi
+    cmake --build "$build_dir" --target "${targets[@]}" kvscope-cli
+    # Each executable on its own, one after the other: a sanitizer wants the cores it can get.
+    failed=()
+    for t in "${targets[@]}"; do
+        exe=$(find "$build_dir" -type f -name "$t" -perm -u+x -print -quit)
+        echo "=== $t"
+        if [[ "$t" == fuzz_* ]]; then
+            corpus="tests/fuzz/corpus/${t#fuzz_}"
+            "$exe" --iterations "${KVSCOPE_FUZZ_ITERATIONS:-3000}" "${corpus%_fuzz}" || failed+=("$t")
+        else
+            "$exe" || failed+=("$t")
+        fi
+    done
+    if [ ${#failed[@]} -gt 0 ]; then
+        echo "sanitize $kind: failed: ${failed[*]}" >&2
+        exit 1
+    fi
+fi
+echo "sanitize $kind: build and tests took $((SECONDS - start)) s"
