@@ -11,48 +11,15 @@
 #include <sstream>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/paths.h"
 
 namespace {
 
-struct RunResult {
-    int exit_code = -1;
-    std::string out;  // stdout
-    std::string err;  // stderr
-};
+using RunResult = kvscope::test::CliResult;
+using kvscope::test::json_lines;
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-RunResult run(const std::vector<std::string>& args) {
-    const auto dir = kvscope::test::temp_dir();
-    std::string cmd = quote(KVSCOPE_CLI);
-    for (const auto& a : args) cmd += " " + quote(a);
-    cmd += " 2>" + quote((dir / "stderr").string());
-    RunResult r;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf{};
-    for (std::size_t n; (n = fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.out.append(buf.data(), n);
-    const int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream err(dir / "stderr");
-    std::stringstream ss;
-    ss << err.rdbuf();
-    r.err = ss.str();
-    return r;
-}
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-    std::vector<nlohmann::json> lines;
-    std::istringstream in(out);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-    }
-    return lines;
-}
+RunResult run(const std::vector<std::string>& args) { return kvscope::test::run_cli(KVSCOPE_CLI, args); }
 
 TEST(Cli, GenerateGivesTheKnownGoodIds) {
     const RunResult r =
