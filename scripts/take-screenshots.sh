@@ -42,7 +42,8 @@ sleep 4 && import -window root "$out/chat.png"
 xdotool key ctrl+comma && sleep 2 && import -window root "$out/settings.png"
 kill "$pid" && wait "$pid" || true
 
-small() { convert "$@" -strip +dither -colors 256 -define png:compression-level=9; }
+# convert IN [operations...] OUT, then 256 colours and the best PNG compression before OUT
+small() { convert "${@:1:$#-1}" -strip +dither -colors 256 -define png:compression-level=9 "${@: -1}"; }
 small "$out/running.png" -resize 1280x docs/screenshot-workbench.png
 small "$out/zoomed.png" -crop 1070x550+530+18 +repage docs/screenshot-inspector.png
 convert "$out/running.png" -crop 724x405+0+573 +repage -strip docs/screenshot-batch.png
