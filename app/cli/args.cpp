@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <iostream>
 #include <sstream>
 
 namespace kvscope::cli {
@@ -117,6 +118,14 @@ bool ArgParser::wants_help(const std::vector<std::string>& argv) {
         if (a == "--help" || a == "-h") return true;
     }
     return false;
+}
+
+std::optional<ParsedArgs> ArgParser::parse_or_help(const std::vector<std::string>& argv) const {
+    if (wants_help(argv)) {
+        std::cout << help();
+        return std::nullopt;
+    }
+    return parse(argv);
 }
 
 std::string ArgParser::help() const {

@@ -49,6 +49,9 @@ public:
     std::string help() const;
     // True when argv asks for --help / -h (checked before parsing, so other errors don't mask it).
     static bool wants_help(const std::vector<std::string>& argv);
+    // parse(), except that for --help / -h it prints help() to stdout and returns nothing (the
+    // command then exits 0).
+    std::optional<ParsedArgs> parse_or_help(const std::vector<std::string>& argv) const;
 
 private:
     const OptionSpec* find(const std::string& name) const;

@@ -34,7 +34,7 @@ nlohmann::json stats_json(const Stats& s) {
     return {{"mean", s.mean}, {"stddev", s.stddev}, {"min", s.min}, {"max", s.max}};
 }
 
-void append_common_options(std::vector<OptionSpec>& options) {
+ArgParser parser(const std::string& command, const std::string& summary, std::vector<OptionSpec> options) {
     const std::vector<OptionSpec> common = {
         {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
         {"threads", "N[,N...]", "CPU threads; a list runs each (default: all cores)"},
@@ -45,6 +45,7 @@ void append_common_options(std::vector<OptionSpec>& options) {
         {"cache-dtype", "TYPE", "KV cache element type: f32, f16 or q8_0 (default f32)"},
     };
     options.insert(options.end(), common.begin(), common.end());
+    return ArgParser(command, summary, std::move(options));
 }
 
 std::vector<std::int64_t> integer_list(const ParsedArgs& args, const std::string& name, const std::string& fallback,

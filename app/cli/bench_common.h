@@ -22,9 +22,9 @@ struct Stats {
 Stats stats(const std::vector<double>& values);
 nlohmann::json stats_json(const Stats& s);
 
-// --model, --threads, --json, --json-file, --no-repack, --block-size, --cache-dtype (the options
-// every bench takes).
-void append_common_options(std::vector<OptionSpec>& options);
+// The parser of a bench subcommand: its own options, then --model, --threads, --json, --json-file,
+// --no-repack, --block-size, --cache-dtype (the options every bench takes).
+ArgParser parser(const std::string& command, const std::string& summary, std::vector<OptionSpec> options);
 
 struct CommonOptions {
     std::string model_path;    // as given (or the embedded model's name)

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/bench_commands.h"
 #include "app/cli/bench_common.h"
@@ -70,7 +69,7 @@ nlohmann::json point_json(const Point& p, const PointResult& r) {
 }  // namespace
 
 int run_bench_batched(const std::vector<std::string>& args) {
-    std::vector<OptionSpec> options = {
+    const std::vector<OptionSpec> options = {
         {"npp", "N[,N...]", "prompt lengths (default 128,512)"},
         {"ntg", "N[,N...]", "generated lengths (default 128)"},
         {"npl", "N[,N...]", "batch sizes: parallel sequences (default 1,2,4,8,16)"},
@@ -78,14 +77,11 @@ int run_bench_batched(const std::vector<std::string>& args) {
         {"max-num-batched-tokens", "N",
          "most tokens per engine step (default: the largest B x PP, so prompts take one step)"},
     };
-    bench::append_common_options(options);
-    const ArgParser parser("bench batched",
-                           "Batched prompt processing and generation over a grid, as llama-batched-bench.", options);
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const ArgParser parser = bench::parser(
+        "bench batched", "Batched prompt processing and generation over a grid, as llama-batched-bench.", options);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const bench::CommonOptions common = bench::common_options(a);
     const bool shared = a.has("shared-prompt");
     std::vector<Point> grid;

@@ -5,7 +5,6 @@
 // Each test runs once untimed, then --repetitions times; mean and sample standard deviation.
 
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/bench_commands.h"
 #include "app/cli/bench_common.h"
@@ -56,20 +55,17 @@ nlohmann::json result_json(const Test& test, int threads, std::int32_t depth, co
 }  // namespace
 
 int run_bench_latency(const std::vector<std::string>& args) {
-    std::vector<OptionSpec> options = {
+    const std::vector<OptionSpec> options = {
         {"prompt-tokens", "N[,N...]", "prompt lengths of the pp tests; 0 = none (default 512)"},
         {"gen-tokens", "N[,N...]", "generated lengths of the tg tests; 0 = none (default 128)"},
         {"repetitions", "N", "timed runs of each test (default 5)"},
         {"depth", "N", "tg tests start after an untimed N-token prompt (default 0: empty context)"},
     };
-    bench::append_common_options(options);
-    const ArgParser parser("bench latency",
-                           "Prompt processing and generation speed, as llama-bench: ppN and tgN tokens/s.", options);
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const ArgParser parser = bench::parser(
+        "bench latency", "Prompt processing and generation speed, as llama-bench: ppN and tgN tokens/s.", options);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const bench::CommonOptions common = bench::common_options(a);
     const auto prompts = bench::integer_list(a, "prompt-tokens", "512", 0, 1 << 20);
     const auto gens = bench::integer_list(a, "gen-tokens", "128", 0, 1 << 20);

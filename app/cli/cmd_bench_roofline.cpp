@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/bench_bandwidth.h"
 #include "app/cli/bench_commands.h"
@@ -46,21 +45,18 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int run_bench_roofline(const std::vector<std::string>& args) {
-    std::vector<OptionSpec> options = {
+    const std::vector<OptionSpec> options = {
         {"gen-tokens", "N", "tokens generated per run from an empty context (default 64)"},
         {"repetitions", "N", "probe + generation rounds (default 3)"},
         {"probe-mib", "N", "size of the bandwidth probe's array in MiB (default 512)"},
         {"passes", "N", "passes over the array per probe, the best counts (default 3)"},
     };
-    bench::append_common_options(options);
-    const ArgParser parser("bench roofline",
-                           "Memory bandwidth of this machine and the bandwidth-bound ceiling of batch-1 generation.",
-                           options);
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const ArgParser parser = bench::parser(
+        "bench roofline", "Memory bandwidth of this machine and the bandwidth-bound ceiling of batch-1 generation.",
+        options);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const bench::CommonOptions common = bench::common_options(a);
     const auto gen = static_cast<std::int32_t>(a.integer("gen-tokens", 64, 2, 1 << 20));
     const int reps = static_cast<int>(a.integer("repetitions", 3, 1, 100));

@@ -76,11 +76,9 @@ int run_bench_serve(const std::vector<std::string>& args) {
     };
     const ArgParser parser("bench serve", "Load an OpenAI-compatible server and report throughput and latencies.",
                            options);
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     server::BenchServeOptions o = bench_serve_options(a);
     const std::shared_ptr<const Model> vocab =
         Model::load(a.string("tokenizer").value_or(std::string(kEmbeddedModelName)));
@@ -105,6 +103,5 @@ int run_bench_serve(const std::vector<std::string>& args) {
     if (auto path = a.string("json-file")) write_file_atomically(*path, j.dump(2) + "\n");
     return result.failed == 0 ? 0 : 1;
 }
-
 
 }  // namespace kvscope::cli

@@ -5,7 +5,6 @@
 // (requests running per step), KV usage, preemptions and the prefix-cache hit rate.
 
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/bench_commands.h"
 #include "app/cli/bench_common.h"
@@ -55,11 +54,9 @@ int run_bench_throughput(const std::vector<std::string>& args) {
     append_engine_options(options);
     const ArgParser parser("bench throughput", "Offline serving throughput of a synthetic workload through the engine.",
                            options);
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     WorkloadSpec spec;
     spec.num_requests = static_cast<std::int32_t>(a.integer("num-prompts", 64, 1, 1 << 20));
     spec.prompt_len = LengthDistribution::parse(a.string("input-len").value_or("128"), "--input-len");

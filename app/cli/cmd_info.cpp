@@ -65,11 +65,9 @@ int run_info(const std::vector<std::string>& args) {
                            {{"model", "PATH", "model file (default: the embedded stories260K)"},
                             {"json", "", "print one JSON object instead of text"},
                             {"max-items", "N", "array items shown per metadata value (default 8)"}});
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const std::string source = a.string("model").value_or(std::string(kEmbeddedModelName));
     const std::size_t max_items = static_cast<std::size_t>(a.integer("max-items", 8, 0, 1 << 20));
     const GgufFile file = source == kEmbeddedModelName

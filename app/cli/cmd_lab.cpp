@@ -2,7 +2,6 @@
 // comparison) and show where the memory goes: a table, or JSON with totals and time series.
 
 #include <cstdio>
-#include <iostream>
 #include <sstream>
 
 #include "app/cli/args.h"
@@ -146,11 +145,9 @@ lab::LabConfig lab_config_from_args(const ParsedArgs& a, const TraceHeader& head
 int run_lab(const std::vector<std::string>& args) {
     const ArgParser parser("lab", "Replay a trace under several KV allocators and show where the memory goes.",
                            lab_options());
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const std::optional<std::string> trace_path = a.string("trace");
     if (!trace_path) throw UsageError("--trace FILE is required (make one with generate --trace-out or make-trace)");
     const Trace trace = read_trace(*trace_path);

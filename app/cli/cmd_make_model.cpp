@@ -1,7 +1,6 @@
 // kvscope-cli make-model: synthetic GGUF models with random weights, for benchmarks at real sizes.
 
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
@@ -29,11 +28,9 @@ int run_make_model(const std::vector<std::string>& args) {
          {"tokenizer", "KIND", "llama (SentencePiece, default) or gpt2 (byte-level BPE with ChatML tokens)"},
          {"name", "TEXT", "general.name"},
          {"seed", "S", "random seed of the weights (default 1)"}});
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const std::optional<std::string> out = a.string("out");
     if (!out) throw UsageError("--out PATH is required");
     SyntheticModelSpec spec = a.has("preset") ? synthetic_preset(*a.string("preset")) : SyntheticModelSpec{};

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
@@ -67,11 +66,9 @@ void cut_to_context(std::vector<WorkloadRequest>& workload, std::int32_t max_mod
 int run_make_trace(const std::vector<std::string>& args) {
     const ArgParser parser("make-trace", "Write a synthetic workload trace (JSONL) for 'kvscope-cli lab'.",
                            make_trace_options());
-    if (ArgParser::wants_help(args)) {
-        std::cout << parser.help();
-        return 0;
-    }
-    const ParsedArgs a = parser.parse(args);
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
     const std::optional<std::string> out = a.string("out");
     if (!out) throw UsageError("--out FILE is required");
 

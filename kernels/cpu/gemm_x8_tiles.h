@@ -54,25 +54,13 @@ __m256i load(const std::uint8_t* p) {
 // Q4_0 weights: unsigned nibbles 0..15 times signed activations; each block subtracts
 // c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
 // below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
-template <int T>
-void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y,
-               const PanelPrefetch& pf) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-#if !defined(KVSCOPE_GEMM_VNNI)
-    const __m256i ones = _mm256_set1_epi16(1);
-#endif
-    __m256 acc[T];
-    const std::int8_t* xrow[T];
-    const float* xd[T];
-    for (int t = 0; t < T; ++t) {
-        acc[t] = _mm256_setzero_ps();
-        xrow[t] = reinterpret_cast<const std::int8_t*>(a.x + (t0 + t) * a.x_row_bytes) + 2;
-        xd[t] = a.xd + (t0 + t) * a.num_blocks * 2;
-    }
-    for (std::int64_t b = 0; b < a.num_blocks; ++b) {
-        const std::uint8_t* gb = group + b * kQ4GroupBlockBytes;
-        if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
-        prefetch_share(pf, b);
+struct Q4_0Format {
+    static constexpr int kGroupBlockBytes = kQ4GroupBlockBytes;
+
+    // dot[t]: the 8 rows' integer dot products with activation block xq[t], as floats.
+    template <int T>
+    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
             // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
@@ -82,39 +70,66 @@ void q4_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
             const __m256i lo = _mm256_and_si256(v, low4);                        // elements 4j..4j+3
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);  // elements 16+4j..
             for (int t = 0; t < T; ++t) {
-                const std::int8_t* xq = xrow[t] + b * kQ8Bytes;
 #if defined(KVSCOPE_GEMM_VNNI)
-                sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq + 4 * j));
-                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq + 16 + 4 * j));
+                sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq[t] + 4 * j));
+                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq[t] + 16 + 4 * j));
 #else
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq + 4 * j)),
-                                                   _mm256_maddubs_epi16(hi, broadcast4(xq + 16 + 4 * j)));
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq[t] + 4 * j)),
+                                                   _mm256_maddubs_epi16(hi, broadcast4(xq[t] + 16 + 4 * j)));
                 sum[t] = _mm256_add_epi16(sum[t], p);
 #endif
             }
         }
-        const __m256 dw = row_scales(gb);
         for (int t = 0; t < T; ++t) {
 #if defined(KVSCOPE_GEMM_VNNI)
-            const __m256 dot = _mm256_cvtepi32_ps(sum[t]);
+            dot[t] = _mm256_cvtepi32_ps(sum[t]);
 #else
-            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], ones));
+            dot[t] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)));
 #endif
-            const __m256 block = _mm256_fmsub_ps(dot, _mm256_set1_ps(xd[t][2 * b]), _mm256_set1_ps(xd[t][2 * b + 1]));
-            acc[t] = _mm256_fmadd_ps(dw, block, acc[t]);
         }
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
-}
+
+    // xd: the activation block's d and c = 8 d sum(x).
+    static __m256 accumulate(__m256 acc, __m256 dw, __m256 dot, const float* xd) {
+        const __m256 block = _mm256_fmsub_ps(dot, _mm256_set1_ps(xd[0]), _mm256_set1_ps(xd[1]));
+        return _mm256_fmadd_ps(dw, block, acc);
+    }
+};
 
 // Q8_0 weights: signed times signed through |w| and sign(x, w) (|w| <= 128, |x| <= 127: the
 // maddubs pair sums fit i16), i32 sums per chunk.
-template <int T>
-void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y,
-               const PanelPrefetch& pf) {
-#if !defined(KVSCOPE_GEMM_VNNI)
-    const __m256i ones = _mm256_set1_epi16(1);
+struct Q8_0Format {
+    static constexpr int kGroupBlockBytes = kQ8GroupBlockBytes;
+
+    template <int T>
+    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+        __m256i sum[T];
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+        for (int j = 0; j < 8; ++j) {
+            const __m256i v = load(gb + 16 + 32 * j);
+            const __m256i magnitude = _mm256_sign_epi8(v, v);
+            for (int t = 0; t < T; ++t) {
+                const __m256i xs = _mm256_sign_epi8(broadcast4(xq[t] + 4 * j), v);
+#if defined(KVSCOPE_GEMM_VNNI)
+                sum[t] = _mm256_dpbusd_epi32(sum[t], magnitude, xs);
+#else
+                sum[t] = _mm256_add_epi32(sum[t],
+                                          _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), _mm256_set1_epi16(1)));
 #endif
+            }
+        }
+        for (int t = 0; t < T; ++t) dot[t] = _mm256_cvtepi32_ps(sum[t]);
+    }
+
+    static __m256 accumulate(__m256 acc, __m256 dw, __m256 dot, const float* xd) {
+        return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[0])), dot, acc);
+    }
+};
+
+// T activation rows (from t0) against one group of 8 weight rows, written to y (row stride ldy).
+template <typename Format, int T>
+void tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y, const PanelPrefetch& pf) {
     __m256 acc[T];
     const std::int8_t* xrow[T];
     const float* xd[T];
@@ -124,29 +139,15 @@ void q8_0_tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, 
         xd[t] = a.xd + (t0 + t) * a.num_blocks * 2;
     }
     for (std::int64_t b = 0; b < a.num_blocks; ++b) {
-        const std::uint8_t* gb = group + b * kQ8GroupBlockBytes;
+        const std::uint8_t* gb = group + b * Format::kGroupBlockBytes;
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
         prefetch_share(pf, b);
-        __m256i sum[T];
-        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-        for (int j = 0; j < 8; ++j) {
-            const __m256i v = load(gb + 16 + 32 * j);
-            const __m256i magnitude = _mm256_sign_epi8(v, v);
-            for (int t = 0; t < T; ++t) {
-                const __m256i xs = _mm256_sign_epi8(broadcast4(xrow[t] + b * kQ8Bytes + 4 * j), v);
-#if defined(KVSCOPE_GEMM_VNNI)
-                sum[t] = _mm256_dpbusd_epi32(sum[t], magnitude, xs);
-#else
-                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones));
-#endif
-            }
-        }
+        const std::int8_t* xq[T];
+        for (int t = 0; t < T; ++t) xq[t] = xrow[t] + b * kQ8Bytes;
+        __m256 dot[T];
+        Format::template dots<T>(gb, xq, dot);
         const __m256 dw = row_scales(gb);
-        for (int t = 0; t < T; ++t) {
-            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xd[t][2 * b]));
-            acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[t]), acc[t]);
-        }
+        for (int t = 0; t < T; ++t) acc[t] = Format::accumulate(acc[t], dw, dot[t], xd[t] + 2 * b);
     }
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
 }
@@ -161,7 +162,7 @@ using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, fl
 // over a panel would otherwise wait for DRAM and the later passes leave the memory bus idle.
 constexpr std::int64_t kGroupsPerPanel = 4;
 
-template <TileFn Tile1, TileFn Tile2, TileFn Tile3, TileFn Tile4>
+template <typename Format>
 void gemm_tiles(const GemmX8Args& a) {
     const std::int64_t num_tiles = (a.num_x + kMaxTile - 1) / kMaxTile;
     for (std::int64_t p = a.group_begin; p < a.group_end; p += kGroupsPerPanel) {
@@ -180,10 +181,10 @@ void gemm_tiles(const GemmX8Args& a) {
         std::int64_t t = 0;
         for (; t + kMaxTile <= a.num_x; t += kMaxTile) {
             for (std::int64_t g = p; g < p_end; ++g) {
-                Tile4(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
+                tile<Format, 4>(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
             }
         }
-        const TileFn rest[] = {nullptr, Tile1, Tile2, Tile3};
+        const TileFn rest[] = {nullptr, tile<Format, 1>, tile<Format, 2>, tile<Format, 3>};
         if (t < a.num_x) {
             for (std::int64_t g = p; g < p_end; ++g) {
                 rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
@@ -193,8 +194,8 @@ void gemm_tiles(const GemmX8Args& a) {
 }
 
 constexpr GemmX8Kernels kGemmX8Tiles = {
-    gemm_tiles<q4_0_tile<1>, q4_0_tile<2>, q4_0_tile<3>, q4_0_tile<4>>,
-    gemm_tiles<q8_0_tile<1>, q8_0_tile<2>, q8_0_tile<3>, q8_0_tile<4>>,
+    gemm_tiles<Q4_0Format>,
+    gemm_tiles<Q8_0Format>,
 };
 
 }  // namespace
