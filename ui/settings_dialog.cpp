@@ -157,6 +157,12 @@ QWidget* SettingsDialog::buildEngineBox() {
     m_preemption->setObjectName("preemptionMode");
     m_preemption->addItem(tr("Recompute (free the blocks, prefill again)"), int(PreemptionMode::Recompute));
     m_preemption->addItem(tr("Swap (copy the blocks to host memory and back)"), int(PreemptionMode::Swap));
+    // Long item texts (a CUDA reason, the preemption modes) must not widen the box past the model
+    // pane: the combos show a shorter width and elide.
+    for (QComboBox* c : {m_backend, m_preemption}) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(24);
+    }
     m_threads =
         spin(box, 0, 1024, tr("CPU threads (0: all %1 hardware threads)").arg(QThread::idealThreadCount()), tr("all"));
     m_threads->setObjectName("threads");
