@@ -92,6 +92,7 @@ private:
         load.config.num_kv_blocks = blocks;
         m_session->load(load);
         QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 20000));
+        m_tokens.clear();  // a new engine counts its request ids from 1 again
     }
 
     // Runs one chat turn in a new conversation under `lora` ("" = the base model); its token ids.
@@ -107,7 +108,7 @@ private:
         const int c = chat->currentConversation();
         if (!QTest::qWaitFor([&] { return focused.count() >= 1 && !chat->conversation(c).busy(); }, 20000)) return {};
         const qint64 id = focused.at(0).at(0).toLongLong();
-        QTest::qWaitFor([&] { return !m_tokens[id].empty(); }, 2000);  // the worker's copy is queued too
+        if (!QTest::qWaitFor([&] { return !m_tokens[id].empty(); }, 2000)) return {};  // (queued like the chat's)
         if (sent) {
             *sent = chat->conversation(c).request(chat->samplingControls()->params());
             sent->lora = lora.toStdString();
