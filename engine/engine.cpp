@@ -278,7 +278,9 @@ std::vector<RequestOutput> Engine::step() {
     if (!batch.swap_in.empty()) {
         for (const ScheduledSequence& s : batch.seqs) {
             const std::int32_t slot = scheduler_.sequence(s.id).lora_slot;
-            for (const std::int32_t b : kv_.block_table(s.id).block_ids()) block_lora_[static_cast<std::size_t>(b)] = slot;
+            for (const std::int32_t b : kv_.block_table(s.id).block_ids()) {
+                block_lora_[static_cast<std::size_t>(b)] = slot;
+            }
         }
     }
     build_forward_batch(batch);

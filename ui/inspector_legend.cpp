@@ -48,8 +48,7 @@ void InspectorLegend::paintEvent(QPaintEvent*) {
         const QRect sw(4, y + (kRowHeight - kSwatch) / 2, kSwatch, kSwatch);
         drawSwatch(sw);
         p.setPen(palette().color(QPalette::WindowText));
-        p.drawText(QRect(sw.right() + 8, y, width() - sw.right() - 10, kRowHeight), Qt::AlignVCenter,
-                   texts[index++]);
+        p.drawText(QRect(sw.right() + 8, y, width() - sw.right() - 10, kRowHeight), Qt::AlignVCenter, texts[index++]);
         y += kRowHeight;
     };
     row([&](QRect r) { p.fillRect(r, InspectorPalette::free()); });

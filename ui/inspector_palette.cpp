@@ -17,7 +17,8 @@ QColor requestColor(qint64 requestId) {
 
 QColor adapterColor(std::int32_t lora) {
     if (lora < 0) return QColor(0x3b, 0x6e, 0xb4);  // the base model: blue
-    static constexpr QRgb kAdapters[] = {0xd6336c, 0x2b9348, 0x7b2cbf, 0xe8590c, 0x0b9aa8, 0x8f5b1e, 0x94c11f, 0xf06595};
+    static constexpr QRgb kAdapters[] = {0xd6336c, 0x2b9348, 0x7b2cbf, 0xe8590c,
+                                         0x0b9aa8, 0x8f5b1e, 0x94c11f, 0xf06595};
     constexpr std::int32_t kNum = std::int32_t(sizeof kAdapters / sizeof kAdapters[0]);
     return lora < kNum ? QColor(kAdapters[lora]) : requestColor(lora);
 }

@@ -53,7 +53,7 @@ QImage renderGrid(const InspectorScene& scene, const InspectorLayout& layout) {
             full = rest = byAdapter ? adapterColours(scene.lora(b), true).first : cachedRgb;
         } else if (info.state == BlockState::Active) {
             const RequestId owner = scene.ownerRequest(b);
-            const auto [f, t] = byAdapter                            ? adapterColours(scene.lora(b), false)
+            const auto [f, t] = byAdapter                         ? adapterColours(scene.lora(b), false)
                                 : info.ref_count > 1 || owner < 0 ? sharedRgb
                                                                   : colours(owner);
             full = f;

@@ -1,9 +1,8 @@
 #include "ui/inspector_scene.h"
 
+#include <QObject>
 #include <algorithm>
 #include <map>
-
-#include <QObject>
 
 #include "ui/inspector_palette.h"
 
@@ -50,9 +49,8 @@ std::int32_t InspectorScene::lora(int block) const {
 }
 
 QString InspectorScene::loraName(std::int32_t lora) const {
-    const auto& names = m_snapshot ? m_snapshot->loras : std::vector<std::string>{};
-    if (lora < 0 || std::size_t(lora) >= names.size()) return QObject::tr("base model");
-    return QString::fromStdString(names[std::size_t(lora)]);
+    if (!m_snapshot || lora < 0 || std::size_t(lora) >= m_snapshot->loras.size()) return QObject::tr("base model");
+    return QString::fromStdString(m_snapshot->loras[std::size_t(lora)]);
 }
 
 QColor InspectorScene::color(int block) const {

@@ -32,7 +32,8 @@ LoraPanel::LoraPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     m_load = new QPushButton(tr("Load Adapter…"), this);
     m_load->setObjectName("loadLora");
     m_load->setToolTip(tr("Load a LoRA adapter (GGUF, made for this base model); chat turns pick it by name"));
-    auto* hint = new QLabel(tr("Chat turns pick an adapter by name; the inspector can colour blocks by adapter."), this);
+    auto* hint =
+        new QLabel(tr("Chat turns pick an adapter by name; the inspector can colour blocks by adapter."), this);
     hint->setWordWrap(true);
     hint->setStyleSheet(QStringLiteral("color:#666"));
     auto* buttons = new QHBoxLayout;

@@ -41,7 +41,8 @@ struct ModelSummary {
     qint32 bosId = -1;        // -1: none (synthetic prompts then start without one)
     qint32 firstTokenId = 0;  // first ordinary (non-special, non-byte) token: synthetic prompts draw from here
     EngineConfig config;      // what the engine runs with
-    QVector<LoraSummary> loras;  // the LoRA adapters loaded onto it, in the order loaded
+    // The LoRA adapters loaded onto it, in the order loaded.
+    QVector<LoraSummary> loras;
     // Attached to a server (source: its URL): "kvscope", "vLLM" or "llama.cpp"; empty: the embedded engine.
     QString remoteKind;
     bool hasBlockState() const { return remoteKind.isEmpty() || remoteKind == QStringLiteral("kvscope"); }

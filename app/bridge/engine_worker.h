@@ -147,7 +147,7 @@ private:
     std::shared_ptr<const Model> model_;
     QString source_;
     std::unique_ptr<Engine> engine_;
-    std::vector<LoadedLora> loras_;  // on engine_, in the order added
+    std::vector<LoadedLora> loras_;   // on engine_, in the order added
     std::deque<TraceRequest> trace_;  // what take_trace handed over so far, oldest first
     std::unique_ptr<Serving> serving_;
     bool paused_ = false;

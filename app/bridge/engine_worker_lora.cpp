@@ -17,7 +17,8 @@ EngineWorker::LoadedLora EngineWorker::attachLora(Engine& engine, const QString&
                           "adapter another name");
     }
     if (engine.has_lora(name.toStdString())) {
-        throw ConfigError("an adapter named '" + name.toStdString() + "' is loaded already; give this one another name");
+        throw ConfigError("an adapter named '" + name.toStdString() +
+                          "' is loaded already; give this one another name");
     }
     std::shared_ptr<const LoraAdapter> adapter = LoraAdapter::load(path.toStdString(), engine.model());
     engine.add_lora(name.toStdString(), adapter);
@@ -59,10 +60,11 @@ void EngineWorker::loadLora(const kvscope::ui::LoraLoadRequest& request) {
         emit loraLoaded({l.name, l.path, l.adapter->rank(), double(l.adapter->alpha()), l.adapter->num_pairs()});
         publishSnapshot(Detail::Full);  // its name joins the snapshot's adapters
     } catch (const kvscope::Error& e) {
-        emit loraLoadFailed(tr("Cannot load LoRA adapter '%1': %2").arg(request.name, QString::fromStdString(e.what())));
+        emit loraLoadFailed(
+            tr("Cannot load LoRA adapter '%1': %2").arg(request.name, QString::fromStdString(e.what())));
     } catch (const std::bad_alloc&) {
-        emit loraLoadFailed(tr("Cannot load LoRA adapter '%1': out of memory while reading %2.")
-                                .arg(request.name, request.path));
+        emit loraLoadFailed(
+            tr("Cannot load LoRA adapter '%1': out of memory while reading %2.").arg(request.name, request.path));
     }
 }
 

@@ -37,13 +37,13 @@
 namespace {
 
 struct Options {
-    QString model;         // empty: the remembered one
-    int kvBlocks = 0;      // 0: the remembered KV settings
-    QString demoChat;      // sent once the model is loaded
-    int demoBatch = 0;     // synthetic requests started once the model is loaded
-    bool demoLab = false;  // the memory lab, run once the demo batch has finished
-    QString attach;        // a server to follow
-    int servePort = 0;     // serve once loaded (0: no)
+    QString model;                                // empty: the remembered one
+    int kvBlocks = 0;                             // 0: the remembered KV settings
+    QString demoChat;                             // sent once the model is loaded
+    int demoBatch = 0;                            // synthetic requests started once the model is loaded
+    bool demoLab = false;                         // the memory lab, run once the demo batch has finished
+    QString attach;                               // a server to follow
+    int servePort = 0;                            // serve once loaded (0: no)
     QVector<kvscope::ui::LoraLoadRequest> loras;  // --lora NAME=PATH, loaded once the model is
     QString error;                                // a malformed option: said, then exit 2
 };
@@ -95,7 +95,8 @@ Options parseOptions(const QApplication& app) {
     for (const QString& spec : cli.values(lora)) {
         const qsizetype eq = spec.indexOf(QLatin1Char('='));
         if (eq <= 0 || eq + 1 == spec.size()) {
-            o.error = QStringLiteral("--lora: expected NAME=PATH (e.g. --lora sql=adapters/sql.gguf), got '%1'").arg(spec);
+            o.error =
+                QStringLiteral("--lora: expected NAME=PATH (e.g. --lora sql=adapters/sql.gguf), got '%1'").arg(spec);
             break;
         }
         o.loras.append({spec.left(eq), spec.mid(eq + 1)});

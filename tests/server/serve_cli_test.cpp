@@ -141,8 +141,7 @@ TEST(ServeCli, BadFlagsExit2AndABusyPortExits1) {
     // refused before any file is read.
     const CliResult same = run_cli(KVSCOPE_CLI, {"serve", "--served-model-name", "tiny", "--lora", "tiny=none.gguf"});
     EXPECT_EQ(same.exit_code, 2);
-    EXPECT_NE(same.err.find("--lora tiny=none.gguf: 'tiny' is the served model's name"), std::string::npos)
-        << same.err;
+    EXPECT_NE(same.err.find("--lora tiny=none.gguf: 'tiny' is the served model's name"), std::string::npos) << same.err;
     const CliResult embedded = run_cli(KVSCOPE_CLI, {"serve", "--lora", "stories260K=none.gguf"});
     EXPECT_EQ(embedded.exit_code, 2) << embedded.err;
     ServeProcess first({});

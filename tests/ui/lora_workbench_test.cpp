@@ -129,8 +129,7 @@ private slots:
             [this](const QVector<RequestOutput>& outputs) {
                 for (const RequestOutput& out : outputs)
                     for (const SequenceOutput& s : out.samples)
-                        m_tokens[out.id].insert(m_tokens[out.id].end(), s.new_token_ids.begin(),
-                                                s.new_token_ids.end());
+                        m_tokens[out.id].insert(m_tokens[out.id].end(), s.new_token_ids.begin(), s.new_token_ids.end());
             },
             Qt::QueuedConnection);
         m_session = new Session;
@@ -189,8 +188,8 @@ private slots:
         QTableWidget* table = panel->table();
         QCOMPARE(table->rowCount(), 2);
         QCOMPARE(table->item(0, 0)->text(), QString("alpha"));
-        QCOMPARE(table->item(0, 1)->text(), QString("8"));   // rank
-        QCOMPARE(table->item(0, 2)->text(), QString("32"));  // alpha
+        QCOMPARE(table->item(0, 1)->text(), QString("8"));                                      // rank
+        QCOMPARE(table->item(0, 2)->text(), QString("32"));                                     // alpha
         QCOMPARE(table->item(0, 3)->text(), QString::number(4 * m_model->shape().num_layers));  // 4 targets a layer
         QCOMPARE(table->item(0, 4)->text(), m_alpha);
         QCOMPARE(table->item(1, 0)->text(), QString("beta"));
@@ -210,11 +209,21 @@ private slots:
         QTest::addColumn<QString>("file");
         QTest::addColumn<QString>("name");
         QTest::addColumn<QString>("says");
-        QTest::newRow("other base model") << "other.gguf" << "" << "another base model";
-        QTest::newRow("not an adapter") << "otherbase.gguf" << "x" << "not an adapter file";
-        QTest::newRow("missing file") << "none.gguf" << "" << "none.gguf";
-        QTest::newRow("taken name") << "beta.gguf" << "alpha" << "an adapter named 'alpha' is loaded already";
-        QTest::newRow("base model's name") << "beta.gguf" << "stories260K" << "is the base model's name";
+        QTest::newRow("other base model") << "other.gguf"
+                                          << ""
+                                          << "another base model";
+        QTest::newRow("not an adapter") << "otherbase.gguf"
+                                        << "x"
+                                        << "not an adapter file";
+        QTest::newRow("missing file") << "none.gguf"
+                                      << ""
+                                      << "none.gguf";
+        QTest::newRow("taken name") << "beta.gguf"
+                                    << "alpha"
+                                    << "an adapter named 'alpha' is loaded already";
+        QTest::newRow("base model's name") << "beta.gguf"
+                                           << "stories260K"
+                                           << "is the base model's name";
     }
 
     void badAdaptersAreRefusedWithAMessage() {
