@@ -150,8 +150,7 @@ TEST(LoraHttp, TheKvSnapshotCarriesAdaptersBothWays) {
         engine.add_request(r);
     }
     engine.step();
-    server::ServingState state;
-    state.engine = engine.snapshot();
+    const server::ServingState state{engine.snapshot(), server::ServingMetrics(engine.cache_plan().max_model_len), {}};
     server::ServingInfo info{s.model, engine.config(), engine.cache_plan(), "cpu", {}};
     const json j = server::kv_snapshot_json(state, info, "base", false);
     EXPECT_EQ(j["loras"], json({"sql", "poetry"}));
