@@ -55,6 +55,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineConfig& config, s
     }
     eos_ids_ = model_->tokenizer().eog_ids();
     slot_tokens_.assign(static_cast<std::size_t>(plan_.num_blocks) * static_cast<std::size_t>(config_.block_size), -1);
+    block_lora_.assign(static_cast<std::size_t>(plan_.num_blocks), -1);
     sampler_.reserve(model_->shape().vocab_size);
     update_gauges();
 }
@@ -229,6 +230,7 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
             positions_.push_back(p);
             slot_mapping_.push_back(kv_.slot(s.id, p));
             slot_tokens_[static_cast<std::size_t>(slot_mapping_.back())] = token_ids_.back();
+            block_lora_[static_cast<std::size_t>(slot_mapping_.back() / config_.block_size)] = seq.lora_slot;
         }
         query_start_.push_back(static_cast<std::int32_t>(token_ids_.size()));
         seq_lens_.push_back(s.num_computed_tokens + s.num_new_tokens);
@@ -270,6 +272,16 @@ std::vector<RequestOutput> Engine::step() {
     for (const BlockCopy& copy : batch.copies) {
         const auto bs = static_cast<std::ptrdiff_t>(config_.block_size);
         std::copy_n(slot_tokens_.begin() + copy.src * bs, bs, slot_tokens_.begin() + copy.dst * bs);
+        block_lora_[static_cast<std::size_t>(copy.dst)] = block_lora_[static_cast<std::size_t>(copy.src)];
+    }
+    // Blocks swapped back in are fresh ids: they hold their sequence's adapter's KV.
+    if (!batch.swap_in.empty()) {
+        for (const ScheduledSequence& s : batch.seqs) {
+            const std::int32_t slot = scheduler_.sequence(s.id).lora_slot;
+            for (const std::int32_t b : kv_.block_table(s.id).block_ids()) {
+                block_lora_[static_cast<std::size_t>(b)] = slot;
+            }
+        }
     }
     build_forward_batch(batch);
     backend_->copy_blocks(batch.copies);
@@ -497,17 +509,22 @@ EngineSnapshot Engine::snapshot(SnapshotDetail detail) const {
     snap.block_bytes = plan_.block_bytes;
     if (detail == SnapshotDetail::Full) {
         kv_.snapshot_into(snap.kv);
+        snap.block_loras = block_lora_;
+        for (const KvBlockInfo& b : snap.kv.blocks) {
+            if (b.state == BlockState::Free) snap.block_loras[static_cast<std::size_t>(b.id)] = -1;
+        }
     } else {
         snap.kv.stats = kv_.stats();
     }
     snap.metrics = metrics_;
+    snap.loras = lora_names();
     for (const auto& [id, request] : requests_) {
         for (const SampleState& sample : request.samples) {
             if (sample.finish != FinishReason::none || !scheduler_.contains(sample.seq)) continue;
             const Sequence& seq = scheduler_.sequence(sample.seq);
             snap.sequences.push_back({seq.id, seq.request_id, seq.sample_index, seq.status, seq.priority,
                                       seq.num_prompt_tokens, seq.num_tokens(), seq.num_computed_tokens,
-                                      seq.num_cached_tokens, seq.num_preemptions});
+                                      seq.num_cached_tokens, seq.num_preemptions, seq.lora_slot});
         }
     }
     std::sort(snap.sequences.begin(), snap.sequences.end(),

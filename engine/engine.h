@@ -158,6 +158,9 @@ private:
     // The token id written into every KV slot (num_blocks * block_size), mirrored as the backend
     // writes K and V and copies blocks: what block_tokens() reads.
     std::vector<std::int32_t> slot_tokens_;
+    // The LoRA slot of the sequence that last wrote each block (-1: the base model): the
+    // snapshot's block_loras.
+    std::vector<std::int32_t> block_lora_;
     std::vector<float> logits_;
     ForwardBatch forward_;
 };

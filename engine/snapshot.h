@@ -3,6 +3,7 @@
 // who owns each sequence and the metrics. A value: copyable, no pointers into the engine.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/kv_snapshot.h"
@@ -23,6 +24,7 @@ struct SequenceSnapshot {
     std::int32_t num_computed_tokens = 0;
     std::int32_t num_cached_tokens = 0;
     std::int32_t num_preemptions = 0;
+    std::int32_t lora = -1;  // its LoRA adapter: an index into EngineSnapshot::loras; -1: the base model
 };
 
 // How much of the KV picture a snapshot carries. Counters (KvCacheStats, metrics, sequences) are
@@ -40,6 +42,12 @@ struct EngineSnapshot {
     KvSnapshot kv;
     std::vector<SequenceSnapshot> sequences;  // ascending id, waiting ones included
     EngineMetrics metrics;
+    std::vector<std::string> loras;  // the LoRA adapters' names (Engine::lora_names), indexed by SequenceSnapshot::lora
+    // Per block id (Full only, like kv.blocks): the adapter whose KV the block holds, an index into
+    // `loras`, -1 for the base model (and for free blocks). Set by the sequence that last wrote it,
+    // so a cached block keeps its adapter; a held block's owners all share it (prefix-cache keys
+    // include the adapter).
+    std::vector<std::int32_t> block_loras;
 };
 
 }  // namespace kvscope

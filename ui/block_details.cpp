@@ -55,6 +55,8 @@ QString blockTooltip(const InspectorScene& scene, int block) {
                                                       : blockStateName(kind).section(' ', 0, 0));
     if (kind != BlockKind::Free) text += QStringLiteral(" · ") + fillText(scene, block);
     if (scene.ownerRequest(block) >= 0) text += QObject::tr(" · request %1").arg(scene.ownerRequest(block));
+    if (kind != BlockKind::Free && scene.lora(block) >= 0)
+        text += QObject::tr(" · adapter %1").arg(scene.loraName(scene.lora(block)));
     return text;
 }
 
@@ -68,6 +70,8 @@ QString blockDetailsHtml(const InspectorScene& scene, int block, const BlockToke
                 .arg(info.ref_count)
                 .arg(kind == BlockKind::Free ? QStringLiteral("0/%1").arg(scene.blockSize()) : fillText(scene, block))
                 .arg(info.last_used_step);
+    if (kind != BlockKind::Free && !scene.snapshot()->loras.empty())
+        html += QObject::tr("<br>KV computed with: %1").arg(scene.loraName(scene.lora(block)).toHtmlEscaped());
     html += QObject::tr("<br>hash: %1")
                 .arg(info.hash ? QStringLiteral("<tt>%1</tt>").arg(hashText(*info.hash))
                                : QObject::tr("none (not a full, cached block)"));

@@ -1,5 +1,6 @@
 #include "ui/chat_panel.h"
 
+#include <QComboBox>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -13,6 +14,7 @@
 #include <QTextBrowser>
 #include <QTimer>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
@@ -61,6 +63,8 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     connect(m_regenerate, &QPushButton::clicked, this, &ChatPanel::regenerate);
     connect(session, &Session::modelLoaded, this, &ChatPanel::onModelLoaded);
     connect(session, &Session::modelLoadFailed, this, &ChatPanel::updateButtons);
+    connect(session, &Session::lorasChanged, this, &ChatPanel::refreshLoras);
+    refreshLoras();
     newConversation();
 }
 
@@ -92,6 +96,16 @@ QWidget* ChatPanel::buildConversationPane() {
     m_regenerate = new QPushButton(tr("Regenerate"), this);
     m_regenerate->setObjectName("regenerate");
     m_regenerate->setToolTip(tr("Ask again for the last answer (the conversation before it is a prefix-cache hit)"));
+    m_lora = new QComboBox(this);
+    m_lora->setObjectName("loraCombo");
+    m_lora->setToolTip(tr("The LoRA adapter the next turn runs with (File ▸ Load LoRA Adapter…)"));
+    m_lora->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    m_loraRow = new QWidget(this);
+    auto* loraLayout = new QHBoxLayout(m_loraRow);
+    loraLayout->setContentsMargins(0, 0, 0, 0);
+    loraLayout->addWidget(new QLabel(tr("Adapter:"), m_loraRow));
+    loraLayout->addWidget(m_lora);
+    loraLayout->addStretch(1);
     m_sampling = new SamplingControls(this);
     auto* samplingBox = new QGroupBox(tr("Sampling"), this);
     auto* samplingLayout = new QVBoxLayout(samplingBox);
@@ -108,6 +122,7 @@ QWidget* ChatPanel::buildConversationPane() {
     rightLayout->setContentsMargins(0, 0, 0, 0);
     rightLayout->addWidget(m_transcript, 1);
     rightLayout->addWidget(m_system);
+    rightLayout->addWidget(m_loraRow);
     rightLayout->addWidget(m_input);
     rightLayout->addLayout(buttons);
     rightLayout->addWidget(samplingBox);
@@ -127,6 +142,15 @@ void ChatPanel::onModelLoaded(const ModelSummary& summary) {
                                  : tr("Chat template: %1").arg(summary.chatTemplate));
     updateButtons();
     refresh();
+}
+
+void ChatPanel::refreshLoras() {
+    const QString chosen = m_lora->currentData().toString();
+    m_lora->clear();
+    m_lora->addItem(tr("base model"), QString());
+    for (const LoraSummary& l : m_session->loras()) m_lora->addItem(l.name, l.name);
+    m_lora->setCurrentIndex(std::max(0, m_lora->findData(chosen)));  // gone with the model: the base
+    m_loraRow->setVisible(m_lora->count() > 1);
 }
 
 void ChatPanel::newConversation() {
@@ -158,6 +182,7 @@ void ChatPanel::ask(int index) {
     const SamplingParams params = m_sampling->params();
     ChatRequest request = c.request(params, m_system->text());
     request.priority = kChatPriority;
+    request.lora = m_lora->currentData().toString().toStdString();
     c.beginAssistant(params.n);
     const quint64 tag = m_session->submitChat(request, this, tr("chat %1").arg(index + 1));
     m_byTag.insert(tag, index);

@@ -10,6 +10,7 @@
 #include "ui/conversation.h"
 #include "ui/request_listener.h"
 
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -34,6 +35,8 @@ public:
     int currentConversation() const { return m_current; }
     const Conversation& conversation(int index) const { return m_conversations[std::size_t(index)]; }
     SamplingControls* samplingControls() const { return m_sampling; }
+    // "base model" (data "") and each LoRA adapter loaded (data: its name): what the next turn runs with.
+    QComboBox* loraCombo() const { return m_lora; }
     QString transcriptText() const;
 
     // RequestListener
@@ -51,6 +54,7 @@ public slots:
 
 private slots:
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
+    void refreshLoras();
 
 private:
     QWidget* buildConversationPane();
@@ -75,6 +79,8 @@ private:
     QPushButton* m_regenerate = nullptr;
     SamplingControls* m_sampling = nullptr;
     QLabel* m_templateLabel = nullptr;
+    QComboBox* m_lora = nullptr;
+    QWidget* m_loraRow = nullptr;  // shown while adapters are loaded
     QTimer* m_refresh = nullptr;
 };
 

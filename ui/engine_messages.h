@@ -9,6 +9,7 @@
 #include <QVector>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/chat_template.h"
@@ -32,6 +33,13 @@ struct ChatRequest {
     std::vector<ChatMessage> messages;
     SamplingParams params;
     std::int32_t priority = 0;  // lower is served first (the chat panel puts its turns ahead of batches)
+    std::string lora;           // a LoRA adapter loaded onto the model, by name; empty: the base model
+};
+
+// Load a LoRA adapter (a GGUF adapter file) onto the loaded model under `name`.
+struct LoraLoadRequest {
+    QString name;
+    QString path;
 };
 
 // What a KV block holds now (Engine::block_tokens), decoded.
@@ -79,6 +87,7 @@ struct ModelFileInfo {
 
 Q_DECLARE_METATYPE(kvscope::ui::LoadRequest)
 Q_DECLARE_METATYPE(kvscope::ui::ChatRequest)
+Q_DECLARE_METATYPE(kvscope::ui::LoraLoadRequest)
 Q_DECLARE_METATYPE(kvscope::ui::BlockTokens)
 Q_DECLARE_METATYPE(kvscope::ui::ModelFileInfo)
 Q_DECLARE_METATYPE(kvscope::Trace)  // the session's requests, for the memory lab

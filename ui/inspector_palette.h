@@ -5,6 +5,7 @@
 // read as the greys of free and cached blocks.
 
 #include <QColor>
+#include <cstdint>
 
 namespace kvscope::ui {
 
@@ -17,6 +18,12 @@ struct InspectorPalette {
     static QColor focus() { return QColor(0xd5, 0x00, 0x3a); }
     static QColor path() { return QColor(0x10, 0x10, 0x10, 200); }
 };
+
+// Colouring by adapter: the base model's colour (index -1) and one per LoRA adapter index (the
+// first eight far apart, none amber or grey), stable across snapshots.
+QColor adapterColor(std::int32_t lora);
+// A cached block of that adapter: its colour washed toward the cached grey.
+QColor cachedAdapterColor(std::int32_t lora);
 
 // Stable: the same id always gives the same colour.
 QColor requestColor(qint64 requestId);

@@ -1,5 +1,6 @@
 #include "ui/inspector_panel.h"
 
+#include <QCheckBox>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
@@ -110,12 +111,20 @@ QWidget* InspectorPanel::buildSidePane() {
     m_requests->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     m_requests->setTextElideMode(Qt::ElideRight);
     m_requests->setUniformItemSizes(true);
+    m_legend = new InspectorLegend(pane);
+    m_byAdapter = new QCheckBox(tr("Colour blocks by LoRA adapter"), pane);
+    m_byAdapter->setObjectName("colorByAdapter");
+    m_byAdapter->setToolTip(
+        tr("Colour each block by the adapter whose KV it holds (the base model or a LoRA adapter) instead of by "
+           "request: adapters never share blocks, even for the same tokens"));
+    connect(m_byAdapter, &QCheckBox::toggled, this, &InspectorPanel::setColorByAdapter);
     m_details = new QTextBrowser(pane);
     m_details->setObjectName("inspectorDetails");
     m_details->setOpenLinks(false);
     auto* layout = new QVBoxLayout(pane);
     layout->setContentsMargins(0, 0, 0, 0);
-    layout->addWidget(new InspectorLegend(pane));
+    layout->addWidget(m_byAdapter);
+    layout->addWidget(m_legend);
     layout->addWidget(new QLabel(tr("<b>Requests</b> (click: block table)"), pane));
     layout->addWidget(m_requests, 1);
     layout->addWidget(new QLabel(tr("<b>Details</b>"), pane));
@@ -179,9 +188,21 @@ void InspectorPanel::onModelLoaded(const ModelSummary& summary) {
     }
 }
 
+void InspectorPanel::setColorByAdapter(bool on) {
+    if (m_byAdapter->isChecked() != on) m_byAdapter->setChecked(on);  // toggles back here
+    const ColorBy colorBy = on ? ColorBy::Adapter : ColorBy::Request;
+    if (colorBy == m_colorBy) return;
+    m_colorBy = colorBy;
+    const auto shown = scene().snapshotPtr();
+    m_grid->setScene(InspectorScene(shown, m_colorBy));
+    m_legend->setKey(m_colorBy, shown ? shown->loras : std::vector<std::string>{});
+    updateRequestList();
+}
+
 void InspectorPanel::show(std::shared_ptr<const EngineSnapshot> snapshot) {
     if (!snapshot || snapshot.get() == scene().snapshot()) return;
-    m_grid->setScene(InspectorScene(std::move(snapshot)));
+    m_legend->setKey(m_colorBy, snapshot->loras);
+    m_grid->setScene(InspectorScene(std::move(snapshot), m_colorBy));
     if (m_pinned >= scene().numBlocks()) m_pinned = -1;
     updateHighlight();
     updateRequestList();
@@ -217,14 +238,18 @@ void InspectorPanel::updateRequestList() {
         for (const auto& r : live) {
             auto* item = new QListWidgetItem(m_requests);
             item->setData(Qt::UserRole, qint64(r.id));
-            item->setData(Qt::DecorationRole, requestColor(r.id));
         }
     }
+    const bool byAdapter = m_colorBy == ColorBy::Adapter;
     for (int i = 0; i < int(live.size()); ++i) {
         const auto& r = live[std::size_t(i)];
         QListWidgetItem* item = m_requests->item(i);
-        const QString text = tr("request %1 · %2 blocks%3 · %4")
+        const QColor color = byAdapter ? adapterColor(r.lora) : requestColor(r.id);
+        if (item->data(Qt::DecorationRole).value<QColor>() != color) item->setData(Qt::DecorationRole, color);
+        const QString adapter = r.lora >= 0 ? QStringLiteral(" · ") + scene().loraName(r.lora) : QString();
+        const QString text = tr("request %1%2 · %3 blocks%4 · %5")
                                  .arg(r.id)
+                                 .arg(adapter)
                                  .arg(r.blocks)
                                  .arg(r.sequences > 1 ? tr(" · %1 samples").arg(r.sequences) : QString())
                                  .arg(r.running ? tr("running") : tr("waiting"));

@@ -11,6 +11,7 @@
 #include "ui/inspector_scene.h"
 #include "ui/model_summary.h"
 
+class QCheckBox;
 class QLabel;
 class QLayout;
 class QListWidget;
@@ -19,6 +20,7 @@ class QTimer;
 
 namespace kvscope::ui {
 
+class InspectorLegend;
 class KvGridView;
 class Session;
 class TimelineBar;
@@ -38,10 +40,13 @@ public:
     QString detailsHtml() const;
     // The grid as shown (zoom, pan, highlight), for export.
     QImage viewImage() const;
+    InspectorLegend* legend() const { return m_legend; }
 
 public slots:
     void selectRequest(qint64 requestId);
     void selectBlock(int block);
+    // Colour blocks by the LoRA adapter whose KV they hold instead of by request.
+    void setColorByAdapter(bool on);
 
 private slots:
     void onSnapshot(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
@@ -67,6 +72,9 @@ private:
     QLabel* m_zoom = nullptr;
     QLabel* m_notice = nullptr;  // a server without block state (vLLM, llama.cpp)
     QListWidget* m_requests = nullptr;
+    InspectorLegend* m_legend = nullptr;
+    QCheckBox* m_byAdapter = nullptr;
+    ColorBy m_colorBy = ColorBy::Request;
     QTextBrowser* m_details = nullptr;
     QTimer* m_tokenDelay = nullptr;
     int m_hover = -1;

@@ -30,6 +30,18 @@ QImage renderGrid(const InspectorScene& scene, const InspectorLayout& layout) {
         }
         return it->second;
     };
+    // Colouring by adapter: per adapter index, held and cached.
+    const bool byAdapter = scene.colorBy() == ColorBy::Adapter;
+    std::unordered_map<std::int32_t, std::pair<QRgb, QRgb>> adapterRgb, cachedAdapterRgb;
+    auto adapterColours = [&](std::int32_t lora, bool cached) {
+        auto& cache = cached ? cachedAdapterRgb : adapterRgb;
+        auto it = cache.find(lora);
+        if (it == cache.end()) {
+            const QColor c = cached ? cachedAdapterColor(lora) : adapterColor(lora);
+            it = cache.emplace(lora, std::pair{c.rgb(), unfilledTint(c).rgb()}).first;
+        }
+        return it->second;
+    };
     const auto& blocks = scene.snapshot()->kv.blocks;
     const int blockSize = std::max(1, scene.blockSize());
     for (int b = 0; b < n; ++b) {
@@ -38,10 +50,12 @@ QImage renderGrid(const InspectorScene& scene, const InspectorLayout& layout) {
         QRgb full = freeRgb, rest = freeRgb;
         int filledWidth = r.width();
         if (info.state == BlockState::Cached) {
-            full = rest = cachedRgb;
+            full = rest = byAdapter ? adapterColours(scene.lora(b), true).first : cachedRgb;
         } else if (info.state == BlockState::Active) {
             const RequestId owner = scene.ownerRequest(b);
-            const auto [f, t] = info.ref_count > 1 || owner < 0 ? sharedRgb : colours(owner);
+            const auto [f, t] = byAdapter                         ? adapterColours(scene.lora(b), false)
+                                : info.ref_count > 1 || owner < 0 ? sharedRgb
+                                                                  : colours(owner);
             full = f;
             rest = showFill ? t : f;
             if (showFill) filledWidth = (info.num_tokens * r.width() + blockSize / 2) / blockSize;

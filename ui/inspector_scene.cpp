@@ -1,5 +1,6 @@
 #include "ui/inspector_scene.h"
 
+#include <QObject>
 #include <algorithm>
 #include <map>
 
@@ -7,7 +8,8 @@
 
 namespace kvscope::ui {
 
-InspectorScene::InspectorScene(std::shared_ptr<const EngineSnapshot> snapshot) : m_snapshot(std::move(snapshot)) {
+InspectorScene::InspectorScene(std::shared_ptr<const EngineSnapshot> snapshot, ColorBy colorBy)
+    : m_snapshot(std::move(snapshot)), m_colorBy(colorBy) {
     if (!m_snapshot || m_snapshot->detail != SnapshotDetail::Full) {
         m_snapshot.reset();
         return;
@@ -41,7 +43,28 @@ BlockKind InspectorScene::kind(int block) const {
     return BlockKind::Free;
 }
 
+std::int32_t InspectorScene::lora(int block) const {
+    const auto& loras = m_snapshot->block_loras;
+    return std::size_t(block) < loras.size() ? loras[std::size_t(block)] : -1;
+}
+
+QString InspectorScene::loraName(std::int32_t lora) const {
+    if (!m_snapshot || lora < 0 || std::size_t(lora) >= m_snapshot->loras.size()) return QObject::tr("base model");
+    return QString::fromStdString(m_snapshot->loras[std::size_t(lora)]);
+}
+
 QColor InspectorScene::color(int block) const {
+    if (m_colorBy == ColorBy::Adapter) {
+        switch (kind(block)) {
+            case BlockKind::Free:
+                return InspectorPalette::free();
+            case BlockKind::Cached:
+                return cachedAdapterColor(lora(block));
+            case BlockKind::Active:
+            case BlockKind::Shared:
+                return adapterColor(lora(block));
+        }
+    }
     switch (kind(block)) {
         case BlockKind::Free:
             return InspectorPalette::free();
@@ -104,6 +127,7 @@ std::vector<InspectorScene::LiveRequest> InspectorScene::liveRequests() const {
         r.id = s.request_id;
         ++r.sequences;
         r.running = r.running || s.status == SequenceStatus::Running;
+        r.lora = s.lora;
         if (const KvSequenceInfo* info = m_snapshot->kv.find_sequence(s.id)) r.blocks += info->num_blocks;
     }
     std::vector<LiveRequest> out;

@@ -24,6 +24,7 @@
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/lab_panel.h"
+#include "ui/lora_panel.h"
 #include "ui/remote_controls.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
@@ -53,6 +54,10 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     QDockWidget* batch = addPanel(QStringLiteral("batch"), tr("Batch Queue"), m_batch, Qt::BottomDockWidgetArea);
     QDockWidget* charts = addPanel(QStringLiteral("charts"), tr("Charts"), m_charts, Qt::BottomDockWidgetArea);
     splitDockWidget(batch, charts, Qt::Horizontal);
+    // LoRA adapters: a tab behind the chat (File ▸ Load LoRA Adapter… brings it forward).
+    m_loras = new LoraPanel(session, this);
+    tabifyDockWidget(chat, addPanel(QStringLiteral("loras"), tr("LoRA Adapters"), m_loras, Qt::LeftDockWidgetArea));
+    chat->raise();
     // The memory lab: hidden until View ▸ Memory Lab; the first time, a window of its own over this
     // one (it wants more room than a dock beside the others has; drag it into any dock area).
     m_lab = new LabPanel(session, this);
@@ -119,6 +124,10 @@ void MainWindow::createMenus() {
     file->addAction(tr("Model and Cache &Settings…"), QKeySequence(Qt::CTRL | Qt::Key_Comma), this,
                     &MainWindow::openSettings);
     m_recent = file->addMenu(tr("&Recent Models"));
+    file->addAction(tr("Load &LoRA Adapter…"), this, [this] {
+        m_docks.value(QStringLiteral("loras"))->raise();
+        m_loras->chooseAndLoad();
+    });
     file->addSeparator();
     file->addAction(tr("Export Session as &JSON…"), this, &MainWindow::exportJson);
     file->addAction(tr("Export Session as &CSV…"), this, &MainWindow::exportCsv);

@@ -19,6 +19,7 @@ class ChartsPanel;
 class ChatPanel;
 class InspectorPanel;
 class LabPanel;
+class LoraPanel;
 class Session;
 struct ModelSummary;
 
@@ -44,6 +45,7 @@ public:
     InspectorPanel* inspector() const { return m_inspector; }
     ChartsPanel* charts() const { return m_charts; }
     LabPanel* lab() const { return m_lab; }
+    LoraPanel* loras() const { return m_loras; }
     const WorkbenchSettings& settings() const { return m_settings; }
 
     // Restores the dock layout saved by a previous run (after every panel is registered).
@@ -91,6 +93,7 @@ private:
     InspectorPanel* m_inspector = nullptr;
     ChartsPanel* m_charts = nullptr;
     LabPanel* m_lab = nullptr;
+    LoraPanel* m_loras = nullptr;
     QLabel* m_modelLabel = nullptr;
     QLabel* m_stateLabel = nullptr;
     QLabel* m_throughputLabel = nullptr;

@@ -4,12 +4,22 @@
 
 #include <QMetaType>
 #include <QString>
+#include <QVector>
 #include <optional>
 
 #include "engine/config.h"
 #include "kernels/tensor_type.h"
 
 namespace kvscope::ui {
+
+// A LoRA adapter loaded onto the model: requests (a chat turn) pick it by name.
+struct LoraSummary {
+    QString name;
+    QString source;  // the adapter file
+    qint32 rank = 0;
+    double alpha = 0;
+    qint32 numPairs = 0;  // adapted weight matrices
+};
 
 struct ModelSummary {
     QString source;  // path, or the embedded model's name
@@ -31,6 +41,8 @@ struct ModelSummary {
     qint32 bosId = -1;        // -1: none (synthetic prompts then start without one)
     qint32 firstTokenId = 0;  // first ordinary (non-special, non-byte) token: synthetic prompts draw from here
     EngineConfig config;      // what the engine runs with
+    // The LoRA adapters loaded onto it, in the order loaded.
+    QVector<LoraSummary> loras;
     // Attached to a server (source: its URL): "kvscope", "vLLM" or "llama.cpp"; empty: the embedded engine.
     QString remoteKind;
     bool hasBlockState() const { return remoteKind.isEmpty() || remoteKind == QStringLiteral("kvscope"); }
@@ -42,3 +54,4 @@ QString weightDescription(const ModelSummary& summary);
 }  // namespace kvscope::ui
 
 Q_DECLARE_METATYPE(kvscope::ui::ModelSummary)
+Q_DECLARE_METATYPE(kvscope::ui::LoraSummary)

@@ -87,6 +87,10 @@ void Session::detach() {
     emit detachCommand();
 }
 
+void Session::loadLora(const LoraLoadRequest& request) {
+    emit loraLoadCommand(request);
+}
+
 RequestListener* Session::listenerOf(const Route& route) const {
     return route.owner ? route.listener : nullptr;
 }
@@ -106,6 +110,7 @@ void Session::onModelLoaded(const ModelSummary& summary) {
     }
     m_recorder->startEpoch();
     emit modelLoaded(summary);
+    emit lorasChanged();
 }
 
 void Session::onModelLoadFailed(const QString& message) {
@@ -183,6 +188,15 @@ void Session::onExternalRequest(qint64 requestId, const QString& source, qint32 
 void Session::onAttachChanged(const QString& url, const QString& message) {
     m_attachedUrl = url;
     emit attachChanged(url, message);
+}
+
+void Session::onLoraLoaded(const LoraSummary& lora) {
+    m_model.loras.append(lora);
+    emit lorasChanged();
+}
+
+void Session::onLoraLoadFailed(const QString& message) {
+    emit loraLoadFailed(message);
 }
 
 }  // namespace kvscope::ui

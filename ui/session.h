@@ -49,12 +49,16 @@ public:
     // Follow a server instead of the embedded engine, or come back to it (attachChanged).
     void attach(const AttachRequest& request);
     void detach();
+    // Load a LoRA adapter onto the loaded model (lorasChanged, or loraLoadFailed saying why).
+    void loadLora(const LoraLoadRequest& request);
 
     bool modelReady() const { return m_modelReady; }
     bool loading() const { return m_loading; }
     bool paused() const { return m_paused; }
     const ModelSummary& model() const { return m_model; }
     const LoadRequest& lastLoad() const { return m_lastLoad; }
+    // The LoRA adapters loaded onto the model, in the order loaded.
+    const QVector<LoraSummary>& loras() const { return m_model.loras; }
     bool serving() const { return !m_servingAddress.isEmpty(); }
     const QString& servingAddress() const { return m_servingAddress; }
     bool attached() const { return !m_attachedUrl.isEmpty(); }
@@ -80,6 +84,7 @@ signals:
     void stopServingCommand();
     void attachCommand(const kvscope::ui::AttachRequest& request);
     void detachCommand();
+    void loraLoadCommand(const kvscope::ui::LoraLoadRequest& request);
 
     // News for panels.
     void loadStarted(const QString& source);
@@ -98,6 +103,10 @@ signals:
     // `url`: the server followed now, empty when back on the embedded engine; `message`: an error
     // (an attach that failed, a connection lost) or "" on success.
     void attachChanged(const QString& url, const QString& message);
+    // The adapters changed: one was loaded, or a model came with its own list (loras()).
+    void lorasChanged();
+    // An adapter could not be loaded, or was dropped with the previous model: a message to show.
+    void loraLoadFailed(const QString& message);
 
 public slots:
     // From the engine's thread.
@@ -117,6 +126,8 @@ public slots:
     // A request that no panel sent (an HTTP client's, while serving): logged under `source`.
     void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
     void onAttachChanged(const QString& url, const QString& message);
+    void onLoraLoaded(const kvscope::ui::LoraSummary& lora);
+    void onLoraLoadFailed(const QString& message);
 
 private:
     struct Route {

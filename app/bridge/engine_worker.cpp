@@ -17,7 +17,8 @@ double fullSnapshotBytes(const EngineSnapshot& s) {
     const KvSnapshot& kv = s.kv;
     return double(kv.blocks.size() * sizeof(KvBlockInfo) + kv.owner_ids.size() * sizeof(SeqId) +
                   (kv.owner_offsets.size() + kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-                  kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot));
+                  kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
+                  s.block_loras.size() * sizeof(std::int32_t));
 }
 
 }  // namespace
@@ -38,6 +39,8 @@ void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::ui::ModelSummary>();
     qRegisterMetaType<kvscope::ui::LoadRequest>();
     qRegisterMetaType<kvscope::ui::ChatRequest>();
+    qRegisterMetaType<kvscope::ui::LoraLoadRequest>();
+    qRegisterMetaType<kvscope::ui::LoraSummary>();
     qRegisterMetaType<kvscope::ui::BlockTokens>();
     qRegisterMetaType<kvscope::ui::ModelFileInfo>();
     qRegisterMetaType<kvscope::ui::ServeRequest>();
@@ -63,6 +66,8 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
         std::shared_ptr<const Model> model = Model::load(request.source.toStdString(), options);
         emit loadProgress(0.97, tr("allocating the KV cache"));
         auto engine = std::make_unique<Engine>(model, request.config);
+        QStringList droppedLoras;
+        std::vector<LoadedLora> loras = carryLoras(*engine, request.source, droppedLoras);
         // A server goes on serving the new engine: stopped here, started again below.
         std::optional<ui::ServeRequest> serve;
         if (serving_) {
@@ -75,11 +80,13 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
             emitOutputs(last);
         }
         engine_ = std::move(engine);
+        loras_ = std::move(loras);
         engine_->record_trace(kTraceCapacity);
         trace_.clear();
         model_ = std::move(model);
         source_ = request.source;
-        emit modelLoaded(summarize(request.source, *engine_));
+        emit modelLoaded(summary());
+        for (const QString& message : droppedLoras) emit loraLoadFailed(message);
         publishSnapshot(Detail::Full);
         armIdleTick();
         if (serve) startServing(*serve);
@@ -94,7 +101,7 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
 
 void EngineWorker::announce() {
     if (!engine_) return;
-    emit modelLoaded(summarize(source_, *engine_));
+    emit modelLoaded(summary());
     emit pausedChanged(paused_);
     publishSnapshot(Detail::Full);
 }
@@ -132,6 +139,7 @@ void EngineWorker::submitChat(quint64 tag, const kvscope::ui::ChatRequest& chat)
         Request request;
         request.params = chat.params;
         request.priority = chat.priority;
+        request.lora = chat.lora;
         request.prompt_token_ids = model.tokenizer().encode(tpl.apply(chat.messages, true), true, true);
         for (const std::string& stop : tpl.stop_strings()) {
             auto& list = request.params.stop;

@@ -17,6 +17,9 @@
 // The session's trace, for the memory lab: the engine records every request that finishes
 // (Engine::record_trace) from the model's load on; requestTrace hands the requests so far over as
 // a Trace value (traceReady). A new model starts a new trace.
+// LoRA adapters (engine_worker_lora.cpp): loadLora reads an adapter file for the loaded model and
+// adds it to the engine under a name that chat turns pick. A new model takes the adapters along:
+// each is read again for it, and one that does not fit is dropped with a loraLoadFailed message.
 // Serving (engine_worker_serving.cpp): startServing runs app/server's HTTP server on this engine.
 // Its handler threads hand requests to a WorkerHost mailbox that this thread empties between
 // steps; a StreamRouter sends each step's outputs of HTTP requests back to their streams, and
@@ -26,6 +29,7 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <QVector>
 #include <deque>
 #include <memory>
@@ -85,12 +89,17 @@ public slots:
     void stopServing();
     // Says again what is loaded (modelLoaded, a full snapshot): the UI comes back from a remote attach.
     void announce();
+    // Reads a LoRA adapter for the loaded model and adds it (loraLoaded, or loraLoadFailed saying why).
+    void loadLora(const kvscope::ui::LoraLoadRequest& request);
 
 signals:
     void loadProgress(double fraction, const QString& stage);
     void modelLoaded(const kvscope::ui::ModelSummary& summary);
     void modelLoadFailed(const QString& message);
     void modelInspected(const kvscope::ui::ModelFileInfo& info);
+    void loraLoaded(const kvscope::ui::LoraSummary& lora);
+    // An adapter that could not be loaded, or was dropped when another model was loaded.
+    void loraLoadFailed(const QString& message);
     void requestAccepted(quint64 tag, qint64 requestId);
     void requestRejected(quint64 tag, const QString& message);
     void outputsReady(const QVector<kvscope::RequestOutput>& outputs);
@@ -123,10 +132,22 @@ private:
     void route(std::vector<RequestOutput>& outputs);
 
     struct Serving;
+    struct LoadedLora {
+        QString name;
+        QString path;
+        std::shared_ptr<const LoraAdapter> adapter;
+    };
+    // Reads `path` for `engine`'s model (loaded from `source`) and adds it as `name`; throws
+    // kvscope::Error saying why not.
+    static LoadedLora attachLora(Engine& engine, const QString& source, const QString& name, const QString& path);
+    // The adapters read again for a new engine; messages for those that do not fit it.
+    std::vector<LoadedLora> carryLoras(Engine& engine, const QString& source, QStringList& dropped) const;
+    ui::ModelSummary summary() const;
 
     std::shared_ptr<const Model> model_;
     QString source_;
     std::unique_ptr<Engine> engine_;
+    std::vector<LoadedLora> loras_;   // on engine_, in the order added
     std::deque<TraceRequest> trace_;  // what take_trace handed over so far, oldest first
     std::unique_ptr<Serving> serving_;
     bool paused_ = false;

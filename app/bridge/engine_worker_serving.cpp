@@ -21,7 +21,12 @@ void EngineWorker::startServing(const kvscope::ui::ServeRequest& request) {
         emit servingChanged(false, QString(), tr("No model is loaded: load one, then serve it."));
         return;
     }
-    server::ServingInfo info{model_, engine_->config(), engine_->cache_plan(), engine_->backend_name()};
+    // The adapters loaded now are served under their names ("model": NAME); one loaded later is
+    // served from the next start.
+    std::vector<server::ServedLora> loras;
+    for (const LoadedLora& l : loras_) loras.push_back({l.name.toStdString(), l.path.toStdString()});
+    server::ServingInfo info{model_, engine_->config(), engine_->cache_plan(), engine_->backend_name(),
+                             std::move(loras)};
     // From handler threads, which all end (shutDownServer) before this worker does: the queued
     // call runs on the worker's thread.
     auto wake = [this] { QMetaObject::invokeMethod(this, &EngineWorker::serveInbox, Qt::QueuedConnection); };

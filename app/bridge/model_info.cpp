@@ -76,16 +76,19 @@ std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer) {
     return 0;
 }
 
+QString modelDisplayName(const QString& source, const ModelConfig& c) {
+    const QString name = QString::fromStdString(c.name);
+    if (!name.isEmpty() && name != QString::fromStdString(c.architecture_name)) return name;
+    // A generic name ("llama"): the file's says more (the embedded one: "stories260K").
+    return source.section(QLatin1Char('/'), -1).section(QLatin1Char(':'), -1).section(QLatin1Char('.'), 0, 0);
+}
+
 ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     const Model& model = engine.model();
     const ModelConfig& c = model.config();
     ui::ModelSummary s;
     s.source = source;
-    s.name = QString::fromStdString(c.name);
-    if (s.name.isEmpty() || s.name == QString::fromStdString(c.architecture_name)) {
-        // A generic name ("llama"): the file's says more (the embedded one: "stories260K").
-        s.name = source.section(QLatin1Char('/'), -1).section(QLatin1Char(':'), -1).section(QLatin1Char('.'), 0, 0);
-    }
+    s.name = modelDisplayName(source, c);
     s.architecture = QString::fromStdString(c.architecture_name);
     s.backend = QString::fromStdString(engine.backend_name());
     s.backendNote = QString::fromStdString(engine.backend_note());

@@ -16,6 +16,10 @@ ui::ModelFileInfo readModelFileInfo(const QString& source);
 
 ui::ModelSummary summarize(const QString& source, const Engine& engine);
 
+// The name the workbench shows for the model loaded from `source`: its own, or, when that is
+// generic (the architecture's), the file's stem.
+QString modelDisplayName(const QString& source, const ModelConfig& config);
+
 // The first ordinary token id (not control, unknown, unused or byte): synthetic prompts draw
 // their tokens from here up, so that they decode to readable text.
 std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer);

@@ -68,6 +68,13 @@ int run_serve(const std::vector<std::string>& args) {
     const ParsedArgs a = parser.parse(args);
     const EngineConfig config = engine_config_from_args(a);
     const server::ServerOptions server_options = server_options_from_args(a);
+    // "model": the served name picks the base model, so an adapter of that name could never be picked.
+    for (const std::string& spec : a.strings("lora")) {
+        if (parse_lora_spec(spec).first == server_options.served_model_name) {
+            throw UsageError("--lora " + spec + ": '" + server_options.served_model_name +
+                             "' is the served model's name (it picks the base model); give the adapter another name");
+        }
+    }
 
     // Every thread started from here on inherits the blocked signals; this one waits for them.
     sigset_t stop_signals;

@@ -7,6 +7,8 @@
 //   kvscope --kv-blocks 1024        a KV cache of exactly 1024 blocks
 //   kvscope --attach http://127.0.0.1:8000
 //                                   follow a kvscope (or vLLM, llama.cpp) server from the start
+//   kvscope --lora sql=sql.gguf --lora chat=chat.gguf
+//                                   load LoRA adapters (repeatable) once the model is loaded
 //   kvscope --serve 8000            serve the workbench's engine on 127.0.0.1:8000 once loaded
 //   kvscope --demo-chat "Once upon a time" --demo-batch 200
 //                                   once the model is loaded, send a chat message and start a
@@ -22,6 +24,7 @@
 #include <QDockWidget>
 #include <QThread>
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include "app/bridge/engine_hub.h"
@@ -34,13 +37,15 @@
 namespace {
 
 struct Options {
-    QString model;         // empty: the remembered one
-    int kvBlocks = 0;      // 0: the remembered KV settings
-    QString demoChat;      // sent once the model is loaded
-    int demoBatch = 0;     // synthetic requests started once the model is loaded
-    bool demoLab = false;  // the memory lab, run once the demo batch has finished
-    QString attach;        // a server to follow
-    int servePort = 0;     // serve once loaded (0: no)
+    QString model;                                // empty: the remembered one
+    int kvBlocks = 0;                             // 0: the remembered KV settings
+    QString demoChat;                             // sent once the model is loaded
+    int demoBatch = 0;                            // synthetic requests started once the model is loaded
+    bool demoLab = false;                         // the memory lab, run once the demo batch has finished
+    QString attach;                               // a server to follow
+    int servePort = 0;                            // serve once loaded (0: no)
+    QVector<kvscope::ui::LoraLoadRequest> loras;  // --lora NAME=PATH, loaded once the model is
+    QString error;                                // a malformed option: said, then exit 2
 };
 
 Options parseOptions(const QApplication& app) {
@@ -73,7 +78,11 @@ Options parseOptions(const QApplication& app) {
     const QCommandLineOption serve(QStringLiteral("serve"),
                                    QStringLiteral("Serve the engine over HTTP on 127.0.0.1:PORT once it is loaded."),
                                    QStringLiteral("port"));
-    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab, attach, serve});
+    const QCommandLineOption lora(QStringLiteral("lora"),
+                                  QStringLiteral("Load a LoRA adapter (GGUF) that chat turns pick by NAME, once the "
+                                                 "model is loaded (repeatable)."),
+                                  QStringLiteral("NAME=PATH"));
+    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab, attach, serve, lora});
     cli.process(app);
     Options o;
     o.model = cli.value(model);
@@ -83,7 +92,27 @@ Options parseOptions(const QApplication& app) {
     o.demoLab = cli.isSet(demoLab);
     o.attach = cli.value(attach);
     o.servePort = cli.isSet(serve) ? std::clamp(cli.value(serve).toInt(), 1, 65535) : 0;
+    for (const QString& spec : cli.values(lora)) {
+        const qsizetype eq = spec.indexOf(QLatin1Char('='));
+        if (eq <= 0 || eq + 1 == spec.size()) {
+            o.error =
+                QStringLiteral("--lora: expected NAME=PATH (e.g. --lora sql=adapters/sql.gguf), got '%1'").arg(spec);
+            break;
+        }
+        o.loras.append({spec.left(eq), spec.mid(eq + 1)});
+    }
     return o;
+}
+
+// The --lora adapters, once the first model is loaded (a failure shows in the LoRA panel).
+void armLoras(kvscope::ui::Session& session, const Options& o) {
+    if (o.loras.isEmpty()) return;
+    QObject::connect(
+        &session, &kvscope::ui::Session::modelLoaded, &session,
+        [&session, loras = o.loras] {
+            for (const kvscope::ui::LoraLoadRequest& r : loras) session.loadLora(r);
+        },
+        Qt::SingleShotConnection);
 }
 
 // The demo, once: a chat message and a synthetic batch as soon as the first model is loaded.
@@ -125,6 +154,10 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("kvscope"));
     QApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
     const Options options = parseOptions(app);
+    if (!options.error.isEmpty()) {
+        std::fprintf(stderr, "kvscope: %s\n", qPrintable(options.error));
+        return 2;
+    }
 
     kvscope::ui::Session session;
     kvscope::app::EngineHub engines(&session);
@@ -133,6 +166,7 @@ int main(int argc, char** argv) {
     {
         kvscope::ui::MainWindow window(&session);
         window.restoreLayout();
+        armLoras(session, options);
         armDemo(session, window, options);
         kvscope::ui::LoadRequest request = window.settings().load;
         if (!options.model.isEmpty()) request.source = options.model;

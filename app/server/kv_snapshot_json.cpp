@@ -96,6 +96,7 @@ nlohmann::json sequences_json(const ServingState& state) {
                        {"num_cached_tokens", s.num_cached_tokens},
                        {"num_preemptions", s.num_preemptions},
                        {"block_table", std::move(table)}});
+        if (s.lora >= 0) out.back()["lora"] = state.engine.loras[static_cast<std::size_t>(s.lora)];
     }
     return out;
 }
@@ -140,8 +141,19 @@ void read_metrics(const nlohmann::json& j, EngineMetrics& m) {
     m.request_success_abort = field<std::int64_t>(success, "abort");
 }
 
-// Blocks (free ones recreated when left out) and their owners.
-void read_blocks(const nlohmann::json& j, std::int32_t num_blocks, KvSnapshot& kv) {
+// An optional "lora" (a name in `loras`) as an index; -1 when absent (the base model).
+std::int32_t read_lora(const nlohmann::json& j, const std::vector<std::string>& loras) {
+    const auto it = j.find("lora");
+    if (it == j.end() || it->is_null()) return -1;
+    const auto name = std::find(loras.begin(), loras.end(), field<std::string>(j, "lora"));
+    if (name == loras.end()) throw SnapshotFormatError("kv snapshot: a \"lora\" that \"loras\" does not list");
+    return static_cast<std::int32_t>(name - loras.begin());
+}
+
+// Blocks (free ones recreated when left out), their owners and adapters.
+void read_blocks(const nlohmann::json& j, std::int32_t num_blocks, EngineSnapshot& snap) {
+    KvSnapshot& kv = snap.kv;
+    snap.block_loras.assign(static_cast<std::size_t>(num_blocks), -1);
     kv.blocks.assign(static_cast<std::size_t>(num_blocks), KvBlockInfo{});
     for (std::int32_t i = 0; i < num_blocks; ++i) kv.blocks[static_cast<std::size_t>(i)].id = i;
     std::map<std::int32_t, std::vector<SeqId>> owners;
@@ -156,6 +168,7 @@ void read_blocks(const nlohmann::json& j, std::int32_t num_blocks, KvSnapshot& k
         if (const auto h = b.find("hash"); h != b.end() && !h->is_null())
             info.hash = parse_hash(field<std::string>(b, "hash"));
         owners[id] = field<std::vector<SeqId>>(b, "owners");
+        snap.block_loras[static_cast<std::size_t>(id)] = read_lora(b, snap.loras);
     }
     kv.owner_offsets.assign(1, 0);
     for (std::int32_t i = 0; i < num_blocks; ++i) {
@@ -180,6 +193,7 @@ void read_sequences(const nlohmann::json& j, RemoteKvSnapshot& out) {
         seq.num_computed_tokens = field<std::int32_t>(s, "num_computed_tokens");
         seq.num_cached_tokens = field<std::int32_t>(s, "num_cached_tokens");
         seq.num_preemptions = field<std::int32_t>(s, "num_preemptions");
+        seq.lora = read_lora(s, out.engine.loras);
         out.engine.sequences.push_back(seq);
         out.labels[seq.request_id] = field<std::string>(s, "request_id");
         const auto table = field<std::vector<std::int32_t>>(s, "block_table");
@@ -216,6 +230,10 @@ nlohmann::json kv_snapshot_json(const ServingState& state, const ServingInfo& in
                           {"hash", b.hash ? nlohmann::json(hash_hex(*b.hash)) : nlohmann::json(nullptr)},
                           {"last_used", b.last_used_step},
                           {"owners", std::move(owners)}});
+        const std::int32_t lora = b.state == BlockState::Free || snap.block_loras.empty()
+                                      ? -1
+                                      : snap.block_loras[static_cast<std::size_t>(b.id)];
+        if (lora >= 0) blocks.back()["lora"] = snap.loras[static_cast<std::size_t>(lora)];
     }
     return {{"object", "kv.snapshot"},
             {"model", model_name},
@@ -224,6 +242,7 @@ nlohmann::json kv_snapshot_json(const ServingState& state, const ServingInfo& in
             {"num_blocks", kv.stats.num_blocks},
             {"block_bytes", snap.block_bytes},
             {"max_model_len", info.plan.max_model_len},
+            {"loras", snap.loras},
             {"stats", stats_json(kv.stats, snap.block_bytes)},
             {"blocks", std::move(blocks)},
             {"sequences", sequences_json(state)},
@@ -249,7 +268,9 @@ RemoteKvSnapshot kv_snapshot_from_json(const nlohmann::json& j) {
     }
     kv.stats.step = snap.step;
     read_stats(field<nlohmann::json>(j, "stats"), kv.stats);
-    read_blocks(j, kv.stats.num_blocks, kv);
+    // (servers from before adapters have no "loras")
+    if (j.contains("loras")) snap.loras = field<std::vector<std::string>>(j, "loras");
+    read_blocks(j, kv.stats.num_blocks, snap);
     read_sequences(j, out);
     kv.free_queue = field<std::vector<std::int32_t>>(j, "free_queue");
     read_metrics(field<nlohmann::json>(j, "metrics"), snap.metrics);

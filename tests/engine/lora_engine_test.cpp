@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 
@@ -141,6 +142,62 @@ TEST(LoraEngine, PrefixCacheNeverSharesBlocksAcrossAdapters) {
     }
     EXPECT_EQ(cached_blocks, 9);  // 3 prompt blocks x (base, alpha, beta)
     EXPECT_EQ(base_hits, 1);
+}
+
+// The snapshot says which adapter each sequence runs and whose KV each block holds: two
+// requests under different adapters and one on the base model, all with the same prompt, hold
+// pairwise distinct blocks, each labelled with its sequence's adapter; once finished, the cached
+// blocks keep their labels.
+TEST(LoraEngine, SnapshotNamesEachSequencesAndBlocksAdapter) {
+    const Fixture f;
+    auto engine = f.engine();
+    const std::vector<std::int32_t> prompt = prompt_tokens(40, 3);  // 2 full blocks of 16 and a partial one
+    std::map<RequestId, std::int32_t> want;                         // request -> adapter index (-1: base)
+    want[engine->add_request(greedy(prompt, "beta", 8))] = 1;
+    want[engine->add_request(greedy(prompt, "", 8))] = -1;
+    want[engine->add_request(greedy(prompt, "alpha", 8))] = 0;
+    engine->step();  // the three prompts are in the cache, every block held
+
+    const EngineSnapshot snap = engine->snapshot();
+    EXPECT_EQ(snap.loras, (std::vector<std::string>{"alpha", "beta"}));
+    ASSERT_EQ(snap.block_loras.size(), snap.kv.blocks.size());
+    ASSERT_EQ(snap.sequences.size(), 3u);
+    std::map<std::int32_t, std::vector<std::int32_t>> blocks_of;  // adapter index -> its sequence's blocks
+    for (const SequenceSnapshot& s : snap.sequences) {
+        EXPECT_EQ(s.lora, want.at(s.request_id)) << "request " << s.request_id;
+        const KvSequenceInfo* info = snap.kv.find_sequence(s.id);
+        ASSERT_NE(info, nullptr);
+        const auto table = snap.kv.block_table(*info);
+        ASSERT_EQ(table.size(), 3u);
+        for (const std::int32_t b : table) {
+            EXPECT_EQ(snap.block_loras[std::size_t(b)], s.lora) << "block " << b;
+            EXPECT_EQ(snap.kv.owners(b).size(), 1u) << "block " << b << " is shared across adapters";
+        }
+        blocks_of[s.lora].assign(table.begin(), table.end());
+    }
+    ASSERT_EQ(blocks_of.size(), 3u);
+    for (const auto& [x, bx] : blocks_of) {
+        for (const auto& [y, by] : blocks_of) {
+            if (x == y) continue;
+            for (const std::int32_t b : bx) EXPECT_EQ(std::count(by.begin(), by.end(), b), 0);
+        }
+    }
+    for (const KvBlockInfo& b : snap.kv.blocks) {
+        if (b.state == BlockState::Free) {
+            EXPECT_EQ(snap.block_loras[std::size_t(b.id)], -1);
+        }
+    }
+
+    run_all(*engine);
+    const EngineSnapshot after = engine->snapshot();
+    EXPECT_TRUE(after.sequences.empty());
+    std::map<std::int32_t, int> cached;  // adapter index -> cached blocks
+    for (const KvBlockInfo& b : after.kv.blocks) {
+        if (b.state == BlockState::Cached) ++cached[after.block_loras[std::size_t(b.id)]];
+    }
+    // Per adapter: 47 tokens in the cache (40 + 8 generated, the last one never fed back) fill 2
+    // blocks of 16, cached as they were written, under their adapter.
+    EXPECT_EQ(cached, (std::map<std::int32_t, int>{{-1, 2}, {0, 2}, {1, 2}}));
 }
 
 TEST(LoraEngine, RequestsNameLoadedAdaptersOnly) {

@@ -1,9 +1,13 @@
 // LoRA adapters over the OpenAI API: "model" picks an adapter (the base model's name, or none,
 // picks no adapter), the reply names the model it ran, GET /v1/models lists the adapters as
-// vLLM does, and an unknown model is a 404 model_not_found naming what is served.
+// vLLM does, an unknown model is a 404 model_not_found naming what is served, and the KV snapshot
+// names each block's and sequence's adapter, there and back.
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "app/server/kv_snapshot_json.h"
 #include "engine/engine.h"
 #include "engine/synthetic_lora.h"
 #include "engine/synthetic_model.h"
@@ -127,6 +131,51 @@ TEST(LoraHttp, ModelsListsAdaptersAndUnknownModelsAre404) {
     EXPECT_EQ(r.body["error"]["code"], "model_not_found");
     const std::string message = r.body["error"]["message"];
     EXPECT_NE(message.find("'base', 'sql', 'poetry'"), std::string::npos) << message;
+}
+
+// GET /v1/kv/snapshot says whose KV each block holds and which adapter each sequence runs, and
+// reads back into the same EngineSnapshot (what the workbench's inspector colours by adapter
+// when attached).
+TEST(LoraHttp, TheKvSnapshotCarriesAdaptersBothWays) {
+    const LoraServer s;
+    Engine engine(s.model, small_engine_config());
+    for (const auto& [name, adapter] : s.loras) engine.add_lora(name, adapter);
+    std::vector<std::int32_t> prompt(40);
+    for (std::int32_t i = 0; i < 40; ++i) prompt[std::size_t(i)] = 5 + 3 * i;
+    for (const char* lora : {"poetry", "", "sql"}) {
+        Request r;
+        r.prompt_token_ids = prompt;
+        r.lora = lora;
+        r.params.max_tokens = 4;
+        engine.add_request(r);
+    }
+    engine.step();
+    const server::ServingState state{engine.snapshot(), server::ServingMetrics(engine.cache_plan().max_model_len), {}};
+    server::ServingInfo info{s.model, engine.config(), engine.cache_plan(), "cpu", {}};
+    const json j = server::kv_snapshot_json(state, info, "base", false);
+    EXPECT_EQ(j["loras"], json({"sql", "poetry"}));
+    std::map<std::string, int> blocks;  // adapter ("" = base) -> held blocks listed with it
+    for (const json& b : j["blocks"]) ++blocks[b.value("lora", std::string())];
+    EXPECT_EQ(blocks, (std::map<std::string, int>{{"", 3}, {"sql", 3}, {"poetry", 3}}));
+
+    const server::RemoteKvSnapshot back = server::kv_snapshot_from_json(json::parse(j.dump()));
+    EXPECT_EQ(back.engine.loras, state.engine.loras);
+    EXPECT_EQ(back.engine.block_loras, state.engine.block_loras);
+    ASSERT_EQ(back.engine.sequences.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(back.engine.sequences[i].lora, state.engine.sequences[i].lora);
+    EXPECT_EQ(back.engine.sequences[0].lora, 1);  // poetry, added first
+    EXPECT_EQ(back.engine.sequences[1].lora, -1);
+
+    json unknown = j;
+    unknown["loras"] = json::array();
+    EXPECT_THROW(server::kv_snapshot_from_json(unknown), server::SnapshotFormatError);
+    json old = j;  // a server from before adapters: no names anywhere, everything the base model's
+    old.erase("loras");
+    for (json& b : old["blocks"]) b.erase("lora");
+    for (json& q : old["sequences"]) q.erase("lora");
+    const server::RemoteKvSnapshot plain = server::kv_snapshot_from_json(old);
+    EXPECT_TRUE(plain.engine.loras.empty());
+    EXPECT_EQ(plain.engine.sequences[0].lora, -1);
 }
 
 }  // namespace

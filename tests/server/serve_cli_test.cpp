@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "tests/server/test_server.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/paths.h"
 
 extern char** environ;
@@ -136,6 +137,13 @@ TEST(ServeCli, BadFlagsExit2AndABusyPortExits1) {
     EXPECT_EQ(WEXITSTATUS(std::system((std::string(KVSCOPE_CLI) + " serve --port 70000 2>/dev/null").c_str())), 2);
     EXPECT_EQ(WEXITSTATUS(std::system((std::string(KVSCOPE_CLI) + " serve --bogus 2>/dev/null").c_str())), 2);
     EXPECT_EQ(WEXITSTATUS(std::system((std::string(KVSCOPE_CLI) + " bench nothing 2>/dev/null").c_str())), 2);
+    // An adapter named as the served model could never be picked (that name picks the base model);
+    // refused before any file is read.
+    const CliResult same = run_cli(KVSCOPE_CLI, {"serve", "--served-model-name", "tiny", "--lora", "tiny=none.gguf"});
+    EXPECT_EQ(same.exit_code, 2);
+    EXPECT_NE(same.err.find("--lora tiny=none.gguf: 'tiny' is the served model's name"), std::string::npos) << same.err;
+    const CliResult embedded = run_cli(KVSCOPE_CLI, {"serve", "--lora", "stories260K=none.gguf"});
+    EXPECT_EQ(embedded.exit_code, 2) << embedded.err;
     ServeProcess first({});
     const std::string port = first.wait_for(kListening);
     // (timeout: a second server that did bind would otherwise run forever)
