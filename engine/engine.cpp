@@ -79,8 +79,8 @@ void Engine::add_lora(const std::string& name, std::shared_ptr<const LoraAdapter
     if (!backend_->supports_lora()) {
         throw ConfigError("the " + backend_->name() + " backend cannot run LoRA adapters; use the CPU backend");
     }
-    KV_CHECK(adapter != nullptr && adapter->weights().layers.size() ==
-                                       static_cast<std::size_t>(model_->shape().num_layers));
+    KV_CHECK(adapter != nullptr &&
+             adapter->weights().layers.size() == static_cast<std::size_t>(model_->shape().num_layers));
     backend_->add_lora(adapter->weights());
     loras_.push_back(LoraEntry{name, std::move(adapter)});
 }
@@ -98,10 +98,11 @@ bool Engine::has_lora(const std::string& name) const {
 RequestId Engine::add_request(Request request) {
     std::int32_t lora_slot = -1;
     if (!request.lora.empty()) {
-        const auto it = std::find_if(loras_.begin(), loras_.end(),
-                                     [&](const LoraEntry& e) { return e.name == request.lora; });
+        const auto it =
+            std::find_if(loras_.begin(), loras_.end(), [&](const LoraEntry& e) { return e.name == request.lora; });
         if (it == loras_.end()) {
-            throw ConfigError("no LoRA adapter named '" + request.lora + "' is loaded; load it first (--lora NAME=PATH)");
+            throw ConfigError("no LoRA adapter named '" + request.lora +
+                              "' is loaded; load it first (--lora NAME=PATH)");
         }
         lora_slot = static_cast<std::int32_t>(it - loras_.begin());
     }
@@ -240,8 +241,14 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
         seq_lora_.push_back(seq.lora_slot);
         any_lora = any_lora || seq.lora_slot >= 0;
     }
-    forward_ = ForwardBatch{token_ids_,    positions_, slot_mapping_, query_start_,
-                            seq_lens_,     block_tables_, max_blocks, logits_rows_,
+    forward_ = ForwardBatch{token_ids_,
+                            positions_,
+                            slot_mapping_,
+                            query_start_,
+                            seq_lens_,
+                            block_tables_,
+                            max_blocks,
+                            logits_rows_,
                             any_lora ? std::span<const std::int32_t>(seq_lora_) : std::span<const std::int32_t>()};
     logits_.resize(logits_rows_.size() * static_cast<std::size_t>(model_->shape().vocab_size));
 }
@@ -274,12 +281,15 @@ std::vector<RequestOutput> Engine::step() {
         std::copy_n(slot_tokens_.begin() + copy.src * bs, bs, slot_tokens_.begin() + copy.dst * bs);
         block_lora_[static_cast<std::size_t>(copy.dst)] = block_lora_[static_cast<std::size_t>(copy.src)];
     }
-    // Blocks swapped back in are fresh ids: they hold their sequence's adapter's KV.
+    // Blocks swapped back in are fresh ids: they hold their sequence's tokens and adapter's KV.
     if (!batch.swap_in.empty()) {
         for (const ScheduledSequence& s : batch.seqs) {
-            const std::int32_t slot = scheduler_.sequence(s.id).lora_slot;
+            const Sequence& seq = scheduler_.sequence(s.id);
             for (const std::int32_t b : kv_.block_table(s.id).block_ids()) {
-                block_lora_[static_cast<std::size_t>(b)] = slot;
+                block_lora_[static_cast<std::size_t>(b)] = seq.lora_slot;
+            }
+            for (std::int32_t p = 0; p < s.num_computed_tokens; ++p) {
+                slot_tokens_[static_cast<std::size_t>(kv_.slot(s.id, p))] = seq.token_ids[static_cast<std::size_t>(p)];
             }
         }
     }

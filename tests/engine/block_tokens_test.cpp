@@ -84,6 +84,34 @@ TEST(BlockTokens, EveryBlockHoldsItsSliceOfItsSequenceThroughHitsForksAndCopies)
     EXPECT_GT(engine.metrics().prefix_cache_hits, 0);
 }
 
+TEST(BlockTokens, BlocksSwappedBackInHoldTheirTokens) {
+    auto model = Model::load("");
+    EngineConfig config;
+    config.block_size = 8;
+    config.num_kv_blocks = 16;  // 128 slots for 4 sequences of ~55 tokens: preemption by swap
+    config.preemption_mode = PreemptionMode::Swap;
+    config.swap_space_bytes = 1 << 20;
+    Engine engine(model, config);
+    Tracked run;
+    for (const char* prompt : {"Once upon a time", "The cat sat", "Lily and Ben went to the park", "One day, a bird"}) {
+        const RequestId id = engine.add_request(make_request(prompt, 1, 48));
+        run.prompts[id] = model->tokenizer().encode(prompt, true, false);
+    }
+    std::int32_t max_swapped = 0;
+    while (engine.has_work()) {
+        for (const RequestOutput& out : engine.step()) {
+            for (const SequenceOutput& s : out.samples) {
+                auto& g = run.generated[{out.id, s.index}];
+                g.insert(g.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+            }
+        }
+        max_swapped = std::max(max_swapped, engine.metrics().num_requests_swapped);
+        expect_blocks_hold_their_tokens(engine, run);
+        if (HasFatalFailure()) return;
+    }
+    EXPECT_GT(max_swapped, 0);
+}
+
 TEST(BlockTokens, CachedBlocksKeepTheirTokensAndFreeBlocksHaveNone) {
     auto model = Model::load("");
     EngineConfig config;
