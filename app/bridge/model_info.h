@@ -16,8 +16,4 @@ ui::ModelFileInfo readModelFileInfo(const QString& source);
 
 ui::ModelSummary summarize(const QString& source, const Engine& engine);
 
-// The first ordinary token id (not control, unknown, unused or byte): synthetic prompts draw
-// their tokens from here up, so that they decode to readable text.
-std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer);
-
 }  // namespace kvscope::app
