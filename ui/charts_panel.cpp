@@ -123,9 +123,10 @@ void ChartsPanel::markBeforeAttach(const ChartPoint& point) {
         tracer->setGraph(graph);
         tracer->setGraphKey(timeS);
         tracer->setStyle(QCPItemTracer::tsCircle);
-        tracer->setSize(7);
-        tracer->setPen(graph->pen().color());
+        tracer->setSize(8);
+        tracer->setPen(QPen(graph->pen().color(), 1.6));
         tracer->setBrush(Qt::NoBrush);
+        tracer->setClipToAxisRect(false);  // whole, though the point is on the chart's left edge
         m_marks.push_back(tracer);
     }
     if (!marked) return;  // the server had not served a request
