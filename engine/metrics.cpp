@@ -44,6 +44,15 @@ void Histogram::observe(double value) {
     sum_ += value;
 }
 
+void Histogram::add(std::span<const std::uint64_t> counts, double sum) {
+    KV_CHECK(counts.size() == counts_.size());
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+        counts_[i] += counts[i];
+        count_ += counts[i];
+    }
+    sum_ += sum;
+}
+
 double Histogram::quantile(double q) const {
     return histogram_quantile(bounds_, counts_, q);
 }

@@ -17,6 +17,9 @@ public:
     explicit Histogram(std::vector<double> bounds);
 
     void observe(double value);
+    // Adds observations counted per bucket (`counts` as counts() has them) whose values sum to
+    // `sum`: a histogram read back from a server's /metrics.
+    void add(std::span<const std::uint64_t> counts, double sum);
     const std::vector<double>& bounds() const { return bounds_; }
     // counts()[i]: observations <= bounds()[i] and > bounds()[i-1]; the last entry is +Inf.
     const std::vector<std::uint64_t>& counts() const { return counts_; }

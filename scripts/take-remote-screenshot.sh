@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retakes docs/screenshot-remote.png under a virtual X server: `kvscope-cli serve` on a loopback
-# port with a `bench serve` load against it, and the workbench attached to it
+# port that has served a first `bench serve`, a second load against it, and the workbench attached to it
 # (`kvscope --attach`), captured with ImageMagick's `import`. Needs: xvfb, imagemagick.
 #   usage: scripts/take-remote-screenshot.sh [build dir]
 set -euo pipefail
@@ -16,6 +16,9 @@ port=18431
 "$build/kvscope-cli" serve --port "$port" --kv-cache-blocks 512 >"$out/serve.log" 2>&1 &
 server=$!
 sleep 2
+# Requests served before the attach: the latency chart's first point ("before attach").
+"$build/kvscope-cli" bench serve --url "http://127.0.0.1:$port" --num-prompts 40 --request-rate 40 \
+    --prompt-len uniform:160-256 --output-len uniform:32-128 --shared-prefix-fraction 0.6 >"$out/warmup.log" 2>&1
 "$build/kvscope" --attach "http://127.0.0.1:$port" >"$out/gui.log" 2>&1 &
 gui=$!
 sleep 4

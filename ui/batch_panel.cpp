@@ -152,6 +152,11 @@ QWidget* BatchPanel::buildSyntheticForm() {
     layout->addRow(tr("Arrival rate"), m_rate);
     layout->addRow(tr("Seed"), m_seed);
     layout->addRow(tr("Temperature"), m_temperature);
+    m_textNote = new QLabel(form);
+    m_textNote->setObjectName("batchTextNote");
+    m_textNote->setWordWrap(true);
+    m_textNote->setVisible(false);
+    layout->addRow(m_textNote);
     return form;
 }
 
@@ -218,6 +223,10 @@ bool BatchPanel::startSynthetic(const WorkloadSpec& spec) {
     setWorkloadSpec(spec);  // the form shows what runs
     const ModelSummary& m = m_session->model();
     try {
+        if (m.vocabSize <= 0) {  // a server that does not say its vocabulary: text prompts
+            return begin(syntheticTextBatch(spec, m_temperature->value()),
+                         tr("%1 synthetic requests, as text").arg(spec.num_requests));
+        }
         return begin(syntheticBatch(spec, m.vocabSize, m.firstTokenId, m.bosId, m_temperature->value()),
                      tr("%1 synthetic requests").arg(spec.num_requests));
     } catch (const Error& e) {
@@ -290,6 +299,13 @@ void BatchPanel::updateProgress() {
 }
 
 void BatchPanel::updateButtons() {
+    const ModelSummary& m = m_session->model();
+    const bool text = m_session->modelReady() && m.vocabSize <= 0;
+    m_textNote->setVisible(text);
+    m_textNote->setText(text ? tr("<i>The %1 server does not publish its vocabulary: synthetic prompts go as text of "
+                                  "common words (about one token each), so their lengths are approximate.</i>")
+                                   .arg(m.remoteKind.toHtmlEscaped())
+                             : QString());
     const bool running = m_run && !m_run->isDone();
     m_start->setEnabled(m_session->modelReady());
     m_start->setText(running ? tr("Start another") : tr("Start batch"));

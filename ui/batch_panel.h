@@ -32,7 +32,8 @@ class BatchPanel final : public QWidget {
 public:
     explicit BatchPanel(Session* session, QWidget* parent = nullptr);
 
-    // The synthetic workload the controls describe (ConfigError for bad length texts).
+    // The synthetic workload the controls describe (ConfigError for bad length texts). Attached
+    // to a server that publishes no vocabulary (vLLM, llama.cpp), its prompts go as text.
     WorkloadSpec workloadSpec() const;
     void setWorkloadSpec(const WorkloadSpec& spec);
     BatchRun* currentRun() const { return m_run; }
@@ -71,6 +72,7 @@ private:
     QDoubleSpinBox* m_rate = nullptr;
     QSpinBox* m_seed = nullptr;
     QDoubleSpinBox* m_temperature = nullptr;
+    QLabel* m_textNote = nullptr;  // synthetic prompts as text: the server says no vocabulary
     QLineEdit* m_path = nullptr;
     QSpinBox* m_fileMaxTokens = nullptr;
     QPushButton* m_start = nullptr;

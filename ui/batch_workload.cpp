@@ -54,6 +54,32 @@ std::vector<BatchItem> readPromptsFile(const QString& path, const SamplingParams
     return items;
 }
 
+namespace {
+
+// Short, frequent words: one token each for the usual BPE and SentencePiece vocabularies.
+constexpr const char* kWords[kTextWords] = {
+    "the",   "of",   "and",   "to",   "in",    "is",    "was",   "for",   "on",    "with",  "as",    "at",    "by",
+    "from",  "his",  "her",   "they", "we",    "you",   "this",  "that",  "had",   "have",  "not",   "but",   "all",
+    "one",   "two",  "time",  "day",  "year",  "way",   "man",   "world", "life",  "hand",  "part",  "child", "eye",
+    "place", "work", "week",  "case", "point", "home",  "water", "room",  "house", "story", "book",  "word",  "side",
+    "good",  "new",  "first", "last", "long",  "great", "small", "old",   "big",   "high",  "light", "open"};
+
+}  // namespace
+
+std::vector<BatchItem> syntheticTextBatch(const WorkloadSpec& spec, double temperature) {
+    std::vector<BatchItem> items = syntheticBatch(spec, kTextWords, 0, -1, temperature);
+    for (BatchItem& item : items) {
+        std::string text;
+        for (const std::int32_t id : item.request.prompt_token_ids) {
+            if (!text.empty()) text += ' ';
+            text += kWords[id];
+        }
+        item.request.prompt = std::move(text);
+        item.request.prompt_token_ids.clear();
+    }
+    return items;
+}
+
 std::vector<BatchItem> syntheticBatch(const WorkloadSpec& spec, std::int32_t vocabSize, std::int32_t firstTokenId,
                                       std::int32_t bosId, double temperature) {
     std::vector<BatchItem> items;

@@ -27,4 +27,10 @@ std::vector<BatchItem> readPromptsFile(const QString& path, const SamplingParams
 std::vector<BatchItem> syntheticBatch(const WorkloadSpec& spec, std::int32_t vocabSize, std::int32_t firstTokenId,
                                       std::int32_t bosId, double temperature);
 
+// The same workload as text, for a server whose vocabulary is unknown (vLLM, llama.cpp): each
+// drawn token becomes one of kTextWords common English words, which most tokenizers encode as
+// one token each, so prompt lengths are about what the spec asks (shared prefixes stay exact).
+std::vector<BatchItem> syntheticTextBatch(const WorkloadSpec& spec, double temperature);
+inline constexpr std::int32_t kTextWords = 64;
+
 }  // namespace kvscope::ui

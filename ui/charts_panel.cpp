@@ -13,6 +13,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 #include <cmath>
+#include <limits>
 
 #include "ui/atomic_file.h"
 #include "ui/session.h"
@@ -92,11 +93,56 @@ void ChartsPanel::createCharts() {
     addSeries(p, tr("waiting"), &ChartPoint::waiting, grey);
     addSeries(p, tr("preempted"), &ChartPoint::preempted, red);
     p = addChart(tr("Latency (last 10 s)"), tr("TTFT ms"), false);
+    m_latency = p;
+    p->legend->setWrap(3);  // TTFT above, ITL below
     addSeries(p, tr("TTFT p50"), &ChartPoint::ttftP50Ms, blue);
     addSeries(p, tr("TTFT p99"), &ChartPoint::ttftP99Ms, blue, false, Qt::DashLine);
+    addSeries(p, tr("TTFT mean"), &ChartPoint::ttftMeanMs, blue, false, Qt::DotLine);
     addSeries(p, tr("ITL p50"), &ChartPoint::itlP50Ms, orange, true);
     addSeries(p, tr("ITL p99"), &ChartPoint::itlP99Ms, orange, true, Qt::DashLine);
+    addSeries(p, tr("ITL mean"), &ChartPoint::itlMeanMs, orange, true, Qt::DotLine);
     p->yAxis2->setLabel(tr("ITL ms"));
+    p->setToolTip(
+        tr("Over the requests of the last 10 s. Circled, after attaching to a server: its histograms "
+           "before the attach (since it started)."));
+}
+
+// An attach's first point holds the server's latency since it started: circled, labelled, and
+// not joined to the windowed points that follow.
+void ChartsPanel::markBeforeAttach(const ChartPoint& point) {
+    const double timeS = point.timeS;
+    bool marked = false;
+    for (const Series& s : m_series) {
+        QCPGraph* graph = s.graph;
+        if (graph->parentPlot() != m_latency) continue;
+        graph->addData(std::nextafter(timeS, std::numeric_limits<double>::infinity()),
+                       std::numeric_limits<double>::quiet_NaN());
+        if (!std::isfinite(point.*(s.field))) continue;
+        marked = true;
+        auto* tracer = new QCPItemTracer(m_latency);
+        tracer->setGraph(graph);
+        tracer->setGraphKey(timeS);
+        tracer->setStyle(QCPItemTracer::tsCircle);
+        tracer->setSize(8);
+        tracer->setPen(QPen(graph->pen().color(), 1.6));
+        tracer->setBrush(Qt::NoBrush);
+        tracer->setClipToAxisRect(false);  // whole, though the point is on the chart's left edge
+        m_marks.push_back(tracer);
+    }
+    if (!marked) return;  // the server had not served a request
+    auto* label = new QCPItemText(m_latency);
+    label->position->setTypeX(QCPItemPosition::ptPlotCoords);
+    label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(timeS, 0.02);
+    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+    label->setPadding(QMargins(6, 0, 0, 0));
+    label->setText(tr("before attach"));
+    label->setColor(QColor(0x60, 0x60, 0x60));
+    QFont small = font();
+    small.setPointSizeF(small.pointSizeF() * 0.85);
+    label->setFont(small);
+    label->setClipToAxisRect(true);
+    m_marks.push_back(label);
 }
 
 void ChartsPanel::arrangeCharts(int columns) {
@@ -209,12 +255,15 @@ void ChartsPanel::feed() {
     for (; m_fed < n; ++m_fed) {
         const ChartPoint p = recorder->point(m_fed);
         for (const Series& s : m_series) s.graph->addData(p.timeS, p.*(s.field));
+        if (p.beforeAttach) markBeforeAttach(p);
     }
     m_dirty = true;
 }
 
 void ChartsPanel::rebuild() {
     for (const Series& s : m_series) s.graph->data()->clear();
+    for (QCPAbstractItem* item : m_marks) m_latency->removeItem(item);
+    m_marks.clear();
     m_fed = 0;
     feed();
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Charts of the session over time (QCustomPlot): tokens/s, KV usage and fragmentation, sharing,
-// prefix-cache hit rate, requests by state, and TTFT / ITL percentiles. Fed from the
+// prefix-cache hit rate, requests by state, and TTFT / ITL percentiles and means (after attaching
+// to a server, its first point is the server's history, marked "before attach"). Fed from the
 // SessionRecorder's samples; redrawn at most ~10 times a second. Drag and wheel pan and zoom the
 // time axis (all charts together); Pause freezes the view; the charts save as PNG or PDF.
 
@@ -9,6 +10,7 @@
 
 #include "ui/metric_sample.h"
 
+class QCPAbstractItem;
 class QCPGraph;
 class QCheckBox;
 class QComboBox;
@@ -64,11 +66,14 @@ private:
     void followNewest();
     void rescaleValues();
     void createCharts();
+    void markBeforeAttach(const ChartPoint& point);
     void arrangeCharts(int columns);
 
     Session* m_session;
     std::vector<QCustomPlot*> m_plots;
     std::vector<Series> m_series;
+    QCustomPlot* m_latency = nullptr;
+    std::vector<QCPAbstractItem*> m_marks;  // the before-attach marks on m_latency
     std::size_t m_fed = 0;
     bool m_dirty = false;
     bool m_syncing = false;

@@ -34,6 +34,8 @@ MetricSample MetricSample::from(const EngineSnapshot& snap, double timeS, std::i
     }
     s.ttftCounts = m.time_to_first_token_seconds.counts();
     s.itlCounts = m.inter_token_latency_seconds.counts();
+    s.ttftSum = m.time_to_first_token_seconds.sum();
+    s.itlSum = m.inter_token_latency_seconds.sum();
     return s;
 }
 
@@ -67,6 +69,17 @@ double quantileMs(std::span<const double> bounds, const std::vector<std::uint64_
     return histogram_quantile(bounds, delta, q) * 1000.0;
 }
 
+// The mean of the observations made after `before` (all of them without one), in ms.
+double meanMs(const std::vector<std::uint64_t>& now, double nowSum, const std::vector<std::uint64_t>* before,
+              double beforeSum) {
+    std::uint64_t count = 0;
+    for (const std::uint64_t c : now) count += c;
+    if (before) {
+        for (const std::uint64_t c : *before) count -= std::min(c, count);
+    }
+    return count > 0 ? (nowSum - (before ? beforeSum : 0.0)) / double(count) * 1000.0 : kNaN;
+}
+
 }  // namespace
 
 ChartPoint chartPoint(std::span<const MetricSample> samples, std::size_t index, std::span<const double> ttftBounds,
@@ -90,13 +103,21 @@ ChartPoint chartPoint(std::span<const MetricSample> samples, std::size_t index, 
     p.promptTps = dt > 0 ? double(cur.promptTokens - r0.promptTokens) / dt : kNaN;
     p.generationTps = dt > 0 ? double(cur.generationTokens - r0.generationTokens) / dt : kNaN;
 
-    // Percentiles of the observations made inside the latency window.
+    // Percentiles and means of the observations made inside the latency window: after its baseline,
+    // or in the whole epoch when it began inside the window - less what a server had observed
+    // before the attach (the epoch's first sample, whose own point shows it).
     const std::ptrdiff_t l = baseline(samples, index, cur.timeS - windows.latencyWindowS);
-    const MetricSample* l0 = l >= 0 ? &samples[std::size_t(l)] : nullptr;
+    const std::size_t start = epochStart(samples, index);
+    const MetricSample* l0 = l >= 0                                         ? &samples[std::size_t(l)]
+                             : start < index && samples[start].beforeAttach ? &samples[start]
+                                                                            : nullptr;
+    p.beforeAttach = cur.beforeAttach;
     p.ttftP50Ms = quantileMs(ttftBounds, cur.ttftCounts, l0 ? &l0->ttftCounts : nullptr, 0.50);
     p.ttftP99Ms = quantileMs(ttftBounds, cur.ttftCounts, l0 ? &l0->ttftCounts : nullptr, 0.99);
     p.itlP50Ms = quantileMs(itlBounds, cur.itlCounts, l0 ? &l0->itlCounts : nullptr, 0.50);
     p.itlP99Ms = quantileMs(itlBounds, cur.itlCounts, l0 ? &l0->itlCounts : nullptr, 0.99);
+    p.ttftMeanMs = meanMs(cur.ttftCounts, cur.ttftSum, l0 ? &l0->ttftCounts : nullptr, l0 ? l0->ttftSum : 0.0);
+    p.itlMeanMs = meanMs(cur.itlCounts, cur.itlSum, l0 ? &l0->itlCounts : nullptr, l0 ? l0->itlSum : 0.0);
     return p;
 }
 

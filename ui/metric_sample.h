@@ -29,13 +29,19 @@ struct MetricSample {
     std::int32_t running = 0, waiting = 0;
     std::int32_t preempted = 0;                        // waiting sequences that were preempted (to be recomputed)
     std::vector<std::uint64_t> ttftCounts, itlCounts;  // histogram counts, bounds in SessionRecorder
+    double ttftSum = 0, itlSum = 0;                    // seconds, over the same observations
+    // The first sample after an attach: its histograms hold what the server observed before it
+    // (since the server started), which its chart point shows as "before attach".
+    bool beforeAttach = false;
 
     static MetricSample from(const EngineSnapshot& snapshot, double timeS, std::int32_t epoch);
 };
 
-// What the charts draw at one sample. Rates are over `rateWindowS` before it, percentiles over the
-// requests whose first token (TTFT) or tokens (ITL) came in `latencyWindowS` before it; NaN when
-// there is nothing to measure (no window yet, or no observation in it).
+// What the charts draw at one sample. Rates are over `rateWindowS` before it, latency percentiles
+// and means over the requests whose first token (TTFT) or tokens (ITL) came in `latencyWindowS`
+// before it (or since the epoch began, in a younger epoch; an attach's first sample shows what
+// the server observed before it, and later points leave that out); NaN when there is nothing to
+// measure (no window yet, or no observation in it).
 struct ChartPoint {
     double timeS = 0;
     double promptTps = 0, generationTps = 0;
@@ -44,6 +50,8 @@ struct ChartPoint {
     double prefixHitRatePct = 0;
     double running = 0, waiting = 0, preempted = 0;
     double ttftP50Ms = 0, ttftP99Ms = 0, itlP50Ms = 0, itlP99Ms = 0;
+    double ttftMeanMs = 0, itlMeanMs = 0;
+    bool beforeAttach = false;  // the latency values are the server's since it started (MetricSample)
 };
 
 struct ChartWindows {

@@ -108,7 +108,7 @@ void Session::onModelLoaded(const ModelSummary& summary) {
         m_lastLoad.source = summary.source;
         m_lastLoad.config = summary.config;
     }
-    m_recorder->startEpoch();
+    m_recorder->startEpoch(/*attached=*/!summary.remoteKind.isEmpty());
     emit modelLoaded(summary);
     emit lorasChanged();
 }

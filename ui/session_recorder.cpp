@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace kvscope::ui {
 
@@ -22,6 +23,7 @@ std::size_t SessionRecorder::snapshotBytes(const EngineSnapshot& s) {
 void SessionRecorder::record(std::shared_ptr<const EngineSnapshot> snapshot, double timeS) {
     if (!snapshot) return;
     m_samples.push_back(MetricSample::from(*snapshot, timeS, m_epoch));
+    m_samples.back().beforeAttach = std::exchange(m_beforeAttach, false);
     if (m_samples.size() > m_maxSamples) {
         thinSamples();
         emit samplesReset();
@@ -60,7 +62,7 @@ void SessionRecorder::thinSamples() {
     std::vector<MetricSample> kept;
     kept.reserve(m_samples.size());
     for (std::size_t i = 0; i < m_samples.size(); ++i) {
-        if (i < half && i % 2 == 1) continue;
+        if (i < half && i % 2 == 1 && !m_samples[i].beforeAttach) continue;  // an attach's history stays
         kept.push_back(std::move(m_samples[i]));
     }
     m_samples = std::move(kept);

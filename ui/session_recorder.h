@@ -33,8 +33,12 @@ public:
 
     // A sample from every snapshot; a frame from every full one.
     void record(std::shared_ptr<const EngineSnapshot> snapshot, double timeS);
-    // A new engine (model load): its counters start again at zero.
-    void startEpoch() { ++m_epoch; }
+    // A new engine (model load): its counters start again at zero. `attached`: a server's, whose
+    // first sample holds what it observed before the attach (MetricSample::beforeAttach).
+    void startEpoch(bool attached = false) {
+        ++m_epoch;
+        m_beforeAttach = attached;
+    }
     void clear();
 
     const std::vector<MetricSample>& samples() const { return m_samples; }
@@ -62,6 +66,7 @@ private:
     std::size_t m_frameBudget;
     std::size_t m_maxSamples;
     std::int32_t m_epoch = 0;
+    bool m_beforeAttach = false;  // the next sample is an attach's first
     std::vector<MetricSample> m_samples;
     std::vector<Frame> m_frames;
     std::size_t m_frameBytes = 0;

@@ -3,6 +3,7 @@
 #include <QObject>
 #include <map>
 
+#include "app/server/model_card.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model_config.h"
@@ -68,14 +69,6 @@ ui::ModelFileInfo readModelFileInfo(const QString& source) {
     return info;
 }
 
-std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer) {
-    for (std::int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-        const TokenType t = tokenizer.token_type(id);
-        if (t == TokenType::Normal || t == TokenType::Undefined) return id;
-    }
-    return 0;
-}
-
 QString modelDisplayName(const QString& source, const ModelConfig& c) {
     const QString name = QString::fromStdString(c.name);
     if (!name.isEmpty() && name != QString::fromStdString(c.architecture_name)) return name;
@@ -104,7 +97,7 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     s.contextLength = engine.cache_plan().max_model_len;
     s.vocabSize = model.shape().vocab_size;
     s.bosId = model.tokenizer().add_bos() ? model.tokenizer().bos_id() : -1;
-    s.firstTokenId = firstOrdinaryToken(model.tokenizer());
+    s.firstTokenId = server::first_ordinary_token(model.tokenizer());
     s.config = engine.config();
     return s;
 }

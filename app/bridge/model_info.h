@@ -20,8 +20,4 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine);
 // generic (the architecture's), the file's stem.
 QString modelDisplayName(const QString& source, const ModelConfig& config);
 
-// The first ordinary token id (not control, unknown, unused or byte): synthetic prompts draw
-// their tokens from here up, so that they decode to readable text.
-std::int32_t firstOrdinaryToken(const Tokenizer& tokenizer);
-
 }  // namespace kvscope::app

@@ -57,23 +57,21 @@ void LatencyFollower::follow(const std::optional<server::PromHistogram>& read, S
     const std::vector<double>& bounds = series.histogram.bounds();
     const std::vector<double> now = read ? cumulative(*read, bounds) : std::vector<double>{};
     if (now.empty()) return;
-    if (series.last.size() == now.size()) {
-        std::vector<std::uint64_t> added(now.size());
-        for (std::size_t i = 0; i < now.size(); ++i) {
-            const double in_bucket = now[i] - (i > 0 ? now[i - 1] : 0.0);
-            const double before = series.last[i] - (i > 0 ? series.last[i - 1] : 0.0);
-            if (in_bucket < before) {  // a restarted server: follow from here
-                series.last = now;
-                return;
-            }
-            added[i] = static_cast<std::uint64_t>(std::llround(in_bucket - before));
+    const bool first = series.last.size() != now.size();
+    std::vector<std::uint64_t> added(now.size());
+    for (std::size_t i = 0; i < now.size(); ++i) {
+        const double in_bucket = now[i] - (i > 0 ? now[i - 1] : 0.0);
+        const double before = first ? 0.0 : series.last[i] - (i > 0 ? series.last[i - 1] : 0.0);
+        if (in_bucket < before) {  // a restarted server: follow from here
+            series.last = now;
+            series.lastSum = read->sum;
+            return;
         }
-        for (std::size_t i = 0; i < added.size(); ++i) {
-            const double at = i < bounds.size() ? bounds[i] : bounds.back() * 2;
-            for (std::uint64_t k = 0; k < added[i]; ++k) series.histogram.observe(at);
-        }
+        added[i] = static_cast<std::uint64_t>(std::llround(in_bucket - before));
     }
+    series.histogram.add(added, read->sum - (first ? 0.0 : series.lastSum));
     series.last = now;
+    series.lastSum = read->sum;
 }
 
 void LatencyFollower::update(const server::PromText& metrics, EngineMetrics& out) {

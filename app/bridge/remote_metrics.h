@@ -29,10 +29,11 @@ EngineSnapshot metrics_snapshot(const server::PromText& metrics, ServerKind kind
 
 // The TTFT and inter-token latency histograms of a server (vLLM's names, which kvscope's server
 // uses too), followed from one /metrics reading to the next into EngineMetrics histograms with
-// the charts' buckets. What the server observed before the first reading is not replayed (the
-// charts take percentiles over windows, from differences); each new observation is added in its
-// bucket (at the bucket's upper bound). A histogram with other buckets is left empty. A count
-// that goes down (a restarted server) starts the following again.
+// the charts' buckets (vLLM's). The first reading brings what the server observed before it
+// (since the server started: the charts show it as "before attach"); each later one adds the
+// observations new since the previous one, bucket by bucket, with the difference of the sums.
+// A histogram with other buckets is left empty. A count that goes down (a restarted server)
+// starts the following again from that reading.
 class LatencyFollower {
 public:
     void update(const server::PromText& metrics, EngineMetrics& out);
@@ -41,12 +42,13 @@ private:
     struct Series {
         Histogram histogram;
         std::vector<double> last;  // cumulative counts at the previous reading; empty before the first
+        double lastSum = 0;
     };
     static void follow(const std::optional<server::PromHistogram>& read, Series& series);
 
     EngineMetrics defaults_;
-    Series ttft_{defaults_.time_to_first_token_seconds, {}};
-    Series itl_{defaults_.inter_token_latency_seconds, {}};
+    Series ttft_{defaults_.time_to_first_token_seconds, {}, 0};
+    Series itl_{defaults_.inter_token_latency_seconds, {}, 0};
 };
 
 }  // namespace kvscope::app

@@ -5,6 +5,7 @@
 #include "app/bridge/model_info.h"
 #include "app/bridge/remote_completion.h"
 #include "app/server/kv_snapshot_json.h"
+#include "app/server/model_card.h"
 
 namespace kvscope::app {
 
@@ -78,12 +79,17 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
         const EngineSnapshot s = metrics_snapshot(*metrics, m_kind);
         m_summary.numBlocks = s.kv.stats.num_blocks;
     }
+    std::optional<server::ModelCard> card;  // a kvscope server's vocabulary and cache layout
     if (const httplib::Result models = m_client->Get("/v1/models"); models && models->status == 200) {
         const nlohmann::json j = nlohmann::json::parse(models->body, nullptr, false);
         if (j.is_object() && j.contains("data") && j["data"].is_array() && !j["data"].empty() &&
             j["data"][0].is_object() && j["data"][0].contains("id") && j["data"][0]["id"].is_string()) {
             if (m_summary.name.isEmpty()) m_summary.name = qs(j["data"][0]["id"]);
-            m_summary.contextLength = std::max(m_summary.contextLength, j["data"][0].value("max_model_len", 0));
+            const nlohmann::json& length =
+                j["data"][0].contains("max_model_len") ? j["data"][0]["max_model_len"] : nlohmann::json();
+            if (length.is_number_integer())
+                m_summary.contextLength = std::max(m_summary.contextLength, length.get<int>());
+            card = server::model_card_from_json(j["data"][0]);
         }
     }
     m_summary.source = url;
@@ -91,8 +97,25 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
     m_summary.architecture = tr("remote");
     m_summary.chatTemplate = tr("the server's");
     m_summary.backend = tr("%1 server at %2").arg(m_summary.remoteKind, url);
+    if (card) describeModel(*card);
     if (m_summary.name.isEmpty()) m_summary.name = url;
     emit attached(url, m_summary.remoteKind);
+}
+
+// What a kvscope server's /v1/models says of its model: synthetic batches need the vocabulary.
+void RemoteWorker::describeModel(const server::ModelCard& card) {
+    m_summary.architecture = qs(card.architecture);
+    m_summary.weightType = qs(card.weight_type);
+    m_summary.chatTemplate = qs(card.chat_template);
+    m_summary.backend = tr("%1 server at %2 (%3)").arg(m_summary.remoteKind, m_summary.source, qs(card.backend));
+    m_summary.numParams = card.num_params;
+    m_summary.numLayers = card.num_layers;
+    m_summary.vocabSize = card.vocab_size;
+    m_summary.bosId = card.add_bos ? card.bos_token_id : -1;
+    m_summary.firstTokenId = card.first_normal_token_id;
+    m_summary.blockSize = card.block_size;
+    m_summary.config.block_size = card.block_size;
+    if (const auto dtype = parse_tensor_type(card.cache_dtype)) m_summary.config.cache_dtype = *dtype;
 }
 
 void RemoteWorker::start() {

@@ -29,6 +29,10 @@
 
 class QTimer;
 
+namespace kvscope::server {
+struct ModelCard;
+}
+
 namespace kvscope::app {
 
 class RemoteCompletion;
@@ -91,6 +95,7 @@ private:
     std::optional<server::PromText> fetchMetrics(std::string& error);
     std::shared_ptr<const EngineSnapshot> fetchSnapshot(std::string& error);
     void report(const std::string& error);
+    void describeModel(const server::ModelCard& card);
 
     RemoteEndpoint m_endpoint;
     ServerKind m_kind = ServerKind::Kvscope;

@@ -18,6 +18,8 @@
 //   kvscope --demo-batch 200 --demo-lab
 //                                   once that batch has finished, open the memory lab and run it on
 //                                   the session's requests (docs/screenshot-lab.png)
+// A demo says what it has reached on stdout, one "demo: ..." line each (model loaded, batch
+// started, batch finished, lab finished): scripts/take-screenshots.sh waits on them.
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -115,13 +117,23 @@ void armLoras(kvscope::ui::Session& session, const Options& o) {
         Qt::SingleShotConnection);
 }
 
+void say(const char* what) {
+    std::printf("demo: %s\n", what);
+    std::fflush(stdout);
+}
+
 // The demo, once: a chat message and a synthetic batch as soon as the first model is loaded.
 void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, const Options& o) {
     if (o.demoChat.isEmpty() && o.demoBatch == 0 && o.servePort == 0 && o.attach.isEmpty()) return;
     auto pending = std::make_shared<bool>(true);
+    if (o.demoBatch > 0) {
+        QObject::connect(window.batch(), &kvscope::ui::BatchPanel::runStarted, &window, [] { say("batch started"); });
+        QObject::connect(window.batch(), &kvscope::ui::BatchPanel::runFinished, &window, [] { say("batch finished"); });
+    }
     QObject::connect(&session, &kvscope::ui::Session::modelLoaded, &window, [&session, &window, o, pending] {
         if (!*pending) return;
         *pending = false;
+        say("model loaded");
         if (o.servePort > 0) {
             kvscope::ui::ServeRequest serve;
             serve.port = o.servePort;
@@ -144,6 +156,7 @@ void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, con
             window.lab()->run();
         },
         Qt::SingleShotConnection);
+    QObject::connect(window.lab(), &kvscope::ui::LabPanel::finished, &window, [] { say("lab finished"); });
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "app/server/api_error.h"
 #include "app/server/bench_serve.h"
+#include "app/server/model_card.h"
 #include "app/server/sse_parser.h"
 #include "engine/error.h"
 
@@ -32,13 +33,6 @@ std::unique_ptr<httplib::Client> make_client(const BenchServeOptions& o) {
     client->set_tcp_nodelay(true);  // the body must not wait for the ACK of the headers
     if (!o.api_key.empty()) client->set_bearer_token_auth(o.api_key);
     return client;
-}
-
-std::int32_t first_ordinary_token(const Tokenizer& tokenizer) {
-    for (std::int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-        if (tokenizer.token_type(id) == TokenType::Normal) return id;
-    }
-    return 0;
 }
 
 nlohmann::json request_body(const BenchServeOptions& o, const std::string& model, const BenchPrompt& p) {

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <random>
 
+#include "app/server/model_card.h"
 #include "app/server/prometheus.h"
 #include "app/server/server_impl.h"
 #include "engine/error.h"
@@ -92,7 +93,8 @@ void HttpServer::Impl::handle_models(httplib::Response& res) {
                             {"root", info.model->config().name},
                             {"parent", nullptr},
                             {"max_model_len", info.plan.max_model_len},
-                            {"permission", nlohmann::json::array()}};
+                            {"permission", nlohmann::json::array()},
+                            {"kvscope", to_json(model_card(info))}};
     nlohmann::json data = nlohmann::json::array({model});
     // Adapters as vLLM lists them: their own id, the adapter file as root, the base as parent.
     for (const ServedLora& lora : info.loras) {

@@ -1,7 +1,8 @@
 #pragma once
 // kvscope's OpenAI-compatible HTTP server (cpp-httplib underneath, kept out of this header):
 //   POST /v1/completions, POST /v1/chat/completions   (stream: true -> server-sent events)
-//   GET  /v1/models, GET /health, GET /metrics (Prometheus, vLLM's names)
+//   GET  /v1/models (each entry with a "kvscope" object: model_card.h), GET /health,
+//   GET  /metrics (Prometheus, vLLM's names)
 //   GET  /v1/kv/snapshot[?include_free=false]          the block state, as JSON
 //   GET  /v1/kv/snapshot?stream=true&interval_ms=250[&max_events=N]   the same, as events
 // Requests go to an EngineHost; no handler thread ever calls the Engine. With an API key, every

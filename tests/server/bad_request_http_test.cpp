@@ -102,6 +102,9 @@ TEST_F(BadRequests, ValuesOutOfRange) {
         {{{"frequency_penalty", -2.5}}, "frequency_penalty"},
         {{{"prompt", {1, 403, 999999}}}, "prompt"},
         {{{"prompt", {-1}}}, "prompt"},
+        {{{"prompt", {512}}}, "prompt"},  // the vocabulary is 0-511
+        {{{"prompt", {{259, 260}, {1, 70000}}}}, "prompt"},
+        {{{"prompt", {259, 2.5}}}, "prompt"},
         {{{"prompt", json::array()}}, "prompt"},
         {{{"stop", {""}}}, "stop"},
         {{{"stop_token_ids", {100000}}}, "stop_token_ids"},

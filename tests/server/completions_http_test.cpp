@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/server/model_card.h"
 #include "engine/engine.h"
 #include "tests/server/test_server.h"
 
@@ -238,6 +239,36 @@ TEST_F(CompletionsHttp, ModelsAndHealth) {
     EXPECT_EQ(models.body["data"][0]["object"], "model");
     EXPECT_EQ(models.body["data"][0]["max_model_len"], server.loop.info().plan.max_model_len);
     EXPECT_EQ(get(*client, "/health").status, 200);
+
+    // kvscope's own object: stories260K's vocabulary as its GGUF header has it (512 tokens, <s> 1,
+    // </s> 2; ids 3-258 are the byte tokens, 259 "▁t" the first normal one) and the test cache.
+    const json& card = models.body["data"][0]["kvscope"];
+    EXPECT_EQ(card["vocab_size"], 512);
+    EXPECT_EQ(card["bos_token_id"], 1);
+    EXPECT_EQ(card["eos_token_id"], 2);
+    EXPECT_EQ(card["add_bos_token"], true);
+    EXPECT_EQ(card["first_normal_token_id"], 259);
+    EXPECT_EQ(card["block_size"], 16);
+    EXPECT_EQ(card["num_blocks"], 256);
+    EXPECT_EQ(card["cache_dtype"], "F32");
+    EXPECT_EQ(card["architecture"], "llama");
+    EXPECT_EQ(card["max_model_len"], models.body["data"][0]["max_model_len"]);
+    EXPECT_GT(card["block_bytes"].get<std::int64_t>(), 0);
+
+    // What a client reads back; an entry without the object (vLLM's) or with an inconsistent
+    // vocabulary gives none.
+    const std::optional<server::ModelCard> read = server::model_card_from_json(models.body["data"][0]);
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->vocab_size, 512);
+    EXPECT_EQ(read->first_normal_token_id, 259);
+    EXPECT_TRUE(read->add_bos);
+    EXPECT_EQ(read->num_blocks, 256);
+    EXPECT_FALSE(server::model_card_from_json(json{{"id", "m"}, {"object", "model"}, {"max_model_len", 4096}}));
+    json bad = models.body["data"][0];
+    bad["kvscope"]["first_normal_token_id"] = 512;
+    EXPECT_FALSE(server::model_card_from_json(bad));
+    bad["kvscope"]["first_normal_token_id"] = "259";
+    EXPECT_FALSE(server::model_card_from_json(bad));
 }
 
 }  // namespace

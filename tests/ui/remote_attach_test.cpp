@@ -12,13 +12,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <qcustomplot.h>
+#include <QLabel>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QUrl>
 #include <QtTest>
+#include <algorithm>
+#include <cmath>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "app/bridge/engine_hub.h"
@@ -26,6 +32,10 @@
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
+#include "ui/batch_panel.h"
+#include "ui/batch_run.h"
+#include "ui/batch_workload.h"
+#include "ui/charts_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/main_window.h"
 #include "ui/remote_controls.h"
@@ -84,6 +94,22 @@ int closedPort() {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     return ntohs(addr.sin_port);
+}
+
+// The value of the sample named exactly `name` (no labels given: any) in Prometheus text, read
+// line by line: the tests' own reading, independent of server::PromText.
+double metricValue(const std::string& text, const std::string& name) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(name, 0) != 0 || (line[name.size()] != ' ' && line[name.size()] != '{')) continue;
+        return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return std::nan("");
+}
+
+// Waits for a batch run of `panel` to end.
+bool runToEnd(ui::BatchPanel& panel) {
+    return QTest::qWaitFor([&] { return panel.currentRun() && panel.currentRun()->isDone(); }, 60000);
 }
 
 }  // namespace
@@ -282,7 +308,8 @@ private slots:
                        out +=
                            "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\"} " + std::to_string(fast + slow) + "\n";
                        out += "vllm:time_to_first_token_seconds_count " + std::to_string(fast + slow) + "\n";
-                       out += "vllm:time_to_first_token_seconds_sum 1\n";
+                       out +=
+                           "vllm:time_to_first_token_seconds_sum " + std::to_string(fast * 0.001 + slow * 0.25) + "\n";
                        return out;
                    }();
         };
@@ -297,16 +324,214 @@ private slots:
         QCOMPARE(s.kv.stats.prefix_hit_rate(), 0.4);
 
         app::LatencyFollower follower;
-        follower.update(first, s.metrics);  // the first reading is where following starts
-        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(0));
-        follower.update(server::PromText::parse(text(7, 4)), s.metrics);
-        const std::vector<std::uint64_t>& counts = s.metrics.time_to_first_token_seconds.counts();
-        QCOMPARE(counts[0], std::uint64_t(2));  // le 0.001
-        QCOMPARE(counts[8], std::uint64_t(3));  // le 0.25
-        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(5));
+        follower.update(first, s.metrics);  // the first reading brings what the server saw before it
+        const Histogram& ttft = s.metrics.time_to_first_token_seconds;
+        QCOMPARE(ttft.count(), std::uint64_t(6));
+        QCOMPARE(ttft.counts()[0], std::uint64_t(5));  // le 0.001
+        QCOMPARE(ttft.counts()[8], std::uint64_t(1));  // le 0.25
+        QVERIFY(qAbs(ttft.sum() - (5 * 0.001 + 0.25)) < 1e-9);
+        follower.update(server::PromText::parse(text(7, 4)), s.metrics);  // 2 fast and 3 slow more
+        QCOMPARE(ttft.counts()[0], std::uint64_t(7));
+        QCOMPARE(ttft.counts()[8], std::uint64_t(4));
+        QCOMPARE(ttft.count(), std::uint64_t(11));
+        QVERIFY(qAbs(ttft.sum() - (7 * 0.001 + 4 * 0.25)) < 1e-9);
         follower.update(server::PromText::parse(text(1, 0)), s.metrics);  // restarted: nothing added
         follower.update(server::PromText::parse(text(2, 0)), s.metrics);
-        QCOMPARE(s.metrics.time_to_first_token_seconds.count(), std::uint64_t(6));
+        QCOMPARE(ttft.count(), std::uint64_t(12));
+        QVERIFY(qAbs(ttft.sum() - (8 * 0.001 + 4 * 0.25)) < 1e-9);
+    }
+
+    // A kvscope server that served requests before the attach: the charts' first point is their
+    // latency (the server's histograms: mean = sum / count, from the /metrics text), marked before
+    // attach; /v1/models gives the vocabulary, so a synthetic batch of token-id prompts runs there
+    // and every request finishes with the prompt and output lengths drawn.
+    void syntheticBatchAndHistoryOnKvscopeServer() {
+        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
+        server::ServerOptions options;
+        options.port = 0;
+        server::HttpServer http(loop, options);
+        http.start();
+        httplib::Client client("127.0.0.1", http.port());
+        client.set_read_timeout(60, 0);
+        for (const int n : {6, 12, 3}) {
+            const nlohmann::json body{{"prompt", "Once upon a time"}, {"max_tokens", n}, {"temperature", 0}};
+            const httplib::Result res = client.Post("/v1/completions", body.dump(), "application/json");
+            QVERIFY(res && res->status == 200);
+        }
+        const httplib::Result before = client.Get("/metrics");
+        QVERIFY(before && before->status == 200);
+        const double ttftSum = metricValue(before->body, "vllm:time_to_first_token_seconds_sum");
+        const double ttftCount = metricValue(before->body, "vllm:time_to_first_token_seconds_count");
+        const double itlSum = metricValue(before->body, "vllm:inter_token_latency_seconds_sum");
+        const double itlCount = metricValue(before->body, "vllm:inter_token_latency_seconds_count");
+        QCOMPARE(ttftCount, 3.0);
+        QCOMPARE(itlCount, 5.0 + 11.0 + 2.0);
+
+        ui::ChartsPanel charts(m_session.get());
+        ui::BatchPanel panel(m_session.get());
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 5000));
+        const ui::ModelSummary& m = m_session->model();
+        QCOMPARE(m.vocabSize, 512);
+        QCOMPARE(m.firstTokenId, 259);
+        QCOMPARE(m.bosId, 1);
+        QCOMPARE(m.blockSize, 16);
+        QCOMPARE(m.architecture, QStringLiteral("llama"));
+        QVERIFY(!panel.findChild<QLabel*>(QStringLiteral("batchTextNote"))->isVisibleTo(&panel));
+
+        const auto& samples = m_session->recorder()->samples();
+        const auto firstRemote = [&]() -> std::ptrdiff_t {
+            for (std::size_t i = 0; i < samples.size(); ++i) {
+                if (samples[i].beforeAttach) return std::ptrdiff_t(i);
+            }
+            return -1;
+        };
+        QVERIFY(QTest::qWaitFor([&] { return firstRemote() >= 0; }, 5000));
+        const std::size_t h = std::size_t(firstRemote());
+        const ui::ChartPoint history = m_session->recorder()->point(h);
+        QVERIFY(history.beforeAttach);
+        QVERIFY2(qAbs(history.ttftMeanMs - ttftSum / ttftCount * 1000.0) < 1e-9,
+                 qPrintable(QString::number(history.ttftMeanMs)));
+        QVERIFY(qAbs(history.itlMeanMs - itlSum / itlCount * 1000.0) < 1e-9);
+        QVERIFY(history.ttftP50Ms > 0 && history.ttftP50Ms <= history.ttftP99Ms);
+        // The chart draws that point: the first of the TTFT mean series at the attach.
+        charts.replotNow();
+        QCPGraph* mean = charts.series(QStringLiteral("5/TTFT mean"));
+        QVERIFY(mean);
+        const auto at = mean->data()->findBegin(samples[h].timeS, false);
+        QVERIFY(at != mean->data()->constEnd());
+        QCOMPARE(at->key, samples[h].timeS);
+        QCOMPARE(at->value, history.ttftMeanMs);
+        QVERIFY(std::isnan((at + 1)->value));  // not joined to the windowed points that follow
+        // No later point counts the history again: in the seconds after the attach, nothing new.
+        QVERIFY(QTest::qWaitFor([&] { return samples.size() > h + 2; }, 5000));
+        QVERIFY(std::isnan(m_session->recorder()->point(h + 2).ttftMeanMs));
+
+        // A synthetic batch of token-id prompts on the server, every request finished.
+        WorkloadSpec spec;
+        spec.num_requests = 12;
+        spec.prompt_len = LengthDistribution::parse("uniform:16-40", "prompt");
+        spec.output_len = LengthDistribution::parse("uniform:2-8", "output");
+        spec.shared_prefix_fraction = 0.5;
+        spec.seed = 7;
+        const std::optional<server::ServingState> start = loop.state();
+        QVERIFY(panel.startSynthetic(spec));
+        QVERIFY(runToEnd(panel));
+        const ui::BatchRun& run = *panel.currentRun();
+        QCOMPARE(run.finished(), 12);
+        QCOMPARE(run.rejected(), 0);
+        QVERIFY2(run.lastError().isEmpty(), qPrintable(run.lastError()));
+        // Oracle: the same workload drawn here, from the vocabulary the server published.
+        QList<int> wantPrompt, wantOutput, gotPrompt, gotOutput;
+        std::int64_t outputTokens = 0;
+        for (const ui::BatchItem& item : ui::syntheticBatch(spec, 512, 259, 1, 0.8)) {
+            wantPrompt << int(item.request.prompt_token_ids.size());
+            wantOutput << item.request.params.max_tokens;
+            outputTokens += item.request.params.max_tokens;
+        }
+        for (const ui::RequestRecord& r : m_session->requestLog()->records()) {
+            if (r.source != run.source()) continue;
+            QCOMPARE(r.state, ui::RequestState::Finished);
+            gotPrompt << r.promptTokens;
+            gotOutput << r.outputTokens;
+        }
+        std::sort(wantPrompt.begin(), wantPrompt.end());
+        std::sort(gotPrompt.begin(), gotPrompt.end());
+        std::sort(wantOutput.begin(), wantOutput.end());
+        std::sort(gotOutput.begin(), gotOutput.end());
+        QCOMPARE(gotPrompt, wantPrompt);
+        QCOMPARE(gotOutput, wantOutput);
+        QCOMPARE(loop.state()->engine.metrics.generation_tokens - start->engine.metrics.generation_tokens,
+                 outputTokens);
+
+        // Later points take the new observations only: over a window reaching back past the
+        // attach, the mean of what the server added since (its /metrics, before and after).
+        const httplib::Result after = client.Get("/metrics");
+        QVERIFY(after && after->status == 200);
+        const double newSum = metricValue(after->body, "vllm:time_to_first_token_seconds_sum") - ttftSum;
+        const double newCount = metricValue(after->body, "vllm:time_to_first_token_seconds_count") - ttftCount;
+        QCOMPARE(newCount, 12.0);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                std::uint64_t n = 0;
+                for (const std::uint64_t c : samples.back().ttftCounts) n += c;
+                return n == std::uint64_t(ttftCount + newCount);
+            },
+            5000));
+        const ui::ChartPoint last = m_session->recorder()->point(samples.size() - 1, ui::ChartWindows{1.0, 1e9});
+        QVERIFY(!last.beforeAttach);
+        QVERIFY2(qAbs(last.ttftMeanMs - newSum / newCount * 1000.0) < 1e-6,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(last.ttftMeanMs).arg(newSum / newCount * 1000.0)));
+        detach();
+    }
+
+    // A vLLM-like server publishes no vocabulary: the batch panel says so, and a synthetic batch
+    // goes as text prompts of words (one per drawn token), each request finishing.
+    void syntheticBatchAsTextWhereNoVocabulary() {
+        std::mutex mutex;
+        std::vector<nlohmann::json> prompts;
+        httplib::Server fake;
+        fake.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("vllm:num_requests_running{model_name=\"m\"} 0\n", "text/plain; version=0.0.4");
+        });
+        fake.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(R"({"object":"list","data":[{"id":"m","object":"model","max_model_len":2048}]})",
+                            "application/json");
+        });
+        fake.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+            const nlohmann::json body = nlohmann::json::parse(req.body);
+            {
+                std::lock_guard lock(mutex);
+                prompts.push_back(body["prompt"]);
+            }
+            const int n = body["max_tokens"];
+            std::string events;
+            for (int i = 0; i < n; ++i) {
+                const nlohmann::json chunk{
+                    {"choices",
+                     {{{"index", 0},
+                       {"text", " x"},
+                       {"token_ids", {7}},
+                       {"finish_reason", i + 1 == n ? nlohmann::json("length") : nlohmann::json()}}}}};
+                events += "data: " + chunk.dump() + "\n\n";
+            }
+            events += "data: [DONE]\n\n";
+            res.set_content(events, "text/event-stream");
+        });
+        const int port = fake.bind_to_any_port("127.0.0.1");
+        std::thread serving([&] { fake.listen_after_bind(); });
+        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 5000));
+
+        ui::BatchPanel panel(m_session.get());
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(port);
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("vLLM"); }, 5000));
+        QCOMPARE(m_session->model().vocabSize, 0);
+        auto* note = panel.findChild<QLabel*>(QStringLiteral("batchTextNote"));
+        QVERIFY(note->isVisibleTo(&panel));
+        QVERIFY2(note->text().contains(QStringLiteral("does not publish its vocabulary")), qPrintable(note->text()));
+
+        WorkloadSpec spec;
+        spec.num_requests = 5;
+        spec.prompt_len = LengthDistribution::parse("10", "prompt");
+        spec.output_len = LengthDistribution::parse("3", "output");
+        QVERIFY(panel.startSynthetic(spec));
+        QVERIFY(runToEnd(panel));
+        QCOMPARE(panel.currentRun()->finished(), 5);
+        QVERIFY2(panel.currentRun()->lastError().isEmpty(), qPrintable(panel.currentRun()->lastError()));
+        {
+            std::lock_guard lock(mutex);
+            QCOMPARE(prompts.size(), std::size_t(5));
+            for (const nlohmann::json& p : prompts) {
+                QVERIFY(p.is_string());
+                QCOMPARE(QString::fromStdString(p.get<std::string>()).split(QLatin1Char(' ')).size(), 10);
+            }
+        }
+        detach();
+        QVERIFY(!note->isVisibleTo(&panel));
+        fake.stop();
+        serving.join();
     }
 
     void unreachableServerFailsWithMessage() {
