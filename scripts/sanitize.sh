@@ -6,7 +6,10 @@
 #   scripts/sanitize.sh asan|tsan TARGET...   only these test executables (built, then run)
 #   --no-gui (first after the kind): configure without the Qt workbench; asan then builds and runs
 #   every non-GUI test (engine, kernels, GGUF/tokenizers, CLI, server, fuzz short runs), tsan its
-#   threaded tests less the Qt bridge. CI runs `asan --no-gui` and `tsan` (.ci/run).
+#   threaded tests less the Qt bridge.
+#   --ci: what .ci/run runs, sized for a 2-core CI (docs/RELIABILITY.md): no Qt; asan the tests of
+#   untrusted input and memory ownership (GGUF, tokenizers, KV cache, faults, HTTP requests, the
+#   fuzz targets' short runs), tsan the threaded tests less the Qt bridge.
 # CUDA and the benchmarks are off (the sanitizers cover host code only). The folder is
 # build-<kind>, or $KVSCOPE_SANITIZE_DIR. Suppressions (each with its reason) live in
 # tests/sanitizers/.
@@ -15,15 +18,16 @@ cd "$(dirname "$0")/.."
 kind="${1:-}"
 shift || true
 gui=ON
-if [ "${1:-}" = --no-gui ]; then
-    gui=OFF
-    shift
-fi
+ci=0
+case "${1:-}" in
+    --no-gui) gui=OFF; shift ;;
+    --ci) gui=OFF; ci=1; shift ;;
+esac
 supp="$PWD/tests/sanitizers"
 case "$kind" in
     asan) flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" ;;
     tsan) flags="-fsanitize=thread" ;;
-    *) echo "usage: scripts/sanitize.sh asan|tsan [--no-gui] [TARGET...]" >&2; exit 2 ;;
+    *) echo "usage: scripts/sanitize.sh asan|tsan [--no-gui|--ci] [TARGET...]" >&2; exit 2 ;;
 esac
 build_dir="${KVSCOPE_SANITIZE_DIR:-build-$kind}"
 launcher=()
@@ -43,6 +47,12 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:dete
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
 start=$SECONDS
+if [ "$kind" = asan ] && [ $# -eq 0 ] && [ "$ci" = 1 ]; then
+    set -- gguf_test gguf_bad_file_test gguf_fuzz_test tokenizer_spm_test tokenizer_bpe_test \
+        tokenizer_gguf_test tokenizer_huge_input_test detokenizer_test unicode_test chat_template_test \
+        engine_faults_test kv_cache_manager_test kv_cache_random_test block_pool_test swap_test \
+        bad_request_http_test security_http_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz
+fi
 if [ "$kind" = asan ] && [ $# -eq 0 ]; then
     cmake --build "$build_dir"
     built=$SECONDS
@@ -52,7 +62,8 @@ else
     if [ ${#targets[@]} -eq 0 ]; then
         # The tests where more than one thread touches shared state.
         targets=(thread_pool_test completions_http_test bad_request_http_test kv_snapshot_http_test
-                 metrics_http_test serving_load_test serve_cli_test bench_serve_test)
+                 metrics_http_test security_http_test lora_http_test serving_load_test serve_cli_test
+                 bench_serve_test)
         [ "$gui" = OFF ] || targets+=(engine_worker_test)
     fi
     cmake --build "$build_dir" --target "${targets[@]}" kvscope-cli
