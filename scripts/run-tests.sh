@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite with ctest.
-# KVSCOPE_CI_SANITIZERS=1 then also runs scripts/sanitize.sh asan and tsan (separate build
-# folders; far longer: see docs/RELIABILITY.md).
+# The sanitizer runs are a separate step (scripts/sanitize.sh; CI runs them after this: .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,8 +12,3 @@ cuda_note=$("$build_dir/kvscope-cli" generate --backend cuda --prompt x --max-to
     grep -m1 "using the CPU backend" || true)
 echo "run-tests: ${cuda_note:-a CUDA device is present: the CUDA tests run}"
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
-
-if [ "${KVSCOPE_CI_SANITIZERS:-0}" = 1 ]; then
-    scripts/sanitize.sh asan
-    scripts/sanitize.sh tsan
-fi

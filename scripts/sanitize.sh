@@ -4,19 +4,32 @@
 #   scripts/sanitize.sh tsan    ThreadSanitizer: the tests with threads (engine loop and worker
 #                               bridge, the server, the thread pool)
 #   scripts/sanitize.sh asan|tsan TARGET...   only these test executables (built, then run)
-# CUDA is off (the sanitizers cover host code only). The folder is build-<kind>, or
-# $KVSCOPE_SANITIZE_DIR. Suppressions (each with its reason) live in tests/sanitizers/.
+#   --no-gui (first after the kind): configure without the Qt workbench; asan then builds and runs
+#   every non-GUI test (engine, kernels, GGUF/tokenizers, CLI, server, fuzz short runs), tsan its
+#   threaded tests less the Qt bridge.
+#   --ci: what .ci/run runs, sized for a 2-core CI (docs/RELIABILITY.md): no Qt; asan the tests of
+#   untrusted input and memory ownership (GGUF, tokenizers, KV cache, faults, HTTP requests, the
+#   fuzz targets' short runs), tsan the threaded tests less the Qt bridge.
+# CUDA and the benchmarks are off (the sanitizers cover host code only). The folder is
+# build-<kind>, or $KVSCOPE_SANITIZE_DIR. Suppressions (each with its reason) live in
+# tests/sanitizers/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-}"
 shift || true
+gui=ON
+ci=0
+case "${1:-}" in
+    --no-gui) gui=OFF; shift ;;
+    --ci) gui=OFF; ci=1; shift ;;
+esac
+supp="$PWD/tests/sanitizers"
 case "$kind" in
     asan) flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" ;;
     tsan) flags="-fsanitize=thread" ;;
-    *) echo "usage: scripts/sanitize.sh asan|tsan" >&2; exit 2 ;;
+    *) echo "usage: scripts/sanitize.sh asan|tsan [--no-gui|--ci] [TARGET...]" >&2; exit 2 ;;
 esac
 build_dir="${KVSCOPE_SANITIZE_DIR:-build-$kind}"
-supp="$PWD/tests/sanitizers"
 launcher=()
 if command -v ccache >/dev/null; then
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
@@ -24,7 +37,7 @@ fi
 
 # -O1 -g: readable stacks, tests a few times slower than Release rather than ten.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVSCOPE_CUDA=OFF \
-    -DKVSCOPE_BENCHMARKS=OFF "${launcher[@]}" \
+    -DKVSCOPE_BENCHMARKS=OFF -DKVSCOPE_GUI="$gui" "${launcher[@]}" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g $flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g $flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags"
 
@@ -34,17 +47,27 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:dete
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
 start=$SECONDS
+if [ "$kind" = asan ] && [ $# -eq 0 ] && [ "$ci" = 1 ]; then
+    set -- gguf_test gguf_bad_file_test gguf_fuzz_test tokenizer_spm_test tokenizer_bpe_test \
+        tokenizer_gguf_test tokenizer_huge_input_test detokenizer_test unicode_test chat_template_test \
+        engine_faults_test kv_cache_manager_test kv_cache_random_test block_pool_test swap_test \
+        bad_request_http_test security_http_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz
+fi
 if [ "$kind" = asan ] && [ $# -eq 0 ]; then
     cmake --build "$build_dir"
+    built=$SECONDS
     ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
 else
     targets=("$@")
     if [ ${#targets[@]} -eq 0 ]; then
         # The tests where more than one thread touches shared state.
-        targets=(thread_pool_test engine_worker_test completions_http_test bad_request_http_test
-                 kv_snapshot_http_test metrics_http_test serving_load_test serve_cli_test bench_serve_test)
+        targets=(thread_pool_test completions_http_test bad_request_http_test kv_snapshot_http_test
+                 metrics_http_test security_http_test lora_http_test serving_load_test serve_cli_test
+                 bench_serve_test)
+        [ "$gui" = OFF ] || targets+=(engine_worker_test)
     fi
     cmake --build "$build_dir" --target "${targets[@]}" kvscope-cli
+    built=$SECONDS
     # Each executable on its own, one after the other: a sanitizer wants the cores it can get.
     failed=()
     for t in "${targets[@]}"; do
@@ -62,4 +85,4 @@ else
         exit 1
     fi
 fi
-echo "sanitize $kind: build and tests took $((SECONDS - start)) s"
+echo "sanitize $kind: build $((built - start)) s, tests $((SECONDS - built)) s"

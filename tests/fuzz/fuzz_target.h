@@ -1,7 +1,7 @@
 #pragma once
 // A fuzz target: one function that takes any bytes and must neither crash nor break an invariant.
 // Each tests/fuzz/*_fuzz.cpp defines LLVMFuzzerTestOneInput, so the same file builds with
-// clang's libFuzzer (scripts/fuzz.sh) or with fuzz_driver.cpp, the portable driver ctest runs.
+// clang's libFuzzer (-DKVSCOPE_LIBFUZZER=ON, scripts/fuzz.sh) or with fuzz_driver.cpp, the portable driver ctest runs.
 // A broken invariant prints what and where, then aborts: the driver saves the input.
 
 #include <cstddef>

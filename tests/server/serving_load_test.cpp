@@ -117,7 +117,7 @@ TEST(ServingLoad, AClientThatGivesUpOnAWholeResponseHasItsRequestAborted) {
             "application/json");
         EXPECT_FALSE(r);  // timed out
     }
-    const server::ServingState idle = server.wait_idle();
+    const server::ServingState idle = server.wait_ended(1);
     EXPECT_EQ(idle.engine.metrics.request_success_abort, 1);
     EXPECT_EQ(idle.engine.kv.stats.num_used_blocks, 0);
 }

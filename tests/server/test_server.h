@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -50,6 +51,24 @@ struct TestServer {
         auto c = std::make_unique<httplib::Client>("127.0.0.1", http.port());
         c->set_read_timeout(read_timeout_s, 0);
         return c;
+    }
+
+    // Waits (bounded) until `n` requests have ended (stop, length or abort) and the engine is
+    // idle. wait_idle() alone can return before a request reaches the engine at all: a client
+    // that has already given up does not mean the server has read its request yet (it had not
+    // under ThreadSanitizer on a loaded machine).
+    server::ServingState wait_ended(std::int64_t n) {
+        for (int i = 0; i < 2000; ++i) {
+            const std::optional<server::ServingState> s = loop.state();
+            if (s) {
+                const auto& m = s->engine.metrics;
+                const std::int64_t ended = m.request_success_stop + m.request_success_length + m.request_success_abort;
+                if (ended >= n && s->engine.sequences.empty() && s->engine.kv.stats.num_used_blocks == 0) return *s;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ADD_FAILURE() << "fewer than " << n << " requests ended";
+        return *loop.state();
     }
 
     // Waits (bounded) until no request runs and no block is held; returns the state then.
