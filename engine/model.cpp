@@ -38,10 +38,10 @@ std::shared_ptr<const Model> Model::load(GgufFile file, const ModelLoadOptions& 
 Model::Model(GgufFile file, const ModelLoadOptions& options)
     : file_(std::move(file)),
       config_(read_model_config(file_)),
-      tokenizer_(std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(file_))),
-      chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)),
       requantized_to_(options.weight_type),
-      options_(options) {
+      options_(options),
+      tokenizer_(std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(file_))),
+      chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)) {
     report("tokenizer and configuration read");
     if (tokenizer_->vocab_size() > config_.shape.vocab_size) {
         throw ModelError(file_.name() + ": the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
