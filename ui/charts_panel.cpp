@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "ui/atomic_file.h"
+#include "ui/plot_legend.h"
 #include "ui/session.h"
 #include "ui/session_recorder.h"
 
@@ -178,25 +179,10 @@ QCustomPlot* ChartsPanel::addChart(const QString& title, const QString& yLabel, 
     plot->xAxis->setRange(0, 60);
     plot->yAxis->setRange(0, percent ? 100 : 1);
     plot->setProperty("percent", percent);
-    // The legend in one line under the title, where it hides no data.
-    plot->legend->setVisible(true);
     QFont legendFont = font();
     legendFont.setPointSizeF(legendFont.pointSizeF() * 0.85);
-    plot->legend->setFont(legendFont);
-    plot->legend->setBorderPen(Qt::NoPen);
-    plot->legend->setBrush(Qt::NoBrush);
-    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    showLegendUnderTitle(plot, legendFont, 10);
     plot->legend->setRowSpacing(0);
-    plot->legend->setColumnSpacing(10);
-    plot->legend->setMargins(QMargins(0, 0, 0, 0));
-    auto* legendRow = new QCPLayoutGrid;
-    plot->plotLayout()->insertRow(1);
-    plot->plotLayout()->addElement(1, 0, legendRow);
-    legendRow->setMargins(QMargins(0, 0, 0, 2));
-    plot->axisRect()->insetLayout()->take(plot->legend);
-    legendRow->addElement(0, 0, plot->legend);
-    plot->plotLayout()->setRowStretchFactor(0, 0.001);
-    plot->plotLayout()->setRowStretchFactor(1, 0.001);
     plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     plot->axisRect()->setRangeDrag(Qt::Horizontal);
     plot->axisRect()->setRangeZoom(Qt::Horizontal);

@@ -3,6 +3,8 @@
 #include <qcustomplot.h>
 #include <algorithm>
 
+#include "ui/plot_legend.h"
+
 namespace kvscope::ui {
 namespace {
 
@@ -42,22 +44,7 @@ QCustomPlot* makeLabPlot(const QString& title, QWidget* parent) {
         axis->setTickLabelFont(small);
         axis->setLabelFont(small);
     }
-    // The legend in one row under the title, where it hides no data.
-    plot->legend->setVisible(true);
-    plot->legend->setFont(small);
-    plot->legend->setBorderPen(Qt::NoPen);
-    plot->legend->setBrush(Qt::NoBrush);
-    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    plot->legend->setColumnSpacing(8);
-    plot->legend->setMargins(QMargins(0, 0, 0, 0));
-    auto* legendRow = new QCPLayoutGrid;
-    plot->plotLayout()->insertRow(1);
-    plot->plotLayout()->addElement(1, 0, legendRow);
-    legendRow->setMargins(QMargins(0, 0, 0, 2));
-    plot->axisRect()->insetLayout()->take(plot->legend);
-    legendRow->addElement(0, 0, plot->legend);
-    plot->plotLayout()->setRowStretchFactor(0, 0.001);
-    plot->plotLayout()->setRowStretchFactor(1, 0.001);
+    showLegendUnderTitle(plot, small, 8);
     return plot;
 }
 
