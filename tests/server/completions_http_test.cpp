@@ -26,15 +26,7 @@ std::vector<std::int32_t> engine_tokens(const std::string& prompt, int max_token
     r.prompt = prompt;
     r.params.temperature = 0;
     r.params.max_tokens = max_tokens;
-    engine.add_request(r);
-    std::vector<std::int32_t> out;
-    while (engine.has_work()) {
-        for (const RequestOutput& o : engine.step()) {
-            for (const SequenceOutput& s : o.samples)
-                out.insert(out.end(), s.new_token_ids.begin(), s.new_token_ids.end());
-        }
-    }
-    return out;
+    return run_alone(engine, r);
 }
 
 std::string concat_completion_text(const SseReply& r, std::size_t index = 0) {

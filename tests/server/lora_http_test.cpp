@@ -69,15 +69,7 @@ struct LoraServer {
         r.params.temperature = 0;
         r.params.max_tokens = 8;
         r.params.ignore_eos = true;
-        engine.add_request(r);
-        std::vector<std::int32_t> out;
-        while (engine.has_work()) {
-            for (const RequestOutput& o : engine.step()) {
-                for (const SequenceOutput& s : o.samples)
-                    out.insert(out.end(), s.new_token_ids.begin(), s.new_token_ids.end());
-            }
-        }
-        return out;
+        return run_alone(engine, r);
     }
 };
 

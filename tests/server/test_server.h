@@ -32,6 +32,19 @@ inline EngineConfig small_engine_config() {
     return c;
 }
 
+// Runs `request` alone on `engine` to the end: every token id it generated (all samples, in order).
+inline std::vector<std::int32_t> run_alone(Engine& engine, const Request& request) {
+    engine.add_request(request);
+    std::vector<std::int32_t> out;
+    while (engine.has_work()) {
+        for (const RequestOutput& o : engine.step()) {
+            for (const SequenceOutput& s : o.samples)
+                out.insert(out.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+        }
+    }
+    return out;
+}
+
 struct TestServer {
     explicit TestServer(server::ServerOptions options = {}, EngineConfig config = small_engine_config())
         : loop(embedded_model(), config), http(loop, with_test_defaults(std::move(options))) {
