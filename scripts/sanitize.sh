@@ -32,6 +32,8 @@ esac
 build_dir="${KVSCOPE_SANITIZE_DIR:-build-$kind}"
 launcher=()
 if command -v ccache >/dev/null; then
+    # precompiled headers are cacheable only with these (ccache(1), "Precompiled headers")
+    export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 
