@@ -234,7 +234,7 @@ private slots:
         ui::LoadRequest r;
         r.source = QString::fromUtf8(kEmbeddedModelName.data());
         m_session->load(r);
-        QVERIFY(QTest::qWaitFor([&] { return failed.count() > 0; }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return failed.count() > 0; }, 20000));
         QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("detach")));
 
         detach();
@@ -261,13 +261,13 @@ private slots:
         });
         const int port = fake.bind_to_any_port("127.0.0.1");
         std::thread serving([&] { fake.listen_after_bind(); });
-        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 20000));
 
         ui::InspectorPanel inspector(m_session.get());
         QVERIFY(inspector.noticeText().isEmpty());
         const QString url = QStringLiteral("http://127.0.0.1:%1").arg(port);
         QCOMPARE(attach(url).first, url);
-        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("llama.cpp"); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("llama.cpp"); }, 20000));
         QVERIFY2(inspector.noticeText().contains(QStringLiteral("not available from llama.cpp servers")),
                  qPrintable(inspector.noticeText()));
 
@@ -278,7 +278,7 @@ private slots:
             return samples.back().generationTokens == 345 && samples.back().promptTokens == 1200 && p.running == 2 &&
                    p.waiting == 1 && p.kvUsagePct == 25.0;
         };
-        QVERIFY(QTest::qWaitFor(filled, 5000));
+        QVERIFY(QTest::qWaitFor(filled, 20000));
         detach();
         QVERIFY(inspector.noticeText().isEmpty());
         fake.stop();
@@ -371,7 +371,7 @@ private slots:
         ui::BatchPanel panel(m_session.get());
         const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
         QCOMPARE(attach(url).first, url);
-        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 20000));
         const ui::ModelSummary& m = m_session->model();
         QCOMPARE(m.vocabSize, 512);
         QCOMPARE(m.firstTokenId, 259);
@@ -387,7 +387,7 @@ private slots:
             }
             return -1;
         };
-        QVERIFY(QTest::qWaitFor([&] { return firstRemote() >= 0; }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return firstRemote() >= 0; }, 20000));
         const std::size_t h = std::size_t(firstRemote());
         const ui::ChartPoint history = m_session->recorder()->point(h);
         QVERIFY(history.beforeAttach);
@@ -405,7 +405,7 @@ private slots:
         QCOMPARE(at->value, history.ttftMeanMs);
         QVERIFY(std::isnan((at + 1)->value));  // not joined to the windowed points that follow
         // No later point counts the history again: in the seconds after the attach, nothing new.
-        QVERIFY(QTest::qWaitFor([&] { return samples.size() > h + 2; }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return samples.size() > h + 2; }, 20000));
         QVERIFY(std::isnan(m_session->recorder()->point(h + 2).ttftMeanMs));
 
         // A synthetic batch of token-id prompts on the server, every request finished.
@@ -458,7 +458,7 @@ private slots:
                 for (const std::uint64_t c : samples.back().ttftCounts) n += c;
                 return n == std::uint64_t(ttftCount + newCount);
             },
-            5000));
+            20000));
         const ui::ChartPoint last = m_session->recorder()->point(samples.size() - 1, ui::ChartWindows{1.0, 1e9});
         QVERIFY(!last.beforeAttach);
         QVERIFY2(qAbs(last.ttftMeanMs - newSum / newCount * 1000.0) < 1e-6,
@@ -501,12 +501,12 @@ private slots:
         });
         const int port = fake.bind_to_any_port("127.0.0.1");
         std::thread serving([&] { fake.listen_after_bind(); });
-        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return fake.is_running(); }, 20000));
 
         ui::BatchPanel panel(m_session.get());
         const QString url = QStringLiteral("http://127.0.0.1:%1").arg(port);
         QCOMPARE(attach(url).first, url);
-        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("vLLM"); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("vLLM"); }, 20000));
         QCOMPARE(m_session->model().vocabSize, 0);
         auto* note = panel.findChild<QLabel*>(QStringLiteral("batchTextNote"));
         QVERIFY(note->isVisibleTo(&panel));
@@ -560,7 +560,7 @@ private slots:
         ui::ServeRequest request;
         request.port = 0;  // any free port
         m_session->serve(request);
-        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 20000));
         QVERIFY2(m_session->serving(), qPrintable(serving.first().at(2).toString()));
         const QUrl address(m_session->servingAddress());
         QVERIFY(address.port() > 0);
@@ -580,7 +580,7 @@ private slots:
             }
             return nullptr;
         };
-        QVERIFY(QTest::qWaitFor([&] { return logged(ui::RequestState::Finished) != nullptr; }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return logged(ui::RequestState::Finished) != nullptr; }, 20000));
         QCOMPARE(logged(ui::RequestState::Finished)->source, QStringLiteral("http ") + QString::fromStdString(id));
         QCOMPARE(logged(ui::RequestState::Finished)->outputTokens, 5);
 
@@ -606,7 +606,7 @@ private slots:
             },
             10000));
         m_session->setPaused(true);
-        QVERIFY(QTest::qWaitFor([&] { return m_session->paused(); }, 5000));
+        QVERIFY(QTest::qWaitFor([&] { return m_session->paused(); }, 20000));
         QVERIFY(m_session->latest()->kv.stats.num_used_blocks > 0);
         QVERIFY(logged(ui::RequestState::Running) != nullptr);
         serving.clear();
