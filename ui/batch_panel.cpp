@@ -16,6 +16,7 @@
 #include <QStackedWidget>
 #include <QTableView>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <limits>
 
 #include "engine/error.h"
@@ -33,6 +34,15 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     m_forms = new QStackedWidget(this);
     m_forms->addWidget(buildSyntheticForm());
     m_forms->addWidget(buildFileForm());
+    m_lora = new QComboBox(this);
+    m_lora->setObjectName("batchLoraCombo");
+    m_lora->setToolTip(tr("The LoRA adapter the run's requests use; a prompts-file line may name its own "
+                          "with \"lora\" (File ▸ Load LoRA Adapter…)"));
+    m_loraRow = new QWidget(this);
+    auto* loraLayout = new QHBoxLayout(m_loraRow);
+    loraLayout->setContentsMargins(0, 0, 0, 0);
+    loraLayout->addWidget(new QLabel(tr("Adapter:"), m_loraRow));
+    loraLayout->addWidget(m_lora, 1);
     m_start = new QPushButton(tr("Start batch"), this);
     m_start->setObjectName("batchStart");
     m_cancel = new QPushButton(tr("Cancel"), this);
@@ -54,6 +64,7 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     controls->setContentsMargins(0, 0, 0, 0);
     controls->addWidget(m_kind);
     controls->addWidget(m_forms);
+    controls->addWidget(m_loraRow);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(m_start);
     buttons->addWidget(m_cancel);
@@ -78,7 +89,18 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
         if (ok) m_session->focusRequest(requestId);
     });
     connect(session, &Session::modelLoaded, this, &BatchPanel::updateButtons);
+    connect(session, &Session::lorasChanged, this, &BatchPanel::refreshLoras);
+    refreshLoras();
     updateButtons();
+}
+
+void BatchPanel::refreshLoras() {
+    const QString chosen = m_lora->currentData().toString();
+    m_lora->clear();
+    m_lora->addItem(tr("base model"), QString());
+    for (const LoraSummary& l : m_session->loras()) m_lora->addItem(l.name, l.name);
+    m_lora->setCurrentIndex(std::max(0, m_lora->findData(chosen)));  // gone with the model: the base
+    m_loraRow->setVisible(m_lora->count() > 1);
 }
 
 void BatchPanel::buildTable() {
@@ -249,6 +271,10 @@ bool BatchPanel::startFile(const QString& path) {
 }
 
 bool BatchPanel::begin(std::vector<BatchItem> items, const QString& what) {
+    const std::string lora = m_lora->currentData().toString().toStdString();
+    for (BatchItem& item : items) {
+        if (item.request.lora.empty()) item.request.lora = lora;  // a file's line may name its own
+    }
     if (m_run && !m_run->isDone()) m_run->cancel();
     const QString source = tr("batch %1").arg(++m_numRuns);
     m_run = new BatchRun(m_session, source, std::move(items), this);

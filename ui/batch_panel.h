@@ -2,7 +2,8 @@
 // The batch queue: a synthetic workload (count, prompt and output length distributions, shared
 // prefix, Poisson arrival rate) or a JSONL prompts file, run through the same engine as the chat,
 // with a progress bar, the per-request table of the run (from the session's request log) and
-// Cancel.
+// Cancel. With LoRA adapters loaded, an Adapter box picks the one the run's requests use (a
+// prompts-file line may name its own with "lora").
 
 #include <QPointer>
 #include <QWidget>
@@ -38,6 +39,7 @@ public:
     void setWorkloadSpec(const WorkloadSpec& spec);
     BatchRun* currentRun() const { return m_run; }
     QTableView* table() const { return m_table; }
+    QComboBox* loraCombo() const { return m_lora; }
     QString summaryText() const;
 
 public slots:
@@ -59,6 +61,7 @@ private:
     void updateProgress();
     void updateButtons();
     void fail(const QString& message);
+    void refreshLoras();
 
     Session* m_session;
     QPointer<BatchRun> m_run;
@@ -75,6 +78,8 @@ private:
     QLabel* m_textNote = nullptr;  // synthetic prompts as text: the server says no vocabulary
     QLineEdit* m_path = nullptr;
     QSpinBox* m_fileMaxTokens = nullptr;
+    QComboBox* m_lora = nullptr;  // "" = the base model, else an adapter's name
+    QWidget* m_loraRow = nullptr;
     QPushButton* m_start = nullptr;
     QPushButton* m_cancel = nullptr;
     QProgressBar* m_progress = nullptr;

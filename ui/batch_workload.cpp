@@ -48,6 +48,11 @@ std::vector<BatchItem> readPromptsFile(const QString& path, const SamplingParams
         number_field("top_k", p.top_k);
         number_field("n", p.n);
         if (o.value("seed").isDouble()) p.seed = std::uint64_t(o.value("seed").toDouble());
+        const QJsonValue lora = o.value("lora");
+        if (!lora.isUndefined() && !lora.isNull()) {
+            if (!lora.isString()) throw FileError(where + "\"lora\" must be a string: a loaded adapter's name");
+            item.request.lora = lora.toString().toStdString();
+        }
         items.push_back(std::move(item));
     }
     if (items.empty()) throw FileError(path.toStdString() + ": holds no prompt; write one {\"prompt\": ...} per line");

@@ -17,7 +17,8 @@ struct BatchItem {
 };
 
 // Throws FileError ("path:line: what is wrong") for a file that cannot be read or a bad line.
-// Lines may set max_tokens, temperature, top_p, top_k, seed and n; `defaults` fills the rest.
+// Lines may set max_tokens, temperature, top_p, top_k, seed and n, and "lora" (an adapter's
+// name); `defaults` fills the rest.
 // Every prompt arrives at time 0.
 std::vector<BatchItem> readPromptsFile(const QString& path, const SamplingParams& defaults);
 

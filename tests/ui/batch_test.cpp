@@ -53,7 +53,8 @@ private slots:
         QTemporaryDir dir;
         const QString path = writeFile(dir, "p.jsonl",
                                        "{\"prompt\": \"Once upon a time\"}\n\n"
-                                       "{\"prompt\": \"Lily\", \"max_tokens\": 5, \"temperature\": 0, \"n\": 2}\n");
+                                       "{\"prompt\": \"Lily\", \"max_tokens\": 5, \"temperature\": 0, \"n\": 2, "
+                                       "\"lora\": \"sql\"}\n");
         SamplingParams defaults;
         defaults.max_tokens = 64;
         const auto items = readPromptsFile(path, defaults);
@@ -64,6 +65,8 @@ private slots:
         QCOMPARE(items[1].request.params.temperature, 0.0);
         QCOMPARE(items[1].request.params.n, 2);
         QCOMPARE(items[1].arrivalS, 0.0);
+        QCOMPARE(items[0].request.lora, std::string());  // the batch panel's adapter, if any
+        QCOMPARE(items[1].request.lora, std::string("sql"));
     }
 
     void aBadLineIsNamedWithItsLineNumber() {
@@ -80,6 +83,7 @@ private slots:
         QVERIFY(error("{\"text\": \"a\"}\n")
                     .contains("bad.jsonl:1: each line must be a JSON object with a string \"prompt\""));
         QVERIFY(error("{\"prompt\": \"a\", \"max_tokens\": \"ten\"}\n").contains("\"max_tokens\" must be a number"));
+        QVERIFY(error("{\"prompt\": \"a\", \"lora\": 3}\n").contains("bad.jsonl:1: \"lora\" must be a string"));
         QVERIFY(error("\n\n").contains("holds no prompt"));
         try {
             readPromptsFile(dir.filePath("missing.jsonl"), SamplingParams{});

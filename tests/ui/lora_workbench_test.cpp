@@ -3,11 +3,12 @@
 // make-lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
 // model's name are refused with a message and leave the session working; a chat turn under an
 // adapter yields exactly the tokens the Engine alone gives with that adapter (and not the base
-// model's); the inspector coloured by adapter gives blocks of different adapters different
+// model's), and so does a batch run under the panel's adapter or a prompts-file line's own; the inspector coloured by adapter gives blocks of different adapters different
 // colours; a new model takes the adapters that fit it and drops the others, saying so.
 
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFile>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -24,6 +25,8 @@
 #include "engine/gguf.h"
 #include "engine/synthetic_lora.h"
 #include "engine/synthetic_model.h"
+#include "ui/batch_panel.h"
+#include "ui/batch_run.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_legend.h"
 #include "ui/inspector_palette.h"
@@ -33,6 +36,7 @@
 #include "ui/kv_grid_view.h"
 #include "ui/lora_panel.h"
 #include "ui/main_window.h"
+#include "ui/request_log.h"
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
 #include "ui/workbench_settings.h"
@@ -258,6 +262,56 @@ private slots:
 
         // And the workbench's base-model turn gives the base model's tokens.
         QCOMPARE(chatTurn("", "Once upon a time"), baseTokens);
+    }
+
+    void aBatchRunsUnderTheChosenAdapter() {
+        // A prompts file: a line that names its adapter, a line that takes the panel's, and a line
+        // that names none loaded (refused by the engine with its message; the others run).
+        const QString file = path("batch.jsonl");
+        {
+            QFile f(file);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(R"({"prompt": "Once upon a time", "lora": "beta", "temperature": 0, "max_tokens": 12})"
+                    "\n"
+                    R"({"prompt": "The little dog", "temperature": 0, "max_tokens": 12})"
+                    "\n"
+                    R"({"prompt": "A bird", "lora": "gamma", "temperature": 0, "max_tokens": 12})"
+                    "\n");
+        }
+        BatchPanel* batch = m_window->batch();
+        QComboBox* combo = batch->loraCombo();
+        QCOMPARE(combo->count(), 3);  // base model, alpha, beta
+        combo->setCurrentIndex(combo->findData(QStringLiteral("alpha")));
+        QVERIFY(batch->startFile(file));
+        BatchRun* run = batch->currentRun();
+        QVERIFY(QTest::qWaitFor([&] { return run->isDone(); }, 30000));
+        QCOMPARE(run->finished(), 2);
+        QCOMPARE(run->rejected(), 1);
+
+        std::vector<const RequestRecord*> rows;
+        for (const RequestRecord& r : m_session->requestLog()->records())
+            if (r.source == run->source()) rows.push_back(&r);
+        QCOMPARE(int(rows.size()), 3);
+        QVERIFY2(rows[2]->finishReason.contains("gamma"), qPrintable(rows[2]->finishReason));
+
+        // The oracle: each line's request on an Engine of its own with the same adapter files.
+        Engine engine(m_model, EngineConfig{});
+        engine.add_lora("alpha", LoraAdapter::load(m_alpha.toStdString(), *m_model));
+        engine.add_lora("beta", LoraAdapter::load(m_beta.toStdString(), *m_model));
+        auto line = [](const char* prompt, const char* lora) {
+            Request r;
+            r.prompt = prompt;
+            r.lora = lora;
+            r.params.temperature = 0;
+            r.params.max_tokens = 12;
+            return r;
+        };
+        QVERIFY(QTest::qWaitFor([&] { return m_tokens[rows[0]->id].size() == 12 && m_tokens[rows[1]->id].size() == 12; },
+                                2000));
+        QCOMPARE(m_tokens[rows[0]->id], generate(engine, line("Once upon a time", "beta")));
+        QCOMPARE(m_tokens[rows[1]->id], generate(engine, line("The little dog", "alpha")));
+        QVERIFY(m_tokens[rows[1]->id] != generate(engine, line("The little dog", "")));  // not the base model's
+        combo->setCurrentIndex(0);
     }
 
     void theInspectorColoursBlocksByAdapter() {
