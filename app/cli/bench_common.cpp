@@ -170,13 +170,20 @@ std::string Table::render() const {
         out += "|";
         for (std::size_t c = 0; c < width.size(); ++c) {
             const std::string cell = c < cells.size() ? cells[c] : "";
-            out += " " + std::string(width[c] - cell.size(), ' ') + cell + " |";
+            out += ' ';
+            out.append(width[c] > cell.size() ? width[c] - cell.size() : 0, ' ');  // right-aligned
+            out += cell;
+            out += " |";
         }
         out += "\n";
     };
     line(header_);
     out += "|";
-    for (std::size_t w : width) out += " " + std::string(w - 1, '-') + ": |";
+    for (std::size_t w : width) {
+        out += ' ';
+        out.append(w > 0 ? w - 1 : 0, '-');
+        out += ": |";
+    }
     out += "\n";
     for (const auto& row : rows_) line(row);
     return out;

@@ -72,7 +72,7 @@ TEST(KvSnapshotJson, RoundTripsAnEngineSnapshotWithAndWithoutFreeBlocks) {
     Engine engine(embedded_model(), small_engine_config());
     const server::ServingState state = busy_state(engine);
     ASSERT_GT(state.engine.kv.stats.num_shared_blocks, 0);  // the fixture shares blocks
-    server::ServingInfo info{embedded_model(), engine.config(), engine.cache_plan(), "cpu"};
+    server::ServingInfo info{embedded_model(), engine.config(), engine.cache_plan(), "cpu", {}};
     for (bool include_free : {true, false}) {
         const json j = server::kv_snapshot_json(state, info, "m", include_free);
         const std::size_t listed = j["blocks"].size();
@@ -104,7 +104,7 @@ TEST(KvSnapshotJson, RejectsWhatIsNotASnapshot) {
     EXPECT_THROW(server::kv_snapshot_from_json(json{{"object", "kv.snapshot"}}), server::SnapshotFormatError);
     Engine engine(embedded_model(), small_engine_config());
     const server::ServingState state = busy_state(engine);
-    const server::ServingInfo info{embedded_model(), engine.config(), engine.cache_plan(), "cpu"};
+    const server::ServingInfo info{embedded_model(), engine.config(), engine.cache_plan(), "cpu", {}};
     json j = server::kv_snapshot_json(state, info, "m", false);
     j["blocks"][0]["state"] = "lost";
     EXPECT_THROW(server::kv_snapshot_from_json(j), server::SnapshotFormatError);
