@@ -22,13 +22,16 @@ EngineHub::EngineHub(ui::Session* session, QObject* parent) : QObject(parent), m
 
 EngineHub::~EngineHub() {
     dropRemote(true);
+    // Remote threads dropped earlier that have not ended yet (or whose deleteLater has not run):
+    // children of this hub, deleted with it once they have ended.
+    for (QThread* thread : findChildren<QThread*>(Qt::FindDirectChildrenOnly)) thread->wait();
     m_engineThread.quit();
     m_engineThread.wait();
 }
 
 void EngineHub::attach(const kvscope::ui::AttachRequest& request) {
     if (m_remote) detach();
-    m_remoteThread = new QThread;
+    m_remoteThread = new QThread(this);
     m_remoteThread->setObjectName(QStringLiteral("remote"));
     m_remote = new RemoteWorker(m_worker->clock());
     m_remote->moveToThread(m_remoteThread);
@@ -85,12 +88,14 @@ void EngineHub::dropRemote(bool wait) {
     m_remote = nullptr;
     QThread* thread = m_remoteThread;
     m_remoteThread = nullptr;
-    thread->quit();
     if (wait) {
+        thread->quit();
         thread->wait();
         delete thread;
     } else {
+        // Connected before quit(): a thread that ended at once still deletes itself.
         connect(thread, &QThread::finished, thread, &QObject::deleteLater);
+        thread->quit();
     }
 }
 
