@@ -9,7 +9,7 @@
 #   every non-GUI test (engine, kernels, GGUF/tokenizers, CLI, server, fuzz short runs).
 #   --ci: what .ci/run runs, sized for a 2-core CI (docs/RELIABILITY.md): no Qt; asan the tests of
 #   untrusted input and memory ownership (GGUF, tokenizers, KV cache, faults, HTTP requests, the
-#   fuzz targets' short runs), tsan the threaded tests.
+#   fuzz targets' short runs, kvscope-cli's commands), tsan the threaded tests.
 # CUDA and the benchmarks are off (the sanitizers cover host code only). The folder is
 # build-<kind>, or $KVSCOPE_SANITIZE_DIR. Suppressions (each with its reason) live in
 # tests/sanitizers/.
@@ -54,7 +54,8 @@ if [ "$kind" = asan ] && [ $# -eq 0 ] && [ "$ci" = 1 ]; then
     set -- gguf_test gguf_bad_file_test gguf_fuzz_test tokenizer_spm_test tokenizer_bpe_test \
         tokenizer_gguf_test tokenizer_huge_input_test detokenizer_test unicode_test chat_template_test \
         engine_faults_test kv_cache_manager_test kv_cache_random_test block_pool_test swap_test \
-        bad_request_http_test security_http_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz
+        bad_request_http_test security_http_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz \
+        cli_test cli_lab_test cli_lora_test bench_test
 fi
 if [ "$kind" = asan ] && [ $# -eq 0 ]; then
     cmake --build "$build_dir"
