@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "engine/error.h"
+#include "ui/adapter_combo.h"
 #include "ui/batch_run.h"
 #include "ui/batch_workload.h"
 #include "ui/request_log.h"
@@ -95,12 +96,7 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
 }
 
 void BatchPanel::refreshLoras() {
-    const QString chosen = m_lora->currentData().toString();
-    m_lora->clear();
-    m_lora->addItem(tr("base model"), QString());
-    for (const LoraSummary& l : m_session->loras()) m_lora->addItem(l.name, l.name);
-    m_lora->setCurrentIndex(std::max(0, m_lora->findData(chosen)));  // gone with the model: the base
-    m_loraRow->setVisible(m_lora->count() > 1);
+    m_loraRow->setVisible(fillAdapterCombo(m_lora, m_session->loras()));
 }
 
 void BatchPanel::buildTable() {

@@ -16,6 +16,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "ui/adapter_combo.h"
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
 
@@ -145,12 +146,7 @@ void ChatPanel::onModelLoaded(const ModelSummary& summary) {
 }
 
 void ChatPanel::refreshLoras() {
-    const QString chosen = m_lora->currentData().toString();
-    m_lora->clear();
-    m_lora->addItem(tr("base model"), QString());
-    for (const LoraSummary& l : m_session->loras()) m_lora->addItem(l.name, l.name);
-    m_lora->setCurrentIndex(std::max(0, m_lora->findData(chosen)));  // gone with the model: the base
-    m_loraRow->setVisible(m_lora->count() > 1);
+    m_loraRow->setVisible(fillAdapterCombo(m_lora, m_session->loras()));
 }
 
 void ChatPanel::newConversation() {
