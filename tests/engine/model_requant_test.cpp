@@ -14,6 +14,7 @@
 #include "kernels/quant.h"
 #include "tests/support/paths.h"
 #include "tests/support/reference_model.h"
+#include "tests/support/run_alone.h"
 
 namespace kvscope {
 namespace {
@@ -42,15 +43,7 @@ std::vector<std::int32_t> engine_greedy(std::shared_ptr<const Model> model, cons
     r.params.temperature = 0;
     r.params.max_tokens = num_new;
     r.params.ignore_eos = true;
-    engine.add_request(r);
-    std::vector<std::int32_t> tokens;
-    while (engine.has_work()) {
-        for (const RequestOutput& out : engine.step()) {
-            for (const SequenceOutput& s : out.samples)
-                tokens.insert(tokens.end(), s.new_token_ids.begin(), s.new_token_ids.end());
-        }
-    }
-    return tokens;
+    return test::run_alone(engine, r);
 }
 
 TEST(ModelRequant, OnlyF16Q80AndQ40AreTargets) {

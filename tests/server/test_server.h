@@ -17,6 +17,7 @@
 #include "app/server/http_server.h"
 #include "app/server/sse_parser.h"
 #include "resources/embedded_model.h"
+#include "tests/support/run_alone.h"
 
 namespace kvscope::test {
 
@@ -30,19 +31,6 @@ inline EngineConfig small_engine_config() {
     c.num_kv_blocks = 256;  // 4096 tokens of 16-token blocks
     c.num_threads = 1;
     return c;
-}
-
-// Runs `request` alone on `engine` to the end: every token id it generated (all samples, in order).
-inline std::vector<std::int32_t> run_alone(Engine& engine, const Request& request) {
-    engine.add_request(request);
-    std::vector<std::int32_t> out;
-    while (engine.has_work()) {
-        for (const RequestOutput& o : engine.step()) {
-            for (const SequenceOutput& s : o.samples)
-                out.insert(out.end(), s.new_token_ids.begin(), s.new_token_ids.end());
-        }
-    }
-    return out;
 }
 
 struct TestServer {
