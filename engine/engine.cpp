@@ -85,21 +85,40 @@ void Engine::add_lora(const std::string& name, std::shared_ptr<const LoraAdapter
     loras_.push_back(LoraEntry{name, std::move(adapter)});
 }
 
+void Engine::remove_lora(const std::string& name) {
+    const auto it = find_lora(name);
+    if (it == loras_.end()) throw ConfigError("no LoRA adapter named '" + name + "' is loaded");
+    const auto slot = static_cast<std::int32_t>(it - loras_.begin());
+    const auto users = std::count_if(requests_.begin(), requests_.end(),
+                                     [&](const auto& r) { return r.second.lora_slot == slot; });
+    if (users > 0) {
+        throw ConfigError("LoRA adapter '" + name + "' is in use by " + std::to_string(users) +
+                          (users == 1 ? " unfinished request" : " unfinished requests") +
+                          "; abort them or let them finish, then unload it");
+    }
+    backend_->remove_lora(slot);
+    loras_[static_cast<std::size_t>(slot)].adapter.reset();
+}
+
 std::vector<std::string> Engine::lora_names() const {
     std::vector<std::string> names;
-    for (const LoraEntry& e : loras_) names.push_back(e.name);
+    for (const LoraEntry& e : loras_) names.push_back(e.adapter ? e.name : e.name + " (unloaded)");
     return names;
 }
 
 bool Engine::has_lora(const std::string& name) const {
-    return std::any_of(loras_.begin(), loras_.end(), [&](const LoraEntry& e) { return e.name == name; });
+    return find_lora(name) != loras_.end();
+}
+
+std::vector<Engine::LoraEntry>::const_iterator Engine::find_lora(const std::string& name) const {
+    return std::find_if(loras_.begin(), loras_.end(),
+                        [&](const LoraEntry& e) { return e.adapter != nullptr && e.name == name; });
 }
 
 RequestId Engine::add_request(Request request) {
     std::int32_t lora_slot = -1;
     if (!request.lora.empty()) {
-        const auto it =
-            std::find_if(loras_.begin(), loras_.end(), [&](const LoraEntry& e) { return e.name == request.lora; });
+        const auto it = find_lora(request.lora);
         if (it == loras_.end()) {
             throw ConfigError("no LoRA adapter named '" + request.lora +
                               "' is loaded; load it first (--lora NAME=PATH)");
@@ -147,6 +166,7 @@ RequestId Engine::add_request(Request request) {
     state.num_unfinished = state.params.n;
     state.arrival = Clock::now();
     state.pending.id = id;
+    state.lora_slot = lora_slot;
 
     Sequence seq;
     seq.id = next_seq_id_++;

@@ -47,8 +47,15 @@ public:
     // name it (Request::lora). Throws ConfigError for an empty or taken name, or a backend
     // without LoRA support.
     void add_lora(const std::string& name, std::shared_ptr<const LoraAdapter> adapter);
-    // The adapters' names, in the order added.
+    // Unloads the adapter `name` and releases the backend's copy. Throws ConfigError when no
+    // adapter of that name is loaded, or while requests that use it are unfinished (abort them or
+    // let them finish first). Its slot is not given out again: prefixes cached under it can never
+    // be hit, and their blocks go as the cache needs room.
+    void remove_lora(const std::string& name);
+    // Every adapter's name by backend slot, in the order added (EngineSnapshot::loras); an
+    // unloaded one's name is followed by " (unloaded)".
     std::vector<std::string> lora_names() const;
+    // Whether an adapter of that name is loaded now.
     bool has_lora(const std::string& name) const;
 
     // Queues a request. Throws ConfigError when it is invalid or can never run here (a prompt
@@ -107,6 +114,7 @@ private:
         std::int32_t num_unfinished = 0;
         Clock::time_point arrival{}, first_scheduled{}, first_token{};
         bool scheduled = false, has_token = false;
+        std::int32_t lora_slot = -1;
         std::vector<SampleState> samples;  // created as sequences are (sample 0 at add, the rest at fork)
         RequestOutput pending;             // news of the current step
         std::int32_t num_generation_tokens = 0;
@@ -139,8 +147,10 @@ private:
 
     struct LoraEntry {
         std::string name;
-        std::shared_ptr<const LoraAdapter> adapter;
+        std::shared_ptr<const LoraAdapter> adapter;  // null once unloaded
     };
+    // The loaded adapter called `name`, or loras_.end().
+    std::vector<LoraEntry>::const_iterator find_lora(const std::string& name) const;
     std::vector<LoraEntry> loras_;  // by backend slot
 
     std::unordered_map<RequestId, RequestState> requests_;

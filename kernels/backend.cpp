@@ -22,4 +22,8 @@ void Backend::add_lora(const LoraWeights&) {
     KV_CHECK_MSG(false, "add_lora on a backend without LoRA support");
 }
 
+void Backend::remove_lora(std::int32_t) {
+    KV_CHECK_MSG(false, "remove_lora on a backend without LoRA support");
+}
+
 }  // namespace kvscope

@@ -74,8 +74,11 @@ public:
     // (0, 1, ... in call order), views the caller keeps alive as long as the backend; each
     // sequence of a batch picks one by ForwardBatch::seq_lora. Backends without LoRA support
     // must not be asked (KV_CHECK).
+    // remove_lora releases slot `slot`'s adapter (device memory included); the slot is not given
+    // out again, and no batch may pick it after.
     virtual bool supports_lora() const { return false; }
     virtual void add_lora(const LoraWeights& weights);
+    virtual void remove_lora(std::int32_t slot);
 };
 
 struct CpuBackendOptions {

@@ -96,6 +96,11 @@ public:
         lora_rank_ = std::max(lora_rank_, weights.max_rank());
         capacity_ = 0;  // the next forward sizes the LoRA scratch for the new rank
     }
+    void remove_lora(std::int32_t slot) override {
+        KV_CHECK(slot >= 0 && slot < static_cast<std::int32_t>(loras_.size()) &&
+                 !loras_[static_cast<std::size_t>(slot)].layers.empty());
+        loras_[static_cast<std::size_t>(slot)] = LoraWeights{};  // drops the views of the adapter's memory
+    }
 
     // KV block src -> swap block dst, all layers, K and V.
     void swap_out(std::span<const BlockCopy> copies) override {
@@ -242,7 +247,9 @@ private:
         KV_CHECK(batch.seq_lora.size() == batch.seq_lens.size());
         for (std::int32_t s = 0; s < batch.num_seqs(); ++s) {
             const std::int32_t slot = batch.seq_lora[static_cast<std::size_t>(s)];
-            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()), "LoRA slot not registered");
+            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()) &&
+                             (slot < 0 || !loras_[static_cast<std::size_t>(slot)].layers.empty()),
+                         "LoRA slot not registered, or removed");
             std::fill(row_lora_.begin() + batch.query_start[static_cast<std::size_t>(s)],
                       row_lora_.begin() + batch.query_start[static_cast<std::size_t>(s) + 1], slot);
         }

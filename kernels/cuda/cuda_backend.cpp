@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/error.h"
@@ -122,6 +123,23 @@ public:
         clear_graphs();
         free_workspace();
         grow(tok_cap_, seq_cap_, logit_cap_, table_width_);
+    }
+    void remove_lora(std::int32_t slot) override {
+        KV_CHECK(slot >= 0 && slot < static_cast<std::int32_t>(loras_.size()) &&
+                 !removed_loras_.contains(slot));
+        ops_->synchronize();  // no kernel in flight reads the pairs
+        for (DeviceLoraLayer& layer : loras_[static_cast<std::size_t>(slot)]) {
+            for (DeviceLoraPair& p : layer) {
+                for (const float* m : {p.a, p.b}) {
+                    if (m == nullptr) continue;
+                    std::erase(owned_, static_cast<void*>(const_cast<float*>(m)));
+                    ops_->release(const_cast<float*>(m));
+                }
+                p = DeviceLoraPair{};
+            }
+        }
+        removed_loras_.insert(slot);
+        clear_graphs();  // captured steps may hold the released pointers
     }
 
     void copy_blocks(std::span<const BlockCopy> copies) override {
@@ -531,7 +549,8 @@ private:
         KV_CHECK(batch.seq_lora.size() == batch.seq_lens.size());
         for (int s = 0; s < batch.num_seqs(); ++s) {
             const std::int32_t slot = batch.seq_lora[static_cast<std::size_t>(s)];
-            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()), "LoRA slot not registered");
+            KV_CHECK_MSG(slot < static_cast<std::int32_t>(loras_.size()) && !removed_loras_.contains(slot),
+                         "LoRA slot not registered, or removed");
             std::fill(row_lora_.begin() + batch.query_start[s], row_lora_.begin() + batch.query_start[s + 1], slot);
         }
         lora_runs(std::span(row_lora_.data(), static_cast<std::size_t>(batch.num_tokens())), lora_runs_);
@@ -703,6 +722,7 @@ private:
     std::map<std::int64_t, GraphState> graphs_;  // by bucket * 64 + splits
 
     std::vector<std::vector<DeviceLoraLayer>> loras_;  // by slot, then layer
+    std::unordered_set<std::int32_t> removed_loras_;    // slots whose pairs were released
     std::int32_t lora_rank_ = 0;                       // the largest rank of any pair
     float *lora_xa_ = nullptr, *lora_delta_ = nullptr;  // (tok_cap, lora_rank), (tok_cap, widest output)
     std::vector<std::int32_t> row_lora_;                // (tok_cap): each row's slot, -1 none

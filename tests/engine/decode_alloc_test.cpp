@@ -91,6 +91,7 @@ public:
     void copy_blocks(std::span<const BlockCopy> copies) override { inner_->copy_blocks(copies); }
     bool supports_lora() const override { return inner_->supports_lora(); }
     void add_lora(const LoraWeights& weights) override { inner_->add_lora(weights); }
+    void remove_lora(std::int32_t slot) override { inner_->remove_lora(slot); }
 
     std::int32_t last_num_tokens = 0;
 

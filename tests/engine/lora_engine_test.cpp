@@ -1,7 +1,8 @@
 // LoRA through the engine: requests of different adapters in one batch generate what each does
 // alone; prefix caching keeps adapters apart (same prompt under two adapters shares no block,
-// hits within one adapter, and the base model keeps today's hashes); adapter files that do not
-// fit the base model are refused with a message that names the problem.
+// hits within one adapter, and the base model keeps today's hashes); unloading frees the name
+// and never lets a later adapter hit the old one's blocks; adapter files that do not fit the
+// base model are refused with a message that names the problem.
 
 #include <gtest/gtest.h>
 
@@ -214,6 +215,67 @@ TEST(LoraEngine, RequestsNameLoadedAdaptersOnly) {
     EXPECT_THROW(engine->add_lora("", f.a), ConfigError);
 }
 
+void expect_error(const std::string& message, const std::vector<std::string>& parts) {
+    for (const std::string& p : parts) EXPECT_NE(message.find(p), std::string::npos) << message;
+}
+
+// Unloading: refused while a request uses the adapter; then requests cannot name it, the
+// snapshot keeps its name for the blocks it wrote, and an adapter loaded later under the same
+// name is a new one: it generates what that adapter does in a fresh engine, and never hits the
+// prefixes cached under the old one.
+TEST(LoraEngine, AnUnloadedAdapterIsGoneAndItsNameCanBeUsedAgain) {
+    const Fixture f;
+    auto engine = f.engine();
+    const std::vector<std::int32_t> prompt = prompt_tokens(40, 9);
+    const RequestId first = engine->add_request(greedy(prompt, "alpha"));
+    const std::vector<std::int32_t> old_alpha = run_all(*engine)[first].tokens;
+
+    const RequestId busy = engine->add_request(greedy(prompt, "beta", 30));
+    engine->step();
+    try {
+        engine->remove_lora("beta");
+        FAIL() << "an adapter in use was unloaded";
+    } catch (const ConfigError& e) {
+        expect_error(e.what(), {"'beta'", "in use by 1 unfinished request", "abort"});
+    }
+    EXPECT_TRUE(engine->has_lora("beta"));
+    ASSERT_TRUE(engine->abort(busy));
+    run_all(*engine);
+    engine->remove_lora("beta");
+    engine->remove_lora("alpha");
+    EXPECT_FALSE(engine->has_lora("alpha"));
+    EXPECT_FALSE(engine->has_lora("beta"));
+    EXPECT_EQ(engine->lora_names(), (std::vector<std::string>{"alpha (unloaded)", "beta (unloaded)"}));
+    EXPECT_THROW(engine->remove_lora("alpha"), ConfigError);
+    try {
+        engine->add_request(greedy(prompt, "alpha"));
+        FAIL() << "a request named an unloaded adapter";
+    } catch (const ConfigError& e) {
+        expect_error(e.what(), {"no LoRA adapter named 'alpha'"});
+    }
+    // The blocks the old adapters wrote are still cached, under their old names.
+    const EngineSnapshot snap = engine->snapshot();
+    std::map<std::string, int> cached;
+    for (const KvBlockInfo& b : snap.kv.blocks) {
+        const std::int32_t lora = snap.block_loras[std::size_t(b.id)];
+        if (b.state == BlockState::Cached && lora >= 0) ++cached[snap.loras[std::size_t(lora)]];
+    }
+    EXPECT_EQ(cached["alpha (unloaded)"], 3);  // 40 + 12 tokens, the last never fed back: 3 full blocks
+    EXPECT_GE(cached["beta (unloaded)"], 2);
+
+    // "alpha" again, now the second adapter's file.
+    engine->add_lora("alpha", f.b);
+    const RequestId again = engine->add_request(greedy(prompt, "alpha"));
+    const Result got = run_all(*engine)[again];
+    EXPECT_EQ(got.timings.num_cached_tokens, 0) << "hit blocks of the unloaded adapter";
+    Engine fresh(f.model, EngineConfig{});
+    fresh.add_lora("other", f.b);
+    const RequestId want = fresh.add_request(greedy(prompt, "other"));
+    EXPECT_EQ(got.tokens, run_all(fresh)[want].tokens);
+    EXPECT_NE(got.tokens, old_alpha);
+    EXPECT_EQ(engine->lora_names(), (std::vector<std::string>{"alpha (unloaded)", "beta (unloaded)", "alpha"}));
+}
+
 // An adapter file written by hand: `edit` changes the writer before it is written.
 std::string load_error(const Fixture& f, const std::function<void(GgufWriter&)>& edit, bool pair = true) {
     GgufWriter w;
@@ -236,10 +298,6 @@ std::string load_error(const Fixture& f, const std::function<void(GgufWriter&)>&
         return e.what();
     }
     return "";
-}
-
-void expect_error(const std::string& message, const std::vector<std::string>& parts) {
-    for (const std::string& p : parts) EXPECT_NE(message.find(p), std::string::npos) << message;
 }
 
 TEST(LoraEngine, BadAdapterFilesAreRefusedWithClearErrors) {

@@ -90,7 +90,9 @@ class LoraForward : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override { KVSCOPE_SKIP_UNLESS_AVAILABLE(GetParam()); }
 
-    void check(const SyntheticModelSpec& spec) {
+    // `reload`: the first adapter is removed and added again (slot 2) before the run, so slot 0 is
+    // released, slot 1 must be untouched by that, and slot 2 must be the first adapter.
+    void check(const SyntheticModelSpec& spec, bool reload = false) {
         const auto dir = test::temp_dir();
         const std::string model_path = (dir / "base.gguf").string();
         write_synthetic_model(spec, model_path);
@@ -124,6 +126,12 @@ protected:
                                                KvCacheSpec{8 * kBlocksPerSeq, kBlockSize, TensorType::F32});
         ASSERT_TRUE(backend->supports_lora()) << backend->name();
         for (const auto& a : adapters) backend->add_lora(a->weights());
+        std::vector<std::int32_t> slot_of = {0, 1};  // backend slot of each adapter
+        if (reload) {
+            backend->remove_lora(0);
+            backend->add_lora(adapters[0]->weights());
+            slot_of = {2, 1};
+        }
 
         std::mt19937 rng(11);
         std::uniform_int_distribution<std::int32_t> token(3, model->shape().vocab_size - 1);
@@ -131,10 +139,11 @@ protected:
         std::vector<std::vector<std::vector<float>>> expected;
         for (std::size_t i = 0; i < seqs.size(); ++i) {
             Seq& s = seqs[i];
-            s.slot = std::int32_t(i % 3) - 1;
+            const std::int32_t adapter = std::int32_t(i % 3) - 1;  // -1: the base model
+            s.slot = adapter < 0 ? -1 : slot_of[std::size_t(adapter)];
             const std::int32_t len = std::uniform_int_distribution<std::int32_t>(2, 60)(rng);
             for (std::int32_t t = 0; t < len; ++t) s.tokens.push_back(token(rng));
-            expected.push_back(refs[std::size_t(s.slot + 1)]->forward(s.tokens));
+            expected.push_back(refs[std::size_t(adapter + 1)]->forward(s.tokens));
         }
         // The adapters change the logits (the test would otherwise not see a missing delta).
         ASSERT_GT(max_abs_diff(refs[0]->forward(seqs[1].tokens).back(), expected[1].back()),
@@ -180,6 +189,12 @@ TEST_P(LoraForward, MixedAdaptersMatchMergedReferenceQwen2) {
     spec.num_kv_heads = 4;
     spec.seed = 6;
     check(spec);
+}
+
+TEST_P(LoraForward, ARemovedAdapterLeavesTheOthersAndAddsAgainUnderANewSlot) {
+    SyntheticModelSpec spec;
+    spec.seed = 7;
+    check(spec, /*reload=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LoraForward, ::testing::ValuesIn(test::backend_names()), test::param_name);
