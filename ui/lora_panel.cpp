@@ -32,12 +32,16 @@ LoraPanel::LoraPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     m_load = new QPushButton(tr("Load Adapter…"), this);
     m_load->setObjectName("loadLora");
     m_load->setToolTip(tr("Load a LoRA adapter (GGUF, made for this base model); chat turns pick it by name"));
+    m_unload = new QPushButton(tr("Unload"), this);
+    m_unload->setObjectName("unloadLora");
+    m_unload->setToolTip(tr("Unload the selected adapter (once no request under it is left) and free its memory"));
     auto* hint =
         new QLabel(tr("Chat turns pick an adapter by name; the inspector can colour blocks by adapter."), this);
     hint->setWordWrap(true);
     hint->setStyleSheet(QStringLiteral("color:#666"));
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(hint, 1);
+    buttons->addWidget(m_unload);
     buttons->addWidget(m_load);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
@@ -46,6 +50,11 @@ LoraPanel::LoraPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
     layout->addLayout(buttons);
 
     connect(m_load, &QPushButton::clicked, this, &LoraPanel::chooseAndLoad);
+    connect(m_unload, &QPushButton::clicked, this, [this] {
+        const QList<QTableWidgetItem*> selected = m_table->selectedItems();
+        if (!selected.isEmpty()) unload(m_table->item(selected.first()->row(), 0)->text());
+    });
+    connect(m_table, &QTableWidget::itemSelectionChanged, this, &LoraPanel::updateButtons);
     connect(session, &Session::lorasChanged, this, &LoraPanel::refresh);
     connect(session, &Session::loraLoadFailed, this, &LoraPanel::showError);
     connect(session, &Session::attachChanged, this, &LoraPanel::refresh);
@@ -77,6 +86,12 @@ void LoraPanel::loadFile(const QString& path, const QString& name) {
     m_session->loadLora({name.trimmed().isEmpty() ? QFileInfo(path).completeBaseName() : name.trimmed(), path});
 }
 
+void LoraPanel::unload(const QString& name) {
+    m_error->clear();
+    m_error->setVisible(false);
+    m_session->unloadLora(name);
+}
+
 void LoraPanel::refresh() {
     const QVector<LoraSummary>& loras = m_session->loras();
     m_table->setRowCount(int(loras.size()));
@@ -91,8 +106,13 @@ void LoraPanel::refresh() {
         }
     }
     m_table->resizeColumnsToContents();
-    // Adapters are loaded onto the embedded engine only.
+    updateButtons();
+}
+
+void LoraPanel::updateButtons() {
+    // Adapters are loaded onto (and unloaded from) the embedded engine only.
     m_load->setEnabled(!m_session->attached());
+    m_unload->setEnabled(!m_session->attached() && !m_table->selectedItems().isEmpty());
 }
 
 void LoraPanel::showError(const QString& message) {

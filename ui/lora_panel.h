@@ -1,8 +1,9 @@
 #pragma once
 // LoRA adapters: the ones loaded onto the model (name, rank, alpha, adapted matrices, file),
 // "Load…" (a GGUF adapter file and the name requests pick it by, the file's stem unless changed),
-// and why the last load failed or an adapter was dropped with the previous model. The file is
-// read on the engine's thread; this panel only asks and shows.
+// "Unload" (the selected one, once no request under it is left), and why the last load or unload
+// failed or an adapter was dropped with the previous model. The file is read on the engine's
+// thread; this panel only asks and shows.
 
 #include <QWidget>
 
@@ -21,6 +22,7 @@ public:
     explicit LoraPanel(Session* session, QWidget* parent = nullptr);
 
     QTableWidget* table() const { return m_table; }
+    QPushButton* unloadButton() const { return m_unload; }
     // The last failure's message ("" after a successful load).
     QString errorText() const;
 
@@ -29,9 +31,12 @@ public slots:
     void chooseAndLoad();
     // Loads `path` as `name` (empty: the file's stem).
     void loadFile(const QString& path, const QString& name = QString());
+    // Unloads the adapter `name` (the selected row's for the button).
+    void unload(const QString& name);
 
 private slots:
     void refresh();
+    void updateButtons();
     void showError(const QString& message);
 
 private:
@@ -39,6 +44,7 @@ private:
     QTableWidget* m_table = nullptr;
     QLabel* m_error = nullptr;
     QPushButton* m_load = nullptr;
+    QPushButton* m_unload = nullptr;
 };
 
 }  // namespace kvscope::ui

@@ -91,6 +91,10 @@ void Session::loadLora(const LoraLoadRequest& request) {
     emit loraLoadCommand(request);
 }
 
+void Session::unloadLora(const QString& name) {
+    emit loraUnloadCommand(name);
+}
+
 RequestListener* Session::listenerOf(const Route& route) const {
     return route.owner ? route.listener : nullptr;
 }
@@ -192,6 +196,11 @@ void Session::onAttachChanged(const QString& url, const QString& message) {
 
 void Session::onLoraLoaded(const LoraSummary& lora) {
     m_model.loras.append(lora);
+    emit lorasChanged();
+}
+
+void Session::onLoraUnloaded(const QString& name) {
+    m_model.loras.removeIf([&](const LoraSummary& l) { return l.name == name; });
     emit lorasChanged();
 }
 

@@ -51,6 +51,8 @@ public:
     void detach();
     // Load a LoRA adapter onto the loaded model (lorasChanged, or loraLoadFailed saying why).
     void loadLora(const LoraLoadRequest& request);
+    // Unload one (lorasChanged, or loraLoadFailed saying why: requests under it still run).
+    void unloadLora(const QString& name);
 
     bool modelReady() const { return m_modelReady; }
     bool loading() const { return m_loading; }
@@ -85,6 +87,7 @@ signals:
     void attachCommand(const kvscope::ui::AttachRequest& request);
     void detachCommand();
     void loraLoadCommand(const kvscope::ui::LoraLoadRequest& request);
+    void loraUnloadCommand(const QString& name);
 
     // News for panels.
     void loadStarted(const QString& source);
@@ -103,9 +106,9 @@ signals:
     // `url`: the server followed now, empty when back on the embedded engine; `message`: an error
     // (an attach that failed, a connection lost) or "" on success.
     void attachChanged(const QString& url, const QString& message);
-    // The adapters changed: one was loaded, or a model came with its own list (loras()).
+    // The adapters changed: one was loaded or unloaded, or a model came with its own list (loras()).
     void lorasChanged();
-    // An adapter could not be loaded, or was dropped with the previous model: a message to show.
+    // An adapter could not be loaded or unloaded, or was dropped with the previous model: a message to show.
     void loraLoadFailed(const QString& message);
 
 public slots:
@@ -127,6 +130,7 @@ public slots:
     void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
     void onAttachChanged(const QString& url, const QString& message);
     void onLoraLoaded(const kvscope::ui::LoraSummary& lora);
+    void onLoraUnloaded(const QString& name);
     void onLoraLoadFailed(const QString& message);
 
 private:

@@ -18,7 +18,8 @@
 // (Engine::record_trace) from the model's load on; requestTrace hands the requests so far over as
 // a Trace value (traceReady). A new model starts a new trace.
 // LoRA adapters (engine_worker_lora.cpp): loadLora reads an adapter file for the loaded model and
-// adds it to the engine under a name that chat turns pick. A new model takes the adapters along:
+// adds it to the engine under a name that chat turns pick; unloadLora takes one off once none of
+// its requests is left. A new model takes the adapters along:
 // each is read again for it, and one that does not fit is dropped with a loraLoadFailed message.
 // Serving (engine_worker_serving.cpp): startServing runs app/server's HTTP server on this engine.
 // Its handler threads hand requests to a WorkerHost mailbox that this thread empties between
@@ -91,6 +92,8 @@ public slots:
     void announce();
     // Reads a LoRA adapter for the loaded model and adds it (loraLoaded, or loraLoadFailed saying why).
     void loadLora(const kvscope::ui::LoraLoadRequest& request);
+    // Unloads an adapter (loraUnloaded, or loraLoadFailed saying why: its requests still run).
+    void unloadLora(const QString& name);
 
 signals:
     void loadProgress(double fraction, const QString& stage);
@@ -98,7 +101,8 @@ signals:
     void modelLoadFailed(const QString& message);
     void modelInspected(const kvscope::ui::ModelFileInfo& info);
     void loraLoaded(const kvscope::ui::LoraSummary& lora);
-    // An adapter that could not be loaded, or was dropped when another model was loaded.
+    void loraUnloaded(const QString& name);
+    // An adapter that could not be loaded or unloaded, or was dropped when another model was loaded.
     void loraLoadFailed(const QString& message);
     void requestAccepted(quint64 tag, qint64 requestId);
     void requestRejected(quint64 tag, const QString& message);

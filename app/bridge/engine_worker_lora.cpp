@@ -1,5 +1,8 @@
 // EngineWorker's LoRA adapters: loaded onto the engine on this thread (reading an adapter
-// converts its pairs to f32: never on the UI's), and carried over to the next model where they fit.
+// converts its pairs to f32: never on the UI's), unloaded once their requests are done, and
+// carried over to the next model where they fit.
+
+#include <algorithm>
 
 #include "app/bridge/engine_worker.h"
 #include "app/bridge/model_info.h"
@@ -66,6 +69,23 @@ void EngineWorker::loadLora(const kvscope::ui::LoraLoadRequest& request) {
         emit loraLoadFailed(
             tr("Cannot load LoRA adapter '%1': out of memory while reading %2.").arg(request.name, request.path));
     }
+}
+
+void EngineWorker::unloadLora(const QString& name) {
+    const auto it = std::find_if(loras_.begin(), loras_.end(), [&](const LoadedLora& l) { return l.name == name; });
+    if (!engine_ || it == loras_.end()) {
+        emit loraLoadFailed(tr("Cannot unload LoRA adapter '%1': no adapter of that name is loaded.").arg(name));
+        return;
+    }
+    try {
+        engine_->remove_lora(name.toStdString());
+    } catch (const kvscope::Error& e) {
+        emit loraLoadFailed(tr("Cannot unload LoRA adapter '%1': %2").arg(name, QString::fromStdString(e.what())));
+        return;
+    }
+    loras_.erase(it);  // the engine kept no reference: its memory goes with this one
+    emit loraUnloaded(name);
+    publishSnapshot(Detail::Full);  // the snapshot's adapters mark it unloaded
 }
 
 }  // namespace kvscope::app

@@ -22,7 +22,7 @@ void EngineWorker::startServing(const kvscope::ui::ServeRequest& request) {
         return;
     }
     // The adapters loaded now are served under their names ("model": NAME); one loaded later is
-    // served from the next start.
+    // served from the next start, and a request for one unloaded since gets the engine's error.
     std::vector<server::ServedLora> loras;
     for (const LoadedLora& l : loras_) loras.push_back({l.name.toStdString(), l.path.toStdString()});
     server::ServingInfo info{model_, engine_->config(), engine_->cache_plan(), engine_->backend_name(),

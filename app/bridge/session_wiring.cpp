@@ -49,6 +49,10 @@ QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::loraLoaded, session, &ui::Session::onLoraLoaded,
                                     Qt::QueuedConnection)
+                << QObject::connect(session, &ui::Session::loraUnloadCommand, worker, &EngineWorker::unloadLora,
+                                    Qt::QueuedConnection)
+                << QObject::connect(worker, &EngineWorker::loraUnloaded, session, &ui::Session::onLoraUnloaded,
+                                    Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::loraLoadFailed, session, &ui::Session::onLoraLoadFailed,
                                     Qt::QueuedConnection);
     return connections;

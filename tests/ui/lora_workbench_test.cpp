@@ -1,12 +1,14 @@
 // LoRA adapters in the workbench, offscreen, with the real EngineWorker on its own thread and the
 // embedded model: adapters (written on the fly with write_synthetic_lora, as `kvscope-cli
 // make-lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
-// model's name are refused with a message and leave the session working; a chat turn under an
+// model's name are refused with a message and leave the session working; an adapter is unloaded
+// only once its requests are done (refused with the reason before), and loads again; a chat turn under an
 // adapter yields exactly the tokens the Engine alone gives with that adapter (and not the base
 // model's), and so does a batch run under the panel's adapter or a prompts-file line's own; the inspector coloured by adapter gives blocks of different adapters different
 // colours; a new model takes the adapters that fit it and drops the others, saying so.
 
 #include <QComboBox>
+#include <QPushButton>
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QSignalSpy>
@@ -350,6 +352,60 @@ private slots:
                  qPrintable(legend.join(", ")));
         inspector->setColorByAdapter(false);
         QCOMPARE(inspector->scene().colorBy(), ColorBy::Request);
+    }
+
+    void anAdapterIsUnloadedOnceItsRequestsAreDone() {
+        LoraPanel* panel = m_window->loras();
+        QPushButton* unload = panel->unloadButton();
+        panel->table()->clearSelection();
+        QVERIFY(!unload->isEnabled());  // nothing selected
+        const std::vector<std::int32_t> before = chatTurn("beta", "The cat");
+        QCOMPARE(int(before.size()), 16);
+
+        // While a turn under beta waits in the paused engine, beta stays, saying why.
+        m_session->setPaused(true);
+        QTRY_VERIFY(m_session->paused());
+        ChatPanel* chat = m_window->chat();
+        chat->loraCombo()->setCurrentIndex(chat->loraCombo()->findData(QStringLiteral("beta")));
+        chat->newConversation();
+        QSignalSpy focused(m_session, &Session::requestFocused);
+        chat->send("The dog");
+        QVERIFY(QTest::qWaitFor([&] { return focused.count() == 1; }, 10000));
+        QSignalSpy failed(m_session, &Session::loraLoadFailed);
+        panel->table()->selectRow(1);
+        QVERIFY(unload->isEnabled());
+        unload->click();
+        QVERIFY(QTest::qWaitFor([&] { return failed.count() == 1; }, 10000));
+        QVERIFY2(panel->errorText().contains("Cannot unload LoRA adapter 'beta': LoRA adapter 'beta' is in use by 1 "
+                                             "unfinished request"),
+                 qPrintable(panel->errorText()));
+        QCOMPARE(m_session->loras().size(), 2);
+
+        // Once it has run, the same click unloads it: gone from the list and the adapter boxes,
+        // and the snapshot marks its blocks' adapter unloaded.
+        m_session->setPaused(false);
+        const int c = chat->currentConversation();
+        QVERIFY(QTest::qWaitFor([&] { return !chat->conversation(c).busy(); }, 20000));
+        QSignalSpy changed(m_session, &Session::lorasChanged);
+        panel->table()->selectRow(1);
+        unload->click();
+        QVERIFY(QTest::qWaitFor([&] { return changed.count() == 1; }, 10000));
+        QCOMPARE(panel->errorText(), QString());
+        QCOMPARE(m_session->loras().size(), 1);
+        QCOMPARE(panel->table()->rowCount(), 1);
+        QCOMPARE(panel->table()->item(0, 0)->text(), QString("alpha"));
+        QVERIFY(!unload->isEnabled());
+        QCOMPARE(chat->loraCombo()->count(), 2);  // base model, alpha
+        QCOMPARE(chat->loraCombo()->findData(QStringLiteral("beta")), -1);
+        QCOMPARE(m_window->batch()->loraCombo()->count(), 2);
+        QTRY_VERIFY(m_session->latestFull() &&
+                    m_session->latestFull()->loras == (std::vector<std::string>{"alpha", "beta (unloaded)"}));
+
+        // Loaded again under its name, it is the same adapter: the same turn gives the same tokens.
+        panel->loadFile(m_beta, "beta");
+        QTRY_COMPARE(m_session->loras().size(), 2);
+        QCOMPARE(chatTurn("beta", "The cat"), before);
+        QTRY_VERIFY(m_session->latestFull() && m_session->latestFull()->loras.size() == 3);
     }
 
     void aNewModelTakesTheAdaptersThatFitAndDropsTheOthers() {
