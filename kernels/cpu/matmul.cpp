@@ -7,6 +7,7 @@
 #include "kernels/check.h"
 #include "kernels/cpu/gemm_float.h"
 #include "kernels/cpu/gemm_x8.h"
+#include "kernels/cpu/quant_kernels.h"
 #include "kernels/fp16.h"
 #include "kernels/quant.h"
 #include "kernels/quant_blocks.h"
@@ -39,6 +40,11 @@ const cpu::GemmX8Kernels& gemm_x8_kernels(SimdLevel level) {
             break;
     }
     return cpu::kGemmX8Scalar;
+}
+
+// One weight row against 4 activation rows for the row-by-row types that have it, or null.
+cpu::RowDot4Fn row_dot4(TensorType type, SimdLevel level) {
+    return type == TensorType::Q4_K && level != SimdLevel::Scalar ? cpu::dot4_q4_k_avx2 : nullptr;
 }
 
 // The tiled float GEMM for F32/F16/BF16 weights (AVX2 and up), or null.
@@ -137,12 +143,22 @@ void compute_rows(const MatmulWeight& mw, const Activations& xs, std::int64_t nu
         return;
     }
     const TypeKernels& kernels = type_kernels(w.type, level);
+    const cpu::RowDot4Fn dot4 = row_dot4(w.type, level);
     const std::size_t w_row_bytes = row_bytes(w.type, w.cols);
     const auto* wdata = static_cast<const std::uint8_t*>(w.data);
     // a tile of weight rows stays in cache while every activation row passes
     for (std::int64_t tile = r0; tile < r1; tile += kRowsPerUnit) {
         const std::int64_t tile_end = std::min(tile + kRowsPerUnit, r1);
-        for (std::int64_t t = 0; t < num_rows; ++t) {
+        std::int64_t t = 0;
+        for (; dot4 != nullptr && t + 4 <= num_rows; t += 4) {  // 4 activation rows share each weight row
+            const std::uint8_t* x4 = xs.rows + static_cast<std::size_t>(t) * xs.row_bytes;
+            for (std::int64_t r = tile; r < tile_end; ++r) {
+                float out[4];
+                dot4(w.cols, wdata + static_cast<std::size_t>(r) * w_row_bytes, x4, xs.row_bytes, out);
+                for (int k = 0; k < 4; ++k) y[(t + k) * w.rows + r] = out[k];
+            }
+        }
+        for (; t < num_rows; ++t) {
             const std::uint8_t* xrow = xs.rows + static_cast<std::size_t>(t) * xs.row_bytes;
             float* yrow = y + t * w.rows;
             for (std::int64_t r = tile; r < tile_end; ++r) {

@@ -1,5 +1,6 @@
 #pragma once
-// Internal to the row kernels (kernels/quant.cpp and kernels/cpu/quant_*.cpp): the per-level
+// Internal to the row kernels (kernels/quant.cpp, kernels/cpu/quant_*.cpp, and the matmul for
+// row_dot4): the per-level
 // kernel lists that the dispatcher in quant.cpp merges into its tables, and the scalar
 // kernels that SIMD files reuse for what they do not implement.
 //
@@ -64,6 +65,12 @@ float vec_dot_q8_0(std::int64_t n, const void* w, const void* x);  // x: Q8_0
 float vec_dot_q4_k(std::int64_t n, const void* w, const void* x);  // x: Q8_K
 float vec_dot_q5_k(std::int64_t n, const void* w, const void* x);  // x: Q8_K
 float vec_dot_q6_k(std::int64_t n, const void* w, const void* x);  // x: Q8_K
+
+// One weight row against 4 activation rows at once (x, x + x_stride, ...), out[t] the vec_dot of
+// row t, bit for bit: what prompt processing uses for row-by-row types, sharing the weight
+// row's unpacking among the 4. AVX2 (quant_k_avx2.cpp), Q4_K only so far.
+using RowDot4Fn = void (*)(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);
+void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);  // x: Q8_K
 
 // vec_dot_f32 (x is f32). The block types dequantise a block at a time into a stack buffer.
 float vec_dot_f32_f32(std::int64_t n, const void* w, const float* x);

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cpu/quant_kernels.h"
 #include "kernels/quant.h"
 #include "tests/kernels/quant_test_util.h"
 
@@ -113,6 +114,31 @@ TEST_P(QuantSimd, EdgeRows) {
 }
 
 // The activation types: their SIMD quantisers must write the scalar bytes exactly.
+// The matmul's 4-row Q4_K dot (prompt processing): each of the 4 results is the AVX2 vec_dot of
+// that row, bit for bit (the same sums in the same order), so a prompt gives the logits it would
+// give row by row.
+TEST(QuantSimdRowDot4, Q4KEqualsFourVecDotsBitForBit) {
+    if (detect_simd_level() < SimdLevel::Avx2) GTEST_SKIP() << "this CPU lacks AVX2";
+    const TypeKernels& k = type_kernels(TensorType::Q4_K, SimdLevel::Avx2);
+    unsigned seed = 7;
+    for (std::int64_t n : {256, 768, 4096}) {
+        for (int rep = 0; rep < 10; ++rep, ++seed) {
+            const auto w = quantize(TensorType::Q4_K, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
+            std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
+            for (int t = 0; t < 4; ++t) {
+                const auto row = quantize(TensorType::Q8_K, random_row(n, 500 + 4 * seed + t, t == 1 ? -0.5f : 0.0f));
+                x.insert(x.end(), row.begin(), row.end());
+            }
+            const std::size_t stride = x.size() / 4;
+            float out[4];
+            cpu::dot4_q4_k_avx2(n, w.data(), x.data(), stride, out);
+            for (int t = 0; t < 4; ++t) {
+                EXPECT_EQ(out[t], k.vec_dot(n, w.data(), x.data() + t * stride)) << "n=" << n << " row " << t;
+            }
+        }
+    }
+}
+
 TEST(QuantSimdActivations, SameBytesAsScalar) {
     for (int level = 1; level <= static_cast<int>(detect_simd_level()); ++level) {
         for (TensorType t : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K}) {
