@@ -42,9 +42,11 @@ const cpu::GemmX8Kernels& gemm_x8_kernels(SimdLevel level) {
     return cpu::kGemmX8Scalar;
 }
 
-// One weight row against 4 activation rows for the row-by-row types that have it, or null.
+// One weight row against 4 activation rows for the row-by-row types that have it at this level,
+// or null. Only where it gives the level's own vec_dot bit for bit, so that a row's result does
+// not depend on how many rows share its step (the AVX-512 level has a Q4_K vec_dot of its own).
 cpu::RowDot4Fn row_dot4(TensorType type, SimdLevel level) {
-    return type == TensorType::Q4_K && level != SimdLevel::Scalar ? cpu::dot4_q4_k_avx2 : nullptr;
+    return type == TensorType::Q4_K && level == SimdLevel::Avx2 ? cpu::dot4_q4_k_avx2 : nullptr;
 }
 
 // The tiled float GEMM for F32/F16/BF16 weights (AVX2 and up), or null.

@@ -1,8 +1,7 @@
 #pragma once
-// Internal to the row kernels (kernels/quant.cpp, kernels/cpu/quant_*.cpp, and the matmul for
-// row_dot4): the per-level
-// kernel lists that the dispatcher in quant.cpp merges into its tables, and the scalar
-// kernels that SIMD files reuse for what they do not implement.
+// Internal to the row kernels (kernels/quant.cpp, kernels/cpu/quant_*.cpp; the matmul takes
+// dot4_q4_k_avx2): the per-level kernel lists that the dispatcher in quant.cpp merges into its
+// tables, and the scalar kernels that SIMD files reuse for what they do not implement.
 //
 // The lists are constant-initialised data (no code runs to build them), so the dispatcher can
 // read a SIMD file's list on any CPU; it only calls into it on a CPU that has the level.
