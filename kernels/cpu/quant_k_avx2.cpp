@@ -140,42 +140,91 @@ float dot_q5_k(std::int64_t n, const void* w, const void* x) {
     return avx2_hsum(acc) + sum_m128(acc_mins);
 }
 
+// Q6_K half h (128 elements) as 4 vectors of 6-bit quants (q + 32, 0..63), 32 elements each.
+void unpack_q6_half(const BlockQ6_K& a, int h, __m256i q[4]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i low2 = _mm256_set1_epi8(0x03);
+    const __m256i ql0 = avx2_load(a.ql + 64 * h);
+    const __m256i ql1 = avx2_load(a.ql + 64 * h + 32);
+    const __m256i qh = avx2_load(a.qh + 32 * h);
+    q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
+}
+
+// The scales of vector k of half h: 32 elements, two sub-blocks of 16, the low 128-bit lane first.
+__m256i q6_scale(const BlockQ6_K& a, int h, int k) {
+    const std::int8_t* sc = a.scales + 8 * h + 2 * k;
+    return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+}
+
+// The quants are stored +32: sum sc (q - 32) y = sum sc q y - 32 sum_s sc[s] bsums[s]; this is the
+// second term, where a super-block's integer sum starts.
+__m256i q6_offset(const BlockQ6_K& a, const BlockQ8_K& b) {
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.scales)));
+    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(scales16, avx2_load(b.bsums)), 5));
+}
+
 float dot_q6_k(std::int64_t n, const void* w, const void* x) {
     const auto* a = static_cast<const BlockQ6_K*>(w);
     const auto* b = static_cast<const BlockQ8_K*>(x);
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i low2 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
         const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
-        // the quants are stored +32: sum sc (q - 32) y = sum sc q y - 32 sum_s sc[s] bsums[s]
-        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-        __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(scales16, avx2_load(b[i].bsums)), 5);
-        sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+        __m256i sumi = q6_offset(a[i], b[i]);
         for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = avx2_load(a[i].ql + 64 * h);
-            const __m256i ql1 = avx2_load(a[i].ql + 64 * h + 32);
-            const __m256i qh = avx2_load(a[i].qh + 32 * h);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
+            unpack_q6_half(a[i], h, q);
             for (int k = 0; k < 4; ++k) {
-                // 32 elements, two sub-blocks of 16: the low 128-bit lane has the first
-                const std::int8_t* sc = a[i].scales + 8 * h + 2 * k;
-                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
                 const __m256i p = _mm256_maddubs_epi16(q[k], avx2_load(b[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, q6_scale(a[i], h, k)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return avx2_hsum(acc);
 }
+
+}  // namespace
+
+// dot_q6_k for 4 activation rows: the quants and scales unpacked once for the 4, each row's sums
+// as dot_q6_k makes them, in the same order.
+void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
+    constexpr int kRows = 4;
+    const auto* a = static_cast<const BlockQ6_K*>(w);
+    const BlockQ8_K* b[kRows];
+    __m256 acc[kRows];
+    for (int t = 0; t < kRows; ++t) {
+        b[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const std::uint8_t*>(x) + t * x_stride);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (std::int64_t i = 0; i < n / kQkK; ++i) {
+        const float dw = avx2_fp16_to_f32(a[i].d);
+        __m256i sumi[kRows];
+        for (int t = 0; t < kRows; ++t) sumi[t] = q6_offset(a[i], b[t][i]);
+        for (int h = 0; h < 2; ++h) {
+            __m256i q[4];
+            unpack_q6_half(a[i], h, q);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i scale = q6_scale(a[i], h, k);
+                for (int t = 0; t < kRows; ++t) {
+                    const __m256i p = _mm256_maddubs_epi16(q[k], avx2_load(b[t][i].qs + 128 * h + 32 * k));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scale));
+                }
+            }
+        }
+        for (int t = 0; t < kRows; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b[t][i].d * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < kRows; ++t) out[t] = avx2_hsum(acc[t]);
+}
+
+namespace {
 
 // Same bytes as the scalar quantize_q8_k: same d, id and rounding.
 void quantize_to_q8_k(const float* src, void* dst, std::int64_t n) {
