@@ -80,6 +80,7 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
             emitOutputs(last);
         }
         engine_ = std::move(engine);
+        running_ = false;
         loras_ = std::move(loras);
         engine_->record_trace(kTraceCapacity);
         trace_.clear();
@@ -240,7 +241,8 @@ void EngineWorker::runStep() {
     std::vector<RequestOutput> outputs = engine_->step();
     route(outputs);
     const bool more = engine_->has_work();
-    publishSnapshot(more ? Detail::Paced : Detail::Full);
+    publishSnapshot(!more ? Detail::Full : running_ ? Detail::Paced : Detail::Start);
+    running_ = more;
     if (more) {
         scheduleStep();  // queued: commands waiting in the event loop go first
     } else {
@@ -265,7 +267,8 @@ void EngineWorker::publishSnapshot(Detail detail) {
     if (!engine_) return;
     const qint64 now = clock_.elapsed();
     if (detail == Detail::Paced && now - lastSnapshotMs_ < kSnapshotIntervalMs) return;
-    const bool full = detail == Detail::Full || (detail == Detail::Paced && now - lastFullMs_ >= fullIntervalMs_);
+    const bool paced = detail == Detail::Paced || detail == Detail::Start;
+    const bool full = detail == Detail::Full || (paced && now - lastFullMs_ >= fullIntervalMs_);
     auto snapshot = std::make_shared<const EngineSnapshot>(
         engine_->snapshot(full ? SnapshotDetail::Full : SnapshotDetail::CountersOnly));
     lastSnapshotMs_ = now;

@@ -8,7 +8,9 @@
 // Snapshots: at most ~30 a second. Most carry counters only (SnapshotDetail::CountersOnly: a few
 // kilobytes); a full one, with the per-block arrays, goes out as often as a copy budget of
 // kFullSnapshotBytesPerSecond allows (every one up to ~18,000 blocks, ~6 a second at 100,000), and
-// always when the engine goes idle, pauses, loads or resets its cache. While idle or paused, a
+// always when the engine goes idle, pauses, loads or resets its cache. The first step after idle
+// always publishes (a request that runs for less than the pacing interval is still seen holding
+// its blocks). While idle or paused, a
 // counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
 // charts keep time. The history for the
 // inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
@@ -124,7 +126,9 @@ private slots:
     void idleTick();
 
 private:
-    enum class Detail { Paced, Full, CountersOnly };
+    // Paced: skipped within kSnapshotIntervalMs of the last; Start: never skipped, full when due
+    // as a paced one would be.
+    enum class Detail { Paced, Start, Full, CountersOnly };
     void scheduleStep();
     void publishSnapshot(Detail detail);
     void armIdleTick();
@@ -157,6 +161,7 @@ private:
     bool paused_ = false;
     bool stepQueued_ = false;
     bool idleTickArmed_ = false;
+    bool running_ = false;  // the last step left work: the next one is not the first of a run
     QElapsedTimer clock_;
     qint64 lastSnapshotMs_ = -1000000;
     qint64 lastFullMs_ = -1000000;
