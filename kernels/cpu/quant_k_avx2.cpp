@@ -27,50 +27,17 @@ float sum_m128(__m128 v) {
     return _mm_cvtss_f32(v);
 }
 
-float dot_q4_k(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ4_K*>(w);
-    const auto* b = static_cast<const BlockQ8_K*>(x);
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_mins = _mm_setzero_ps();
-    for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        std::uint8_t sc[8], mn[8];
-        unpack_k4_scales_mins(a[i].scales, sc, mn);
-        const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
-        const float dmin = b[i].d * avx2_fp16_to_f32(a[i].dmin);
-        acc_mins = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(mins_dot_bsums(mn, b[i].bsums)), acc_mins);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-            // 64 elements: low nibbles are sub-block 2c, high nibbles 2c + 1
-            const __m256i q4 = avx2_load(a[i].qs + 32 * c);
-            const __m256i lo = _mm256_and_si256(q4, low4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
-            const __m256i p_lo = _mm256_maddubs_epi16(lo, avx2_load(b[i].qs + 64 * c));
-            const __m256i p_hi = _mm256_maddubs_epi16(hi, avx2_load(b[i].qs + 64 * c + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(static_cast<short>(sc[2 * c]))));
-            sumi =
-                _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(static_cast<short>(sc[2 * c + 1]))));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return avx2_hsum(acc) + sum_m128(acc_mins);
-}
-
-}  // namespace
-
-// dot_q4_k for 4 activation rows: the nibbles and the scales of each super-block are unpacked
-// once for the 4, and each row's sums are the ones dot_q4_k makes, in the same order.
-void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
-    constexpr int kRows = 4;
+// Q4_K against kRows activation rows (x, x + x_stride, ...): the nibbles and scales of each
+// super-block are unpacked once for all of them; out[t] is row t's dot, the same for any kRows.
+template <int kRows>
+void dot_q4_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
     const auto* a = static_cast<const BlockQ4_K*>(w);
     const BlockQ8_K* b[kRows];
-    for (int t = 0; t < kRows; ++t) {
-        b[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const std::uint8_t*>(x) + t * x_stride);
-    }
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     __m256 acc[kRows];
     __m128 acc_mins[kRows];
     for (int t = 0; t < kRows; ++t) {
+        b[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const std::uint8_t*>(x) + t * x_stride);
         acc[t] = _mm256_setzero_ps();
         acc_mins[t] = _mm_setzero_ps();
     }
@@ -86,6 +53,7 @@ void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_
             sumi[t] = _mm256_setzero_si256();
         }
         for (int c = 0; c < 4; ++c) {
+            // 64 elements: low nibbles are sub-block 2c, high nibbles 2c + 1
             const __m256i q4 = avx2_load(a[i].qs + 32 * c);
             const __m256i lo = _mm256_and_si256(q4, low4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
@@ -103,6 +71,18 @@ void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_
         }
     }
     for (int t = 0; t < kRows; ++t) out[t] = avx2_hsum(acc[t]) + sum_m128(acc_mins[t]);
+}
+
+float dot_q4_k(std::int64_t n, const void* w, const void* x) {
+    float out;
+    dot_q4_k_rows<1>(n, w, x, 0, &out);
+    return out;
+}
+
+}  // namespace
+
+void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
+    dot_q4_k_rows<4>(n, w, x, x_stride, out);
 }
 
 namespace {
@@ -169,32 +149,9 @@ __m256i q6_offset(const BlockQ6_K& a, const BlockQ8_K& b) {
     return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(scales16, avx2_load(b.bsums)), 5));
 }
 
-float dot_q6_k(std::int64_t n, const void* w, const void* x) {
-    const auto* a = static_cast<const BlockQ6_K*>(w);
-    const auto* b = static_cast<const BlockQ8_K*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t i = 0; i < n / kQkK; ++i) {
-        const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
-        __m256i sumi = q6_offset(a[i], b[i]);
-        for (int h = 0; h < 2; ++h) {
-            __m256i q[4];
-            unpack_q6_half(a[i], h, q);
-            for (int k = 0; k < 4; ++k) {
-                const __m256i p = _mm256_maddubs_epi16(q[k], avx2_load(b[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, q6_scale(a[i], h, k)));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return avx2_hsum(acc);
-}
-
-}  // namespace
-
-// dot_q6_k for 4 activation rows: the quants and scales unpacked once for the 4, each row's sums
-// as dot_q6_k makes them, in the same order.
-void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
-    constexpr int kRows = 4;
+// Q6_K against kRows activation rows, as dot_q4_k_rows: the quants and scales unpacked once.
+template <int kRows>
+void dot_q6_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
     const auto* a = static_cast<const BlockQ6_K*>(w);
     const BlockQ8_K* b[kRows];
     __m256 acc[kRows];
@@ -222,6 +179,18 @@ void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_
         }
     }
     for (int t = 0; t < kRows; ++t) out[t] = avx2_hsum(acc[t]);
+}
+
+float dot_q6_k(std::int64_t n, const void* w, const void* x) {
+    float out;
+    dot_q6_k_rows<1>(n, w, x, 0, &out);
+    return out;
+}
+
+}  // namespace
+
+void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
+    dot_q6_k_rows<4>(n, w, x, x_stride, out);
 }
 
 namespace {
