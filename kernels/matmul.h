@@ -1,8 +1,8 @@
 #pragma once
 // Weight matmuls of the forward pass, for every computable weight type. Activations are
-// quantised once per call to the type's vec_dot_type; weights are read in their stored format,
+// quantised once per call (matmul_activation_type); weights are read in their stored format,
 // never expanded to f32:
-// - packed weights (Q4_0, Q8_0 in groups of 8 rows, kernels/packed_weight.h) go through tiled
+// - packed weights (Q4_0, Q8_0, Q4_K in groups of 8 rows, kernels/packed_weight.h) go through tiled
 //   integer kernels that reuse each weight block across a tile of activation rows (prompt
 //   processing) and keep 8 rows' sums in the lanes of one vector (decode);
 // - F32/F16/BF16 weights with several activation rows go through a tiled float GEMM (4 weight
@@ -25,6 +25,10 @@
 namespace kvscope {
 
 class ThreadPool;
+
+// What matmul quantises activations to for w: Q8_0 for every packed format (with the per-block
+// sums of gemm_x8.h), else the type's vec_dot_type. Weights of one matmul_multi call share it.
+TensorType matmul_activation_type(const MatmulWeight& w);
 
 // Scratch bytes matmul() needs for `num_rows` activation rows against `w`.
 std::size_t matmul_scratch_bytes(const MatmulWeight& w, std::int64_t num_rows);

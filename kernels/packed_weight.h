@@ -5,13 +5,21 @@
 // weight block is read once per tile of activation rows (prompt processing) or streamed once
 // (decode).
 //
-// Layouts (32-element blocks, f16 scales; the same bytes as 8 rows stored plainly):
+// Layouts (32-element blocks, f16 scales; Q4_0x8 and Q8_0x8 are the same bytes as 8 rows stored
+// plainly):
 //   Q4_0x8  group g (rows 8g .. 8g+7), block b: 144 bytes = d[8] (row r's scale), then 4 chunks
 //           of 32 bytes; chunk j, bytes 4r .. 4r+3 = row r's qs[4j .. 4j+3], whose low nibbles
 //           are elements 4j .. 4j+3 and high nibbles elements 16+4j .. 16+4j+3.
 //   Q8_0x8  group g, block b: 272 bytes = d[8], then 8 chunks of 32 bytes; chunk j, bytes
 //           4r .. 4r+3 = row r's qs[4j .. 4j+3].
-// A group holds all blocks of its rows: group g starts at g * num_blocks * block_group_bytes.
+//   Q4_Kx8  group g, super-block k (256 elements): 1184 bytes = d[8], dmin[8] (row r's f16 super-
+//           block scales), then its 8 sub-blocks of 32 elements, 144 bytes each: sc[8], mn[8] (row
+//           r's 6-bit scale and min of the sub-block, one byte each, unpacked from scales[12]),
+//           then the 32 nibbles of each row as in Q4_0x8 (chunk j, bytes 4r .. 4r+3: low nibbles
+//           elements 4j .. 4j+3 of the sub-block, high nibbles 16+4j .. 16+4j+3). Element i of
+//           sub-block s of row r is d_r * sc * q - dmin_r * mn, as stored (32 bytes more per group
+//           and super-block than 8 stored rows: 2.8%).
+// A group holds all blocks of its rows: group g starts at g * packed_group_bytes(w).
 
 #include <cstddef>
 #include <cstdint>
@@ -20,14 +28,15 @@
 
 namespace kvscope {
 
-enum class PackedFormat { None, Q4_0x8, Q8_0x8 };
+enum class PackedFormat { None, Q4_0x8, Q8_0x8, Q4_Kx8 };
 
 inline constexpr std::int64_t kPackRows = 8;
 
-// The format w packs into (None: matmul reads it as stored). Q4_0 and Q8_0 with rows a multiple
-// of 8 pack.
+// The format w packs into (None: matmul reads it as stored). Q4_0, Q8_0 and Q4_K with rows a
+// multiple of 8 pack.
 PackedFormat packed_format(const WeightTensor& w);
-// Bytes of w packed (the same as stored for the formats above).
+// Bytes of one group of 8 rows of w packed, and of all of w packed.
+std::int64_t packed_group_bytes(const WeightTensor& w);
 std::size_t packed_bytes(const WeightTensor& w);
 // Packs the groups [group_begin, group_end) of w into dst (packed_bytes(w) bytes in all).
 void pack_weight(const WeightTensor& w, std::uint8_t* dst, std::int64_t group_begin, std::int64_t group_end);

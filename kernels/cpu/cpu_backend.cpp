@@ -284,18 +284,27 @@ private:
             pool_.parallel_for(n, fn);
     }
 
-    // Weights that read the same activations, in one parallel region when they quantise them alike.
+    // Weights that read the same activations: one parallel region for each activation type among
+    // them (a Q4_K_M layer's packed Q4_K q/k take Q8_0, its Q6_K v Q8_K), in the order first seen.
     void project(std::initializer_list<const MatmulWeight*> ws, const float* x, std::int64_t n,
                  std::initializer_list<float*> ys) {
-        const TensorType act = vec_dot_type((*ws.begin())->w.type);
-        bool same = true;
-        for (const MatmulWeight* w : ws) same = same && vec_dot_type(w->w.type) == act;
-        if (same) {
-            matmul_multi(pool_, std::span(ws.begin(), ws.size()), x, n, std::span(ys.begin(), ys.size()),
-                         scratch_.get());
-            return;
+        constexpr std::size_t kMax = 3;
+        KV_CHECK(ws.size() <= kMax && ws.size() == ys.size());
+        bool done[kMax] = {};
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+            if (done[i]) continue;
+            const TensorType act = matmul_activation_type(*ws.begin()[i]);
+            const MatmulWeight* group[kMax];
+            float* group_ys[kMax];
+            std::size_t count = 0;
+            for (std::size_t j = i; j < ws.size(); ++j) {
+                if (done[j] || matmul_activation_type(*ws.begin()[j]) != act) continue;
+                done[j] = true;
+                group[count] = ws.begin()[j];
+                group_ys[count++] = ys.begin()[j];
+            }
+            matmul_multi(pool_, std::span(group, count), x, n, std::span(group_ys, count), scratch_.get());
         }
-        for (std::size_t i = 0; i < ws.size(); ++i) matmul(pool_, *ws.begin()[i], x, n, ys.begin()[i], scratch_.get());
     }
 
     static void add_bias(float* y, const float* bias, std::int64_t n, std::int64_t width) {

@@ -19,11 +19,16 @@ float scale_of(const std::uint8_t* group_block, int r) {
     return fp16_to_f32(h);
 }
 
-// Element i (0..31) of row r in a packed group-block.
-int q4_0_at(const std::uint8_t* group_block, int r, int i) {
+// Nibble i (0..31) of row r in a packed group-block (Q4_0x8, or a Q4_Kx8 sub-block).
+int nibble_at(const std::uint8_t* group_block, int r, int i) {
     const int byte = i % 16;  // low nibbles: elements 0..15, high: 16..31
     const std::uint8_t packed = group_block[2 * kRows + 32 * (byte / 4) + 4 * r + byte % 4];
-    return (i < 16 ? packed & 0x0f : packed >> 4) - 8;
+    return i < 16 ? packed & 0x0f : packed >> 4;
+}
+
+// Element i (0..31) of row r in a packed group-block.
+int q4_0_at(const std::uint8_t* group_block, int r, int i) {
+    return nibble_at(group_block, r, i) - 8;
 }
 
 int q8_0_at(const std::uint8_t* group_block, int r, int i) {
@@ -53,8 +58,39 @@ void gemm(const GemmX8Args& a) {
     }
 }
 
+// Q4_Kx8: per super-block of 8 sub-blocks, the rows' d and dmin, then per sub-block their
+// scale and min bytes and the nibbles; each sub-block adds d_x (d sc dot(q, x) - dmin mn sum(x)).
+void gemm_q4_k(const GemmX8Args& a) {
+    constexpr int kSuperBytes = 4 * kRows + 8 * 144;
+    for (std::int64_t g = a.group_begin; g < a.group_end; ++g) {
+        const std::uint8_t* group = a.w + g * a.group_bytes;
+        for (std::int64_t t = 0; t < a.num_x; ++t) {
+            const std::uint8_t* x = a.x + t * a.x_row_bytes;
+            const float* xd = a.xd + t * a.num_blocks * 2;
+            float sums[kRows] = {};
+            for (std::int64_t b = 0; b < a.num_blocks; ++b) {
+                const std::uint8_t* super = group + (b / 8) * kSuperBytes;
+                const std::uint8_t* sub = super + 4 * kRows + (b % 8) * 144;
+                const auto* xq = reinterpret_cast<const std::int8_t*>(x + b * kQ8Bytes + 2);
+                for (int r = 0; r < kRows; ++r) {
+                    int dot = 0, sum = 0;
+                    for (int i = 0; i < 32; ++i) {
+                        dot += nibble_at(sub, r, i) * xq[i];
+                        sum += xq[i];
+                    }
+                    const float d = scale_of(super, r) * static_cast<float>(sub[r]);
+                    const float min = scale_of(super + 2 * kRows, r) * static_cast<float>(sub[kRows + r]);
+                    sums[r] += xd[2 * b] * (d * static_cast<float>(dot) - min * static_cast<float>(sum));
+                }
+            }
+            float* y = a.y + t * a.ldy + g * kRows;
+            for (int r = 0; r < kRows; ++r) y[r] = sums[r];
+        }
+    }
+}
+
 }  // namespace
 
-constinit const GemmX8Kernels kGemmX8Scalar = {gemm<q4_0_at, 144>, gemm<q8_0_at, 272>};
+constinit const GemmX8Kernels kGemmX8Scalar = {gemm<q4_0_at, 144>, gemm<q8_0_at, 272>, gemm_q4_k};
 
 }  // namespace kvscope::cpu

@@ -51,11 +51,22 @@ __m256i load(const std::uint8_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+// The formats whose blocks follow one another, each starting with the 8 rows' f16 scales.
+template <int kGroupBlockBytes>
+struct PlainBlocks {
+    using Scales = __m256;
+    static const std::uint8_t* block(const std::uint8_t* group, std::int64_t b) {
+        return group + b * kGroupBlockBytes;
+    }
+    static __m256 scales(const std::uint8_t* /*group*/, const std::uint8_t* gb, std::int64_t /*b*/) {
+        return row_scales(gb);
+    }
+};
+
 // Q4_0 weights: unsigned nibbles 0..15 times signed activations; each block subtracts
 // c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
 // below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
-struct Q4_0Format {
-    static constexpr int kGroupBlockBytes = kQ4GroupBlockBytes;
+struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
 
     // dot[t]: the 8 rows' integer dot products with activation block xq[t], as floats.
     template <int T>
@@ -98,8 +109,7 @@ struct Q4_0Format {
 
 // Q8_0 weights: signed times signed through |w| and sign(x, w) (|w| <= 128, |x| <= 127: the
 // maddubs pair sums fit i16), i32 sums per chunk.
-struct Q8_0Format {
-    static constexpr int kGroupBlockBytes = kQ8GroupBlockBytes;
+struct Q8_0Format : PlainBlocks<kQ8GroupBlockBytes> {
 
     template <int T>
     static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
@@ -127,6 +137,44 @@ struct Q8_0Format {
     }
 };
 
+// Q4_K weights (Q4_Kx8): a sub-block of 32 is a Q4_0 block's nibbles under the row scales
+// d * sc, less the mins dmin * mn; both are exact in f32 (an f16 times a 6-bit integer, and the
+// min's 1/8 a power of two), so the float work per sub-block is that of Q4_0 plus one multiply.
+struct Q4_KFormat {
+    static constexpr int kHeaderBytes = 32;                       // d[8], dmin[8]
+    static constexpr int kSubBlockBytes = kQ4GroupBlockBytes;     // sc[8], mn[8], 128 bytes of nibbles
+    static constexpr int kSuperBytes = kHeaderBytes + 8 * kSubBlockBytes;
+
+    struct Scales {
+        __m256 d;     // d * sc of the 8 rows
+        __m256 min8;  // dmin * mn / 8 (c carries a factor 8)
+    };
+
+    static const std::uint8_t* block(const std::uint8_t* group, std::int64_t b) {
+        return group + (b >> 3) * kSuperBytes + kHeaderBytes + (b & 7) * kSubBlockBytes;
+    }
+
+    static __m256 bytes_to_ps(const std::uint8_t* p) {
+        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    }
+
+    static Scales scales(const std::uint8_t* group, const std::uint8_t* gb, std::int64_t b) {
+        const std::uint8_t* super = group + (b >> 3) * kSuperBytes;
+        const __m256 dmin8 = _mm256_mul_ps(row_scales(super + 16), _mm256_set1_ps(0.125f));
+        return {_mm256_mul_ps(row_scales(super), bytes_to_ps(gb)), _mm256_mul_ps(dmin8, bytes_to_ps(gb + 8))};
+    }
+
+    template <int T>
+    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+        Q4_0Format::dots<T>(gb, xq, dot);
+    }
+
+    static __m256 accumulate(__m256 acc, const Scales& s, __m256 dot, const float* xd) {
+        acc = _mm256_fmadd_ps(s.d, _mm256_mul_ps(dot, _mm256_set1_ps(xd[0])), acc);
+        return _mm256_fnmadd_ps(s.min8, _mm256_set1_ps(xd[1]), acc);
+    }
+};
+
 // T activation rows (from t0) against one group of 8 weight rows, written to y (row stride ldy).
 template <typename Format, int T>
 void tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float* y, const PanelPrefetch& pf) {
@@ -139,15 +187,15 @@ void tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float
         xd[t] = a.xd + (t0 + t) * a.num_blocks * 2;
     }
     for (std::int64_t b = 0; b < a.num_blocks; ++b) {
-        const std::uint8_t* gb = group + b * Format::kGroupBlockBytes;
+        const std::uint8_t* gb = Format::block(group, b);
         if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(gb) + kPrefetchBytes, _MM_HINT_T0);
         prefetch_share(pf, b);
         const std::int8_t* xq[T];
         for (int t = 0; t < T; ++t) xq[t] = xrow[t] + b * kQ8Bytes;
         __m256 dot[T];
         Format::template dots<T>(gb, xq, dot);
-        const __m256 dw = row_scales(gb);
-        for (int t = 0; t < T; ++t) acc[t] = Format::accumulate(acc[t], dw, dot[t], xd[t] + 2 * b);
+        const typename Format::Scales scales = Format::scales(group, gb, b);
+        for (int t = 0; t < T; ++t) acc[t] = Format::accumulate(acc[t], scales, dot[t], xd[t] + 2 * b);
     }
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * a.ldy, acc[t]);
 }
@@ -196,6 +244,7 @@ void gemm_tiles(const GemmX8Args& a) {
 constexpr GemmX8Kernels kGemmX8Tiles = {
     gemm_tiles<Q4_0Format>,
     gemm_tiles<Q8_0Format>,
+    gemm_tiles<Q4_KFormat>,
 };
 
 }  // namespace

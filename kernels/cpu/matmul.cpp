@@ -125,10 +125,12 @@ void compute_rows(const MatmulWeight& mw, const Activations& xs, std::int64_t nu
     const WeightTensor& w = mw.w;
     if (is_packed(mw)) {
         const cpu::GemmX8Kernels& k = gemm_x8_kernels(level);
-        const cpu::GemmX8Fn fn = mw.format == PackedFormat::Q4_0x8 ? k.q4_0 : k.q8_0;
+        const cpu::GemmX8Fn fn = mw.format == PackedFormat::Q4_0x8   ? k.q4_0
+                                 : mw.format == PackedFormat::Q8_0x8 ? k.q8_0
+                                                                     : k.q4_k;
         const std::int64_t num_blocks = w.cols / kQk;
         const cpu::GemmX8Args args{mw.packed,
-                                   static_cast<std::int64_t>(kPackRows * row_bytes(w.type, w.cols)),
+                                   packed_group_bytes(w),
                                    num_blocks,
                                    xs.rows,
                                    static_cast<std::int64_t>(xs.row_bytes),
@@ -173,8 +175,12 @@ void compute_rows(const MatmulWeight& mw, const Activations& xs, std::int64_t nu
 
 }  // namespace
 
+TensorType matmul_activation_type(const MatmulWeight& w) {
+    return is_packed(w) ? TensorType::Q8_0 : vec_dot_type(w.w.type);
+}
+
 std::size_t matmul_scratch_bytes(const MatmulWeight& w, std::int64_t num_rows) {
-    const TensorType act = type_kernels(w.w.type).vec_dot_type;
+    const TensorType act = matmul_activation_type(w);
     return quantised_bytes(act, w.w.cols, num_rows) + (is_packed(w) ? xd_bytes(w.w.cols, num_rows) : 0);
 }
 
@@ -187,13 +193,13 @@ void matmul_multi(ThreadPool& pool, std::span<const MatmulWeight* const> ws, con
     KV_CHECK(!ws.empty() && ws.size() <= kMaxWeights && ws.size() == ys.size() && num_rows >= 0);
     if (num_rows == 0) return;
     const std::int64_t cols = ws[0]->w.cols;
-    const TensorType act = type_kernels(ws[0]->w.type, level).vec_dot_type;
+    const TensorType act = matmul_activation_type(*ws[0]);
     bool packed = false;
     std::int64_t work = 0;
     std::int64_t unit_end[kMaxWeights];  // units of weight i: [unit_end[i-1], unit_end[i])
     for (std::size_t i = 0; i < ws.size(); ++i) {
         const MatmulWeight& w = *ws[i];
-        KV_CHECK(w.w.cols == cols && type_kernels(w.w.type, level).vec_dot_type == act);
+        KV_CHECK(w.w.cols == cols && matmul_activation_type(w) == act);
         packed = packed || is_packed(w);
         work += w.w.rows * cols * num_rows;
         unit_end[i] = (i == 0 ? 0 : unit_end[i - 1]) + (w.w.rows + kRowsPerUnit - 1) / kRowsPerUnit;

@@ -34,13 +34,13 @@ namespace kvscope {
 namespace {
 
 #if KVSCOPE_HAVE_SIMDE
-// Runs `fn` of `kernels` for packed weights of `type` (rows x cols) against n activation rows.
-std::vector<float> run_kernel(cpu::GemmX8Fn fn, TensorType type, const std::vector<std::uint8_t>& packed,
-                              std::int64_t rows, std::int64_t cols, const std::vector<std::uint8_t>& xq,
-                              const std::vector<float>& xd, std::int64_t n) {
+// Runs `fn` for the packed weights of w against n activation rows.
+std::vector<float> run_kernel(cpu::GemmX8Fn fn, const WeightTensor& w, const std::vector<std::uint8_t>& packed,
+                              const std::vector<std::uint8_t>& xq, const std::vector<float>& xd, std::int64_t n) {
+    const std::int64_t rows = w.rows, cols = w.cols;
     std::vector<float> y(static_cast<std::size_t>(n * rows), -7.0f);
     const cpu::GemmX8Args args{packed.data(),
-                               static_cast<std::int64_t>(kPackRows * row_bytes(type, cols)),
+                               packed_group_bytes(w),
                                cols / kQk,
                                xq.data(),
                                static_cast<std::int64_t>(row_bytes(TensorType::Q8_0, cols)),
@@ -59,15 +59,17 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
 #if !KVSCOPE_HAVE_SIMDE
     GTEST_SKIP() << "SIMDe (libsimde-dev) is not installed: the emulated AVX-512 kernels are not built";
 #else
-    const std::int64_t rows = 16, cols = 96;
-    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
-        // weights: random rows packed
-        std::vector<std::uint8_t> stored(rows * row_bytes(type, cols)), packed(stored.size());
+    const std::int64_t rows = 16;
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
+        // weights: random rows packed (Q4_K: two super-blocks)
+        const std::int64_t cols = type == TensorType::Q4_K ? 512 : 96;
+        std::vector<std::uint8_t> stored(rows * row_bytes(type, cols));
         for (std::int64_t r = 0; r < rows; ++r) {
             const auto row = test::random_row(cols, 10 + static_cast<unsigned>(r), r % 2 ? 0.5f : 0.0f);
             quantize_row(type, row.data(), stored.data() + r * row_bytes(type, cols), cols);
         }
         const WeightTensor w{type, rows, cols, stored.data()};
+        std::vector<std::uint8_t> packed(packed_bytes(w));
         pack_weight(w, packed.data(), 0, rows / kPackRows);
         for (std::int64_t n : {1, 2, 3, 4, 5, 6, 7}) {
             // activations: Q8_0 rows and their {d, 8 d sum(q)}
@@ -86,11 +88,11 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
                     xd[(t * (cols / kQk) + b) * 2 + 1] = 8.0f * d * static_cast<float>(sum);
                 }
             }
-            const bool q4 = type == TensorType::Q4_0;
-            const auto got = run_kernel(q4 ? cpu::kGemmX8Avx512Emulated.q4_0 : cpu::kGemmX8Avx512Emulated.q8_0, type,
-                                        packed, rows, cols, xq, xd, n);
-            const auto want =
-                run_kernel(q4 ? cpu::kGemmX8Scalar.q4_0 : cpu::kGemmX8Scalar.q8_0, type, packed, rows, cols, xq, xd, n);
+            auto pick = [&](const cpu::GemmX8Kernels& k) {
+                return type == TensorType::Q4_0 ? k.q4_0 : type == TensorType::Q8_0 ? k.q8_0 : k.q4_k;
+            };
+            const auto got = run_kernel(pick(cpu::kGemmX8Avx512Emulated), w, packed, xq, xd, n);
+            const auto want = run_kernel(pick(cpu::kGemmX8Scalar), w, packed, xq, xd, n);
             for (std::size_t i = 0; i < got.size(); ++i) {
                 ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
                     << type_name(type) << " n=" << n << " i=" << i;

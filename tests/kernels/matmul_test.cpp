@@ -1,5 +1,5 @@
 // matmul against a double-precision reference over the dequantised weights and activations,
-// for every weight type, packed (Q4_0x8, Q8_0x8) and as stored, at every SIMD level of this
+// for every weight type, packed (Q4_0x8, Q8_0x8, Q4_Kx8) and as stored, at every SIMD level of this
 // CPU, with odd shapes: activation rows that leave every tile remainder, weight rows that split
 // unevenly over threads, single blocks. The fused call (several weights, one region) must equal
 // the separate ones.
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_weight.h"
 #include "kernels/quant.h"
@@ -50,8 +51,8 @@ TestWeight make_weight(TensorType type, std::int64_t rows, std::int64_t cols, un
 }
 
 // x as the matmul sees it: quantised to the activation type, then dequantised.
-std::vector<float> seen_activations(TensorType weight_type, const std::vector<float>& x, std::int64_t cols) {
-    const TensorType act = vec_dot_type(weight_type);
+std::vector<float> seen_activations(const MatmulWeight& w, const std::vector<float>& x, std::int64_t cols) {
+    const TensorType act = matmul_activation_type(w);
     if (act == TensorType::F32) return x;
     std::vector<float> out(x.size());
     std::vector<std::uint8_t> q(row_bytes(act, cols));
@@ -113,9 +114,9 @@ TEST(Matmul, EveryTypeLevelAndShapeMatchesTheReference) {
             for (const Shape s : shapes) {
                 for (std::int64_t n : {1, 2, 3, 4, 5, 7, 9}) {
                     const auto x = random_row(n * s.cols, 77 + static_cast<unsigned>(n), 0.1f);
-                    const auto xs = seen_activations(type, x, s.cols);
                     for (bool pack : {false, true}) {
                         const TestWeight w = make_weight(type, s.rows, s.cols, 11, pack);
+                        const auto xs = seen_activations(w.weight, x, s.cols);
                         std::vector<std::uint8_t> scratch(matmul_scratch_bytes(w.weight, n) + 64);
                         auto* aligned = reinterpret_cast<std::uint8_t*>(
                             (reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) / 64 * 64);
@@ -140,7 +141,9 @@ TEST(Matmul, PackedTypesReallyPack) {
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_0, 64, 2048, nullptr}), PackedFormat::Q4_0x8);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q8_0, 8, 32, nullptr}), PackedFormat::Q8_0x8);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_0, 12, 64, nullptr}), PackedFormat::None);
-    EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_K, 64, 256, nullptr}), PackedFormat::None);
+    EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_K, 64, 256, nullptr}), PackedFormat::Q4_Kx8);
+    EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_K, 60, 256, nullptr}), PackedFormat::None);
+    EXPECT_EQ(packed_format(WeightTensor{TensorType::Q6_K, 64, 256, nullptr}), PackedFormat::None);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::F16, 64, 256, nullptr}), PackedFormat::None);
 }
 
@@ -161,6 +164,45 @@ TEST(Matmul, PackedLayoutIsTheDocumentedOne) {
     std::uint16_t d;
     std::memcpy(&d, w.packed.data() + 2 * 144, 2);
     EXPECT_EQ(d, rows[8 * 2].d);
+}
+
+TEST(Matmul, PackedQ4KDecodesToTheStoredValues) {
+    // Q4_Kx8 read back through the documented layout (packed_weight.h) gives, element for
+    // element, what dequantize_row gives for the rows as stored
+    const std::int64_t rows = 16, cols = 512;
+    const TestWeight w = make_weight(TensorType::Q4_K, rows, cols, 21, true);
+    ASSERT_EQ(w.weight.format, PackedFormat::Q4_Kx8);
+    const std::int64_t group_bytes = packed_group_bytes(w.weight.w);
+    EXPECT_EQ(group_bytes, 2 * 1184);
+    EXPECT_EQ(packed_bytes(w.weight.w), static_cast<std::size_t>(2 * group_bytes));
+    auto f16 = [](const std::uint8_t* p) {
+        std::uint16_t h;
+        std::memcpy(&h, p, 2);
+        return fp16_to_f32(h);
+    };
+    for (std::int64_t row = 0; row < rows; ++row) {
+        const std::int64_t g = row / 8, r = row % 8;
+        for (std::int64_t i = 0; i < cols; ++i) {
+            const std::uint8_t* super = w.packed.data() + g * group_bytes + (i / 256) * 1184;
+            const std::uint8_t* sub = super + 32 + (i % 256 / 32) * 144;
+            const int e = static_cast<int>(i % 32), byte = e % 16;
+            const std::uint8_t b = sub[16 + 32 * (byte / 4) + 4 * r + byte % 4];
+            const int q = e < 16 ? b & 0x0f : b >> 4;
+            const float value = f16(super + 2 * r) * static_cast<float>(sub[r]) * static_cast<float>(q) -
+                                f16(super + 16 + 2 * r) * static_cast<float>(sub[8 + r]);
+            ASSERT_EQ(value, w.values[row * cols + i]) << "row " << row << " element " << i;
+        }
+    }
+}
+
+TEST(Matmul, ActivationTypeFollowsThePacking) {
+    // a packed Q4_K weight quantises activations to Q8_0, a Q6_K one (and a Q4_K one as stored)
+    // to Q8_K: one fused call cannot take both, so the CPU backend splits such q/k/v
+    const TestWeight q = make_weight(TensorType::Q4_K, 16, 256, 1, true);
+    const TestWeight v = make_weight(TensorType::Q6_K, 16, 256, 2, true);
+    EXPECT_EQ(matmul_activation_type(q.weight), TensorType::Q8_0);
+    EXPECT_EQ(matmul_activation_type(v.weight), TensorType::Q8_K);
+    EXPECT_EQ(matmul_activation_type(make_weight(TensorType::Q4_K, 16, 256, 1, false).weight), TensorType::Q8_K);
 }
 
 TEST(Matmul, FusedWeightsEqualSeparateCalls) {
