@@ -1,6 +1,7 @@
 #include "engine/synthetic_model.h"
 
 #include <cmath>
+#include <optional>
 
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
@@ -127,7 +128,8 @@ private:
 // llama.cpp's llama_ftype for a file whose 2-D weights are all of `type` (its loader names the
 // file by it; without general.file_type it prints "(guessed)"). Uniform K-quant files are the
 // "_S" variants' closest kin.
-std::uint32_t llama_file_type(TensorType type) {
+std::uint32_t llama_file_type(TensorType type, bool k_quant_medium) {
+    if (k_quant_medium) return type == TensorType::Q4_K ? 15 : 17;  // Q4_K_M, Q5_K_M
     switch (type) {
         case TensorType::F32:
             return 0;
@@ -177,6 +179,8 @@ void SyntheticModelSpec::validate() const {
     if (vocab_size < 300) fail("vocab must be at least 300 (3 special + 256 byte tokens + pieces)");
     if (context_length < 16) fail("context must be at least 16");
     if (tokenizer != "llama" && tokenizer != "gpt2") fail("tokenizer must be llama or gpt2");
+    if (k_quant_medium && weight_type != TensorType::Q4_K && weight_type != TensorType::Q5_K)
+        fail("the _M mixture is made over Q4_K or Q5_K weights, not " + std::string(type_name(weight_type)));
     if (!type_info(weight_type).computable || weight_type == TensorType::Q8_1 || weight_type == TensorType::Q8_K) {
         fail("weight type " + std::string(type_name(weight_type)) + " cannot be written; use one of " +
              std::string(computable_type_names()));
@@ -186,6 +190,40 @@ void SyntheticModelSpec::validate() const {
         fail("dim and ffn must be multiples of " + std::to_string(block) + " for " +
              std::string(type_name(weight_type)) + " weights");
     }
+}
+
+namespace {
+
+// llama.cpp's use_more_bits: the first and last eighth of n, and every third one between.
+bool more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer) {
+    if (!spec.k_quant_medium) return spec.weight_type;
+    const bool output = name == "output.weight" || (spec.tied_embeddings && name == "token_embd.weight");
+    const bool more = layer >= 0 && more_bits(layer, spec.num_layers) &&
+                      (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight"));
+    return output || more ? TensorType::Q6_K : spec.weight_type;
+}
+
+bool parse_synthetic_weight_type(const std::string& text, SyntheticModelSpec& spec) {
+    if (text == "q4_k_m" || text == "q5_k_m" || text == "Q4_K_M" || text == "Q5_K_M") {
+        spec.weight_type = text[1] == '4' ? TensorType::Q4_K : TensorType::Q5_K;
+        spec.k_quant_medium = true;
+        return true;
+    }
+    const std::optional<TensorType> t = parse_tensor_type(text);
+    if (!t) return false;
+    spec.weight_type = *t;
+    spec.k_quant_medium = false;
+    return true;
 }
 
 SyntheticModelSpec synthetic_preset(const std::string& name) {
@@ -228,7 +266,7 @@ void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& pa
     GgufWriter w;
     w.set_string("general.architecture", a);
     w.set_string("general.name", spec.name);
-    w.set_u32("general.file_type", llama_file_type(spec.weight_type));
+    w.set_u32("general.file_type", llama_file_type(spec.weight_type, spec.k_quant_medium));
     if (type_info(spec.weight_type).block_elems > 1) w.set_u32("general.quantization_version", 2);
     w.set_u32(a + ".block_count", static_cast<std::uint32_t>(spec.num_layers));
     w.set_u32(a + ".context_length", static_cast<std::uint32_t>(spec.context_length));
@@ -247,15 +285,17 @@ void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& pa
 
     // Weights: uniform in [-s, s] with s = sqrt(3 / fan_in), so every projection keeps unit scale.
     std::uint64_t index = 0;
+    int layer = -1;  // the block the tensors being added belong to
     auto matrix = [&](const std::string& name, std::int64_t rows, std::int64_t cols, float scale) {
-        w.add_tensor(name, {cols, rows}, spec.weight_type,
-                     TensorFiller(spec.seed, index++, spec.weight_type, cols, scale));
+        const TensorType type = synthetic_weight_type(spec, name, layer);
+        w.add_tensor(name, {cols, rows}, type, TensorFiller(spec.seed, index++, type, cols, scale));
     };
     auto fan_in = [](std::int64_t cols) { return static_cast<float>(std::sqrt(3.0 / double(cols))); };
     matrix("token_embd.weight", spec.vocab_size, spec.dim, 1.0f);
     add_constant(w, "output_norm.weight", spec.dim, 1.0f);
     if (!spec.tied_embeddings) matrix("output.weight", spec.vocab_size, spec.dim, fan_in(spec.dim));
     for (int l = 0; l < spec.num_layers; ++l) {
+        layer = l;
         const std::string p = "blk." + std::to_string(l) + ".";
         add_constant(w, p + "attn_norm.weight", spec.dim, 1.0f);
         matrix(p + "attn_q.weight", q_dim, spec.dim, fan_in(spec.dim));

@@ -25,6 +25,10 @@ struct SyntheticModelSpec {
     float rms_eps = 1e-5f;
     bool tied_embeddings = false;
     TensorType weight_type = TensorType::F32;  // 2-D weights; norms and biases stay F32
+    // llama.cpp's "_M" mixture over a Q4_K or Q5_K weight_type (Q4_K_M, Q5_K_M: what most
+    // downloaded GGUF files are): Q6_K for the output (or the tied embedding), and for attn_v and
+    // ffn_down in the first and last eighth of the layers and every third layer between.
+    bool k_quant_medium = false;
     // "llama": SentencePiece pieces with byte fallback; "gpt2": byte-level BPE with merges, the
     // Qwen2 pre-tokenizer, ChatML special tokens and a ChatML chat template (as Qwen2 ships).
     std::string tokenizer = "llama";
@@ -33,6 +37,14 @@ struct SyntheticModelSpec {
     // Throws ConfigError naming the bad field (sizes, divisibility by the type's block size).
     void validate() const;
 };
+
+// The type of one 2-D weight: `name` as in the file ("blk.3.ffn_down.weight"), `layer` its block
+// index (-1 for token_embd and output).
+TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer);
+
+// Parses a --type value of make-model: a tensor type name, or q4_k_m / q5_k_m (the mixtures
+// above). Returns false for anything else.
+bool parse_synthetic_weight_type(const std::string& text, SyntheticModelSpec& spec);
 
 // Named shapes of real models: "llama-3.2-1b", "tinyllama-1.1b", "qwen2.5-0.5b", "smollm-135m", "tiny".
 SyntheticModelSpec synthetic_preset(const std::string& name);

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <iterator>
 
 #include "engine/engine.h"
 #include "engine/error.h"
+#include "engine/gguf.h"
 #include "engine/model.h"
 #include "tests/support/paths.h"
 
@@ -51,6 +53,49 @@ TEST(SyntheticModel, WeightsAreAFunctionOfTheSeed) {
     EXPECT_EQ(bytes_of(a), bytes_of(b));
     spec.seed = 2;
     EXPECT_NE(bytes_of(a), bytes_of(write(spec, "c.gguf")));
+}
+
+TEST(SyntheticModel, TheQ4KMMixtureIsLlamaCppsLayerRecipe) {
+    // llama.cpp's Q4_K_M over 16 layers: attn_v and ffn_down are Q6_K in layers 0, 1 (the first
+    // eighth), 14, 15 (the last) and every third between from 4 (4, 7, 10, 13); the output is
+    // Q6_K; everything else, token_embd included, Q4_K; general.file_type 15 (MOSTLY_Q4_K_M)
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    ASSERT_TRUE(parse_synthetic_weight_type("q4_k_m", spec));
+    spec.num_layers = 16, spec.dim = 256, spec.ffn_dim = 256;
+    const std::string path = write(spec, "m.gguf");
+    const GgufFile file = GgufFile::open(path);
+    auto type_of = [&](const std::string& name) {
+        const GgufTensorInfo* t = file.find_tensor(name);
+        EXPECT_NE(t, nullptr) << name;
+        return t != nullptr ? t->type : TensorType::F32;
+    };
+    const std::set<int> six = {0, 1, 4, 7, 10, 13, 14, 15};
+    for (int l = 0; l < 16; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        const TensorType more = six.count(l) ? TensorType::Q6_K : TensorType::Q4_K;
+        EXPECT_EQ(type_of(p + "attn_v.weight"), more) << l;
+        EXPECT_EQ(type_of(p + "ffn_down.weight"), more) << l;
+        for (const char* name : {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"})
+            EXPECT_EQ(type_of(p + name), TensorType::Q4_K) << p << name;
+    }
+    EXPECT_EQ(type_of("output.weight"), TensorType::Q6_K);
+    EXPECT_EQ(type_of("token_embd.weight"), TensorType::Q4_K);
+    EXPECT_EQ(file.get_int("general.file_type"), 15);
+
+    // tied: the embedding is the output, so it takes Q6_K; q5_k_m is the same over Q5_K
+    SyntheticModelSpec tied = spec;
+    ASSERT_TRUE(parse_synthetic_weight_type("q5_k_m", tied));
+    tied.tied_embeddings = true;
+    EXPECT_EQ(synthetic_weight_type(tied, "token_embd.weight", -1), TensorType::Q6_K);
+    EXPECT_EQ(synthetic_weight_type(tied, "blk.2.ffn_down.weight", 2), TensorType::Q5_K);
+    EXPECT_EQ(synthetic_weight_type(tied, "blk.15.attn_v.weight", 15), TensorType::Q6_K);
+
+    // the mixture is of K-quants only, and unknown names are refused
+    SyntheticModelSpec bad = synthetic_preset("tiny");
+    EXPECT_FALSE(parse_synthetic_weight_type("q4_0_m", bad));
+    bad.weight_type = TensorType::Q4_0;
+    bad.k_quant_medium = true;
+    EXPECT_THROW(bad.validate(), ConfigError);
 }
 
 TEST(SyntheticModel, TheBpeVocabularyRoundTripsMergesAndChatsInChatMl) {
