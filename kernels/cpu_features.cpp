@@ -27,9 +27,7 @@ SimdLevel parse_level(const char* text, SimdLevel fallback) {
     return fallback;
 }
 
-}  // namespace
-
-SimdLevel detect_simd_level() {
+SimdLevel probe_simd_level() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
@@ -40,6 +38,15 @@ SimdLevel detect_simd_level() {
     if (avx2) return SimdLevel::Avx2;
 #endif
     return SimdLevel::Scalar;
+}
+
+}  // namespace
+
+// Probed once: CPUID traps to the hypervisor in a VM (microseconds), and the kernels' checks
+// call this on every row call.
+SimdLevel detect_simd_level() {
+    static const SimdLevel level = probe_simd_level();
+    return level;
 }
 
 SimdLevel active_simd_level() {
