@@ -36,6 +36,7 @@
 #include <QVector>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "engine/config.h"
 #include "engine/engine.h"
@@ -44,6 +45,10 @@
 #include "engine/trace.h"
 #include "ui/engine_messages.h"
 #include "ui/model_summary.h"
+
+namespace kvscope::server {
+struct ServedLora;
+}
 
 namespace kvscope::app {
 
@@ -137,6 +142,10 @@ private:
     void serveInbox();
     ui::ServeRequest servingRequest() const;
     void shutDownServer(const QString& message);
+    // The adapters loaded now, as the server lists them; handed to a running server after each
+    // load and unload, so that its /v1/models and its requests follow the LoRA panel.
+    std::vector<server::ServedLora> servedLoras() const;
+    void updateServedLoras();
     void route(std::vector<RequestOutput>& outputs);
 
     struct Serving;

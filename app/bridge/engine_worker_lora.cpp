@@ -61,6 +61,7 @@ void EngineWorker::loadLora(const kvscope::ui::LoraLoadRequest& request) {
         loras_.push_back(attachLora(*engine_, source_, request.name.trimmed(), request.path));
         const LoadedLora& l = loras_.back();
         emit loraLoaded({l.name, l.path, l.adapter->rank(), double(l.adapter->alpha()), l.adapter->num_pairs()});
+        updateServedLoras();
         publishSnapshot(Detail::Full);  // its name joins the snapshot's adapters
     } catch (const kvscope::Error& e) {
         emit loraLoadFailed(
@@ -84,6 +85,7 @@ void EngineWorker::unloadLora(const QString& name) {
         return;
     }
     loras_.erase(it);  // the engine kept no reference: its memory goes with this one
+    updateServedLoras();  // a request for it now gets 404, as for any unknown model
     emit loraUnloaded(name);
     publishSnapshot(Detail::Full);  // the snapshot's adapters mark it unloaded
 }

@@ -21,12 +21,9 @@ void EngineWorker::startServing(const kvscope::ui::ServeRequest& request) {
         emit servingChanged(false, QString(), tr("No model is loaded: load one, then serve it."));
         return;
     }
-    // The adapters loaded now are served under their names ("model": NAME); one loaded later is
-    // served from the next start, and a request for one unloaded since gets the engine's error.
-    std::vector<server::ServedLora> loras;
-    for (const LoadedLora& l : loras_) loras.push_back({l.name.toStdString(), l.path.toStdString()});
-    server::ServingInfo info{model_, engine_->config(), engine_->cache_plan(), engine_->backend_name(),
-                             std::move(loras)};
+    // The adapters are served under their names ("model": NAME); loading or unloading one in the
+    // LoRA panel updates the running server (updateServedLoras).
+    server::ServingInfo info{model_, engine_->config(), engine_->cache_plan(), engine_->backend_name(), servedLoras()};
     // From handler threads, which all end (shutDownServer) before this worker does: the queued
     // call runs on the worker's thread.
     auto wake = [this] { QMetaObject::invokeMethod(this, &EngineWorker::serveInbox, Qt::QueuedConnection); };
@@ -49,6 +46,16 @@ void EngineWorker::startServing(const kvscope::ui::ServeRequest& request) {
     const QString address = QStringLiteral("http://%1:%2").arg(request.host).arg(serving->http->port());
     serving_ = std::move(serving);
     emit servingChanged(true, address, QString());
+}
+
+std::vector<server::ServedLora> EngineWorker::servedLoras() const {
+    std::vector<server::ServedLora> loras;
+    for (const LoadedLora& l : loras_) loras.push_back({l.name.toStdString(), l.path.toStdString()});
+    return loras;
+}
+
+void EngineWorker::updateServedLoras() {
+    if (serving_) serving_->host->set_loras(servedLoras());
 }
 
 void EngineWorker::stopServing() {

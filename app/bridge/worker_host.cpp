@@ -3,7 +3,17 @@
 namespace kvscope::app {
 
 WorkerHost::WorkerHost(server::ServingInfo info, std::function<void()> wake)
-    : info_(std::move(info)), wake_(std::move(wake)) {}
+    : info_(std::move(info)), wake_(std::move(wake)), loras_(info_.loras) {}
+
+std::vector<server::ServedLora> WorkerHost::loras() const {
+    std::lock_guard lock(loras_mutex_);
+    return loras_;
+}
+
+void WorkerHost::set_loras(std::vector<server::ServedLora> loras) {
+    std::lock_guard lock(loras_mutex_);
+    loras_ = std::move(loras);
+}
 
 WorkerHost::~WorkerHost() {
     shutdown("the workbench stopped serving");

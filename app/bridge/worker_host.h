@@ -30,6 +30,7 @@ public:
     ~WorkerHost() override;
 
     const server::ServingInfo& info() const override { return info_; }
+    std::vector<server::ServedLora> loras() const override;
     bool submit(std::shared_ptr<server::RequestStream> stream) override;
     void cancel(std::shared_ptr<server::RequestStream> stream) override;
     // Waits for the worker's thread to answer; nullopt once shut down.
@@ -37,6 +38,8 @@ public:
     bool running() const override { return running_.load(); }
 
     // --- the worker's thread ---
+    // The adapters from now on, after one was loaded or unloaded.
+    void set_loras(std::vector<server::ServedLora> loras);
     Inbox take();
     // Takes nothing more: streams not taken yet are closed with `message`, waiting state()
     // calls return nullopt. Idempotent.
@@ -49,6 +52,8 @@ private:
     Inbox inbox_;
     std::string message_;
     std::atomic<bool> running_{true};
+    mutable std::mutex loras_mutex_;
+    std::vector<server::ServedLora> loras_;
 };
 
 }  // namespace kvscope::app

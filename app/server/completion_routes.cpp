@@ -104,8 +104,10 @@ std::vector<Request> engine_requests(const CompletionJob& job) {
 
 void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
     const nlohmann::json body = parse_json_body(req.body);
-    CompletionJob job =
-        kind == ApiKind::Chat ? parse_chat_request(body, context) : parse_completion_request(body, context);
+    RequestContext request_context = context;  // with the adapters served at this moment
+    for (const ServedLora& lora : host.loras()) request_context.lora_names.push_back(lora.name);
+    CompletionJob job = kind == ApiKind::Chat ? parse_chat_request(body, request_context)
+                                              : parse_completion_request(body, request_context);
     const ResponseMeta meta{random_id(kind == ApiKind::Chat ? "chatcmpl-" : "cmpl-"),
                             static_cast<std::int64_t>(std::time(nullptr)),
                             job.lora.empty() ? options.served_model_name : job.lora};

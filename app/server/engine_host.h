@@ -33,7 +33,7 @@ struct ServingInfo {
     EngineConfig config;
     CachePlan plan;  // blocks, context length, block bytes
     std::string backend;
-    std::vector<ServedLora> loras;  // in the order added
+    std::vector<ServedLora> loras;  // in the order added, when the host started (see EngineHost::loras)
 };
 
 // The engine's state at one moment, as the server reports it.
@@ -48,6 +48,9 @@ public:
     virtual ~EngineHost() = default;
 
     virtual const ServingInfo& info() const = 0;
+    // The adapters served now, from any thread: info().loras, unless the host loads and unloads
+    // adapters while it runs (the workbench's).
+    virtual std::vector<ServedLora> loras() const { return info().loras; }
     // Queues the stream's requests for the engine thread, which accepts or rejects them on the
     // stream. Returns false (and closes the stream) when the host has stopped.
     virtual bool submit(std::shared_ptr<RequestStream> stream) = 0;

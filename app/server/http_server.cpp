@@ -69,7 +69,6 @@ HttpServer::Impl::Impl(EngineHost& host_, ServerOptions options_) : host(host_),
     if (options.served_model_name.empty()) options.served_model_name = default_model_name(host.info());
     context.model = host.info().model.get();
     context.served_model_name = options.served_model_name;
-    for (const ServedLora& lora : host.info().loras) context.lora_names.push_back(lora.name);
     context.max_model_len = host.info().plan.max_model_len;
     context.limits = options.limits;
 }
@@ -97,7 +96,7 @@ void HttpServer::Impl::handle_models(httplib::Response& res) {
                             {"kvscope", to_json(model_card(info))}};
     nlohmann::json data = nlohmann::json::array({model});
     // Adapters as vLLM lists them: their own id, the adapter file as root, the base as parent.
-    for (const ServedLora& lora : info.loras) {
+    for (const ServedLora& lora : host.loras()) {
         nlohmann::json entry = model;
         entry["id"] = lora.name;
         entry["root"] = lora.source;

@@ -5,10 +5,12 @@
 // mailbox, which it cannot do through the Qt tests (docs/RELIABILITY.md, "TSan, 26 Nov").
 // Handler threads submit, read, cancel and query at once; each stream gets the tokens of its
 // request run alone, cancelled ones end, every block comes back, and a shut-down host closes
-// what it still holds, answers no query and takes nothing new.
+// what it still holds, answers no query and takes nothing new; the adapters it serves can change
+// while it runs, and an HTTP server over it lists and accepts those of the moment.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "app/bridge/worker_host.h"
+#include "app/server/http_server.h"
 #include "app/server/stream_router.h"
 #include "tests/server/test_server.h"
 
@@ -245,6 +248,59 @@ TEST(WorkerHost, AShutDownHostClosesWhatItHoldsAndTakesNothingNew) {
     EXPECT_EQ(late->message(), "closing for the test");
     EXPECT_FALSE(engine.host().state());
     engine.host().shutdown("again");  // idempotent
+}
+
+TEST(WorkerHost, TheServerListsAndAcceptsTheAdaptersServedNow) {
+    // The workbench loads and unloads adapters while it serves (set_loras on its thread): the
+    // server's /v1/models and its requests' "model" follow, read from handler threads.
+    EngineThread engine;
+    engine.start();
+    server::ServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.served_model_name = "stories260K";
+    server::HttpServer http(engine.host(), options);
+    http.start();
+    httplib::Client client("127.0.0.1", http.port());
+    client.set_read_timeout(60, 0);
+    auto models = [&] {
+        std::vector<std::string> ids;
+        const httplib::Result res = client.Get("/v1/models");
+        if (!res || res->status != 200) return ids;
+        const nlohmann::json list = nlohmann::json::parse(res->body);
+        for (const auto& entry : list["data"]) ids.push_back(entry["id"]);
+        return ids;
+    };
+    auto complete = [&](const std::string& model) {
+        const nlohmann::json body{{"model", model}, {"prompt", "Once"}, {"max_tokens", 2}};
+        const httplib::Result res = client.Post("/v1/completions", body.dump(), "application/json");
+        return res ? std::pair{res->status, res->body} : std::pair{-1, std::string()};
+    };
+    EXPECT_EQ(models(), std::vector<std::string>{"stories260K"});
+
+    // a handler-side reader all the while (ThreadSanitizer checks the lock)
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> most{0};
+    std::thread reader([&] {
+        while (!stop.load()) most = std::max(most.load(), engine.host().loras().size());
+    });
+    engine.host().set_loras({{"alpha", "/adapters/a.gguf"}, {"beta", "/adapters/b.gguf"}});
+    EXPECT_EQ(models(), (std::vector<std::string>{"stories260K", "alpha", "beta"}));
+    const nlohmann::json listed = nlohmann::json::parse(client.Get("/v1/models")->body)["data"][1];
+    EXPECT_EQ(listed["root"], "/adapters/a.gguf");
+    EXPECT_EQ(listed["parent"], "stories260K");
+    const auto [status, body] = complete("gamma");
+    EXPECT_EQ(status, 404);
+    EXPECT_NE(body.find("this server serves 'stories260K', 'alpha', 'beta'"), std::string::npos) << body;
+
+    engine.host().set_loras({{"alpha", "/adapters/a.gguf"}});
+    EXPECT_EQ(models(), (std::vector<std::string>{"stories260K", "alpha"}));
+    EXPECT_EQ(complete("beta").first, 404);
+    EXPECT_EQ(complete("stories260K").first, 200);
+    stop = true;
+    reader.join();
+    EXPECT_LE(most.load(), 2u);
+    http.stop();
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // only once its requests are done (refused with the reason before), and loads again; a chat turn under an
 // adapter yields exactly the tokens the Engine alone gives with that adapter (and not the base
 // model's), and so does a batch run under the panel's adapter or a prompts-file line's own; the inspector coloured by adapter gives blocks of different adapters different
-// colours; a new model takes the adapters that fit it and drops the others, saying so.
+// colours; a server started from the workbench lists and serves the adapters loaded at each
+// moment; a new model takes the adapters that fit it and drops the others, saying so.
 
 #include <QComboBox>
 #include <QPushButton>
@@ -17,8 +18,12 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QThread>
+#include <QUrl>
 #include <QtTest>
+#include <httplib.h>
+
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "app/bridge/engine_worker.h"
@@ -140,6 +145,7 @@ private slots:
             Qt::QueuedConnection);
         m_session = new Session;
         app::connectSession(m_session, m_worker);
+        app::connectServing(m_session, m_worker);  // the Serve switch, as EngineHub wires it
         m_thread.start();
         m_store = new QSettings(m_dir.filePath("settings.ini"), QSettings::IniFormat);
         m_window = new MainWindow(m_session, m_store);
@@ -406,6 +412,56 @@ private slots:
         QTRY_COMPARE(m_session->loras().size(), 2);
         QCOMPARE(chatTurn("beta", "The cat"), before);
         QTRY_VERIFY(m_session->latestFull() && m_session->latestFull()->loras.size() == 3);
+    }
+
+    void aRunningServerFollowsTheLoadedAdapters() {
+        // Serve on: /v1/models lists the base model and both adapters; unloading one in the panel
+        // takes it off the list and a request for it gets 404, loading it again brings it back.
+        QSignalSpy serving(m_session, &Session::servingChanged);
+        ServeRequest request;
+        request.port = 0;  // any free port
+        m_session->serve(request);
+        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 20000));
+        QVERIFY2(m_session->serving(), qPrintable(serving.first().at(2).toString()));
+        httplib::Client client("127.0.0.1", QUrl(m_session->servingAddress()).port());
+        client.set_read_timeout(60, 0);
+        auto models = [&] {
+            std::vector<std::string> ids;
+            const httplib::Result res = client.Get("/v1/models");
+            if (!res || res->status != 200) return ids;
+            const nlohmann::json list = nlohmann::json::parse(res->body);
+            for (const auto& entry : list["data"]) ids.push_back(entry["id"]);
+            return ids;
+        };
+        auto complete = [&](const std::string& model, std::string* body = nullptr) {
+            const nlohmann::json req{{"model", model}, {"prompt", "The cat"}, {"max_tokens", 4}, {"temperature", 0}};
+            const httplib::Result res = client.Post("/v1/completions", req.dump(), "application/json");
+            if (res && body) *body = res->body;
+            return res ? res->status : -1;
+        };
+        const std::string base = models().at(0);
+        QCOMPARE(models(), (std::vector<std::string>{base, "alpha", "beta"}));
+        QCOMPARE(complete("beta"), 200);
+
+        QSignalSpy changed(m_session, &Session::lorasChanged);
+        m_window->loras()->table()->selectRow(1);
+        m_window->loras()->unloadButton()->click();
+        QVERIFY(QTest::qWaitFor([&] { return changed.count() == 1; }, 10000));
+        QCOMPARE(models(), (std::vector<std::string>{base, "alpha"}));
+        std::string body;
+        QCOMPARE(complete("beta", &body), 404);
+        QVERIFY2(body.find("the model 'beta' does not exist here") != std::string::npos, body.c_str());
+        QCOMPARE(complete("alpha"), 200);
+
+        m_window->loras()->loadFile(m_beta, "beta");
+        QTRY_COMPARE(m_session->loras().size(), 2);
+        QCOMPARE(models(), (std::vector<std::string>{base, "alpha", "beta"}));
+        QCOMPARE(complete("beta"), 200);
+
+        serving.clear();
+        m_session->stopServing();
+        QVERIFY(QTest::qWaitFor([&] { return serving.count() > 0; }, 10000));
+        QVERIFY(!m_session->serving());
     }
 
     void aNewModelTakesTheAdaptersThatFitAndDropsTheOthers() {
