@@ -22,6 +22,7 @@
 #include "app/server/http_server.h"
 #include "app/server/stream_router.h"
 #include "tests/server/test_server.h"
+#include "tests/support/served_models.h"
 
 namespace kvscope::test {
 namespace {
@@ -263,14 +264,7 @@ TEST(WorkerHost, TheServerListsAndAcceptsTheAdaptersServedNow) {
     http.start();
     httplib::Client client("127.0.0.1", http.port());
     client.set_read_timeout(60, 0);
-    auto models = [&] {
-        std::vector<std::string> ids;
-        const httplib::Result res = client.Get("/v1/models");
-        if (!res || res->status != 200) return ids;
-        const nlohmann::json list = nlohmann::json::parse(res->body);
-        for (const auto& entry : list["data"]) ids.push_back(entry["id"]);
-        return ids;
-    };
+    auto models = [&] { return served_model_ids(client); };
     auto complete = [&](const std::string& model) {
         const nlohmann::json body{{"model", model}, {"prompt", "Once"}, {"max_tokens", 2}};
         const httplib::Result res = client.Post("/v1/completions", body.dump(), "application/json");

@@ -32,6 +32,7 @@
 #include "engine/gguf.h"
 #include "engine/synthetic_lora.h"
 #include "engine/synthetic_model.h"
+#include "tests/support/served_models.h"
 #include "ui/batch_panel.h"
 #include "ui/batch_run.h"
 #include "ui/chat_panel.h"
@@ -425,14 +426,7 @@ private slots:
         QVERIFY2(m_session->serving(), qPrintable(serving.first().at(2).toString()));
         httplib::Client client("127.0.0.1", QUrl(m_session->servingAddress()).port());
         client.set_read_timeout(60, 0);
-        auto models = [&] {
-            std::vector<std::string> ids;
-            const httplib::Result res = client.Get("/v1/models");
-            if (!res || res->status != 200) return ids;
-            const nlohmann::json list = nlohmann::json::parse(res->body);
-            for (const auto& entry : list["data"]) ids.push_back(entry["id"]);
-            return ids;
-        };
+        auto models = [&] { return test::served_model_ids(client); };
         auto complete = [&](const std::string& model, std::string* body = nullptr) {
             const nlohmann::json req{{"model", model}, {"prompt", "The cat"}, {"max_tokens", 4}, {"temperature", 0}};
             const httplib::Result res = client.Post("/v1/completions", req.dump(), "application/json");
