@@ -83,7 +83,7 @@ public:
 
 struct CpuBackendOptions {
     int num_threads = 0;       // 0: all hardware threads
-    bool pack_weights = true;  // repack Q4_0/Q8_0/Q4_K weights for the tiled kernels (kernels/packed_weight.h)
+    bool pack_weights = true;  // repack Q4_0/Q8_0/Q4_K/Q5_K weights for the tiled kernels (kernels/packed_weight.h)
 };
 
 // Validates the spec against the shape (ConfigError-free: callers validate; KV_CHECK here).

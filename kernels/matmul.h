@@ -2,7 +2,7 @@
 // Weight matmuls of the forward pass, for every computable weight type. Activations are
 // quantised once per call (matmul_activation_type); weights are read in their stored format,
 // never expanded to f32:
-// - packed weights (Q4_0, Q8_0, Q4_K in groups of 8 rows, kernels/packed_weight.h) go through tiled
+// - packed weights (Q4_0, Q8_0, Q4_K, Q5_K in groups of 8 rows, kernels/packed_weight.h) go through tiled
 //   integer kernels that reuse each weight block across a tile of activation rows (prompt
 //   processing) and keep 8 rows' sums in the lanes of one vector (decode);
 // - F32/F16/BF16 weights with several activation rows go through a tiled float GEMM (4 weight

@@ -19,6 +19,10 @@
 //           elements 4j .. 4j+3 of the sub-block, high nibbles 16+4j .. 16+4j+3). Element i of
 //           sub-block s of row r is d_r * sc * q - dmin_r * mn, as stored (32 bytes more per group
 //           and super-block than 8 stored rows: 2.8%).
+//   Q5_Kx8  as Q4_Kx8 with 176-byte sub-blocks (1440-byte super-blocks): after the nibbles (the low
+//           4 bits), 32 bytes of fifth bits: lane r, byte k holds in bit j the fifth bit of element
+//           4j + k and in bit 4 + j that of element 16 + 4j + k (j = 0..3), so that chunk j's bits
+//           sit where its nibbles do (2.3% more than 8 stored rows).
 // A group holds all blocks of its rows: group g starts at g * packed_group_bytes(w).
 
 #include <cstddef>
@@ -28,12 +32,12 @@
 
 namespace kvscope {
 
-enum class PackedFormat { None, Q4_0x8, Q8_0x8, Q4_Kx8 };
+enum class PackedFormat { None, Q4_0x8, Q8_0x8, Q4_Kx8, Q5_Kx8 };
 
 inline constexpr std::int64_t kPackRows = 8;
 
-// The format w packs into (None: matmul reads it as stored). Q4_0, Q8_0 and Q4_K with rows a
-// multiple of 8 pack.
+// The format w packs into (None: matmul reads it as stored). Q4_0, Q8_0, Q4_K and Q5_K with rows
+// a multiple of 8 pack.
 PackedFormat packed_format(const WeightTensor& w);
 // Bytes of one group of 8 rows of w packed, and of all of w packed.
 std::int64_t packed_group_bytes(const WeightTensor& w);

@@ -48,7 +48,7 @@ int run_bench_throughput(const std::vector<std::string>& args) {
         {"seed", "S", "workload seed (default 0)"},
         {"json", "", "print one JSON object instead of the table"},
         {"json-file", "PATH", "also write the JSON object to PATH"},
-        {"no-repack", "", "read Q4_0/Q8_0/Q4_K weights as stored instead of packed"},
+        {"no-repack", "", "read Q4_0/Q8_0/Q4_K/Q5_K weights as stored instead of packed"},
         {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
     };
     append_engine_options(options);

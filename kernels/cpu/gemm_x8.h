@@ -5,8 +5,8 @@
 //
 // Activations come as Q8_0 rows (ggml's block: f16 d, int8 qs[32], as quantize_row writes them)
 // plus, per block, two floats {d, c}: d the block's scale as f32 and c = 8 * d * sum(qs) (the
-// Q4_0 kernels multiply unsigned quants 0..15 and subtract c to get (q - 8); the Q4_K kernels
-// subtract dmin * mn * c / 8 per sub-block for its min).
+// Q4_0 kernels multiply unsigned quants 0..15 and subtract c to get (q - 8); the Q4_K and Q5_K
+// kernels subtract dmin * mn * c / 8 per sub-block for its min).
 
 #include <cstdint>
 
@@ -32,6 +32,7 @@ struct GemmX8Kernels {
     GemmX8Fn q4_0;  // weights PackedFormat::Q4_0x8
     GemmX8Fn q8_0;  // weights PackedFormat::Q8_0x8
     GemmX8Fn q4_k;  // weights PackedFormat::Q4_Kx8 (num_blocks counts its 32-element sub-blocks)
+    GemmX8Fn q5_k;  // weights PackedFormat::Q5_Kx8 (likewise)
 };
 
 extern const GemmX8Kernels kGemmX8Scalar;  // gemm_x8_scalar.cpp: the reference

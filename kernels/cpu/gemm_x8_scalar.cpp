@@ -19,7 +19,7 @@ float scale_of(const std::uint8_t* group_block, int r) {
     return fp16_to_f32(h);
 }
 
-// Nibble i (0..31) of row r in a packed group-block (Q4_0x8, or a Q4_Kx8 sub-block).
+// Nibble i (0..31) of row r in a packed group-block (Q4_0x8, or a Q4_Kx8 / Q5_Kx8 sub-block).
 int nibble_at(const std::uint8_t* group_block, int r, int i) {
     const int byte = i % 16;  // low nibbles: elements 0..15, high: 16..31
     const std::uint8_t packed = group_block[2 * kRows + 32 * (byte / 4) + 4 * r + byte % 4];
@@ -58,10 +58,13 @@ void gemm(const GemmX8Args& a) {
     }
 }
 
-// Q4_Kx8: per super-block of 8 sub-blocks, the rows' d and dmin, then per sub-block their
-// scale and min bytes and the nibbles; each sub-block adds d_x (d sc dot(q, x) - dmin mn sum(x)).
-void gemm_q4_k(const GemmX8Args& a) {
-    constexpr int kSuperBytes = 4 * kRows + 8 * 144;
+// Q4_Kx8 / Q5_Kx8: per super-block of 8 sub-blocks, the rows' d and dmin, then per sub-block
+// their scale and min bytes, the nibbles and (Q5_K) the fifth bits; each sub-block adds
+// d_x (d sc dot(q, x) - dmin mn sum(x)).
+template <bool kFifthBit>
+void gemm_k(const GemmX8Args& a) {
+    constexpr int kSubBytes = 144 + (kFifthBit ? 32 : 0);
+    constexpr int kSuperBytes = 4 * kRows + 8 * kSubBytes;
     for (std::int64_t g = a.group_begin; g < a.group_end; ++g) {
         const std::uint8_t* group = a.w + g * a.group_bytes;
         for (std::int64_t t = 0; t < a.num_x; ++t) {
@@ -70,12 +73,18 @@ void gemm_q4_k(const GemmX8Args& a) {
             float sums[kRows] = {};
             for (std::int64_t b = 0; b < a.num_blocks; ++b) {
                 const std::uint8_t* super = group + (b / 8) * kSuperBytes;
-                const std::uint8_t* sub = super + 4 * kRows + (b % 8) * 144;
+                const std::uint8_t* sub = super + 4 * kRows + (b % 8) * kSubBytes;
                 const auto* xq = reinterpret_cast<const std::int8_t*>(x + b * kQ8Bytes + 2);
                 for (int r = 0; r < kRows; ++r) {
                     int dot = 0, sum = 0;
                     for (int i = 0; i < 32; ++i) {
-                        dot += nibble_at(sub, r, i) * xq[i];
+                        int q = nibble_at(sub, r, i);
+                        if constexpr (kFifthBit) {
+                            // lane r, byte i % 4: bit i / 4 (elements 0..15) or 4 + (i - 16) / 4
+                            const std::uint8_t bits = sub[144 + 4 * r + i % 4];
+                            q |= ((bits >> (i < 16 ? i / 4 : 4 + (i - 16) / 4)) & 1) << 4;
+                        }
+                        dot += q * xq[i];
                         sum += xq[i];
                     }
                     const float d = scale_of(super, r) * static_cast<float>(sub[r]);
@@ -91,6 +100,6 @@ void gemm_q4_k(const GemmX8Args& a) {
 
 }  // namespace
 
-constinit const GemmX8Kernels kGemmX8Scalar = {gemm<q4_0_at, 144>, gemm<q8_0_at, 272>, gemm_q4_k};
+constinit const GemmX8Kernels kGemmX8Scalar = {gemm<q4_0_at, 144>, gemm<q8_0_at, 272>, gemm_k<false>, gemm_k<true>};
 
 }  // namespace kvscope::cpu

@@ -137,12 +137,16 @@ struct Q8_0Format : PlainBlocks<kQ8GroupBlockBytes> {
     }
 };
 
-// Q4_K weights (Q4_Kx8): a sub-block of 32 is a Q4_0 block's nibbles under the row scales
-// d * sc, less the mins dmin * mn; both are exact in f32 (an f16 times a 6-bit integer, and the
-// min's 1/8 a power of two), so the float work per sub-block is that of Q4_0 plus one multiply.
-struct Q4_KFormat {
-    static constexpr int kHeaderBytes = 32;                       // d[8], dmin[8]
-    static constexpr int kSubBlockBytes = kQ4GroupBlockBytes;     // sc[8], mn[8], 128 bytes of nibbles
+// Q4_K and Q5_K weights (Q4_Kx8, Q5_Kx8): a sub-block of 32 is a Q4_0 block's nibbles (and, for
+// Q5_K, a fifth bit each: quants 0..31, so the maddubs i16 sums stay below 8 * 2 * 31 * 127 < 2^15)
+// under the row scales d * sc, less the mins dmin * mn; both are exact in f32 (an f16 times a
+// 6-bit integer, and the min's 1/8 a power of two), so the float work per sub-block is that of
+// Q4_0 plus one multiply.
+template <bool kFifthBit>
+struct KQuantFormat {
+    static constexpr int kHeaderBytes = 32;  // d[8], dmin[8]
+    // sc[8], mn[8], 128 bytes of nibbles (and 32 of fifth bits)
+    static constexpr int kSubBlockBytes = kQ4GroupBlockBytes + (kFifthBit ? 32 : 0);
     static constexpr int kSuperBytes = kHeaderBytes + 8 * kSubBlockBytes;
 
     struct Scales {
@@ -166,7 +170,43 @@ struct Q4_KFormat {
 
     template <int T>
     static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
-        Q4_0Format::dots<T>(gb, xq, dot);
+        if constexpr (!kFifthBit) {
+            Q4_0Format::dots<T>(gb, xq, dot);
+        } else {
+            const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+            // the fifth bits: chunk j's are bits j (low nibbles) and 4 + j (high) of each byte;
+            // shifted right by one per chunk, they are bits 0 and 4 (a 16-bit shift carries the next
+            // byte's bits in from the top, below bit 4 never in these 4 steps)
+            __m256i fifth = load(gb + kQ4GroupBlockBytes);
+            __m256i sum[T];
+            for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = load(gb + 16 + 32 * j);
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4),
+                                                   _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
+                                                   _mm256_and_si256(fifth, bit4));
+                fifth = _mm256_srli_epi16(fifth, 1);
+                for (int t = 0; t < T; ++t) {
+#if defined(KVSCOPE_GEMM_VNNI)
+                    sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq[t] + 4 * j));
+                    sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq[t] + 16 + 4 * j));
+#else
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq[t] + 4 * j)),
+                                                       _mm256_maddubs_epi16(hi, broadcast4(xq[t] + 16 + 4 * j)));
+                    sum[t] = _mm256_add_epi16(sum[t], p);
+#endif
+                }
+            }
+            for (int t = 0; t < T; ++t) {
+#if defined(KVSCOPE_GEMM_VNNI)
+                dot[t] = _mm256_cvtepi32_ps(sum[t]);
+#else
+                dot[t] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)));
+#endif
+            }
+        }
     }
 
     static __m256 accumulate(__m256 acc, const Scales& s, __m256 dot, const float* xd) {
@@ -244,7 +284,8 @@ void gemm_tiles(const GemmX8Args& a) {
 constexpr GemmX8Kernels kGemmX8Tiles = {
     gemm_tiles<Q4_0Format>,
     gemm_tiles<Q8_0Format>,
-    gemm_tiles<Q4_KFormat>,
+    gemm_tiles<KQuantFormat<false>>,
+    gemm_tiles<KQuantFormat<true>>,
 };
 
 }  // namespace

@@ -127,7 +127,8 @@ void compute_rows(const MatmulWeight& mw, const Activations& xs, std::int64_t nu
         const cpu::GemmX8Kernels& k = gemm_x8_kernels(level);
         const cpu::GemmX8Fn fn = mw.format == PackedFormat::Q4_0x8   ? k.q4_0
                                  : mw.format == PackedFormat::Q8_0x8 ? k.q8_0
-                                                                     : k.q4_k;
+                                 : mw.format == PackedFormat::Q4_Kx8 ? k.q4_k
+                                                                     : k.q5_k;
         const std::int64_t num_blocks = w.cols / kQk;
         const cpu::GemmX8Args args{mw.packed,
                                    packed_group_bytes(w),

@@ -10,7 +10,7 @@
 //       for all R rows, so its time should grow far slower than R (bench batched, batch R vs 1).
 //       The CPU column is the whole process's CPU time (both threads): it separates the work from
 //       what other processes on a loaded machine take.
-// <layout>: packed (Q4_0/Q8_0/Q4_K in groups of 8 rows) or stored (row by row vec_dot).
+// <layout>: packed (Q4_0/Q8_0/Q4_K/Q5_K in groups of 8 rows) or stored (row by row vec_dot).
 //
 //   ./build/tests/matmul_bench --benchmark_filter='Decode/Q4_0' --benchmark_min_time=1
 

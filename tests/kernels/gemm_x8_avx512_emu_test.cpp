@@ -60,9 +60,9 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
     GTEST_SKIP() << "SIMDe (libsimde-dev) is not installed: the emulated AVX-512 kernels are not built";
 #else
     const std::int64_t rows = 16;
-    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
-        // weights: random rows packed (Q4_K: two super-blocks)
-        const std::int64_t cols = type == TensorType::Q4_K ? 512 : 96;
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K}) {
+        // weights: random rows packed (the K-quants: two super-blocks)
+        const std::int64_t cols = type_info(type).block_elems == 256 ? 512 : 96;
         std::vector<std::uint8_t> stored(rows * row_bytes(type, cols));
         for (std::int64_t r = 0; r < rows; ++r) {
             const auto row = test::random_row(cols, 10 + static_cast<unsigned>(r), r % 2 ? 0.5f : 0.0f);
@@ -89,7 +89,10 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
                 }
             }
             auto pick = [&](const cpu::GemmX8Kernels& k) {
-                return type == TensorType::Q4_0 ? k.q4_0 : type == TensorType::Q8_0 ? k.q8_0 : k.q4_k;
+                return type == TensorType::Q4_0   ? k.q4_0
+                       : type == TensorType::Q8_0 ? k.q8_0
+                       : type == TensorType::Q4_K ? k.q4_k
+                                                  : k.q5_k;
             };
             const auto got = run_kernel(pick(cpu::kGemmX8Avx512Emulated), w, packed, xq, xd, n);
             const auto want = run_kernel(pick(cpu::kGemmX8Scalar), w, packed, xq, xd, n);

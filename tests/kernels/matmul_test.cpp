@@ -1,5 +1,5 @@
 // matmul against a double-precision reference over the dequantised weights and activations,
-// for every weight type, packed (Q4_0x8, Q8_0x8, Q4_Kx8) and as stored, at every SIMD level of this
+// for every weight type, packed (Q4_0x8, Q8_0x8, Q4_Kx8, Q5_Kx8) and as stored, at every SIMD level of this
 // CPU, with odd shapes: activation rows that leave every tile remainder, weight rows that split
 // unevenly over threads, single blocks. The fused call (several weights, one region) must equal
 // the separate ones.
@@ -99,7 +99,7 @@ TEST(Matmul, EveryTypeLevelAndShapeMatchesTheReference) {
     // (Q4_1/Q5_1 are left out: their Q8_1 activations carry d * sum(q) rounded to f16, so they
     // are not exact against dequantised activations; quant_test covers them.)
     const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::Q8_0, TensorType::Q4_0,
-                                TensorType::Q5_0, TensorType::Q4_K, TensorType::Q6_K};
+                                TensorType::Q5_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
     struct Shape {
         std::int64_t rows, cols;
     };
@@ -143,6 +143,7 @@ TEST(Matmul, PackedTypesReallyPack) {
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_0, 12, 64, nullptr}), PackedFormat::None);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_K, 64, 256, nullptr}), PackedFormat::Q4_Kx8);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q4_K, 60, 256, nullptr}), PackedFormat::None);
+    EXPECT_EQ(packed_format(WeightTensor{TensorType::Q5_K, 16, 512, nullptr}), PackedFormat::Q5_Kx8);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::Q6_K, 64, 256, nullptr}), PackedFormat::None);
     EXPECT_EQ(packed_format(WeightTensor{TensorType::F16, 64, 256, nullptr}), PackedFormat::None);
 }
@@ -166,31 +167,36 @@ TEST(Matmul, PackedLayoutIsTheDocumentedOne) {
     EXPECT_EQ(d, rows[8 * 2].d);
 }
 
-TEST(Matmul, PackedQ4KDecodesToTheStoredValues) {
-    // Q4_Kx8 read back through the documented layout (packed_weight.h) gives, element for
-    // element, what dequantize_row gives for the rows as stored
+TEST(Matmul, PackedKQuantsDecodeToTheStoredValues) {
+    // Q4_Kx8 and Q5_Kx8 read back through the documented layout (packed_weight.h) give, element
+    // for element, what dequantize_row gives for the rows as stored
     const std::int64_t rows = 16, cols = 512;
-    const TestWeight w = make_weight(TensorType::Q4_K, rows, cols, 21, true);
-    ASSERT_EQ(w.weight.format, PackedFormat::Q4_Kx8);
-    const std::int64_t group_bytes = packed_group_bytes(w.weight.w);
-    EXPECT_EQ(group_bytes, 2 * 1184);
-    EXPECT_EQ(packed_bytes(w.weight.w), static_cast<std::size_t>(2 * group_bytes));
     auto f16 = [](const std::uint8_t* p) {
         std::uint16_t h;
         std::memcpy(&h, p, 2);
         return fp16_to_f32(h);
     };
-    for (std::int64_t row = 0; row < rows; ++row) {
-        const std::int64_t g = row / 8, r = row % 8;
-        for (std::int64_t i = 0; i < cols; ++i) {
-            const std::uint8_t* super = w.packed.data() + g * group_bytes + (i / 256) * 1184;
-            const std::uint8_t* sub = super + 32 + (i % 256 / 32) * 144;
-            const int e = static_cast<int>(i % 32), byte = e % 16;
-            const std::uint8_t b = sub[16 + 32 * (byte / 4) + 4 * r + byte % 4];
-            const int q = e < 16 ? b & 0x0f : b >> 4;
-            const float value = f16(super + 2 * r) * static_cast<float>(sub[r]) * static_cast<float>(q) -
-                                f16(super + 16 + 2 * r) * static_cast<float>(sub[8 + r]);
-            ASSERT_EQ(value, w.values[row * cols + i]) << "row " << row << " element " << i;
+    for (const TensorType type : {TensorType::Q4_K, TensorType::Q5_K}) {
+        const bool q5 = type == TensorType::Q5_K;
+        const std::int64_t sub_bytes = q5 ? 176 : 144, super_bytes = 32 + 8 * sub_bytes;
+        const TestWeight w = make_weight(type, rows, cols, 21, true);
+        ASSERT_EQ(w.weight.format, q5 ? PackedFormat::Q5_Kx8 : PackedFormat::Q4_Kx8);
+        const std::int64_t group_bytes = packed_group_bytes(w.weight.w);
+        EXPECT_EQ(group_bytes, 2 * super_bytes);
+        EXPECT_EQ(packed_bytes(w.weight.w), static_cast<std::size_t>(2 * group_bytes));
+        for (std::int64_t row = 0; row < rows; ++row) {
+            const std::int64_t g = row / 8, r = row % 8;
+            for (std::int64_t i = 0; i < cols; ++i) {
+                const std::uint8_t* super = w.packed.data() + g * group_bytes + (i / 256) * super_bytes;
+                const std::uint8_t* sub = super + 32 + (i % 256 / 32) * sub_bytes;
+                const int e = static_cast<int>(i % 32), byte = e % 16;
+                const std::uint8_t b = sub[16 + 32 * (byte / 4) + 4 * r + byte % 4];
+                int q = e < 16 ? b & 0x0f : b >> 4;
+                if (q5) q |= ((sub[144 + 4 * r + byte % 4] >> (byte / 4 + (e < 16 ? 0 : 4))) & 1) << 4;
+                const float value = f16(super + 2 * r) * static_cast<float>(sub[r]) * static_cast<float>(q) -
+                                    f16(super + 16 + 2 * r) * static_cast<float>(sub[8 + r]);
+                ASSERT_EQ(value, w.values[row * cols + i]) << type_name(type) << " row " << row << " element " << i;
+            }
         }
     }
 }
