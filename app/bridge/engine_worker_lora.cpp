@@ -84,7 +84,7 @@ void EngineWorker::unloadLora(const QString& name) {
         emit loraLoadFailed(tr("Cannot unload LoRA adapter '%1': %2").arg(name, QString::fromStdString(e.what())));
         return;
     }
-    loras_.erase(it);  // the engine kept no reference: its memory goes with this one
+    loras_.erase(it);     // the engine kept no reference: its memory goes with this one
     updateServedLoras();  // a request for it now gets 404, as for any unknown model
     emit loraUnloaded(name);
     publishSnapshot(Detail::Full);  // the snapshot's adapters mark it unloaded

@@ -23,7 +23,9 @@ int run_make_model(const std::vector<std::string>& args) {
          {"kv-heads", "N", "key/value heads (grouped-query attention)"},
          {"vocab", "N", "vocabulary size (at least 300)"},
          {"context", "N", "context length in the metadata"},
-         {"type", "TYPE", "weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, or q4_k_m / q5_k_m (llama.cpp's mixtures: Q6_K output, attn_v and ffn_down in some layers)"},
+         {"type", "TYPE",
+          "weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, or q4_k_m / q5_k_m "
+          "(llama.cpp's mixtures: Q6_K output, attn_v and ffn_down in some layers)"},
          {"tied", "", "no output.weight: logits reuse the embedding"},
          {"tokenizer", "KIND", "llama (SentencePiece, default) or gpt2 (byte-level BPE with ChatML tokens)"},
          {"name", "TEXT", "general.name"},
@@ -48,7 +50,8 @@ int run_make_model(const std::vector<std::string>& args) {
     spec.tokenizer = a.string("tokenizer").value_or(spec.tokenizer);
     spec.seed = static_cast<std::uint64_t>(a.integer("seed", 1, 0, INT64_MAX));
     if (auto type = a.string("type"); type && !parse_synthetic_weight_type(*type, spec)) {
-        throw UsageError("--type: unknown weight type '" + *type + "'; use a tensor type (q4_0, q4_k, ...) or q4_k_m, q5_k_m");
+        throw UsageError("--type: unknown weight type '" + *type +
+                         "'; use a tensor type (q4_0, q4_k, ...) or q4_k_m, q5_k_m");
     }
     write_synthetic_model(spec, *out);
     const std::string type = std::string(type_name(spec.weight_type)) + (spec.k_quant_medium ? "_M mixture" : "");

@@ -55,9 +55,7 @@ __m256i load(const std::uint8_t* p) {
 template <int kGroupBlockBytes>
 struct PlainBlocks {
     using Scales = __m256;
-    static const std::uint8_t* block(const std::uint8_t* group, std::int64_t b) {
-        return group + b * kGroupBlockBytes;
-    }
+    static const std::uint8_t* block(const std::uint8_t* group, std::int64_t b) { return group + b * kGroupBlockBytes; }
     static __m256 scales(const std::uint8_t* /*group*/, const std::uint8_t* gb, std::int64_t /*b*/) {
         return row_scales(gb);
     }
@@ -67,7 +65,6 @@ struct PlainBlocks {
 // c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
 // below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
 struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
-
     // dot[t]: the 8 rows' integer dot products with activation block xq[t], as floats.
     template <int T>
     static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
@@ -110,7 +107,6 @@ struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
 // Q8_0 weights: signed times signed through |w| and sign(x, w) (|w| <= 128, |x| <= 127: the
 // maddubs pair sums fit i16), i32 sums per chunk.
 struct Q8_0Format : PlainBlocks<kQ8GroupBlockBytes> {
-
     template <int T>
     static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
         __m256i sum[T];
@@ -183,10 +179,10 @@ struct KQuantFormat {
 #pragma GCC unroll 1
             for (int j = 0; j < 4; ++j) {
                 const __m256i v = load(gb + 16 + 32 * j);
-                const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4),
-                                                   _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
-                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
-                                                   _mm256_and_si256(fifth, bit4));
+                const __m256i lo =
+                    _mm256_or_si256(_mm256_and_si256(v, low4), _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
+                const __m256i hi =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), _mm256_and_si256(fifth, bit4));
                 fifth = _mm256_srli_epi16(fifth, 1);
                 for (int t = 0; t < T; ++t) {
 #if defined(KVSCOPE_GEMM_VNNI)

@@ -237,7 +237,8 @@ TEST_P(Forward, QuantisedWeightsStayCloseToTheReference) {
     // activations to 8 bits for the integer dot products: logits agree to a few percent.
     // (q4_k_m: layer 1's attn_v and ffn_down and the output are Q6_K among Q4_K weights, so
     // q/k/v and gate/up/down mix activation types on the CPU: packed Q4_K takes Q8_0, Q6_K Q8_K)
-    for (const char* type_text : {"f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"}) {
+    for (const char* type_text :
+         {"f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"}) {
         SyntheticModelSpec spec = synthetic_preset("tiny");
         spec.dim = 256, spec.ffn_dim = 512, spec.num_heads = 4, spec.num_kv_heads = 2;
         ASSERT_TRUE(parse_synthetic_weight_type(type_text, spec)) << type_text;

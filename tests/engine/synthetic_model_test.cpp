@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <set>
 #include <iterator>
+#include <set>
 
 #include "engine/engine.h"
 #include "engine/error.h"
@@ -75,7 +75,8 @@ TEST(SyntheticModel, TheQ4KMMixtureIsLlamaCppsLayerRecipe) {
         const TensorType more = six.count(l) ? TensorType::Q6_K : TensorType::Q4_K;
         EXPECT_EQ(type_of(p + "attn_v.weight"), more) << l;
         EXPECT_EQ(type_of(p + "ffn_down.weight"), more) << l;
-        for (const char* name : {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"})
+        for (const char* name :
+             {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"})
             EXPECT_EQ(type_of(p + name), TensorType::Q4_K) << p << name;
     }
     EXPECT_EQ(type_of("output.weight"), TensorType::Q6_K);

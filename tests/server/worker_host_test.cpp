@@ -46,8 +46,9 @@ public:
     EngineThread()
         : engine_(embedded_model(), small_engine_config()),
           router_(engine_.cache_plan().max_model_len),
-          host_(server::ServingInfo{embedded_model(), engine_.config(), engine_.cache_plan(), engine_.backend_name(), {}},
-                [this] { wake(); }) {}
+          host_(
+              server::ServingInfo{embedded_model(), engine_.config(), engine_.cache_plan(), engine_.backend_name(), {}},
+              [this] { wake(); }) {}
 
     ~EngineThread() { stop(); }
 
@@ -162,7 +163,8 @@ TEST(WorkerHost, HandlerThreadsGetTheTokensOfTheirRequestsRunAlone) {
     std::vector<std::thread> handlers;
     for (int h = 0; h < kHandlers; ++h) {
         handlers.emplace_back([&, h] {
-            auto stream = std::make_shared<RequestStream>("cmpl-" + std::to_string(h), std::vector<Request>{requests[h]});
+            auto stream =
+                std::make_shared<RequestStream>("cmpl-" + std::to_string(h), std::vector<Request>{requests[h]});
             ASSERT_TRUE(engine.host().submit(stream));
             ends[h] = read_to_end(*stream, got[h]);
         });

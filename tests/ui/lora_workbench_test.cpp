@@ -1,17 +1,19 @@
 // LoRA adapters in the workbench, offscreen, with the real EngineWorker on its own thread and the
-// embedded model: adapters (written on the fly with write_synthetic_lora, as `kvscope-cli
-// make-lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
+// embedded model: adapters (written on the fly with write_synthetic_lora, as `kvscope-cli make-
+// lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
 // model's name are refused with a message and leave the session working; an adapter is unloaded
-// only once its requests are done (refused with the reason before), and loads again; a chat turn under an
-// adapter yields exactly the tokens the Engine alone gives with that adapter (and not the base
-// model's), and so does a batch run under the panel's adapter or a prompts-file line's own; the inspector coloured by adapter gives blocks of different adapters different
-// colours; a server started from the workbench lists and serves the adapters loaded at each
-// moment; a new model takes the adapters that fit it and drops the others, saying so.
+// only once its requests are done (refused with the reason before), and loads again; a chat turn
+// under an adapter yields exactly the tokens the Engine alone gives with that adapter (and not the
+// base model's), and so does a batch run under the panel's adapter or a prompts-file line's own;
+// the inspector coloured by adapter gives blocks of different adapters different colours; a server
+// started from the workbench lists and serves the adapters loaded at each moment; a new model takes
+// the adapters that fit it and drops the others, saying so.
 
+#include <httplib.h>
 #include <QComboBox>
-#include <QPushButton>
 #include <QDoubleSpinBox>
 #include <QFile>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -20,7 +22,6 @@
 #include <QThread>
 #include <QUrl>
 #include <QtTest>
-#include <httplib.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -315,8 +316,8 @@ private slots:
             r.params.max_tokens = 12;
             return r;
         };
-        QVERIFY(QTest::qWaitFor([&] { return m_tokens[rows[0]->id].size() == 12 && m_tokens[rows[1]->id].size() == 12; },
-                                2000));
+        QVERIFY(QTest::qWaitFor(
+            [&] { return m_tokens[rows[0]->id].size() == 12 && m_tokens[rows[1]->id].size() == 12; }, 2000));
         QCOMPARE(m_tokens[rows[0]->id], generate(engine, line("Once upon a time", "beta")));
         QCOMPARE(m_tokens[rows[1]->id], generate(engine, line("The little dog", "alpha")));
         QVERIFY(m_tokens[rows[1]->id] != generate(engine, line("The little dog", "")));  // not the base model's
