@@ -1,6 +1,6 @@
 // LoRA adapters in the workbench, offscreen, with the real EngineWorker on its own thread and the
-// embedded model: adapters (written on the fly with write_synthetic_lora, as `kvscope-cli make-
-// lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
+// embedded model: adapters (written on the fly with write_synthetic_lora, as `kvscope-cli
+// make-lora` does) load through the LoRA panel and are listed; bad files, a taken name and the base
 // model's name are refused with a message and leave the session working; an adapter is unloaded
 // only once its requests are done (refused with the reason before), and loads again; a chat turn
 // under an adapter yields exactly the tokens the Engine alone gives with that adapter (and not the
