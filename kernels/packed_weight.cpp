@@ -117,6 +117,7 @@ std::int64_t packed_group_bytes(const WeightTensor& w) {
 }
 
 std::size_t packed_bytes(const WeightTensor& w) {
+    if (packed_format(w) == PackedFormat::None) return static_cast<std::size_t>(w.rows) * row_bytes(w.type, w.cols);
     return static_cast<std::size_t>(w.rows / kPackRows * packed_group_bytes(w));
 }
 

@@ -39,7 +39,8 @@ inline constexpr std::int64_t kPackRows = 8;
 // The format w packs into (None: matmul reads it as stored). Q4_0, Q8_0, Q4_K and Q5_K with rows
 // a multiple of 8 pack.
 PackedFormat packed_format(const WeightTensor& w);
-// Bytes of one group of 8 rows of w packed, and of all of w packed.
+// Bytes of one group of 8 rows of w packed, and of all of w packed (as stored when it does not
+// pack).
 std::int64_t packed_group_bytes(const WeightTensor& w);
 std::size_t packed_bytes(const WeightTensor& w);
 // Packs the groups [group_begin, group_end) of w into dst (packed_bytes(w) bytes in all).

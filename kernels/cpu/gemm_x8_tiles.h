@@ -61,40 +61,59 @@ struct PlainBlocks {
     }
 };
 
-// Q4_0 weights: unsigned nibbles 0..15 times signed activations; each block subtracts
-// c = 8 d_x sum(x) to make them q - 8. With maddubs, the i16 sums of 8 products-of-pairs stay
-// below 8 * 2 * 15 * 127 < 2^15; with VNNI, dpbusd accumulates in i32 directly.
-struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
-    // dot[t]: the 8 rows' integer dot products with activation block xq[t], as floats.
-    template <int T>
-    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
-        const __m256i low4 = _mm256_set1_epi8(0x0f);
-        __m256i sum[T];
-        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
-            // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
+// The integer dots of 4-bit quants laid out as Q4_0x8 blocks (Q4_0, and the sub-blocks of Q4_K
+// and Q5_K): dot[t] = the 8 rows' dot products with activation block xq[t], as floats. With
+// kFifthBit (Q5_K), the 32 bytes after the nibbles add bit 4: chunk j's fifth bits are bits j
+// (low nibbles) and 4 + j (high) of each byte; shifted right by one per chunk they are bits 0
+// and 4 (a 16-bit shift carries the next byte's bits in from the top, never down to bit 4 in
+// these 4 steps). Unsigned quants up to 15 (31) times signed activations: with maddubs, the i16
+// sums of 8 products-of-pairs stay below 8 * 2 * 31 * 127 < 2^15; with VNNI, dpbusd accumulates
+// in i32 directly.
+template <int T, bool kFifthBit>
+void nibble_dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    [[maybe_unused]] const __m256i bit4 = _mm256_set1_epi8(0x10);
+    [[maybe_unused]] __m256i fifth;
+    if constexpr (kFifthBit) fifth = load(gb + kQ4GroupBlockBytes);
+    __m256i sum[T];
+    for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+        // one chunk at a time (unroll 1): fully unrolled, the tile of 4 spills registers
 #pragma GCC unroll 1
-        for (int j = 0; j < 4; ++j) {
-            const __m256i v = load(gb + 16 + 32 * j);
-            const __m256i lo = _mm256_and_si256(v, low4);                        // elements 4j..4j+3
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);  // elements 16+4j..
-            for (int t = 0; t < T; ++t) {
-#if defined(KVSCOPE_GEMM_VNNI)
-                sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq[t] + 4 * j));
-                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq[t] + 16 + 4 * j));
-#else
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq[t] + 4 * j)),
-                                                   _mm256_maddubs_epi16(hi, broadcast4(xq[t] + 16 + 4 * j)));
-                sum[t] = _mm256_add_epi16(sum[t], p);
-#endif
-            }
+    for (int j = 0; j < 4; ++j) {
+        const __m256i v = load(gb + 16 + 32 * j);
+        __m256i lo = _mm256_and_si256(v, low4);                        // elements 4j..4j+3
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);  // elements 16+4j..
+        if constexpr (kFifthBit) {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(fifth, bit4));
+            fifth = _mm256_srli_epi16(fifth, 1);
         }
         for (int t = 0; t < T; ++t) {
 #if defined(KVSCOPE_GEMM_VNNI)
-            dot[t] = _mm256_cvtepi32_ps(sum[t]);
+            sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq[t] + 4 * j));
+            sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq[t] + 16 + 4 * j));
 #else
-            dot[t] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)));
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq[t] + 4 * j)),
+                                               _mm256_maddubs_epi16(hi, broadcast4(xq[t] + 16 + 4 * j)));
+            sum[t] = _mm256_add_epi16(sum[t], p);
 #endif
         }
+    }
+    for (int t = 0; t < T; ++t) {
+#if defined(KVSCOPE_GEMM_VNNI)
+        dot[t] = _mm256_cvtepi32_ps(sum[t]);
+#else
+        dot[t] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)));
+#endif
+    }
+}
+
+// Q4_0 weights: unsigned nibbles 0..15 times signed activations; each block subtracts
+// c = 8 d_x sum(x) to make them q - 8.
+struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
+    template <int T>
+    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+        nibble_dots<T, false>(gb, xq, dot);
     }
 
     // xd: the activation block's d and c = 8 d sum(x).
@@ -134,8 +153,7 @@ struct Q8_0Format : PlainBlocks<kQ8GroupBlockBytes> {
 };
 
 // Q4_K and Q5_K weights (Q4_Kx8, Q5_Kx8): a sub-block of 32 is a Q4_0 block's nibbles (and, for
-// Q5_K, a fifth bit each: quants 0..31, so the maddubs i16 sums stay below 8 * 2 * 31 * 127 < 2^15)
-// under the row scales d * sc, less the mins dmin * mn; both are exact in f32 (an f16 times a
+// Q5_K, a fifth bit each) under the row scales d * sc, less the mins dmin * mn; both are exact in f32 (an f16 times a
 // 6-bit integer, and the min's 1/8 a power of two), so the float work per sub-block is that of
 // Q4_0 plus one multiply.
 template <bool kFifthBit>
@@ -166,43 +184,7 @@ struct KQuantFormat {
 
     template <int T>
     static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
-        if constexpr (!kFifthBit) {
-            Q4_0Format::dots<T>(gb, xq, dot);
-        } else {
-            const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
-            // the fifth bits: chunk j's are bits j (low nibbles) and 4 + j (high) of each byte;
-            // shifted right by one per chunk, they are bits 0 and 4 (a 16-bit shift carries the next
-            // byte's bits in from the top, below bit 4 never in these 4 steps)
-            __m256i fifth = load(gb + kQ4GroupBlockBytes);
-            __m256i sum[T];
-            for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-            for (int j = 0; j < 4; ++j) {
-                const __m256i v = load(gb + 16 + 32 * j);
-                const __m256i lo =
-                    _mm256_or_si256(_mm256_and_si256(v, low4), _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
-                const __m256i hi =
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), _mm256_and_si256(fifth, bit4));
-                fifth = _mm256_srli_epi16(fifth, 1);
-                for (int t = 0; t < T; ++t) {
-#if defined(KVSCOPE_GEMM_VNNI)
-                    sum[t] = _mm256_dpbusd_epi32(sum[t], lo, broadcast4(xq[t] + 4 * j));
-                    sum[t] = _mm256_dpbusd_epi32(sum[t], hi, broadcast4(xq[t] + 16 + 4 * j));
-#else
-                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq[t] + 4 * j)),
-                                                       _mm256_maddubs_epi16(hi, broadcast4(xq[t] + 16 + 4 * j)));
-                    sum[t] = _mm256_add_epi16(sum[t], p);
-#endif
-                }
-            }
-            for (int t = 0; t < T; ++t) {
-#if defined(KVSCOPE_GEMM_VNNI)
-                dot[t] = _mm256_cvtepi32_ps(sum[t]);
-#else
-                dot[t] = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)));
-#endif
-            }
-        }
+        nibble_dots<T, kFifthBit>(gb, xq, dot);
     }
 
     static __m256 accumulate(__m256 acc, const Scales& s, __m256 dot, const float* xd) {
