@@ -21,6 +21,9 @@ struct ModelConfig {
     bool tied_embeddings = false;  // no output.weight: the embedding is reused for logits
     bool has_qkv_bias = false;
     TensorType weight_type = TensorType::F32;  // the type of most weight bytes (for display)
+    // llama.cpp's name of general.file_type ("Q4_K - Medium" for a Q4_K_M file; for display),
+    // empty when the key is absent or names a type this engine cannot run
+    std::string file_type;
     std::int64_t num_params = 0;
     std::uint64_t weight_bytes = 0;
 };

@@ -29,7 +29,8 @@ QString configText(const ModelConfig& c) {
                "%5 layers, embedding %6, feed-forward %7, heads %8 (kv %9), vocabulary %10, context %11")
         .arg(qs(c.name), qs(c.architecture_name))
         .arg(double(c.num_params) / 1e6, 0, 'f', 1)
-        .arg(qs(type_name(c.weight_type)))
+        .arg(qs(type_name(c.weight_type)) +
+             (c.file_type.empty() ? QString() : QObject::tr(" (file type %1)").arg(qs(c.file_type))))
         .arg(s.num_layers)
         .arg(s.dim)
         .arg(s.ffn_dim)

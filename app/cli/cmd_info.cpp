@@ -54,6 +54,7 @@ nlohmann::json config_json(const ModelConfig& c) {
             {"tied_embeddings", c.tied_embeddings},
             {"qkv_bias", c.has_qkv_bias},
             {"weight_type", type_name(c.weight_type)},
+            {"file_type", c.file_type.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.file_type)},
             {"num_params", c.num_params},
             {"weight_bytes", c.weight_bytes}};
 }
@@ -113,9 +114,10 @@ int run_info(const std::vector<std::string>& args) {
                 file.version(), file.alignment());
     if (config) {
         const ModelShape& s = config->shape;
-        std::printf("model:         %s (%s), %.1fM parameters, mostly %s\n", config->name.c_str(),
+        std::printf("model:         %s (%s), %.1fM parameters, mostly %s%s\n", config->name.c_str(),
                     config->architecture_name.c_str(), double(config->num_params) / 1e6,
-                    std::string(type_name(config->weight_type)).c_str());
+                    std::string(type_name(config->weight_type)).c_str(),
+                    config->file_type.empty() ? "" : (" (file type " + config->file_type + ")").c_str());
         std::printf(
             "shape:         %d layers, embedding %d, feed-forward %d, heads %d (kv %d), head size %d, vocab %d\n",
             s.num_layers, s.dim, s.ffn_dim, s.num_heads, s.num_kv_heads, s.head_dim, s.vocab_size);

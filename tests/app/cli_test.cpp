@@ -138,6 +138,28 @@ TEST(Cli, MakeModelWritesAModelThatGenerates) {
     EXPECT_EQ(json_lines(r.out).at(0)["token_ids"].size(), 5u);
 }
 
+TEST(Cli, MakeModelWritesAQ4KMMixtureThatInfoNamesAndThatGenerates) {
+    const auto path = (kvscope::test::temp_dir() / "m4km.gguf").string();
+    RunResult r = run({"make-model", "--out", path, "--preset", "tiny", "--type", "q4_k_m", "--dim", "256", "--ffn",
+                       "256", "--layers", "3"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("Q4_K_M mixture"), std::string::npos) << r.err;
+    r = run({"info", "--json", "--model", path});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["config"]["file_type"], "Q4_K - Medium");
+    EXPECT_EQ(j["config"]["weight_type"], "Q4_K");
+    EXPECT_EQ(j["metadata"]["general.file_type"], 15);
+    EXPECT_NE(run({"info", "--model", path}).out.find("mostly Q4_K (file type Q4_K - Medium)"), std::string::npos);
+    r = run({"generate", "--model", path, "--prompt", "a b c", "--max-tokens", "5", "--ignore-eos", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json_lines(r.out).at(0)["token_ids"].size(), 5u);
+
+    r = run({"make-model", "--out", path, "--preset", "tiny", "--type", "q4_0_m"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--type: unknown weight type 'q4_0_m'"), std::string::npos) << r.err;
+}
+
 TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     RunResult r = run({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"});
     EXPECT_EQ(r.exit_code, 1);

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
+#include "engine/model_config.h"
 #include "tests/support/paths.h"
 
 namespace kvscope {
@@ -82,6 +83,7 @@ TEST(SyntheticModel, TheQ4KMMixtureIsLlamaCppsLayerRecipe) {
     EXPECT_EQ(type_of("output.weight"), TensorType::Q6_K);
     EXPECT_EQ(type_of("token_embd.weight"), TensorType::Q4_K);
     EXPECT_EQ(file.get_int("general.file_type"), 15);
+    EXPECT_EQ(read_model_config(file).file_type, "Q4_K - Medium");  // llama.cpp's name, for display
 
     // tied: the embedding is the output, so it takes Q6_K; q5_k_m is the same over Q5_K
     SyntheticModelSpec tied = spec;
