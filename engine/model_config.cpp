@@ -4,44 +4,11 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/llama_file_type.h"
 
 namespace kvscope {
 
 namespace {
-
-// llama.cpp's names of the llama_ftype values (general.file_type) whose weights this engine runs.
-const char* llama_file_type_name(std::int64_t ftype) {
-    switch (ftype) {
-        case 0:
-            return "all F32";
-        case 1:
-            return "F16";
-        case 2:
-            return "Q4_0";
-        case 3:
-            return "Q4_1";
-        case 7:
-            return "Q8_0";
-        case 8:
-            return "Q5_0";
-        case 9:
-            return "Q5_1";
-        case 14:
-            return "Q4_K - Small";
-        case 15:
-            return "Q4_K - Medium";
-        case 16:
-            return "Q5_K - Small";
-        case 17:
-            return "Q5_K - Medium";
-        case 18:
-            return "Q6_K";
-        case 32:
-            return "BF16";
-        default:
-            return "";
-    }
-}
 
 std::string shape_string(const std::vector<std::int64_t>& shape) {
     std::ostringstream s;
@@ -201,7 +168,7 @@ ModelConfig read_model_config(const GgufFile& file) {
     }
 
     if (const GgufValue* ftype = file.find("general.file_type")) {
-        if (const std::optional<std::int64_t> n = ftype->as_int()) c.file_type = llama_file_type_name(*n);
+        if (const std::optional<std::int64_t> n = ftype->as_int()) c.file_type = std::string(llama_file_type_name(*n));
     }
 
     // Totals, and the type holding most weight bytes.

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
+#include "engine/llama_file_type.h"
 #include "engine/rng.h"
 #include "engine/unicode.h"
 #include "kernels/quant.h"
@@ -124,39 +125,6 @@ private:
     std::size_t row_bytes_;
     std::vector<float> row_;
 };
-
-// llama.cpp's llama_ftype for a file whose 2-D weights are all of `type` (its loader names the
-// file by it; without general.file_type it prints "(guessed)"). Uniform K-quant files are the
-// "_S" variants' closest kin.
-std::uint32_t llama_file_type(TensorType type, bool k_quant_medium) {
-    if (k_quant_medium) return type == TensorType::Q4_K ? 15 : 17;  // Q4_K_M, Q5_K_M
-    switch (type) {
-        case TensorType::F32:
-            return 0;
-        case TensorType::F16:
-            return 1;
-        case TensorType::Q4_0:
-            return 2;
-        case TensorType::Q4_1:
-            return 3;
-        case TensorType::Q8_0:
-            return 7;
-        case TensorType::Q5_0:
-            return 8;
-        case TensorType::Q5_1:
-            return 9;
-        case TensorType::Q4_K:
-            return 14;  // Q4_K_S
-        case TensorType::Q5_K:
-            return 16;  // Q5_K_S
-        case TensorType::Q6_K:
-            return 18;
-        case TensorType::BF16:
-            return 32;
-        default:
-            return 1024;  // LLAMA_FTYPE_GUESSED
-    }
-}
 
 void add_constant(GgufWriter& w, const std::string& name, std::int64_t n, float value) {
     std::vector<float> v(static_cast<std::size_t>(n), value);
