@@ -232,9 +232,12 @@ using T = TensorType;
 
 // {type, vec_dot_type (unused here), dequantize, quantize, vec_dot, vec_dot_f32}; null: the scalar one
 constinit const TypeKernels kEntries[] = {
-    {T::Q4_K, T::Q8_K, nullptr, nullptr, dot_q4_k, dot_f32_dequantized<kQkK, sizeof(BlockQ4_K), dequantize_q4_k>},
-    {T::Q5_K, T::Q8_K, nullptr, nullptr, dot_q5_k, dot_f32_dequantized<kQkK, sizeof(BlockQ5_K), dequantize_q5_k>},
-    {T::Q6_K, T::Q8_K, nullptr, nullptr, dot_q6_k, dot_f32_dequantized<kQkK, sizeof(BlockQ6_K), dequantize_q6_k>},
+    {T::Q4_K, T::Q8_K, nullptr, quantize_q4_k_avx2, dot_q4_k,
+     dot_f32_dequantized<kQkK, sizeof(BlockQ4_K), dequantize_q4_k>},
+    {T::Q5_K, T::Q8_K, nullptr, quantize_q5_k_avx2, dot_q5_k,
+     dot_f32_dequantized<kQkK, sizeof(BlockQ5_K), dequantize_q5_k>},
+    {T::Q6_K, T::Q8_K, nullptr, quantize_q6_k_avx2, dot_q6_k,
+     dot_f32_dequantized<kQkK, sizeof(BlockQ6_K), dequantize_q6_k>},
     {T::Q8_K, T::F32, nullptr, quantize_to_q8_k, nullptr, nullptr},
 };
 

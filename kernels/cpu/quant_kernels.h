@@ -51,6 +51,11 @@ void quantize_q4_k(const float* src, void* dst, std::int64_t n);
 void quantize_q5_k(const float* src, void* dst, std::int64_t n);
 void quantize_q6_k(const float* src, void* dst, std::int64_t n);
 void quantize_q8_k(const float* src, void* dst, std::int64_t n);
+// The K-quant weight quantisers built for AVX2 (quant_k_quantize_avx2.cpp): the same bytes as the
+// three above, faster.
+void quantize_q4_k_avx2(const float* src, void* dst, std::int64_t n);
+void quantize_q5_k_avx2(const float* src, void* dst, std::int64_t n);
+void quantize_q6_k_avx2(const float* src, void* dst, std::int64_t n);
 
 // vec_dot against vec_dot_type (x is f32 for the float types).
 float vec_dot_f32(std::int64_t n, const void* w, const void* x);

@@ -82,15 +82,25 @@ TEST_P(QuantSimd, QuantiseAndDequantiseMatchScalar) {
     const TypeKernels& simd = type_kernels(type_, level_);
     const TypeKernels& scalar = type_kernels(type_, SimdLevel::Scalar);
     for (std::int64_t n : lengths()) {
-        const auto x = random_row(n, 77 + static_cast<unsigned>(n), 0.1f, 2.0f);
+        // shifted, centred, mostly negative, tiny, with outliers, constant: the K-quants' grid
+        // searches take different branches on each
+        std::vector<std::vector<float>> rows = {random_row(n, 77 + static_cast<unsigned>(n), 0.1f, 2.0f),
+                                                random_row(n, 78, 0.0f, 0.02f),
+                                                random_row(n, 79, -2.0f, 0.5f),
+                                                random_row(n, 80, 0.0f, 1e-6f),
+                                                random_row(n, 81, 0.0f, 0.01f),
+                                                std::vector<float>(static_cast<std::size_t>(n), 0.25f)};
+        for (std::size_t i = 0; i < rows[4].size(); i += 13) rows[4][i] = i % 2 ? 3.0f : -3.0f;
         std::vector<std::uint8_t> a(row_bytes(type_, n)), b(row_bytes(type_, n));
-        simd.quantize(x.data(), a.data(), n);
-        scalar.quantize(x.data(), b.data(), n);
-        ASSERT_EQ(a, b) << "n=" << n;
         std::vector<float> da(static_cast<std::size_t>(n)), db(static_cast<std::size_t>(n));
-        simd.dequantize(a.data(), da.data(), n);
-        scalar.dequantize(a.data(), db.data(), n);
-        ASSERT_EQ(da, db) << "n=" << n;
+        for (std::size_t k = 0; k < rows.size(); ++k) {
+            simd.quantize(rows[k].data(), a.data(), n);
+            scalar.quantize(rows[k].data(), b.data(), n);
+            ASSERT_EQ(a, b) << "n=" << n << " row kind " << k;
+            simd.dequantize(a.data(), da.data(), n);
+            scalar.dequantize(a.data(), db.data(), n);
+            ASSERT_EQ(da, db) << "n=" << n << " row kind " << k;
+        }
     }
 }
 
