@@ -10,15 +10,37 @@
 
 namespace kvscope {
 
+namespace {
+
+constexpr TensorType kRequantizationTargets[] = {TensorType::F16,  TensorType::Q8_0, TensorType::Q6_K,
+                                                 TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0};
+
+}  // namespace
+
 void ModelLoadOptions::validate() const {
     if (weight_type && !is_requantization_target(*weight_type)) {
         throw ConfigError("weights cannot be re-quantised to " + std::string(type_name(*weight_type)) +
-                          " at load; choose F16, Q8_0 or Q4_0, or keep them as stored");
+                          " at load; choose " + requantization_target_list() + ", or keep them as stored");
     }
 }
 
+std::span<const TensorType> requantization_targets() {
+    return kRequantizationTargets;
+}
+
 bool is_requantization_target(TensorType type) {
-    return type == TensorType::F16 || type == TensorType::Q8_0 || type == TensorType::Q4_0;
+    return std::find(std::begin(kRequantizationTargets), std::end(kRequantizationTargets), type) !=
+           std::end(kRequantizationTargets);
+}
+
+std::string requantization_target_list() {
+    std::string out;
+    const std::size_t n = std::size(kRequantizationTargets);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i > 0) out += i + 1 == n ? " or " : ", ";
+        out += type_name(kRequantizationTargets[i]);
+    }
+    return out;
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& source, const ModelLoadOptions& options) {
@@ -40,9 +62,11 @@ Model::Model(GgufFile file, const ModelLoadOptions& options)
       config_(read_model_config(file_)),
       requantized_to_(options.weight_type),
       options_(options),
+      loaded_weight_bytes_(config_.weight_bytes),
       tokenizer_(std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(file_))),
       chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)) {
     report("tokenizer and configuration read");
+    if (requantized_to_) load_pool_ = std::make_unique<ThreadPool>(options.threads);
     if (tokenizer_->vocab_size() > config_.shape.vocab_size) {
         throw ModelError(file_.name() + ": the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                          " tokens but the embedding only " + std::to_string(config_.shape.vocab_size) +
@@ -71,6 +95,7 @@ Model::Model(GgufFile file, const ModelLoadOptions& options)
         w.ffn_down = weight(name("ffn_down.weight"));
         weights_.layers.push_back(w);
     }
+    load_pool_.reset();
     bytes_done_ = config_.weight_bytes;
     report("weights ready");
     options_.on_progress = nullptr;  // the caller's callback is not kept beyond the load
@@ -92,7 +117,8 @@ WeightTensor Model::weight(const std::string& name) {
     return loaded;
 }
 
-// Row by row: stored type -> f32 -> the target type, into a buffer this Model keeps.
+// Row by row: stored type -> f32 -> the target type, into a buffer this Model keeps; the rows
+// are split between the load's threads.
 WeightTensor Model::requantize(const WeightTensor& stored) {
     if (!requantized_to_ || stored.type == *requantized_to_) return stored;
     const TensorType target = *requantized_to_;
@@ -100,12 +126,15 @@ WeightTensor Model::requantize(const WeightTensor& stored) {
     const std::size_t src_row = row_bytes(stored.type, stored.cols);
     const std::size_t dst_row = row_bytes(target, stored.cols);
     std::vector<std::uint8_t>& out = requantized_.emplace_back(dst_row * static_cast<std::size_t>(stored.rows));
-    std::vector<float> row(static_cast<std::size_t>(stored.cols));
     const auto* src = static_cast<const std::uint8_t*>(stored.data);
-    for (std::int64_t r = 0; r < stored.rows; ++r) {
-        dequantize_row(stored.type, src + static_cast<std::size_t>(r) * src_row, row.data(), stored.cols);
-        quantize_row(target, row.data(), out.data() + static_cast<std::size_t>(r) * dst_row, stored.cols);
-    }
+    load_pool_->parallel_for(stored.rows, [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> row(static_cast<std::size_t>(stored.cols));
+        for (std::int64_t r = begin; r < end; ++r) {
+            dequantize_row(stored.type, src + static_cast<std::size_t>(r) * src_row, row.data(), stored.cols);
+            quantize_row(target, row.data(), out.data() + static_cast<std::size_t>(r) * dst_row, stored.cols);
+        }
+    });
+    loaded_weight_bytes_ = loaded_weight_bytes_ + out.size() - src_row * static_cast<std::size_t>(stored.rows);
     return WeightTensor{target, stored.rows, stored.cols, out.data()};
 }
 

@@ -14,6 +14,7 @@
 #include "engine/model_load_options.h"
 #include "engine/tokenizer.h"
 #include "kernels/model_weights.h"
+#include "kernels/thread_pool.h"
 
 namespace kvscope {
 
@@ -39,6 +40,9 @@ public:
     // are left as stored).
     std::optional<TensorType> requantized_to() const { return requantized_to_; }
     int num_requantized_weights() const { return static_cast<int>(requantized_.size()); }
+    // Bytes of the weights as loaded: config().weight_bytes (as stored) with the re-quantised
+    // weights counted at their new size.
+    std::uint64_t loaded_weight_bytes() const { return loaded_weight_bytes_; }
 
 private:
     Model(GgufFile file, const ModelLoadOptions& options);
@@ -55,7 +59,9 @@ private:
     std::vector<std::vector<std::uint8_t>> requantized_;  // 2-D weights re-quantised at load
     std::optional<TensorType> requantized_to_;
     ModelLoadOptions options_;
+    std::uint64_t loaded_weight_bytes_ = 0;
     std::uint64_t bytes_done_ = 0;  // stored bytes of the weights visited so far (for progress)
+    std::unique_ptr<ThreadPool> load_pool_;  // re-quantisation threads, during the load only
     std::unique_ptr<Tokenizer> tokenizer_;
     ChatTemplate chat_template_;
 };

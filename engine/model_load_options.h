@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "kernels/tensor_type.h"
@@ -11,10 +12,13 @@
 namespace kvscope {
 
 struct ModelLoadOptions {
-    // Every 2-D weight (embedding, attention, feed-forward, output) re-quantised to this type: F16,
-    // Q8_0 or Q4_0. Each row is dequantised to f32 and quantised again. A weight whose row length
-    // is not a multiple of the type's block keeps its stored type. nullopt: weights as stored.
+    // Every 2-D weight (embedding, attention, feed-forward, output) re-quantised to this type, one
+    // of requantization_targets(). Each row is dequantised to f32 and quantised again. A weight
+    // whose row length is not a multiple of the type's block (32 elements, 256 for the K-quants)
+    // keeps its stored type. nullopt: weights as stored.
     std::optional<TensorType> weight_type;
+    // Threads that re-quantise (rows of a weight split between them); <= 0: all cores.
+    int threads = 0;
     // Called on the loading thread with the fraction done (0..1) and what is being done.
     std::function<void(double fraction, const std::string& stage)> on_progress;
 
@@ -22,7 +26,11 @@ struct ModelLoadOptions {
     void validate() const;
 };
 
-// The types weights can be re-quantised to at load, for menus and messages: F16, Q8_0, Q4_0.
+// The types weights can be re-quantised to at load, for menus and messages, in menu order:
+// F16, Q8_0, Q6_K, Q5_K, Q4_K, Q4_0.
+std::span<const TensorType> requantization_targets();
 bool is_requantization_target(TensorType type);
+// "F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0", for messages.
+std::string requantization_target_list();
 
 }  // namespace kvscope

@@ -18,6 +18,7 @@
 #include <QThread>
 #include <QVBoxLayout>
 
+#include "engine/model_load_options.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "ui/workbench_settings.h"
 
@@ -102,7 +103,10 @@ QWidget* SettingsDialog::buildModelBox() {
     m_weights = new QComboBox(box);
     m_weights->setObjectName("weightType");
     m_weights->addItem(tr("as stored"), QString());
-    for (const char* t : {"F16", "Q8_0", "Q4_0"}) m_weights->addItem(tr("re-quantised to %1").arg(t), QString(t));
+    for (TensorType t : requantization_targets()) {
+        const QString name = QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
+        m_weights->addItem(tr("re-quantised to %1").arg(name), name);
+    }
     m_weights->setToolTip(
         tr("Re-quantise every 2-D weight at load (rows whose length does not fit the type's blocks "
            "stay as stored)"));

@@ -45,7 +45,8 @@ QStringList validateLoadRequest(const LoadRequest& request) {
     QStringList problems;
     if (request.source.trimmed().isEmpty()) problems << QObject::tr("choose a model file (or the embedded model)");
     if (request.weightType && !is_requantization_target(*request.weightType))
-        problems << QObject::tr("weights can be re-quantised to F16, Q8_0 or Q4_0 only");
+        problems << QObject::tr("weights can be re-quantised to %1 only")
+                        .arg(QString::fromStdString(requantization_target_list()));
     for (const std::string& p : request.config.validate()) problems << QString::fromStdString(p);
     return problems;
 }

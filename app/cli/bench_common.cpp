@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/cli/engine_options.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 #include "kernels/backend.h"
@@ -37,6 +38,7 @@ nlohmann::json stats_json(const Stats& s) {
 ArgParser parser(const std::string& command, const std::string& summary, std::vector<OptionSpec> options) {
     const std::vector<OptionSpec> common = {
         {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
+        weight_type_option(),
         {"threads", "N[,N...]", "CPU threads; a list runs each (default: all cores)"},
         {"json", "", "print one JSON object instead of the table"},
         {"json-file", "PATH", "also write the JSON object to PATH"},
@@ -74,6 +76,7 @@ std::vector<std::int64_t> integer_list(const ParsedArgs& args, const std::string
 CommonOptions common_options(const ParsedArgs& a) {
     CommonOptions o;
     o.model_path = a.string("model").value_or(std::string(kEmbeddedModelName));
+    o.weight_type = weight_type_from_args(a);
     const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     for (std::int64_t t : integer_list(a, "threads", std::to_string(hardware), 1, 1024)) {
         o.threads.push_back(static_cast<int>(t));
@@ -90,6 +93,13 @@ CommonOptions common_options(const ParsedArgs& a) {
         o.cache_dtype = *t;
     }
     return o;
+}
+
+std::shared_ptr<const Model> load_model(const CommonOptions& common) {
+    ModelLoadOptions options;
+    options.weight_type = common.weight_type;
+    options.threads = *std::max_element(common.threads.begin(), common.threads.end());
+    return Model::load(common.model_path, options);
 }
 
 std::unique_ptr<Engine> make_engine(std::shared_ptr<const Model> model, const EngineConfig& config, bool pack_weights) {
@@ -138,8 +148,11 @@ nlohmann::json model_json(const Model& model, const std::string& path) {
             {"name", c.name},
             {"architecture", c.architecture_name},
             {"weight_type", std::string(type_name(c.weight_type))},
+            {"requantized_to", model.requantized_to() ? nlohmann::json(std::string(type_name(*model.requantized_to())))
+                                                      : nlohmann::json(nullptr)},
             {"params", c.num_params},
             {"weight_bytes", c.weight_bytes},
+            {"loaded_weight_bytes", model.loaded_weight_bytes()},
             {"layers", c.shape.num_layers},
             {"dim", c.shape.dim}};
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,13 @@ struct Stats {
 Stats stats(const std::vector<double>& values);
 nlohmann::json stats_json(const Stats& s);
 
-// The parser of a bench subcommand: its own options, then --model, --threads, --json, --json-file,
-// --no-repack, --block-size, --cache-dtype (the options every bench takes).
+// The parser of a bench subcommand: its own options, then --model, --weight-type, --threads,
+// --json, --json-file, --no-repack, --block-size, --cache-dtype (the options every bench takes).
 ArgParser parser(const std::string& command, const std::string& summary, std::vector<OptionSpec> options);
 
 struct CommonOptions {
     std::string model_path;    // as given (or the embedded model's name)
+    std::optional<TensorType> weight_type;  // --weight-type: re-quantised at load (nullopt: as stored)
     std::vector<int> threads;  // --threads 1,2 -> {1, 2}; default {hardware threads}
     bool json = false;
     std::string json_file;  // --json-file: the JSON also goes there (the table to stdout)
@@ -36,6 +38,9 @@ struct CommonOptions {
     TensorType cache_dtype = TensorType::F32;
 };
 CommonOptions common_options(const ParsedArgs& args);
+
+// The model of --model, re-quantised as --weight-type asks (on the most threads of --threads).
+std::shared_ptr<const Model> load_model(const CommonOptions& common);
 
 // "1,2,4" -> {1, 2, 4}; each in [min, max]. Throws UsageError naming the option.
 std::vector<std::int64_t> integer_list(const ParsedArgs& args, const std::string& name, const std::string& fallback,

@@ -84,7 +84,7 @@ int run_bench_latency(const std::vector<std::string>& args) {
     }
     if (tests.empty()) throw UsageError("nothing to run: give a --prompt-tokens or --gen-tokens above 0");
 
-    const std::shared_ptr<const Model> model = Model::load(common.model_path);
+    const std::shared_ptr<const Model> model = bench::load_model(common);
     if (longest > model->shape().max_context && model->shape().max_context > 0) {
         throw ConfigError("a test needs " + std::to_string(longest) + " tokens, more than the model's context of " +
                           std::to_string(model->shape().max_context) + "; use shorter tests");
@@ -115,7 +115,7 @@ int run_bench_latency(const std::vector<std::string>& args) {
             if (!common.json)
                 std::fprintf(stderr, "kvscope: %s, %d threads: %.2f t/s\n", test.name.c_str(), threads, s.mean);
             results.push_back(result_json(test, threads, depth, seconds, tps));
-            table.add_row({model->config().name, bench::format_bytes(double(model->config().weight_bytes)),
+            table.add_row({model->config().name, bench::format_bytes(double(model->loaded_weight_bytes())),
                            bench::format_number(double(model->config().num_params) / 1e9, 2) + " B", backend,
                            std::to_string(threads), test.name,
                            bench::format_number(s.mean, 2) + " ± " + bench::format_number(s.stddev, 2)});

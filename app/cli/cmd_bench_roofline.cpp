@@ -66,7 +66,7 @@ int run_bench_roofline(const std::vector<std::string>& args) {
     const auto probe_bytes = static_cast<std::size_t>(a.integer("probe-mib", 512, 1, 1 << 16)) << 20;
     const int passes = static_cast<int>(a.integer("passes", 3, 1, 100));
 
-    const std::shared_ptr<const Model> model = Model::load(common.model_path);
+    const std::shared_ptr<const Model> model = bench::load_model(common);
     // mean context over the run: positions 0 .. gen - 1 are read while generating
     const std::uint64_t per_token = bytes_per_token(*model, gen / 2, common.cache_dtype, common.pack_weights);
     nlohmann::json results = nlohmann::json::array();

@@ -49,8 +49,8 @@ int run_bench_throughput(const std::vector<std::string>& args) {
         {"json", "", "print one JSON object instead of the table"},
         {"json-file", "PATH", "also write the JSON object to PATH"},
         {"no-repack", "", "read Q4_0/Q8_0/Q4_K/Q5_K weights as stored instead of packed"},
-        {"model", "PATH", "GGUF model file (default: the embedded stories260K)"},
     };
+    append_model_options(options);
     append_engine_options(options);
     const ArgParser parser("bench throughput", "Offline serving throughput of a synthetic workload through the engine.",
                            options);

@@ -1,5 +1,7 @@
 #include "app/cli/engine_options.h"
 
+#include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -7,9 +9,37 @@
 #include "resources/embedded_model.h"
 
 namespace kvscope::cli {
+namespace {
+
+std::string lowercase(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+}
+
+}  // namespace
 
 void append_model_options(std::vector<OptionSpec>& options) {
     options.push_back({"model", "PATH", "GGUF model file (default: the embedded stories260K)"});
+    options.push_back(weight_type_option());
+}
+
+OptionSpec weight_type_option() {
+    std::string types;
+    for (TensorType t : requantization_targets()) types += ", " + lowercase(std::string(type_name(t)));
+    return {"weight-type", "TYPE",
+            "re-quantise every 2-D weight at load: as-stored (default)" + types +
+                " (rows that do not fit the type's blocks stay as stored)"};
+}
+
+std::optional<TensorType> weight_type_from_args(const ParsedArgs& args) {
+    const std::optional<std::string> text = args.string("weight-type");
+    if (!text || *text == "as-stored") return std::nullopt;
+    const std::optional<TensorType> t = parse_tensor_type(*text);
+    if (!t || !is_requantization_target(*t)) {
+        throw UsageError("--weight-type: expected as-stored or one of " + requantization_target_list() + ", got '" +
+                         *text + "'");
+    }
+    return t;
 }
 
 void append_sampling_options(std::vector<OptionSpec>& options) {
@@ -56,7 +86,20 @@ void append_engine_options(std::vector<OptionSpec>& options) {
 }
 
 std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args) {
-    return Model::load(args.string("model").value_or(std::string(kEmbeddedModelName)));
+    ModelLoadOptions options;
+    options.weight_type = weight_type_from_args(args);
+    options.threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
+    const auto start = std::chrono::steady_clock::now();
+    auto model = Model::load(args.string("model").value_or(std::string(kEmbeddedModelName)), options);
+    if (model->requantized_to()) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr,
+                     "kvscope: re-quantised %d weights to %s at load in %.1f s (weights %.1f MiB -> %.1f MiB)\n",
+                     model->num_requantized_weights(), std::string(type_name(*model->requantized_to())).c_str(),
+                     seconds, static_cast<double>(model->config().weight_bytes) / (1 << 20),
+                     static_cast<double>(model->loaded_weight_bytes()) / (1 << 20));
+    }
+    return model;
 }
 
 SamplingParams sampling_params_from_args(const ParsedArgs& a) {

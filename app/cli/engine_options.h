@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,13 @@ void append_model_options(std::vector<OptionSpec>& options);
 void append_sampling_options(std::vector<OptionSpec>& options);
 void append_engine_options(std::vector<OptionSpec>& options);
 
+// --model with --weight-type (re-quantisation at load, on --threads threads).
 std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args);
+// --weight-type: "as-stored" (the default) or a re-quantisation target (f16, q8_0, q6_k, q5_k,
+// q4_k, q4_0; any case). Throws UsageError naming the choices.
+std::optional<TensorType> weight_type_from_args(const ParsedArgs& args);
+// The help line of --weight-type, shared with the bench commands.
+OptionSpec weight_type_option();
 SamplingParams sampling_params_from_args(const ParsedArgs& args);
 EngineConfig engine_config_from_args(const ParsedArgs& args);
 // Prints the engine's backend note ("...; using the CPU backend") to stderr, once per process.

@@ -18,7 +18,7 @@ namespace kvscope::server {
 
 struct ModelCard {
     std::string architecture;   // "llama", "qwen2"
-    std::string weight_type;    // the type of most weight bytes ("F32", "Q4_K")
+    std::string weight_type;    // the type of most weight bytes as served (a re-quantisation target if any)
     std::string chat_template;  // "plain", "chatml", ...
     std::string backend;        // "cpu (avx2)", "cuda", ...
     std::string cache_dtype;    // the KV cache's element type ("F32", "F16", "Q8_0")

@@ -41,6 +41,8 @@ void expect_model(const nlohmann::json& j) {
     EXPECT_GT(j["model"]["params"].get<std::int64_t>(), 0);
     EXPECT_GT(j["model"]["weight_bytes"].get<std::int64_t>(), 0);
     EXPECT_EQ(j["model"]["weight_type"], "F32");
+    EXPECT_TRUE(j["model"]["requantized_to"].is_null());
+    EXPECT_EQ(j["model"]["loaded_weight_bytes"], j["model"]["weight_bytes"]);
 }
 
 TEST(BenchCli, LatencyRunsEachTestAndReportsRatesOfTheTokensAskedFor) {
@@ -77,6 +79,23 @@ TEST(BenchCli, LatencyDepthStartsGenerationAfterAnUntimedPrompt) {
     EXPECT_EQ(j["results"][0]["test"], "tg4 @ d30");
     EXPECT_EQ(j["results"][0]["depth"], 30);
     EXPECT_EQ(j["results"][0]["n_gen"], 4);
+}
+
+// --weight-type re-quantises at load: the JSON keeps the file's type and size and adds the target
+// and the size as loaded (the embedded model: 32 of its F32 weights fit Q8_0's blocks, a quarter
+// of the bytes each, plus a 2-byte scale per 32; ffn_down's 172-wide rows stay F32).
+TEST(BenchCli, WeightTypeIsAppliedAndReported) {
+    for (const char* sub : {"latency --prompt-tokens 8 --gen-tokens 2 --repetitions 1",
+                            "throughput --num-prompts 2 --input-len 4 --output-len 2"}) {
+        const auto j = run_json(std::string("bench ") + sub + " --threads 1 --weight-type q8_0");
+        EXPECT_EQ(j["model"]["weight_type"], "F32") << sub;
+        EXPECT_EQ(j["model"]["requantized_to"], "Q8_0") << sub;
+        const auto stored = j["model"]["weight_bytes"].get<std::int64_t>();
+        const auto loaded = j["model"]["loaded_weight_bytes"].get<std::int64_t>();
+        EXPECT_LT(loaded, stored / 2) << sub;
+        EXPECT_GT(loaded, stored / 5) << sub;
+    }
+    EXPECT_EQ(run("bench latency --weight-type q4_1").exit_code, 2);
 }
 
 TEST(BenchCli, BatchedCountsEveryPromptAndGeneratedToken) {

@@ -160,6 +160,42 @@ TEST(Cli, MakeModelWritesAQ4KMMixtureThatInfoNamesAndThatGenerates) {
     EXPECT_NE(r.err.find("--type: unknown weight type 'q4_0_m'"), std::string::npos) << r.err;
 }
 
+// make-model writes its rows as f32 and quantises them; an F32 file re-quantised at load goes
+// through the same quantiser, so it must generate exactly what the file written as Q4_K does.
+TEST(Cli, AnF32ModelReQuantisedToQ4KAtLoadGeneratesWhatAQ4KFileDoes) {
+    const auto f32 = (kvscope::test::temp_dir() / "rq-f32.gguf").string();
+    const auto q4k = (kvscope::test::temp_dir() / "rq-q4k.gguf").string();
+    const std::vector<std::string> shape = {"--preset", "tiny", "--dim", "256", "--ffn", "512", "--layers", "2"};
+    auto make = [&](const std::string& path, const std::string& type) {
+        std::vector<std::string> args = {"make-model", "--out", path, "--type", type};
+        args.insert(args.end(), shape.begin(), shape.end());
+        return run(args);
+    };
+    ASSERT_EQ(make(f32, "f32").exit_code, 0);
+    ASSERT_EQ(make(q4k, "q4_k").exit_code, 0);
+    const std::vector<std::string> gen = {"generate", "--prompt",     "a b c",  "--max-tokens", "12", "--temperature",
+                                          "0",        "--ignore-eos", "--json", "--threads",    "2"};
+    auto generate = [&](const std::string& path, std::vector<std::string> extra) {
+        std::vector<std::string> args = gen;
+        args.insert(args.end(), {"--model", path});
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run(args);
+    };
+    const RunResult want = generate(q4k, {});
+    ASSERT_EQ(want.exit_code, 0) << want.err;
+    const RunResult got = generate(f32, {"--weight-type", "Q4_K"});
+    ASSERT_EQ(got.exit_code, 0) << got.err;
+    EXPECT_NE(got.err.find("re-quantised 16 weights to Q4_K at load"), std::string::npos) << got.err;
+    EXPECT_EQ(json_lines(got.out).at(0)["token_ids"], json_lines(want.out).at(0)["token_ids"]);
+    const RunResult stored = generate(f32, {"--weight-type", "as-stored"});
+    ASSERT_EQ(stored.exit_code, 0) << stored.err;
+    EXPECT_EQ(stored.err.find("re-quantised"), std::string::npos) << stored.err;
+
+    const RunResult bad = generate(f32, {"--weight-type", "q4_k_m"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("--weight-type: expected as-stored or one of"), std::string::npos) << bad.err;
+}
+
 TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     RunResult r = run({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"});
     EXPECT_EQ(r.exit_code, 1);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "engine/engine.h"
 #include "engine/error.h"
@@ -46,14 +47,22 @@ std::vector<std::int32_t> engine_greedy(std::shared_ptr<const Model> model, cons
     return test::run_alone(engine, r);
 }
 
-TEST(ModelRequant, OnlyF16Q80AndQ40AreTargets) {
-    ModelLoadOptions options;
-    options.weight_type = TensorType::Q4_K;
-    try {
-        Model::load("", options);
-        FAIL() << "Q4_K accepted";
-    } catch (const ConfigError& e) {
-        EXPECT_NE(std::string(e.what()).find("F16, Q8_0 or Q4_0"), std::string::npos) << e.what();
+TEST(ModelRequant, TheTargetsAreF16Q80TheKQuantsAndQ40) {
+    const std::vector<TensorType> want = {TensorType::F16,  TensorType::Q8_0, TensorType::Q6_K,
+                                          TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0};
+    EXPECT_EQ(std::vector<TensorType>(requantization_targets().begin(), requantization_targets().end()), want);
+    EXPECT_EQ(requantization_target_list(), "F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0");
+    for (TensorType refused :
+         {TensorType::F32, TensorType::BF16, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_K}) {
+        ModelLoadOptions options;
+        options.weight_type = refused;
+        try {
+            Model::load("", options);
+            FAIL() << type_name(refused) << " accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find("choose F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0"), std::string::npos)
+                << e.what();
+        }
     }
 }
 
@@ -111,10 +120,12 @@ TEST(ModelRequant, LogitsFollowTheRoundTripNotTheStoredWeights) {
     const auto path = test::temp_dir() / "f32.gguf";
     write_synthetic_model(spec, path.string());
     const std::vector<std::int32_t> tokens{1, 300, 301, 302, 303, 304, 305, 306};
-    for (TensorType type : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) {
+    for (TensorType type :
+         {TensorType::F16, TensorType::Q8_0, TensorType::Q6_K, TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0}) {
         ModelLoadOptions options;
         options.weight_type = type;
         auto model = Model::load(path.string(), options);
+        ASSERT_EQ(model->weights().layers[0].wq.type, type);  // 256-wide rows fit every target's blocks
         const auto want = test::ReferenceModel(model->gguf(), type).forward(tokens).back();
         const auto stored = test::ReferenceModel(model->gguf()).forward(tokens).back();
         auto backend = make_cpu_backend(model->shape(), model->weights(), KvCacheSpec{1, 16, TensorType::F32},
@@ -132,11 +143,42 @@ TEST(ModelRequant, LogitsFollowTheRoundTripNotTheStoredWeights) {
             err_stored = std::max(err_stored, double(std::abs(got[i] - stored[i])));
             scale = std::max(scale, double(std::abs(want[i])));
         }
-        // F16 rows meet f32 activations (exact products); Q8_0/Q4_0 rows meet 8-bit activations.
+        // F16 rows meet f32 activations (exact products); the others meet 8-bit activations.
         EXPECT_LT(err_want, (type == TensorType::F16 ? 1e-3 : 0.03) * scale) << type_name(type);
-        if (type == TensorType::Q4_0) {
-            EXPECT_LT(err_want, 0.5 * err_stored) << "Q4_0 logits do not follow the round trip";
+        if (type == TensorType::Q4_0 || type == TensorType::Q4_K) {
+            EXPECT_LT(err_want, 0.5 * err_stored) << type_name(type) << " logits do not follow the round trip";
         }
+    }
+}
+
+// The rows of a weight are split between the load's threads: any count writes the same bytes, and
+// the loaded size counts each converted weight at its new size (summed here from the file's own
+// tensor list).
+TEST(ModelRequant, ThreadsWriteTheSameBytesAndTheLoadedSizeCountsThem) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.dim = 256, spec.ffn_dim = 512, spec.num_heads = 4, spec.num_kv_heads = 2;
+    const auto path = test::temp_dir() / "f32-threads.gguf";
+    write_synthetic_model(spec, path.string());
+    for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0}) {
+        ModelLoadOptions one, three;
+        one.weight_type = three.weight_type = type;
+        one.threads = 1;
+        three.threads = 3;
+        auto a = Model::load(path.string(), one), b = Model::load(path.string(), three);
+        const auto wa = all_weights(a->weights()), wb = all_weights(b->weights());
+        ASSERT_EQ(wa.size(), wb.size());
+        for (std::size_t i = 0; i < wa.size(); ++i) {
+            ASSERT_EQ(wa[i]->type, type);
+            const std::size_t bytes = static_cast<std::size_t>(wa[i]->rows) * row_bytes(type, wa[i]->cols);
+            EXPECT_EQ(std::memcmp(wa[i]->data, wb[i]->data, bytes), 0) << type_name(type) << " weight " << i;
+        }
+        std::uint64_t want = 0;
+        for (const GgufTensorInfo& t : a->gguf().tensors()) {
+            want += t.shape.size() == 2 ? static_cast<std::uint64_t>(t.shape[1]) * row_bytes(type, t.shape[0])
+                                        : t.num_bytes;
+        }
+        EXPECT_EQ(a->loaded_weight_bytes(), want) << type_name(type);
+        EXPECT_LT(a->loaded_weight_bytes(), a->config().weight_bytes);
     }
 }
 

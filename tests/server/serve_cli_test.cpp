@@ -133,6 +133,27 @@ TEST(ServeCli, BenchServeWritesItsJson) {
     EXPECT_EQ(serve.stop(SIGTERM), 0);
 }
 
+// --weight-type re-quantises at load; the model card names the type the server runs, and a type
+// that is not a target is refused with the list of targets.
+TEST(ServeCli, WeightTypeReQuantisesAtLoadAndTheModelCardSaysSo) {
+    ServeProcess serve({"--weight-type", "q8_0"});
+    const int port = std::stoi(serve.wait_for(kListening));
+    EXPECT_NE(serve.err().find("kvscope: re-quantised 32 weights to Q8_0 at load"), std::string::npos) << serve.err();
+    httplib::Client client("127.0.0.1", port);
+    const auto models = client.Get("/v1/models");
+    ASSERT_TRUE(models);
+    ASSERT_EQ(models->status, 200);
+    EXPECT_EQ(json::parse(models->body)["data"][0]["kvscope"]["weight_type"], "Q8_0") << models->body;
+    EXPECT_EQ(serve.stop(SIGTERM), 0);
+
+    const CliResult bad = run_cli(KVSCOPE_CLI, {"serve", "--weight-type", "q4_1"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(
+        bad.err.find("--weight-type: expected as-stored or one of F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0, got 'q4_1'"),
+        std::string::npos)
+        << bad.err;
+}
+
 TEST(ServeCli, BadFlagsExit2AndABusyPortExits1) {
     EXPECT_EQ(WEXITSTATUS(std::system((std::string(KVSCOPE_CLI) + " serve --port 70000 2>/dev/null").c_str())), 2);
     EXPECT_EQ(WEXITSTATUS(std::system((std::string(KVSCOPE_CLI) + " serve --bogus 2>/dev/null").c_str())), 2);

@@ -31,7 +31,7 @@ private slots:
         QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);
         WorkbenchSettings s;
         s.load.source = dir.filePath("m.gguf");
-        s.load.weightType = TensorType::Q4_0;
+        s.load.weightType = TensorType::Q4_K;
         s.load.config.block_size = 32;
         s.load.config.kv_cache_bytes = std::int64_t(64) << 20;
         s.load.config.num_kv_blocks = 500;
@@ -48,7 +48,7 @@ private slots:
         s.write(store);
         const WorkbenchSettings r = WorkbenchSettings::read(store);
         QCOMPARE(r.load.source, s.load.source);
-        QCOMPARE(r.load.weightType, std::optional<TensorType>(TensorType::Q4_0));
+        QCOMPARE(r.load.weightType, std::optional<TensorType>(TensorType::Q4_K));
         QCOMPARE(r.load.config.block_size, 32);
         QCOMPARE(r.load.config.kv_cache_bytes, std::int64_t(64) << 20);
         QCOMPARE(r.load.config.num_kv_blocks, std::optional<std::int32_t>(500));
@@ -70,7 +70,7 @@ private slots:
         store.setValue("cache/dtype", "Q9_9");
         store.setValue("cache/prefixCaching", "maybe");
         store.setValue("scheduler/maxNumSeqs", 123456789);
-        store.setValue("model/weightType", "Q4_K");  // not a re-quantisation target
+        store.setValue("model/weightType", "Q4_1");  // not a re-quantisation target
         store.setValue("model/source", dir.filePath("gone.gguf"));
         store.setValue("backend/threads", 32);
         store.setValue("backend/kind", "tpu");
@@ -165,6 +165,21 @@ private slots:
         dialog.setRequest(LoadRequest{embeddedModelSource(), std::nullopt, EngineConfig{}});
         QCOMPARE(inspect.count(), 1);
         QCOMPARE(inspect.at(0).at(0).toString(), embeddedModelSource());
+    }
+
+    void theWeightsMenuOffersEveryReQuantisationTarget() {
+        SettingsDialog dialog;
+        auto* weights = dialog.findChild<QComboBox*>("weightType");
+        QVERIFY(weights);
+        const std::vector<std::optional<TensorType>> want = {std::nullopt,     TensorType::F16,  TensorType::Q8_0,
+                                                             TensorType::Q6_K, TensorType::Q5_K, TensorType::Q4_K,
+                                                             TensorType::Q4_0};
+        QCOMPARE(weights->count(), int(want.size()));
+        for (int i = 0; i < weights->count(); ++i) {
+            weights->setCurrentIndex(i);
+            QCOMPARE(dialog.request().weightType, want[std::size_t(i)]);
+        }
+        QCOMPARE(weights->itemText(5), QString("re-quantised to Q4_K"));
     }
 
     void theDialogReturnsWhatItShowsAndRefusesBadSettings() {
