@@ -91,7 +91,13 @@ std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args) {
     options.threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
     const auto start = std::chrono::steady_clock::now();
     auto model = Model::load(args.string("model").value_or(std::string(kEmbeddedModelName)), options);
-    if (model->requantized_to()) {
+    if (model->requantized_to() && model->num_requantized_weights() == 0) {
+        const TensorType t = *model->requantized_to();
+        std::fprintf(stderr,
+                     "kvscope: --weight-type %s: no weight's rows are a multiple of its %d-element blocks; the "
+                     "weights stay as stored\n",
+                     std::string(type_name(t)).c_str(), static_cast<int>(type_info(t).block_elems));
+    } else if (model->requantized_to()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr,
                      "kvscope: re-quantised %d weights to %s at load in %.1f s (weights %.1f MiB -> %.1f MiB)\n",

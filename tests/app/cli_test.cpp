@@ -191,6 +191,13 @@ TEST(Cli, AnF32ModelReQuantisedToQ4KAtLoadGeneratesWhatAQ4KFileDoes) {
     ASSERT_EQ(stored.exit_code, 0) << stored.err;
     EXPECT_EQ(stored.err.find("re-quantised"), std::string::npos) << stored.err;
 
+    // the embedded model's 64-wide rows fit no K-quant block: said, and it runs as stored
+    const RunResult none = run({"generate", "--prompt", "x", "--max-tokens", "2", "--weight-type", "q5_k"});
+    ASSERT_EQ(none.exit_code, 0) << none.err;
+    EXPECT_NE(none.err.find("--weight-type Q5_K: no weight's rows are a multiple of its 256-element blocks"),
+              std::string::npos)
+        << none.err;
+
     const RunResult bad = generate(f32, {"--weight-type", "q4_k_m"});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("--weight-type: expected as-stored or one of"), std::string::npos) << bad.err;

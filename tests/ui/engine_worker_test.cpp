@@ -297,8 +297,15 @@ private slots:
         QCOMPARE(summary.numBlocks, 64);
         QCOMPARE(summary.numRequantized, 32);
         QCOMPARE(kvscope::ui::weightDescription(summary), QString("Q8_0 (re-quantised from F32)"));
-        call([w = m_worker] { w->loadModel(embeddedLoad()); });  // back to the default for the tests below
+        // Q4_K's 256-element blocks fit none of the embedded model's rows (64 and 172 wide)
+        load.weightType = kvscope::TensorType::Q4_K;
+        call([w = m_worker, load] { w->loadModel(load); });
         QVERIFY(waitFor(loaded, 2));
+        const auto none = loaded.at(1).at(0).value<kvscope::ui::ModelSummary>();
+        QCOMPARE(none.numRequantized, 0);
+        QCOMPARE(kvscope::ui::weightDescription(none), QString("F32 (no weight fits Q4_K's blocks)"));
+        call([w = m_worker] { w->loadModel(embeddedLoad()); });  // back to the default for the tests below
+        QVERIFY(waitFor(loaded, 3));
     }
 
     void aBadModelIsRejectedAndTheOldOneKeepsServing() {
