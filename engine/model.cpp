@@ -10,37 +10,11 @@
 
 namespace kvscope {
 
-namespace {
-
-constexpr TensorType kRequantizationTargets[] = {TensorType::F16,  TensorType::Q8_0, TensorType::Q6_K,
-                                                 TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0};
-
-}  // namespace
-
 void ModelLoadOptions::validate() const {
     if (weight_type && !is_requantization_target(*weight_type)) {
         throw ConfigError("weights cannot be re-quantised to " + std::string(type_name(*weight_type)) +
                           " at load; choose " + requantization_target_list() + ", or keep them as stored");
     }
-}
-
-std::span<const TensorType> requantization_targets() {
-    return kRequantizationTargets;
-}
-
-bool is_requantization_target(TensorType type) {
-    return std::find(std::begin(kRequantizationTargets), std::end(kRequantizationTargets), type) !=
-           std::end(kRequantizationTargets);
-}
-
-std::string requantization_target_list() {
-    std::string out;
-    const std::size_t n = std::size(kRequantizationTargets);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (i > 0) out += i + 1 == n ? " or " : ", ";
-        out += type_name(kRequantizationTargets[i]);
-    }
-    return out;
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& source, const ModelLoadOptions& options) {
@@ -120,9 +94,8 @@ WeightTensor Model::weight(const std::string& name) {
 // Row by row: stored type -> f32 -> the target type, into a buffer this Model keeps; the rows
 // are split between the load's threads.
 WeightTensor Model::requantize(const WeightTensor& stored) {
-    if (!requantized_to_ || stored.type == *requantized_to_) return stored;
+    if (!requantized_to_ || !requantizes(stored.type, stored.cols, *requantized_to_)) return stored;
     const TensorType target = *requantized_to_;
-    if (stored.cols % type_info(target).block_elems != 0) return stored;
     const std::size_t src_row = row_bytes(stored.type, stored.cols);
     const std::size_t dst_row = row_bytes(target, stored.cols);
     std::vector<std::uint8_t>& out = requantized_.emplace_back(dst_row * static_cast<std::size_t>(stored.rows));

@@ -4,18 +4,17 @@
 
 #include <functional>
 #include <optional>
-#include <span>
 #include <string>
 
+#include "engine/requantization.h"
 #include "kernels/tensor_type.h"
 
 namespace kvscope {
 
 struct ModelLoadOptions {
     // Every 2-D weight (embedding, attention, feed-forward, output) re-quantised to this type, one
-    // of requantization_targets(). Each row is dequantised to f32 and quantised again. A weight
-    // whose row length is not a multiple of the type's block (32 elements, 256 for the K-quants)
-    // keeps its stored type. nullopt: weights as stored.
+    // of requantization_targets(). Each row is dequantised to f32 and quantised again; which
+    // weights change type: requantizes() (engine/requantization.h). nullopt: weights as stored.
     std::optional<TensorType> weight_type;
     // Threads that re-quantise (rows of a weight split between them); <= 0: all cores.
     int threads = 0;
@@ -25,12 +24,5 @@ struct ModelLoadOptions {
     // Throws ConfigError when weight_type is not one of the re-quantisation targets.
     void validate() const;
 };
-
-// The types weights can be re-quantised to at load, for menus and messages, in menu order:
-// F16, Q8_0, Q6_K, Q5_K, Q4_K, Q4_0.
-std::span<const TensorType> requantization_targets();
-bool is_requantization_target(TensorType type);
-// "F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0", for messages.
-std::string requantization_target_list();
 
 }  // namespace kvscope

@@ -81,6 +81,15 @@ struct ModelFileInfo {
     QVector<QPair<QString, QString>> metadata;  // key, value as text
     QVector<TensorRow> tensors;
     QVector<QPair<QString, qint64>> typeCounts;  // tensor type -> tensors of that type
+    // What each re-quantisation target would give (estimate_requantization), in menu order.
+    struct Requantized {
+        QString type;             // "Q4_K"
+        quint64 weightBytes = 0;  // every tensor, the converted ones at their new size
+        int numConverted = 0;     // 2-D tensors that change type
+    };
+    quint64 weightBytes = 0;  // every tensor as stored
+    int numMatrices = 0;      // 2-D tensors
+    QVector<Requantized> requantized;
 };
 
 }  // namespace kvscope::ui

@@ -110,8 +110,13 @@ QWidget* SettingsDialog::buildModelBox() {
     m_weights->setToolTip(
         tr("Re-quantise every 2-D weight at load (rows whose length does not fit the type's blocks "
            "stay as stored)"));
+    m_weightsEstimate = new QLabel(box);
+    m_weightsEstimate->setObjectName("weightsEstimate");
+    auto* weightsRow = new QHBoxLayout;
+    weightsRow->addWidget(m_weights);
+    weightsRow->addWidget(m_weightsEstimate, 1);
     auto* form = new QFormLayout;
-    form->addRow(tr("Weights"), m_weights);
+    form->addRow(tr("Weights"), weightsRow);
     auto* layout = new QVBoxLayout(box);
     layout->addLayout(row);
     layout->addWidget(m_summary);
@@ -130,6 +135,7 @@ QWidget* SettingsDialog::buildModelBox() {
         sourceChanged();
     });
     connect(m_weights, &QComboBox::currentIndexChanged, this, &SettingsDialog::validate);
+    connect(m_weights, &QComboBox::currentIndexChanged, this, &SettingsDialog::showWeightsEstimate);
     return box;
 }
 
@@ -237,13 +243,53 @@ void SettingsDialog::sourceChanged() {
     if (source.isEmpty() || source == m_inspected) return;
     m_inspected = source;
     m_summary->setText(tr("Reading %1…").arg(source));
+    m_fileInfo = ModelFileInfo{};
+    showWeightsEstimate();
     m_metadata->setRowCount(0);
     m_tensors->setRowCount(0);
     emit inspectRequested(source);
 }
 
+namespace {
+
+QString mebibytes(quint64 bytes) {
+    return QObject::tr("%1 MiB").arg(double(bytes) / (1024.0 * 1024.0), 0, 'f', 1);
+}
+
+}  // namespace
+
+// "2098.4 MiB" as stored; "2098.4 MiB -> 590.4 MiB (156 of 156 weights)" re-quantised; or why
+// nothing would change. Empty until the chosen file's header has been read.
+void SettingsDialog::showWeightsEstimate() {
+    if (m_fileInfo.source.isEmpty() || !m_fileInfo.error.isEmpty()) {
+        m_weightsEstimate->clear();
+        return;
+    }
+    const QString target = m_weights->currentData().toString();
+    if (target.isEmpty()) {
+        m_weightsEstimate->setText(mebibytes(m_fileInfo.weightBytes));
+        return;
+    }
+    for (const ModelFileInfo::Requantized& r : m_fileInfo.requantized) {
+        if (r.type != target) continue;
+        if (r.numConverted == 0) {
+            m_weightsEstimate->setText(tr("%1 (no weight's rows fit %2's blocks: kept as stored)")
+                                           .arg(mebibytes(m_fileInfo.weightBytes), target));
+        } else {
+            m_weightsEstimate->setText(tr("%1 → %2 (%3 of %4 weights)")
+                                           .arg(mebibytes(m_fileInfo.weightBytes), mebibytes(r.weightBytes))
+                                           .arg(r.numConverted)
+                                           .arg(m_fileInfo.numMatrices));
+        }
+        return;
+    }
+    m_weightsEstimate->clear();
+}
+
 void SettingsDialog::setFileInfo(const ModelFileInfo& info) {
     if (info.source != m_source->text().trimmed()) return;  // an answer for a file no longer chosen
+    m_fileInfo = info;
+    showWeightsEstimate();
     if (!info.error.isEmpty()) {
         m_summary->setText(QStringLiteral("<span style=\"color:#b00020\">%1</span>").arg(info.error.toHtmlEscaped()));
         return;

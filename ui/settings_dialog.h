@@ -40,12 +40,14 @@ private:
     QWidget* buildEngineBox();
     void sourceChanged();
     void validate();
+    void showWeightsEstimate();
 
     QLineEdit* m_source = nullptr;
     QLabel* m_summary = nullptr;
     QTableWidget* m_metadata = nullptr;
     QTableWidget* m_tensors = nullptr;
     QComboBox* m_weights = nullptr;
+    QLabel* m_weightsEstimate = nullptr;  // the weights' size as stored or re-quantised, for the file
     QComboBox* m_dtype = nullptr;
     QComboBox* m_blockSize = nullptr;
     QSpinBox* m_budget = nullptr;
@@ -62,6 +64,7 @@ private:
     QDialogButtonBox* m_buttons = nullptr;
     QStringList m_problems;
     QString m_inspected;
+    ModelFileInfo m_fileInfo;  // the last header read for the chosen file (no source: none yet)
 };
 
 }  // namespace kvscope::ui

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model_config.h"
+#include "engine/requantization.h"
 #include "resources/embedded_model.h"
 
 namespace kvscope::app {
@@ -64,6 +65,12 @@ ui::ModelFileInfo readModelFileInfo(const QString& source) {
             ++counts[std::string(type_name(t.type))];
         }
         for (const auto& [type, count] : counts) info.typeCounts.append({qs(type), count});
+        for (const TensorType target : requantization_targets()) {
+            const RequantizationEstimate e = estimate_requantization(file, target);
+            info.requantized.append({qs(type_name(target)), e.weight_bytes, e.num_converted});
+            info.numMatrices = e.num_matrices;
+        }
+        for (const GgufTensorInfo& t : file.tensors()) info.weightBytes += t.num_bytes;
     } catch (const Error& e) {
         info.error = QString::fromStdString(e.what());
     }

@@ -179,6 +179,10 @@ TEST(ModelRequant, ThreadsWriteTheSameBytesAndTheLoadedSizeCountsThem) {
         }
         EXPECT_EQ(a->loaded_weight_bytes(), want) << type_name(type);
         EXPECT_LT(a->loaded_weight_bytes(), a->config().weight_bytes);
+        // the estimate the settings dialog shows before loading says the same
+        const RequantizationEstimate e = estimate_requantization(a->gguf(), type);
+        EXPECT_EQ(e.weight_bytes, want) << type_name(type);
+        EXPECT_EQ(e.num_converted, a->num_requantized_weights()) << type_name(type);
     }
 }
 

@@ -281,6 +281,21 @@ private slots:
         QCOMPARE(info.typeCounts.size(), 1);
         QCOMPARE(info.typeCounts[0].first, QString("F32"));
         QVERIFY(info.summary.contains("5 layers"));
+        // the size of each re-quantisation: of 37 matrices F16 changes all, the 32-element types
+        // 32 (ffn_down's rows are 172 wide), the K-quants' 256-element blocks none
+        quint64 stored = 0;
+        for (const auto& t : info.tensors) stored += t.bytes;
+        QCOMPARE(info.weightBytes, stored);
+        QCOMPARE(info.numMatrices, 37);
+        QCOMPARE(info.requantized.size(), 6);
+        for (const auto& r : info.requantized) {
+            const bool k = r.type.endsWith("_K");
+            QCOMPARE(r.numConverted, r.type == "F16" ? 37 : k ? 0 : 32);
+            if (k)
+                QCOMPARE(r.weightBytes, stored);
+            else
+                QVERIFY(r.weightBytes < stored);
+        }
         call([w = m_worker] { w->inspectModel("/nonexistent.gguf"); });
         QVERIFY(waitFor(inspected, 2));
         QVERIFY(inspected.at(1).at(0).value<kvscope::ui::ModelFileInfo>().error.contains("cannot open"));

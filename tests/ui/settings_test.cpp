@@ -182,6 +182,31 @@ private slots:
         QCOMPARE(weights->itemText(5), QString("re-quantised to Q4_K"));
     }
 
+    void theWeightsEstimateFollowsTheChoice() {
+        SettingsDialog dialog;
+        LoadRequest r;
+        r.source = "/models/m.gguf";
+        dialog.setRequest(r);
+        auto* weights = dialog.findChild<QComboBox*>("weightType");
+        auto* estimate = dialog.findChild<QLabel*>("weightsEstimate");
+        QVERIFY(weights && estimate);
+        QVERIFY(estimate->text().isEmpty());  // nothing read yet
+        ModelFileInfo info;
+        info.source = "/models/m.gguf";
+        info.weightBytes = 4 << 20;
+        info.numMatrices = 10;
+        info.requantized = {{"Q8_0", 1 << 20, 8}, {"Q4_K", 4 << 20, 0}};
+        dialog.setFileInfo(info);
+        QCOMPARE(estimate->text(), QString("4.0 MiB"));
+        weights->setCurrentIndex(weights->findData(QString("Q8_0")));
+        QCOMPARE(estimate->text(), QString("4.0 MiB → 1.0 MiB (8 of 10 weights)"));
+        weights->setCurrentIndex(weights->findData(QString("Q4_K")));
+        QCOMPARE(estimate->text(), QString("4.0 MiB (no weight's rows fit Q4_K's blocks: kept as stored)"));
+        // another file chosen: cleared until its header comes
+        dialog.setRequest(LoadRequest{"/models/other.gguf", std::nullopt, EngineConfig{}});
+        QVERIFY(estimate->text().isEmpty());
+    }
+
     void theDialogReturnsWhatItShowsAndRefusesBadSettings() {
         SettingsDialog dialog;
         QSignalSpy inspect(&dialog, &SettingsDialog::inspectRequested);

@@ -1,0 +1,52 @@
+#include "engine/requantization.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace kvscope {
+namespace {
+
+constexpr TensorType kRequantizationTargets[] = {TensorType::F16,  TensorType::Q8_0, TensorType::Q6_K,
+                                                 TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0};
+
+}  // namespace
+
+std::span<const TensorType> requantization_targets() {
+    return kRequantizationTargets;
+}
+
+bool is_requantization_target(TensorType type) {
+    return std::find(std::begin(kRequantizationTargets), std::end(kRequantizationTargets), type) !=
+           std::end(kRequantizationTargets);
+}
+
+std::string requantization_target_list() {
+    std::string out;
+    const std::size_t n = std::size(kRequantizationTargets);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i > 0) out += i + 1 == n ? " or " : ", ";
+        out += type_name(kRequantizationTargets[i]);
+    }
+    return out;
+}
+
+bool requantizes(TensorType stored, std::int64_t cols, TensorType target) {
+    return stored != target && cols % type_info(target).block_elems == 0;
+}
+
+RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target) {
+    RequantizationEstimate e;
+    for (const GgufTensorInfo& t : file.tensors()) {
+        const bool matrix = t.shape.size() == 2;
+        e.num_matrices += matrix ? 1 : 0;
+        if (matrix && requantizes(t.type, t.shape[0], target)) {
+            e.weight_bytes += static_cast<std::uint64_t>(t.shape[1]) * row_bytes(target, t.shape[0]);
+            ++e.num_converted;
+        } else {
+            e.weight_bytes += t.num_bytes;
+        }
+    }
+    return e;
+}
+
+}  // namespace kvscope

@@ -1,0 +1,37 @@
+#pragma once
+// Re-quantisation of weights at load (ModelLoadOptions::weight_type): which types a load may
+// convert to, which weights a conversion touches, and what it gives, before any loading (the
+// workbench's settings show it for the file chosen).
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "engine/gguf.h"
+#include "kernels/tensor_type.h"
+
+namespace kvscope {
+
+// The types weights can be re-quantised to at load, for menus and messages, in menu order:
+// F16, Q8_0, Q6_K, Q5_K, Q4_K, Q4_0.
+std::span<const TensorType> requantization_targets();
+bool is_requantization_target(TensorType type);
+// "F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0", for messages.
+std::string requantization_target_list();
+
+// Whether a 2-D weight stored as `stored` with rows of `cols` elements changes type when the load
+// re-quantises to `target`: not already that type, and its rows a whole number of the target's
+// blocks (32 elements, 256 for the K-quants). Model::load follows this rule.
+bool requantizes(TensorType stored, std::int64_t cols, TensorType target);
+
+struct RequantizationEstimate {
+    std::uint64_t weight_bytes = 0;  // every tensor's bytes, the converted ones at their new size
+    int num_converted = 0;           // 2-D tensors that change type
+    int num_matrices = 0;            // 2-D tensors in the file
+};
+
+// What re-quantising `file`'s 2-D tensors to `target` gives (the weights of a llama-family file
+// are exactly its 2-D tensors).
+RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target);
+
+}  // namespace kvscope
