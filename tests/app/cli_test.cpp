@@ -203,6 +203,47 @@ TEST(Cli, AnF32ModelReQuantisedToQ4KAtLoadGeneratesWhatAQ4KFileDoes) {
     EXPECT_NE(bad.err.find("--weight-type: expected as-stored or one of"), std::string::npos) << bad.err;
 }
 
+// quantize writes the file a load-time re-quantisation would run: generating from it gives the
+// ids of generating from the input with --weight-type; info names the new file type.
+TEST(Cli, QuantizeWritesAFileThatRunsLikeTheReQuantisedLoad) {
+    const auto f32 = (kvscope::test::temp_dir() / "qz-f32.gguf").string();
+    const auto q5k = (kvscope::test::temp_dir() / "qz-q5k.gguf").string();
+    ASSERT_EQ(run({"make-model", "--out", f32, "--type", "f32", "--preset", "tiny", "--dim", "256", "--ffn", "512",
+                   "--layers", "2"})
+                  .exit_code,
+              0);
+    RunResult r = run({"quantize", "--model", f32, "--type", "Q5_K", "--out", q5k, "--threads", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("16 of"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("tensors re-quantised to Q5_K"), std::string::npos) << r.err;
+    r = run({"info", "--model", q5k});
+    EXPECT_NE(r.out.find("mostly Q5_K (file type Q5_K - Small)"), std::string::npos) << r.out;
+    const std::vector<std::string> gen = {"generate",      "--prompt", "a b c",        "--max-tokens", "10",
+                                          "--temperature", "0",        "--ignore-eos", "--json"};
+    auto ids = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = gen;
+        args.insert(args.end(), extra.begin(), extra.end());
+        const RunResult g = run(args);
+        EXPECT_EQ(g.exit_code, 0) << g.err;
+        return json_lines(g.out).at(0)["token_ids"];
+    };
+    EXPECT_EQ(ids({"--model", q5k}), ids({"--model", f32, "--weight-type", "q5_k"}));
+
+    r = run({"quantize", "--model", f32, "--type", "q5_k", "--out", f32});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
+    r = run({"quantize", "--model", f32, "--type", "q4_1", "--out", q5k});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--type: expected one of F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0, got 'q4_1'"), std::string::npos)
+        << r.err;
+    r = run({"quantize", "--model", f32, "--type", "q5_k"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--out PATH is required"), std::string::npos) << r.err;
+    r = run({"quantize", "--model", "/nonexistent.gguf", "--type", "q5_k", "--out", q5k});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("/nonexistent.gguf: cannot open"), std::string::npos) << r.err;
+}
+
 TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     RunResult r = run({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"});
     EXPECT_EQ(r.exit_code, 1);

@@ -1,0 +1,56 @@
+// kvscope-cli quantize: write a GGUF file again with its weights re-quantised (llama-quantize for
+// a plain type), so a model converted once loads without --weight-type.
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "app/cli/args.h"
+#include "app/cli/commands.h"
+#include "engine/gguf.h"
+#include "engine/quantize_file.h"
+#include "engine/requantization.h"
+
+namespace kvscope::cli {
+
+int run_quantize(const std::vector<std::string>& args) {
+    const ArgParser parser(
+        "quantize", "Write a GGUF model again with every 2-D weight re-quantised to one type.",
+        {{"model", "PATH", "the GGUF file to read (required)"},
+         {"out", "PATH", "where to write the new file (required; not the input)"},
+         {"type", "TYPE",
+          "f16, q8_0, q6_k, q5_k, q4_k or q4_0 (required); rows that do not fit its blocks stay as they are"},
+         {"threads", "N", "threads that quantise (default: all cores)"}});
+    const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
+    if (!parsed) return 0;
+    const ParsedArgs& a = *parsed;
+    const std::optional<std::string> in = a.string("model"), out = a.string("out"), type = a.string("type");
+    if (!in) throw UsageError("--model PATH is required");
+    if (!out) throw UsageError("--out PATH is required");
+    if (!type) throw UsageError("--type TYPE is required: one of " + requantization_target_list());
+    const std::optional<TensorType> target = parse_tensor_type(*type);
+    if (!target || !is_requantization_target(*target)) {
+        throw UsageError("--type: expected one of " + requantization_target_list() + ", got '" + *type + "'");
+    }
+    std::error_code ec;
+    if (std::filesystem::equivalent(*in, *out, ec)) {
+        throw UsageError("--out " + *out + " is the input file; write to another path");
+    }
+    const int threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
+    const GgufFile file = GgufFile::open(*in);
+    const auto start = std::chrono::steady_clock::now();
+    const QuantizeFileResult r = quantize_file(file, *target, *out, threads);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr,
+                 "kvscope: wrote %s: %d of %d tensors re-quantised to %s in %.1f s (tensor data %.1f MiB -> %.1f "
+                 "MiB)\n",
+                 out->c_str(), r.num_converted, r.num_tensors, std::string(type_name(*target)).c_str(), seconds,
+                 static_cast<double>(r.bytes_in) / (1 << 20), static_cast<double>(r.bytes_out) / (1 << 20));
+    if (r.num_converted == 0) {
+        std::fprintf(stderr, "kvscope: no tensor changed: none is a 2-D weight whose rows fit %s's %d-element blocks\n",
+                     std::string(type_name(*target)).c_str(), static_cast<int>(type_info(*target).block_elems));
+    }
+    return 0;
+}
+
+}  // namespace kvscope::cli

@@ -1,0 +1,110 @@
+// quantize_file (kvscope-cli quantize): the file it writes holds, tensor for tensor, what a
+// load-time re-quantisation of the input holds in memory (the same rule and quantisers, an
+// independent path: Model::load's buffers); its metadata is the input's with llama.cpp's file
+// type; a failed write leaves nothing behind.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/model.h"
+#include "engine/quantize_file.h"
+#include "engine/synthetic_model.h"
+#include "kernels/quant.h"
+#include "tests/support/paths.h"
+
+namespace kvscope {
+namespace {
+
+std::string synthetic_f32(const char* name, std::int32_t ffn_dim, std::int32_t vocab_size) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.dim = 256, spec.ffn_dim = ffn_dim, spec.num_heads = 4, spec.num_kv_heads = 2, spec.num_layers = 2;
+    spec.vocab_size = vocab_size;
+    const auto path = (test::temp_dir() / name).string();
+    write_synthetic_model(spec, path);
+    return path;
+}
+
+// The weights the Model runs, by tensor name (all_weights of model_requant_test, with names).
+const WeightTensor* weight_named(const Model& m, const std::string& name) {
+    const ModelWeights& w = m.weights();
+    if (name == "token_embd.weight") return &w.token_embedding;
+    if (name == "output.weight") return &w.output;
+    for (std::size_t l = 0; l < w.layers.size(); ++l) {
+        const LayerWeights& lw = w.layers[l];
+        const std::pair<const char*, const WeightTensor*> named[] = {
+            {"attn_q.weight", &lw.wq},        {"attn_k.weight", &lw.wk},         {"attn_v.weight", &lw.wv},
+            {"attn_output.weight", &lw.wo},   {"ffn_gate.weight", &lw.ffn_gate}, {"ffn_up.weight", &lw.ffn_up},
+            {"ffn_down.weight", &lw.ffn_down}};
+        for (const auto& [suffix, t] : named) {
+            if (name == "blk." + std::to_string(l) + "." + suffix) return t;
+        }
+    }
+    return nullptr;
+}
+
+TEST(QuantizeFile, TheFileHoldsWhatALoadTimeReQuantisationRuns) {
+    // ffn 320: ffn_down's 320-wide rows fit 32-element blocks but not the K-quants' 256; a 20,000
+    // token vocabulary: the embedding and output are written in several 4 MiB chunks (F16, Q8_0)
+    const std::string in_path = synthetic_f32("qf-in.gguf", 320, 20000);
+    const GgufFile in = GgufFile::open(in_path);
+    for (TensorType target : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::F16}) {
+        const std::string out_path = (test::temp_dir() / "qf-out.gguf").string();
+        const QuantizeFileResult r = quantize_file(in, target, out_path, 3);
+        const GgufFile out = GgufFile::open(out_path);
+        ModelLoadOptions options;
+        options.weight_type = target;
+        const auto model = Model::load(in_path, options);
+        EXPECT_EQ(r.num_converted, model->num_requantized_weights()) << type_name(target);
+        EXPECT_EQ(r.num_tensors, int(in.tensors().size()));
+        EXPECT_EQ(r.bytes_out, model->loaded_weight_bytes()) << type_name(target);
+        ASSERT_EQ(out.tensors().size(), in.tensors().size());
+        const bool k_quant = target == TensorType::Q4_K || target == TensorType::Q6_K;
+        for (std::size_t i = 0; i < in.tensors().size(); ++i) {
+            const GgufTensorInfo& a = in.tensors()[i];
+            const GgufTensorInfo& b = out.tensors()[i];
+            ASSERT_EQ(a.name, b.name);
+            EXPECT_EQ(a.shape, b.shape) << a.name;
+            const bool ffn_down = a.name.find("ffn_down") != std::string::npos;
+            const TensorType want = a.shape.size() == 2 && !(k_quant && ffn_down) ? target : a.type;
+            EXPECT_EQ(b.type, want) << a.name << " " << type_name(target);
+            const auto bytes = out.tensor_data(b);
+            if (const WeightTensor* w = weight_named(*model, a.name)) {
+                ASSERT_EQ(w->type, b.type) << a.name;
+                EXPECT_EQ(std::memcmp(bytes.data(), w->data, bytes.size()), 0) << a.name << " " << type_name(target);
+            } else {
+                const auto stored = in.tensor_data(a);  // 1-D: copied
+                ASSERT_EQ(bytes.size(), stored.size()) << a.name;
+                EXPECT_EQ(std::memcmp(bytes.data(), stored.data(), bytes.size()), 0) << a.name;
+            }
+        }
+        // the metadata in order, general.file_type set as llama.cpp names the type
+        ASSERT_EQ(out.metadata().size(), in.metadata().size() + (in.find("general.file_type") ? 0 : 1));
+        for (std::size_t i = 0; i < in.metadata().size(); ++i) {
+            EXPECT_EQ(out.metadata()[i].first, in.metadata()[i].first);
+            if (in.metadata()[i].first != "general.file_type") {
+                EXPECT_EQ(out.metadata()[i].second, in.metadata()[i].second) << in.metadata()[i].first;
+            }
+        }
+        const std::int64_t want_file_type = target == TensorType::Q4_K   ? 14
+                                            : target == TensorType::Q6_K ? 18
+                                            : target == TensorType::Q8_0 ? 7
+                                                                         : 1;
+        EXPECT_EQ(out.get_int("general.file_type"), want_file_type) << type_name(target);
+    }
+}
+
+TEST(QuantizeFile, RefusesOtherTypesAndAFailedWriteLeavesNothing) {
+    const std::string in_path = synthetic_f32("qf-in2.gguf", 256, 512);
+    const GgufFile in = GgufFile::open(in_path);
+    EXPECT_THROW(quantize_file(in, TensorType::Q4_1, (test::temp_dir() / "x.gguf").string(), 1), ConfigError);
+    const auto dir = test::temp_dir() / "qf-missing-dir";
+    std::filesystem::remove_all(dir);
+    EXPECT_THROW(quantize_file(in, TensorType::Q4_0, (dir / "out.gguf").string(), 1), FileError);
+    EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+}  // namespace
+}  // namespace kvscope
