@@ -1,25 +1,51 @@
 #include "engine/quantize_file.h"
 
+#include <charconv>
 #include <cstring>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
 #include "engine/llama_file_type.h"
+#include "engine/model_config.h"
 #include "engine/requantization.h"
 #include "kernels/quant.h"
 #include "kernels/thread_pool.h"
 
 namespace kvscope {
 
-QuantizeFileResult quantize_file(const GgufFile& in, TensorType target, const std::string& out_path, int threads) {
-    if (!is_requantization_target(target)) {
-        throw ConfigError("cannot quantise to " + std::string(type_name(target)) + "; choose " +
+namespace {
+
+// "blk.12.attn_v.weight" -> 12; -1 for a tensor outside the blocks
+int layer_of(const std::string& name) {
+    if (name.rfind("blk.", 0) != 0) return -1;
+    int layer = 0;
+    const char* end = name.data() + name.size();
+    const auto [ptr, ec] = std::from_chars(name.data() + 4, end, layer);
+    return ec == std::errc() && ptr != end && *ptr == '.' ? layer : -1;
+}
+
+}  // namespace
+
+QuantizeFileResult quantize_file(const GgufFile& in, TensorType base, const std::string& out_path, int threads,
+                                 bool k_quant_medium) {
+    if (!is_requantization_target(base)) {
+        throw ConfigError("cannot quantise to " + std::string(type_name(base)) + "; choose " +
                           requantization_target_list());
+    }
+    if (k_quant_medium && base != TensorType::Q4_K && base != TensorType::Q5_K) {
+        throw ConfigError("the _M mixture is over Q4_K or Q5_K, not " + std::string(type_name(base)));
+    }
+    int num_layers = 0;
+    bool tied = false;
+    if (k_quant_medium) {  // ModelError for a file that is not a model
+        const ModelConfig config = read_model_config(in);
+        num_layers = config.shape.num_layers;
+        tied = config.tied_embeddings;
     }
     GgufWriter w;
     for (const auto& [key, value] : in.metadata()) w.set(key, value);
-    w.set_u32("general.file_type", llama_file_type(target, false));
+    w.set_u32("general.file_type", llama_file_type(base, k_quant_medium));
 
     ThreadPool pool(threads);
     QuantizeFileResult result;
@@ -27,6 +53,8 @@ QuantizeFileResult quantize_file(const GgufFile& in, TensorType target, const st
         const std::span<const std::uint8_t> src = in.tensor_data(t);
         ++result.num_tensors;
         result.bytes_in += t.num_bytes;
+        const TensorType target =
+            k_quant_medium ? k_quant_medium_type(base, t.name, layer_of(t.name), num_layers, tied) : base;
         if (t.shape.size() != 2 || !requantizes(t.type, t.shape[0], target)) {
             // copied as it streams out (never held whole: a file may keep gigabytes as stored)
             w.add_tensor(t.name, t.shape, t.type, [src](std::uint64_t byte_offset, std::span<std::uint8_t> out) {

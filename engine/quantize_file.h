@@ -21,8 +21,12 @@ struct QuantizeFileResult {
 // Writes `in` to `out_path`: the metadata in order (general.file_type set to llama.cpp's value
 // for `target`), then every tensor in order, the 2-D ones that requantizes() converted row by row
 // (dequantised to f32, quantised to `target`, on `threads` threads; <= 0: all cores) and streamed,
-// the rest copied. Atomic (GgufWriter). Throws ConfigError for a target that is not a
-// re-quantisation target, FileError when writing fails.
-QuantizeFileResult quantize_file(const GgufFile& in, TensorType target, const std::string& out_path, int threads);
+// the rest copied. With `k_quant_medium` (target Q4_K or Q5_K) the weights take llama.cpp's "_M"
+// mixture (k_quant_medium_type; the file must be a model this engine reads, for its layer
+// count). Atomic (GgufWriter). Throws ConfigError for a target that is not a re-quantisation
+// target (or not Q4_K/Q5_K with k_quant_medium), ModelError for a mixture of a file that is not a
+// model, FileError when writing fails.
+QuantizeFileResult quantize_file(const GgufFile& in, TensorType target, const std::string& out_path, int threads,
+                                 bool k_quant_medium = false);
 
 }  // namespace kvscope

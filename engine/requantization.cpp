@@ -9,6 +9,15 @@ namespace {
 constexpr TensorType kRequantizationTargets[] = {TensorType::F16,  TensorType::Q8_0, TensorType::Q6_K,
                                                  TensorType::Q5_K, TensorType::Q4_K, TensorType::Q4_0};
 
+// llama.cpp's use_more_bits: the first and last eighth of n, and every third one between.
+bool more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 }  // namespace
 
 std::span<const TensorType> requantization_targets() {
@@ -32,6 +41,13 @@ std::string requantization_target_list() {
 
 bool requantizes(TensorType stored, std::int64_t cols, TensorType target) {
     return stored != target && cols % type_info(target).block_elems == 0;
+}
+
+TensorType k_quant_medium_type(TensorType base, const std::string& name, int layer, int num_layers, bool tied) {
+    const bool output = name == "output.weight" || (tied && name == "token_embd.weight");
+    const bool more = layer >= 0 && more_bits(layer, num_layers) &&
+                      (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight"));
+    return output || more ? TensorType::Q6_K : base;
 }
 
 RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target) {

@@ -24,6 +24,13 @@ std::string requantization_target_list();
 // blocks (32 elements, 256 for the K-quants). Model::load follows this rule.
 bool requantizes(TensorType stored, std::int64_t cols, TensorType target);
 
+// llama.cpp's "_M" mixture over a Q4_K or Q5_K base (Q4_K_M, Q5_K_M: what most downloaded GGUF
+// files are): the type of the 2-D weight `name` ("blk.3.ffn_down.weight"; `layer` its block
+// index, -1 for token_embd and output) in a model of `num_layers` blocks. Q6_K for the output
+// (or the embedding when `tied`: no output.weight), and for attn_v and ffn_down in the first and
+// last eighth of the layers and every third layer between (use_more_bits); `base` otherwise.
+TensorType k_quant_medium_type(TensorType base, const std::string& name, int layer, int num_layers, bool tied);
+
 struct RequantizationEstimate {
     std::uint64_t weight_bytes = 0;  // every tensor's bytes, the converted ones at their new size
     int num_converted = 0;           // 2-D tensors that change type

@@ -6,6 +6,7 @@
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
 #include "engine/llama_file_type.h"
+#include "engine/requantization.h"
 #include "engine/rng.h"
 #include "engine/unicode.h"
 #include "kernels/quant.h"
@@ -160,25 +161,9 @@ void SyntheticModelSpec::validate() const {
     }
 }
 
-namespace {
-
-// llama.cpp's use_more_bits: the first and last eighth of n, and every third one between.
-bool more_bits(int i, int n) {
-    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-}
-
-bool ends_with(const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-}  // namespace
-
 TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer) {
     if (!spec.k_quant_medium) return spec.weight_type;
-    const bool output = name == "output.weight" || (spec.tied_embeddings && name == "token_embd.weight");
-    const bool more = layer >= 0 && more_bits(layer, spec.num_layers) &&
-                      (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight"));
-    return output || more ? TensorType::Q6_K : spec.weight_type;
+    return k_quant_medium_type(spec.weight_type, name, layer, spec.num_layers, spec.tied_embeddings);
 }
 
 bool parse_synthetic_weight_type(const std::string& text, SyntheticModelSpec& spec) {

@@ -25,9 +25,8 @@ struct SyntheticModelSpec {
     float rms_eps = 1e-5f;
     bool tied_embeddings = false;
     TensorType weight_type = TensorType::F32;  // 2-D weights; norms and biases stay F32
-    // llama.cpp's "_M" mixture over a Q4_K or Q5_K weight_type (Q4_K_M, Q5_K_M: what most
-    // downloaded GGUF files are): Q6_K for the output (or the tied embedding), and for attn_v and
-    // ffn_down in the first and last eighth of the layers and every third layer between.
+    // llama.cpp's "_M" mixture over a Q4_K or Q5_K weight_type (k_quant_medium_type in
+    // engine/requantization.h).
     bool k_quant_medium = false;
     // "llama": SentencePiece pieces with byte fallback; "gpt2": byte-level BPE with merges, the
     // Qwen2 pre-tokenizer, ChatML special tokens and a ChatML chat template (as Qwen2 ships).

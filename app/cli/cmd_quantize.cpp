@@ -19,7 +19,8 @@ int run_quantize(const std::vector<std::string>& args) {
         {{"model", "PATH", "the GGUF file to read (required)"},
          {"out", "PATH", "where to write the new file (required; not the input)"},
          {"type", "TYPE",
-          "f16, q8_0, q6_k, q5_k, q4_k or q4_0 (required); rows that do not fit its blocks stay as they are"},
+          "f16, q8_0, q6_k, q5_k, q4_k or q4_0, or q4_k_m / q5_k_m (llama.cpp's mixtures: Q6_K output, attn_v and "
+          "ffn_down in some layers) (required); rows that do not fit the blocks stay as they are"},
          {"threads", "N", "threads that quantise (default: all cores)"}});
     const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
     if (!parsed) return 0;
@@ -27,10 +28,18 @@ int run_quantize(const std::vector<std::string>& args) {
     const std::optional<std::string> in = a.string("model"), out = a.string("out"), type = a.string("type");
     if (!in) throw UsageError("--model PATH is required");
     if (!out) throw UsageError("--out PATH is required");
-    if (!type) throw UsageError("--type TYPE is required: one of " + requantization_target_list());
-    const std::optional<TensorType> target = parse_tensor_type(*type);
-    if (!target || !is_requantization_target(*target)) {
-        throw UsageError("--type: expected one of " + requantization_target_list() + ", got '" + *type + "'");
+    if (!type) {
+        throw UsageError("--type TYPE is required: " + requantization_target_list() +
+                         ", or the mixture Q4_K_M or Q5_K_M");
+    }
+    // a plain type, or Q4_K_M / Q5_K_M: the mixture over Q4_K / Q5_K
+    const bool medium = type->size() > 2 && (type->ends_with("_m") || type->ends_with("_M"));
+    const std::optional<TensorType> target = parse_tensor_type(medium ? type->substr(0, type->size() - 2) : *type);
+    const bool ok = target && is_requantization_target(*target) &&
+                    (!medium || *target == TensorType::Q4_K || *target == TensorType::Q5_K);
+    if (!ok) {
+        throw UsageError("--type: expected " + requantization_target_list() +
+                         ", or the mixture Q4_K_M or Q5_K_M, got '" + *type + "'");
     }
     std::error_code ec;
     if (std::filesystem::equivalent(*in, *out, ec)) {
@@ -39,12 +48,13 @@ int run_quantize(const std::vector<std::string>& args) {
     const int threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
     const GgufFile file = GgufFile::open(*in);
     const auto start = std::chrono::steady_clock::now();
-    const QuantizeFileResult r = quantize_file(file, *target, *out, threads);
+    const QuantizeFileResult r = quantize_file(file, *target, *out, threads, medium);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr,
                  "kvscope: wrote %s: %d of %d tensors re-quantised to %s in %.1f s (tensor data %.1f MiB -> %.1f "
                  "MiB)\n",
-                 out->c_str(), r.num_converted, r.num_tensors, std::string(type_name(*target)).c_str(), seconds,
+                 out->c_str(), r.num_converted, r.num_tensors,
+                 (std::string(type_name(*target)) + (medium ? "_M mixture" : "")).c_str(), seconds,
                  static_cast<double>(r.bytes_in) / (1 << 20), static_cast<double>(r.bytes_out) / (1 << 20));
     if (r.num_converted == 0) {
         std::fprintf(stderr, "kvscope: no tensor changed: none is a 2-D weight whose rows fit %s's %d-element blocks\n",

@@ -228,14 +228,23 @@ TEST(Cli, QuantizeWritesAFileThatRunsLikeTheReQuantisedLoad) {
         return json_lines(g.out).at(0)["token_ids"];
     };
     EXPECT_EQ(ids({"--model", q5k}), ids({"--model", f32, "--weight-type", "q5_k"}));
+    r = run({"quantize", "--model", f32, "--type", "Q4_K_M", "--out", q5k});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("re-quantised to Q4_K_M mixture"), std::string::npos) << r.err;
+    EXPECT_NE(run({"info", "--model", q5k}).out.find("(file type Q4_K - Medium)"), std::string::npos);
 
     r = run({"quantize", "--model", f32, "--type", "q5_k", "--out", f32});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
     r = run({"quantize", "--model", f32, "--type", "q4_1", "--out", q5k});
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("--type: expected one of F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0, got 'q4_1'"), std::string::npos)
+    EXPECT_NE(r.err.find("--type: expected F16, Q8_0, Q6_K, Q5_K, Q4_K or Q4_0, or the mixture Q4_K_M or Q5_K_M, got "
+                         "'q4_1'"),
+              std::string::npos)
         << r.err;
+    r = run({"quantize", "--model", f32, "--type", "q6_k_m", "--out", q5k});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("got 'q6_k_m'"), std::string::npos) << r.err;
     r = run({"quantize", "--model", f32, "--type", "q5_k"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--out PATH is required"), std::string::npos) << r.err;

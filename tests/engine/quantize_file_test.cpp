@@ -96,6 +96,44 @@ TEST(QuantizeFile, TheFileHoldsWhatALoadTimeReQuantisationRuns) {
     }
 }
 
+// make-model writes each tensor by quantising the same f32 rows its F32 file holds, so the _M
+// mixture of the F32 file must be make-model's q4_k_m / q5_k_m file, tensor for tensor.
+TEST(QuantizeFile, TheMMixturesAreMakeModelsMixtures) {
+    const auto dir = test::temp_dir();
+    const auto f32_path = (dir / "qf-mix-f32.gguf").string();
+    for (const char* type : {"q4_k_m", "q5_k_m"}) {
+        for (bool tied : {false, true}) {
+            SyntheticModelSpec spec = synthetic_preset("tiny");
+            spec.dim = 256, spec.ffn_dim = 512, spec.num_heads = 4, spec.num_kv_heads = 2, spec.num_layers = 9;
+            spec.tied_embeddings = tied;
+            write_synthetic_model(spec, f32_path);
+            ASSERT_TRUE(parse_synthetic_weight_type(type, spec));
+            const auto want_path = (dir / "qf-mix-want.gguf").string();
+            write_synthetic_model(spec, want_path);
+            const auto got_path = (dir / "qf-mix-got.gguf").string();
+            quantize_file(GgufFile::open(f32_path), spec.weight_type, got_path, 2, /*k_quant_medium=*/true);
+            const GgufFile want = GgufFile::open(want_path), got = GgufFile::open(got_path);
+            ASSERT_EQ(want.tensors().size(), got.tensors().size());
+            int q6 = 0;
+            for (std::size_t i = 0; i < want.tensors().size(); ++i) {
+                const GgufTensorInfo& a = want.tensors()[i];
+                const GgufTensorInfo& b = got.tensors()[i];
+                ASSERT_EQ(a.name, b.name);
+                EXPECT_EQ(a.type, b.type) << type << " " << a.name;
+                q6 += b.type == TensorType::Q6_K ? 1 : 0;
+                const auto x = want.tensor_data(a), y = got.tensor_data(b);
+                ASSERT_EQ(x.size(), y.size()) << a.name;
+                EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size()), 0) << type << " " << a.name;
+            }
+            // 9 layers: more bits in layers 0, 3, 6, 7, 8 (attn_v and ffn_down), and the output
+            EXPECT_EQ(q6, 2 * 5 + 1) << type << (tied ? " tied" : "");
+            EXPECT_EQ(got.get_int("general.file_type"), want.get_int("general.file_type"));
+        }
+    }
+    EXPECT_THROW(quantize_file(GgufFile::open(f32_path), TensorType::Q6_K, (dir / "x.gguf").string(), 1, true),
+                 ConfigError);
+}
+
 TEST(QuantizeFile, RefusesOtherTypesAndAFailedWriteLeavesNothing) {
     const std::string in_path = synthetic_f32("qf-in2.gguf", 256, 512);
     const GgufFile in = GgufFile::open(in_path);
