@@ -91,22 +91,15 @@ WeightTensor Model::weight(const std::string& name) {
     return loaded;
 }
 
-// Row by row: stored type -> f32 -> the target type, into a buffer this Model keeps; the rows
-// are split between the load's threads.
+// stored type -> f32 -> the target type, into a buffer this Model keeps, on the load's threads
 WeightTensor Model::requantize(const WeightTensor& stored) {
     if (!requantized_to_ || !requantizes(stored.type, stored.cols, *requantized_to_)) return stored;
     const TensorType target = *requantized_to_;
     const std::size_t src_row = row_bytes(stored.type, stored.cols);
     const std::size_t dst_row = row_bytes(target, stored.cols);
     std::vector<std::uint8_t>& out = requantized_.emplace_back(dst_row * static_cast<std::size_t>(stored.rows));
-    const auto* src = static_cast<const std::uint8_t*>(stored.data);
-    load_pool_->parallel_for(stored.rows, [&](std::int64_t begin, std::int64_t end) {
-        std::vector<float> row(static_cast<std::size_t>(stored.cols));
-        for (std::int64_t r = begin; r < end; ++r) {
-            dequantize_row(stored.type, src + static_cast<std::size_t>(r) * src_row, row.data(), stored.cols);
-            quantize_row(target, row.data(), out.data() + static_cast<std::size_t>(r) * dst_row, stored.cols);
-        }
-    });
+    requantize_rows(stored.type, static_cast<const std::uint8_t*>(stored.data), target, out.data(), stored.cols,
+                    stored.rows, *load_pool_);
     loaded_weight_bytes_ = loaded_weight_bytes_ + out.size() - src_row * static_cast<std::size_t>(stored.rows);
     return WeightTensor{target, stored.rows, stored.cols, out.data()};
 }

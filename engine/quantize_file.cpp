@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstring>
-#include <vector>
 
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
@@ -66,22 +65,14 @@ QuantizeFileResult quantize_file(const GgufFile& in, TensorType base, const std:
         const std::int64_t cols = t.shape[0];
         const std::size_t src_row = row_bytes(t.type, cols), dst_row = row_bytes(target, cols);
         const TensorType stored = t.type;
-        // chunks of whole rows, in order: convert each chunk's rows on the pool's threads
-        w.add_tensor(
-            t.name, t.shape, target,
-            [&pool, src, src_row, dst_row, cols, stored, target](std::uint64_t byte_offset,
-                                                                 std::span<std::uint8_t> out) {
-                const auto first_row = static_cast<std::int64_t>(byte_offset / dst_row);
-                pool.parallel_for(
-                    static_cast<std::int64_t>(out.size() / dst_row), [&](std::int64_t begin, std::int64_t end) {
-                        std::vector<float> row(static_cast<std::size_t>(cols));
-                        for (std::int64_t r = begin; r < end; ++r) {
-                            dequantize_row(stored, src.data() + static_cast<std::size_t>(first_row + r) * src_row,
-                                           row.data(), cols);
-                            quantize_row(target, row.data(), out.data() + static_cast<std::size_t>(r) * dst_row, cols);
-                        }
-                    });
-            });
+        // chunks of whole rows, in order, each converted on the pool's threads
+        w.add_tensor(t.name, t.shape, target,
+                     [&pool, src, src_row, dst_row, cols, stored, target](std::uint64_t byte_offset,
+                                                                          std::span<std::uint8_t> out) {
+                         const std::uint64_t first_row = byte_offset / dst_row;
+                         requantize_rows(stored, src.data() + first_row * src_row, target, out.data(), cols,
+                                         static_cast<std::int64_t>(out.size() / dst_row), pool);
+                     });
         ++result.num_converted;
         result.bytes_out += static_cast<std::uint64_t>(t.shape[1]) * dst_row;
     }

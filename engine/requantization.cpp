@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <vector>
+
+#include "kernels/quant.h"
 
 namespace kvscope {
 namespace {
@@ -48,6 +51,18 @@ TensorType k_quant_medium_type(TensorType base, const std::string& name, int lay
     const bool more = layer >= 0 && more_bits(layer, num_layers) &&
                       (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight"));
     return output || more ? TensorType::Q6_K : base;
+}
+
+void requantize_rows(TensorType from, const std::uint8_t* src, TensorType to, std::uint8_t* dst, std::int64_t cols,
+                     std::int64_t rows, ThreadPool& pool) {
+    const std::size_t src_row = row_bytes(from, cols), dst_row = row_bytes(to, cols);
+    pool.parallel_for(rows, [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> row(static_cast<std::size_t>(cols));
+        for (std::int64_t r = begin; r < end; ++r) {
+            dequantize_row(from, src + static_cast<std::size_t>(r) * src_row, row.data(), cols);
+            quantize_row(to, row.data(), dst + static_cast<std::size_t>(r) * dst_row, cols);
+        }
+    });
 }
 
 RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target) {

@@ -9,6 +9,7 @@
 
 #include "engine/gguf.h"
 #include "kernels/tensor_type.h"
+#include "kernels/thread_pool.h"
 
 namespace kvscope {
 
@@ -30,6 +31,11 @@ bool requantizes(TensorType stored, std::int64_t cols, TensorType target);
 // (or the embedding when `tied`: no output.weight), and for attn_v and ffn_down in the first and
 // last eighth of the layers and every third layer between (use_more_bits); `base` otherwise.
 TensorType k_quant_medium_type(TensorType base, const std::string& name, int layer, int num_layers, bool tied);
+
+// `rows` consecutive rows of `cols` elements, stored as `from` at `src`, written as `to` at `dst`:
+// each dequantised to f32 and quantised again, the rows split between the pool's threads.
+void requantize_rows(TensorType from, const std::uint8_t* src, TensorType to, std::uint8_t* dst, std::int64_t cols,
+                     std::int64_t rows, ThreadPool& pool);
 
 struct RequantizationEstimate {
     std::uint64_t weight_bytes = 0;  // every tensor's bytes, the converted ones at their new size
