@@ -176,6 +176,7 @@ RequestId Engine::add_request(Request request) {
     seq.arrival = arrivals_++;
     seq.cache_key = lora_cache_key(request.cache_key, lora_slot);
     seq.lora_slot = lora_slot;
+    seq.reads_prefix_cache = !state.params.prompt_logprobs.has_value();
     seq.token_ids = std::move(prompt);
     seq.num_prompt_tokens = num_prompt;
     state.samples.push_back(make_sample(state, 0, seq.id));
@@ -229,6 +230,15 @@ std::vector<std::int32_t> Engine::block_tokens(std::int32_t block_id) const {
     return std::vector<std::int32_t>(begin, begin + kv_.pool().block(block_id).num_tokens);
 }
 
+std::pair<std::int32_t, std::int32_t> Engine::prompt_logprob_rows(const ScheduledSequence& s,
+                                                                  const Sequence& seq) const {
+    const RequestState& request = requests_.at(seq.request_id);
+    if (!request.params.prompt_logprobs) return {0, 0};
+    const std::int32_t first = std::max(s.num_computed_tokens, request.next_prompt_logprob);
+    const std::int32_t end = std::min(s.num_computed_tokens + s.num_new_tokens, seq.num_prompt_tokens - 1);
+    return {first, std::max(first, end)};
+}
+
 void Engine::build_forward_batch(const ScheduledBatch& batch) {
     token_ids_.clear();
     positions_.clear();
@@ -253,6 +263,9 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
             slot_tokens_[static_cast<std::size_t>(slot_mapping_.back())] = token_ids_.back();
             block_lora_[static_cast<std::size_t>(slot_mapping_.back() / config_.block_size)] = seq.lora_slot;
         }
+        const auto [first_scored, end_scored] = prompt_logprob_rows(s, seq);
+        const std::int32_t row0 = query_start_.back() - s.num_computed_tokens;  // row of position 0
+        for (std::int32_t p = first_scored; p < end_scored; ++p) logits_rows_.push_back(row0 + p);
         query_start_.push_back(static_cast<std::int32_t>(token_ids_.size()));
         seq_lens_.push_back(s.num_computed_tokens + s.num_new_tokens);
         const auto table = kv_.block_table(s.id).block_ids();
@@ -331,10 +344,18 @@ std::vector<RequestOutput> Engine::step() {
     const std::size_t vocab = static_cast<std::size_t>(model_->shape().vocab_size);
     std::size_t row = 0;
     for (const ScheduledSequence& s : batch.seqs) {
-        if (!s.samples) continue;
-        std::span<float> logits(logits_.data() + row++ * vocab, vocab);
         Sequence& seq = scheduler_.sequence(s.id);
         RequestState& request = requests_.at(seq.request_id);
+        // Prompt logprobs first: their rows come before the sequence's sampling row.
+        const auto [first_scored, end_scored] = prompt_logprob_rows(s, seq);
+        for (std::int32_t p = first_scored; p < end_scored; ++p) {
+            const std::span<const float> scored(logits_.data() + row++ * vocab, vocab);
+            request.pending.prompt_logprobs.push_back(sampler_.score(
+                scored, seq.token_ids[static_cast<std::size_t>(p) + 1], *request.params.prompt_logprobs));
+        }
+        request.next_prompt_logprob = std::max(request.next_prompt_logprob, end_scored);
+        if (!s.samples) continue;
+        std::span<float> logits(logits_.data() + row++ * vocab, vocab);
         // Sample 0 and (after a fork) its new siblings draw from the same logits.
         const bool forks = seq.awaits_fork();
         if (forks) fork_samples(seq, request);

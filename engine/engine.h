@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/backend_factory.h"
@@ -118,11 +119,16 @@ private:
         std::vector<SampleState> samples;  // created as sequences are (sample 0 at add, the rest at fork)
         RequestOutput pending;             // news of the current step
         std::int32_t num_generation_tokens = 0;
+        std::int32_t next_prompt_logprob = 0;  // the first prompt position not scored yet
         TraceRequest trace;  // filled as samples finish, while recording
     };
 
     SampleState make_sample(const RequestState& request, std::int32_t index, SeqId seq) const;
     void build_forward_batch(const ScheduledBatch& batch);
+    // The prompt positions [first, second) whose logits score the next prompt token this step:
+    // the step's rows below the prompt's last that were not scored before (a recomputation after
+    // preemption scores nothing twice). Empty unless the request asked for prompt logprobs.
+    std::pair<std::int32_t, std::int32_t> prompt_logprob_rows(const ScheduledSequence& s, const Sequence& seq) const;
     void fork_samples(Sequence& parent, RequestState& request);
     void append_token(Sequence& seq, RequestState& request, const SampleResult& sample, Clock::time_point now);
     void finish_sample(RequestState& request, SampleState& sample, FinishReason reason, Clock::time_point now);

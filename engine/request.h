@@ -48,6 +48,10 @@ struct SequenceOutput {
 struct RequestOutput {
     RequestId id = 0;
     std::vector<SequenceOutput> samples;  // the samples with news this step
+    // When the request asked for prompt_logprobs: entry i scores prompt token i + 1 (the first has
+    // nothing before it). They all come in the request's first output (the step that samples its
+    // first token), or in the abort's output if it never got that far.
+    std::vector<SampleResult> prompt_logprobs;
     bool finished = false;                // every sample has finished (or the request was aborted)
     RequestTimings timings;               // filled when finished
 };

@@ -79,15 +79,23 @@ SampleResult Sampler::sample(std::span<float> logits, const SamplingParams& para
     SampleResult result;
     if (params.is_greedy()) {
         result.token = argmax_token(logits);
-        if (processed_logprobs) fill_logprobs(logits, full_distribution(logits), params, result);
+        if (processed_logprobs) fill_logprobs(logits, full_distribution(logits), *params.logprobs, result);
     } else {
         const Distribution dist = filter(logits, params);
         result.token = draw(random);
-        if (processed_logprobs) fill_logprobs(logits, dist, params, result);
+        if (processed_logprobs) fill_logprobs(logits, dist, *params.logprobs, result);
     }
 
     if (penalised) restore_penalised(logits);
-    if (raw_logprobs) fill_logprobs(logits, full_distribution(logits), params, result);
+    if (raw_logprobs) fill_logprobs(logits, full_distribution(logits), *params.logprobs, result);
+    return result;
+}
+
+SampleResult Sampler::score(std::span<const float> logits, int32_t token, int32_t num_top) const {
+    KV_CHECK(token >= 0 && static_cast<size_t>(token) < logits.size() && num_top >= 0 && num_top <= kMaxLogprobs);
+    SampleResult result;
+    result.token = token;
+    fill_logprobs(logits, full_distribution(logits), num_top, result);
     return result;
 }
 
@@ -289,15 +297,13 @@ int32_t Sampler::draw(SequenceRandom& random) const {
 
 // ---- logprobs ----
 
-void Sampler::fill_logprobs(std::span<const float> logits, const Distribution& dist, const SamplingParams& params,
+void Sampler::fill_logprobs(std::span<const float> logits, const Distribution& dist, int32_t num_top,
                             SampleResult& result) const {
-    KV_CHECK(params.logprobs.has_value());
     const float chosen = logits[result.token];
     result.logprob = static_cast<float>(dist.logprob(chosen, result.token));
 
     // One pass: the rank of the chosen token, and the most likely tokens by insertion into a small
     // sorted array (scanning ids upwards, an equal logit never displaces an earlier token).
-    const int32_t num_top = *params.logprobs;
     std::array<float, kMaxLogprobs> top_logits{};
     std::array<int32_t, kMaxLogprobs> top_tokens{};
     int32_t num_found = 0;

@@ -78,6 +78,10 @@ public:
     SampleResult sample(std::span<float> logits, const SamplingParams& params, SequenceRandom& random,
                         std::span<const int32_t> prompt_tokens, std::span<const int32_t> output_tokens);
 
+    // How likely `logits` (as the model produced them) found `token`: its raw logprob and rank, and
+    // the `num_top` most likely tokens ([0, kMaxLogprobs]). For prompt logprobs; allocates nothing.
+    SampleResult score(std::span<const float> logits, int32_t token, int32_t num_top) const;
+
     // Step 1 alone, left applied: for inspection and tests.
     void apply_penalties(std::span<float> logits, const SamplingParams& params, std::span<const int32_t> prompt_tokens,
                          std::span<const int32_t> output_tokens);
@@ -123,7 +127,8 @@ private:
     double keep_top_p(double top_p, double total_weight, Distribution& dist);
     int32_t draw(SequenceRandom& random) const;
 
-    void fill_logprobs(std::span<const float> logits, const Distribution& dist, const SamplingParams& params,
+    // The chosen token's logprob and rank under `dist`, and its `num_top` most likely tokens.
+    void fill_logprobs(std::span<const float> logits, const Distribution& dist, int32_t num_top,
                        SampleResult& result) const;
 
     LogprobsMode logprobs_mode_;

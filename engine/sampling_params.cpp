@@ -116,6 +116,10 @@ void SamplingParams::validate(int32_t vocab_size) const {
     if (logprobs && (*logprobs < 0 || *logprobs > kMaxLogprobs)) {
         reject("logprobs", format_number(int64_t{*logprobs}), "must be in [0, " + std::to_string(kMaxLogprobs) + "]");
     }
+    if (prompt_logprobs && (*prompt_logprobs < 0 || *prompt_logprobs > kMaxLogprobs)) {
+        reject("prompt_logprobs", format_number(int64_t{*prompt_logprobs}),
+               "must be in [0, " + std::to_string(kMaxLogprobs) + "]");
+    }
     for (size_t i = 0; i < stop.size(); ++i) {
         const std::string field = indexed("stop", i);
         if (stop[i].empty()) reject(field, quoted(stop[i]), "stop strings must not be empty");

@@ -43,6 +43,11 @@ struct SamplingParams {
 
     // Alternatives to return per token besides the chosen one, [0, kMaxLogprobs]; unset = none.
     std::optional<int32_t> logprobs;
+    // vLLM's prompt_logprobs: the logprob of every prompt token after the first (how likely the
+    // model found it given the tokens before it), with this many alternatives each,
+    // [0, kMaxLogprobs]; unset = none. Always raw (the model's log-softmax). A request that asks
+    // for them computes its whole prompt: it reads nothing from the prefix cache.
+    std::optional<int32_t> prompt_logprobs;
 
     // Throws ConfigError, with a one-line message naming the field, its value and the allowed
     // range, for the first field that is out of range.

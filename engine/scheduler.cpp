@@ -96,7 +96,9 @@ void Scheduler::schedule_waiting(ScheduledBatch& batch, std::int32_t& budget) {
         const std::int32_t seats = seq.awaits_fork() ? seq.num_samples : 1;
         if (num_running() + num_reserved_seats() + seats > config_.max_num_seqs) break;
         KV_CHECK(seq.num_computed_tokens == 0);
-        const PrefixMatch match = kv_.find_cached_prefix(seq.token_ids, seq.cache_key);
+        PrefixMatch match;
+        match.extra_key = seq.cache_key;
+        if (seq.reads_prefix_cache) match = kv_.find_cached_prefix(seq.token_ids, seq.cache_key);
         std::int32_t num_new = seq.num_tokens() - match.num_cached_tokens;
         if (num_new > budget && !config_.enable_chunked_prefill) break;
         num_new = std::min(num_new, budget);

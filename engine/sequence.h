@@ -25,6 +25,7 @@ struct Sequence {
     std::int32_t priority = 0;      // lower first
     std::int64_t arrival = 0;       // request arrival order (FCFS tie-break)
     std::uint64_t cache_key = 0;
+    bool reads_prefix_cache = true;  // false: computes its whole prompt (prompt logprobs need every row)
     std::int32_t lora_slot = -1;  // the backend's LoRA slot, -1: none
     std::vector<std::int32_t> token_ids;  // prompt, then generated tokens
     std::int32_t num_prompt_tokens = 0;
