@@ -12,6 +12,7 @@ int run_generate(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_make_model(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
+int run_perplexity(const std::vector<std::string>& args);
 int run_make_lora(const std::vector<std::string>& args);
 int run_make_trace(const std::vector<std::string>& args);
 int run_lab(const std::vector<std::string>& args);

@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"make-model", "write a synthetic GGUF model with random weights (for benchmarks)", kvscope::cli::run_make_model},
     {"quantize", "write a GGUF model again with its weights re-quantised (f16, q8_0, K-quants, q4_0)",
      kvscope::cli::run_quantize},
+    {"perplexity", "measure a model's perplexity over a text file (as llama-perplexity)", kvscope::cli::run_perplexity},
     {"make-lora", "write a synthetic LoRA adapter (random A and B) for a base model", kvscope::cli::run_make_lora},
     {"make-trace", "write a synthetic workload trace (JSONL) for the memory lab", kvscope::cli::run_make_trace},
     {"lab", "replay a trace under several KV allocators: where the memory goes", kvscope::cli::run_lab},

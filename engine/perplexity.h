@@ -1,0 +1,60 @@
+#pragma once
+// Perplexity of a model over a text, measured as llama.cpp's llama-perplexity does, so that the
+// two can be compared number for number: the text is tokenised once (with BOS), cut into chunks
+// of `context` tokens, each chunk's first token replaced by BOS (when the tokenizer adds one),
+// and each chunk scored by its second half — the tokens after position context / 2, each
+// predicted from at least half a context — or, with score_all, every token after the first.
+//
+// The chunks run through the engine as one batch of requests with prompt logprobs, so the paged
+// cache, chunked prefill and the cache dtype are all in what is measured.
+//
+//   PPL = exp(mean NLL) over every scored token of every chunk;
+//   its uncertainty, PPL * (standard error of the mean NLL), is what llama-perplexity prints.
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace kvscope {
+
+struct PerplexityOptions {
+    std::int32_t context = 512;   // tokens per chunk (llama-perplexity's -c)
+    std::int32_t max_chunks = 0;  // 0: every whole chunk the text holds (--chunks)
+    bool score_all = false;       // score every token after the first, not only the second half
+};
+
+struct PerplexityChunk {
+    std::int32_t index = 0;  // 0-based, in text order
+    std::int32_t num_scored = 0;
+    double nll_sum = 0.0;  // sum of -log p(token) over its scored tokens
+    double nll_square_sum = 0.0;
+};
+
+struct PerplexityEstimate {
+    std::int64_t num_scored = 0;
+    double nll_mean = 0.0;
+    double ppl = 0.0;
+    double ppl_error = 0.0;  // PPL * standard error of the mean NLL (0 with fewer than 2 tokens)
+};
+
+// The chunks of `tokens` (the text encoded with BOS), as llama-perplexity cuts them. Throws
+// ConfigError when the text holds no whole chunk or the context is out of range.
+std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::int32_t> tokens,
+                                                         const Tokenizer& tokenizer, const PerplexityOptions& options);
+// The first prompt-logprob entry a chunk scores (entry j scores the chunk's token j + 1).
+std::int32_t first_scored_entry(const PerplexityOptions& options);
+
+// Runs `chunks` through `engine` (which must have no other work) as one batch and calls
+// `on_chunk` for each chunk in text order as soon as it and those before it are done. Throws
+// ConfigError when the engine cannot hold a chunk (context >= its max_model_len).
+std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<std::vector<std::int32_t>>& chunks,
+                                            const PerplexityOptions& options,
+                                            const std::function<void(const PerplexityChunk&)>& on_chunk = {});
+
+// The estimate over the scored tokens of `chunks` (a running estimate: pass the first k).
+PerplexityEstimate estimate_perplexity(std::span<const PerplexityChunk> chunks);
+
+}  // namespace kvscope
