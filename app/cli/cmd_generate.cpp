@@ -35,6 +35,7 @@ struct SampleResultText {
 
 struct JobResult {
     std::vector<SampleResultText> samples;
+    std::vector<SampleResult> prompt_logprobs;  // entry i scores prompt token i + 1
     RequestTimings timings;
     bool finished = false;
 };
@@ -107,6 +108,7 @@ nlohmann::json result_json(const PromptJob& job, const JobResult& result) {
                         {"lora", job.lora},
                         {"timings", timings_json(result.timings)}};
     if (job.params.logprobs) j["logprobs"] = logprobs_json(first.logprobs);
+    if (job.params.prompt_logprobs) j["prompt_logprobs"] = logprobs_json(result.prompt_logprobs);
     if (result.samples.size() > 1) {
         nlohmann::json samples = nlohmann::json::array();
         for (std::size_t i = 0; i < result.samples.size(); ++i) {
@@ -198,6 +200,7 @@ int run_generate(const std::vector<std::string>& args) {
     while (engine.has_work()) {
         for (RequestOutput& out : engine.step()) {
             JobResult& r = results[job_of.at(out.id)];
+            r.prompt_logprobs.insert(r.prompt_logprobs.end(), out.prompt_logprobs.begin(), out.prompt_logprobs.end());
             for (SequenceOutput& s : out.samples) {
                 SampleResultText& sample = r.samples[static_cast<std::size_t>(s.index)];
                 sample.token_ids.insert(sample.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());

@@ -57,6 +57,7 @@ void append_sampling_options(std::vector<OptionSpec>& options) {
         {"stop", "TEXT", "stop when the output contains TEXT", true},
         {"ignore-eos", "", "keep generating past the end-of-sequence token"},
         {"logprobs", "N", "report the chosen token's logprob and N alternatives"},
+        {"prompt-logprobs", "N", "report each prompt token's logprob (after the first) and N alternatives (--json)"},
     };
     options.insert(options.end(), sampling.begin(), sampling.end());
 }
@@ -123,6 +124,9 @@ SamplingParams sampling_params_from_args(const ParsedArgs& a) {
     p.stop = a.strings("stop");
     p.ignore_eos = a.has("ignore-eos");
     if (auto n = a.optional_integer("logprobs", 0, kMaxLogprobs)) p.logprobs = static_cast<std::int32_t>(*n);
+    if (auto n = a.optional_integer("prompt-logprobs", 0, kMaxLogprobs)) {
+        p.prompt_logprobs = static_cast<std::int32_t>(*n);
+    }
     return p;
 }
 
@@ -186,6 +190,9 @@ void apply_sampling_json(const nlohmann::json& j, SamplingParams& p) {
     if (j.contains("repetition_penalty")) p.repetition_penalty = j["repetition_penalty"].get<double>();
     if (j.contains("ignore_eos")) p.ignore_eos = j["ignore_eos"].get<bool>();
     if (j.contains("logprobs") && !j["logprobs"].is_null()) p.logprobs = j["logprobs"].get<std::int32_t>();
+    if (j.contains("prompt_logprobs") && !j["prompt_logprobs"].is_null()) {
+        p.prompt_logprobs = j["prompt_logprobs"].get<std::int32_t>();
+    }
     if (j.contains("seed") && !j["seed"].is_null()) {
         const std::int64_t seed = j["seed"].get<std::int64_t>();
         if (seed == -1)

@@ -34,7 +34,7 @@ void report_backend_note(const Engine& engine);
 
 // Overrides `params` with the sampling fields present in a JSON object (OpenAI/vLLM names:
 // max_tokens, temperature, top_k, top_p, min_p, seed, n, stop, presence_penalty,
-// frequency_penalty, repetition_penalty, ignore_eos, logprobs). Throws nlohmann::json::exception
+// frequency_penalty, repetition_penalty, ignore_eos, logprobs, prompt_logprobs). Throws nlohmann::json::exception
 // on a wrong type.
 void apply_sampling_json(const nlohmann::json& j, SamplingParams& params);
 

@@ -66,6 +66,30 @@ TEST(Cli, ABatchWithPreemptionAndFourSamplesGivesEachPromptsGreedyIdsAlone) {
     EXPECT_GT(preemptions, 0) << "12 blocks of 8 for 20 sequences should force preemption";
 }
 
+TEST(Cli, GeneratePromptLogprobsScoreEachPromptTokenAfterTheFirst) {
+    const RunResult r = run({"generate", "--prompt", "Once upon a time", "--max-tokens", "4", "--temperature", "0",
+                             "--prompt-logprobs", "2", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto lines = json_lines(r.out);
+    ASSERT_EQ(lines.size(), 1u);
+    const nlohmann::json& j = lines[0];
+    const auto prompt = j["prompt_token_ids"].get<std::vector<int>>();
+    ASSERT_EQ(prompt, (std::vector<int>{1, 403, 407, 261, 378}));
+    ASSERT_EQ(j["prompt_logprobs"].size(), prompt.size() - 1);
+    for (std::size_t i = 0; i + 1 < prompt.size(); ++i) {
+        const nlohmann::json& e = j["prompt_logprobs"][i];
+        EXPECT_EQ(e["token"], prompt[i + 1]);
+        EXPECT_LE(e["logprob"].get<double>(), 0.0);
+        EXPECT_GE(e["rank"].get<int>(), 1);
+        ASSERT_EQ(e["top"].size(), 2u);
+        EXPECT_GE(e["top"][0]["logprob"].get<double>(), e["logprob"].get<double>());
+    }
+    EXPECT_FALSE(j.contains("logprobs"));
+    const RunResult bad = run({"generate", "--prompt", "x", "--prompt-logprobs", "21"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("--prompt-logprobs"), std::string::npos) << bad.err;
+}
+
 TEST(Cli, TheBackendChoiceIsReportedOnceAndBadKindsAreRejected) {
     const std::vector<std::string> args = {"--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0",
                                            "--json"};
