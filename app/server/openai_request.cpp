@@ -263,7 +263,28 @@ CompletionJob parse_completion_request(const nlohmann::json& body, const Request
         job.want_logprobs = true;
         job.params.logprobs = static_cast<std::int32_t>(*v);
     }
-    const auto max_tokens = f.integer("max_tokens", 1, std::numeric_limits<std::int32_t>::max());
+    // Prompt logprobs: vLLM's "prompt_logprobs" field, and the prompt's part of an echo's logprobs.
+    // The engine computes one count of alternatives; each part is cut to its own on the way out.
+    if (auto v = f.integer("prompt_logprobs", 0, kMaxLogprobs)) job.prompt_logprobs = static_cast<std::int32_t>(*v);
+    std::int32_t prompt_top = job.prompt_logprobs.value_or(-1);
+    if (job.echo && job.params.logprobs) prompt_top = std::max(prompt_top, *job.params.logprobs);
+    if (prompt_top >= 0) job.params.prompt_logprobs = prompt_top;
+    // max_tokens 0 with echo: the prompt alone, scored (as lm-eval's loglikelihood asks).
+    auto max_tokens = f.integer("max_tokens", job.echo ? 0 : 1, std::numeric_limits<std::int32_t>::max());
+    if (max_tokens == 0) {
+        job.echo_only = true;
+        max_tokens = 1;  // the engine samples one token; the response leaves it out
+    }
+    if (job.stream && job.params.prompt_logprobs) {
+        throw bad_field(job.prompt_logprobs ? "prompt_logprobs" : "echo",
+                        "prompt logprobs (prompt_logprobs, or echo with logprobs) are not streamed; send \"stream\": "
+                        "false",
+                        "unsupported");
+    }
+    if (job.stream && job.echo_only) {
+        throw bad_field("max_tokens", "max_tokens 0 (echo the prompt only) is not streamed; send \"stream\": false",
+                        "unsupported");
+    }
     read_prompts(f.find("prompt"), c, job);
     check_lengths(c, job, max_tokens, 16, "max_tokens", "prompt");
     validate_params(job, c);
@@ -277,6 +298,10 @@ CompletionJob parse_chat_request(const nlohmann::json& body, const RequestContex
     job.kind = ApiKind::Chat;
     read_sampling(f, c, job);
     refuse_unsupported(f, job.params.n);
+    if (const nlohmann::json* v = f.find("prompt_logprobs"); v && !v->is_null()) {
+        throw bad_field("prompt_logprobs",
+                        "'prompt_logprobs' is served on /v1/completions only; score the prompt there", "unsupported");
+    }
     const bool logprobs = f.boolean("logprobs").value_or(false);
     const auto top = f.integer("top_logprobs", 0, kMaxLogprobs);
     if (top && !logprobs) throw bad_field("top_logprobs", "'top_logprobs' needs \"logprobs\": true");

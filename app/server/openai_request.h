@@ -7,7 +7,9 @@
 // Sampling fields: max_tokens (chat: max_completion_tokens too), temperature, top_p, top_k,
 // min_p, n, seed, stop, stop_token_ids, presence_penalty, frequency_penalty,
 // repetition_penalty, ignore_eos, include_stop_str_in_output, priority; completions: prompt
-// (a string, a token-id array, or a list of either), echo, logprobs (top-N integer); chat:
+// (a string, a token-id array, or a list of either), echo (with max_tokens 0: the prompt alone),
+// logprobs (top-N integer; with echo the prompt's tokens are scored too), prompt_logprobs (vLLM's;
+// neither prompt-scoring field streams); chat:
 // messages, logprobs (bool) with top_logprobs, add_generation_prompt; both: stream and
 // stream_options.include_usage, return_token_ids (vLLM's extension). Unknown fields are ignored (as OpenAI does);
 // features kvscope does not have (tools, suffix, best_of > n, non-text content, JSON response formats) are refused
@@ -55,6 +57,10 @@ struct CompletionJob {
     bool echo = false;              // completions: prepend the prompt to the text
     bool want_logprobs = false;     // completions: logprobs given; chat: logprobs true
     bool return_token_ids = false;  // vLLM's extension: choices carry "token_ids" (and "prompt_token_ids")
+    // completions: vLLM's "prompt_logprobs" (alternatives per prompt token): choices carry
+    // "prompt_logprobs"; unset: none. (params.prompt_logprobs also covers an echo's logprobs.)
+    std::optional<std::int32_t> prompt_logprobs;
+    bool echo_only = false;  // completions: echo with max_tokens 0, the prompt alone (one token run, left out)
 };
 
 // Throws ApiError.

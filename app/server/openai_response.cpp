@@ -44,6 +44,62 @@ nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, cons
     return {{"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
+// The top `num_top` of a scored token's alternatives, and the token itself, which is always there.
+nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, const Tokenizer& tokenizer) {
+    nlohmann::json top = nlohmann::json::object();
+    const std::span<const TokenLogprob> alternatives = r.top();
+    for (std::size_t k = 0; k < alternatives.size() && k < static_cast<std::size_t>(num_top); ++k) {
+        top[tokenizer.token_piece(alternatives[k].token)] = json_logprob(alternatives[k].logprob);
+    }
+    top[tokenizer.token_piece(r.token)] = json_logprob(r.logprob);
+    return top;
+}
+
+// The prompt's part of an echo's completion logprobs: every prompt token, the first unscored.
+void add_prompt_logprobs(nlohmann::json& logprobs, const std::vector<std::int32_t>& prompt,
+                         const std::vector<SampleResult>& scored, std::int32_t num_top, const Tokenizer& tokenizer) {
+    nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
+                   offsets = nlohmann::json::array();
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+        const std::string& piece = tokenizer.token_piece(prompt[i]);
+        pieces.push_back(piece);
+        const bool has_score = i > 0 && i - 1 < scored.size();
+        lps.push_back(has_score ? nlohmann::json(json_logprob(scored[i - 1].logprob)) : nlohmann::json(nullptr));
+        tops.push_back(has_score ? scored_alternatives(scored[i - 1], num_top, tokenizer) : nlohmann::json(nullptr));
+        offsets.push_back(offset);
+        offset += static_cast<std::int64_t>(piece.size());
+    }
+    nlohmann::json prompt_part = {
+        {"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+    for (auto& [key, part] : prompt_part.items()) {
+        nlohmann::json& generated = logprobs[key];
+        part.insert(part.end(), generated.begin(), generated.end());
+        generated = std::move(part);
+    }
+}
+
+// vLLM's "prompt_logprobs": null for the first token, then {"<id>": {"logprob", "rank",
+// "decoded_token"}} for the prompt token and its top `num_top` alternatives.
+nlohmann::json vllm_prompt_logprobs(const std::vector<SampleResult>& scored, std::int32_t num_top,
+                                    const Tokenizer& tokenizer) {
+    nlohmann::json out = nlohmann::json::array({nullptr});
+    for (const SampleResult& r : scored) {
+        nlohmann::json entry = nlohmann::json::object();
+        const std::span<const TokenLogprob> alternatives = r.top();
+        for (std::size_t k = 0; k < alternatives.size() && k < static_cast<std::size_t>(num_top); ++k) {
+            const TokenLogprob& t = alternatives[k];
+            entry[std::to_string(t.token)] = {{"logprob", json_logprob(t.logprob)},
+                                              {"rank", k + 1},
+                                              {"decoded_token", tokenizer.token_piece(t.token)}};
+        }
+        entry[std::to_string(r.token)] = {
+            {"logprob", json_logprob(r.logprob)}, {"rank", r.rank}, {"decoded_token", tokenizer.token_piece(r.token)}};
+        out.push_back(std::move(entry));
+    }
+    return out;
+}
+
 nlohmann::json chat_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
                              const Tokenizer& tokenizer) {
     nlohmann::json content = nlohmann::json::array();
@@ -72,7 +128,10 @@ nlohmann::json envelope(const ResponseMeta& meta, const CompletionJob& job, bool
 }  // namespace
 
 CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
-    : n_(job.params.n), choices_(job.prompts.size() * static_cast<std::size_t>(job.params.n)) {
+    : n_(job.params.n),
+      echo_only_(job.echo_only),
+      choices_(job.prompts.size() * static_cast<std::size_t>(job.params.n)),
+      prompt_logprobs_(job.prompts.size()) {
     for (std::size_t p = 0; p < job.prompts.size(); ++p) {
         prompt_tokens_ += static_cast<std::int64_t>(job.prompts[p].size());
         for (std::int32_t s = 0; s < n_; ++s) {
@@ -83,10 +142,18 @@ CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
 
 std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const StreamItem& item) {
     std::vector<Delta> deltas;
+    if (item.prompt_index < prompt_logprobs_.size()) {
+        auto& scored = prompt_logprobs_[item.prompt_index];
+        scored.insert(scored.end(), item.output.prompt_logprobs.begin(), item.output.prompt_logprobs.end());
+    }
     for (const SequenceOutput& s : item.output.samples) {
         const std::size_t index = item.prompt_index * static_cast<std::size_t>(n_) + static_cast<std::size_t>(s.index);
         if (s.index < 0 || s.index >= n_ || index >= choices_.size()) continue;
         ChoiceText& choice = choices_[index];
+        if (echo_only_) {  // the prompt alone: only the end counts (max_tokens 0 ends by length)
+            if (s.finished()) choice.finish = FinishReason::length;
+            continue;
+        }
         Delta d{index,      s.text_delta,    s.new_token_ids,
                 s.logprobs, s.finish_reason, echo_bytes_[index] + static_cast<std::int64_t>(choice.text.size())};
         choice.text += s.text_delta;
@@ -125,10 +192,16 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
             const std::string& prompt = job.prompt_texts[i / n];
             choice["text"] = job.echo ? prompt + c.text : c.text;
             choice["stop_reason"] = nullptr;
+            const std::vector<SampleResult>& scored = acc.prompt_logprobs()[i / n];
             if (job.want_logprobs) {
                 choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, tokenizer,
                                                          job.echo ? static_cast<std::int64_t>(prompt.size()) : 0);
+                if (job.echo)
+                    add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], scored, *job.params.logprobs,
+                                        tokenizer);
             }
+            if (job.prompt_logprobs)
+                choice["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
         }
         if (job.return_token_ids) {
             choice["token_ids"] = c.token_ids;

@@ -10,7 +10,10 @@
 // Choice i of a request with several prompts and n samples is prompt i / n, sample i % n.
 // With return_token_ids (vLLM's extension) choices also carry "token_ids" and, whole,
 // "prompt_token_ids"; chunks carry the new "token_ids".
-// Logprobs: completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}; chat
+// Logprobs: completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"} (with echo the
+// prompt's tokens first, the first of them with null logprob and alternatives, offsets counted in
+// token pieces); completions' "prompt_logprobs" as vLLM's: [null, {"<id>": {"logprob", "rank",
+// "decoded_token"}, ...}, ...], the prompt token and its alternatives; chat
 // {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
 
 #include <cstdint>
@@ -55,12 +58,16 @@ public:
     std::vector<Delta> add(const StreamItem& item);
 
     const std::vector<ChoiceText>& choices() const { return choices_; }
+    // Per prompt: entry i scores prompt token i + 1 (when the job asked for prompt logprobs).
+    const std::vector<std::vector<SampleResult>>& prompt_logprobs() const { return prompt_logprobs_; }
     std::int64_t prompt_tokens() const { return prompt_tokens_; }
     std::int64_t completion_tokens() const;
 
 private:
     std::int32_t n_ = 1;
+    bool echo_only_ = false;  // the sampled token is not part of the response
     std::vector<ChoiceText> choices_;
+    std::vector<std::vector<SampleResult>> prompt_logprobs_;
     std::vector<std::int64_t> echo_bytes_;  // per choice: the echoed prompt's length
     std::int64_t prompt_tokens_ = 0;
 };
