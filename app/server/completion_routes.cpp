@@ -35,7 +35,14 @@ public:
         std::string out = items.empty() && !over ? std::string() : opening();
         for (const StreamItem& item : items) {
             for (const CompletionAccumulator::Delta& d : accumulator_.add(item)) {
-                if (job_.stream) out += sse_event(delta_chunk(meta_, job_, d, tokenizer_));
+                if (!job_.stream) continue;
+                if (!opened_choice_[d.choice]) {
+                    opened_choice_[d.choice] = true;
+                    if (has_first_chunk(job_)) {
+                        out += sse_event(first_chunk(meta_, job_, d.choice, accumulator_, tokenizer_));
+                    }
+                }
+                out += sse_event(delta_chunk(meta_, job_, d, tokenizer_));
             }
         }
         if (over) {
@@ -56,14 +63,17 @@ public:
     }
 
 private:
-    // Streams start with one chunk per choice: chat says who speaks, completions echo the prompt.
+    // Chat streams start with one chunk per choice that says who speaks. (Completions open each
+    // choice with its echo or prompt logprobs just before its first delta: see provide.)
     std::string opening() {
         if (opened_ || !job_.stream) return {};
         opened_ = true;
         std::string out;
-        if (job_.kind == ApiKind::Chat || job_.echo) {
-            for (std::size_t c = 0; c < accumulator_.choices().size(); ++c)
-                out += sse_event(first_chunk(meta_, job_, c));
+        if (job_.kind == ApiKind::Chat) {
+            for (std::size_t c = 0; c < accumulator_.choices().size(); ++c) {
+                opened_choice_[c] = true;
+                out += sse_event(first_chunk(meta_, job_, c, accumulator_, tokenizer_));
+            }
         }
         return out;
     }
@@ -84,6 +94,7 @@ private:
     CompletionAccumulator accumulator_;
     const Tokenizer& tokenizer_;
     bool opened_ = false;
+    std::vector<bool> opened_choice_ = std::vector<bool>(accumulator_.choices().size(), false);
     bool done_ = false;
 };
 

@@ -275,16 +275,6 @@ CompletionJob parse_completion_request(const nlohmann::json& body, const Request
         job.echo_only = true;
         max_tokens = 1;  // the engine samples one token; the response leaves it out
     }
-    if (job.stream && job.params.prompt_logprobs) {
-        throw bad_field(job.prompt_logprobs ? "prompt_logprobs" : "echo",
-                        "prompt logprobs (prompt_logprobs, or echo with logprobs) are not streamed; send \"stream\": "
-                        "false",
-                        "unsupported");
-    }
-    if (job.stream && job.echo_only) {
-        throw bad_field("max_tokens", "max_tokens 0 (echo the prompt only) is not streamed; send \"stream\": false",
-                        "unsupported");
-    }
     read_prompts(f.find("prompt"), c, job);
     check_lengths(c, job, max_tokens, 16, "max_tokens", "prompt");
     validate_params(job, c);

@@ -8,8 +8,8 @@
 // min_p, n, seed, stop, stop_token_ids, presence_penalty, frequency_penalty,
 // repetition_penalty, ignore_eos, include_stop_str_in_output, priority; completions: prompt
 // (a string, a token-id array, or a list of either), echo (with max_tokens 0: the prompt alone),
-// logprobs (top-N integer; with echo the prompt's tokens are scored too), prompt_logprobs (vLLM's;
-// neither prompt-scoring field streams); chat:
+// logprobs (top-N integer; with echo the prompt's tokens are scored too), prompt_logprobs (vLLM's);
+// chat:
 // messages, logprobs (bool) with top_logprobs, add_generation_prompt; both: stream and
 // stream_options.include_usage, return_token_ids (vLLM's extension). Unknown fields are ignored (as OpenAI does);
 // features kvscope does not have (tools, suffix, best_of > n, non-text content, JSON response formats) are refused

@@ -151,7 +151,9 @@ std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const Strea
         if (s.index < 0 || s.index >= n_ || index >= choices_.size()) continue;
         ChoiceText& choice = choices_[index];
         if (echo_only_) {  // the prompt alone: only the end counts (max_tokens 0 ends by length)
-            if (s.finished()) choice.finish = FinishReason::length;
+            if (!s.finished()) continue;
+            choice.finish = FinishReason::length;
+            deltas.push_back(Delta{index, {}, {}, {}, FinishReason::length, echo_bytes_[index]});
             continue;
         }
         Delta d{index,      s.text_delta,    s.new_token_ids,
@@ -214,14 +216,26 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
     return out;
 }
 
-nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice) {
+bool has_first_chunk(const CompletionJob& job) {
+    return job.kind == ApiKind::Chat || job.echo || job.prompt_logprobs.has_value();
+}
+
+nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice,
+                           const CompletionAccumulator& acc, const Tokenizer& tokenizer) {
     nlohmann::json out = envelope(meta, job, true);
     nlohmann::json c = {{"index", choice}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
     if (job.kind == ApiKind::Chat) {
         c["delta"] = {{"role", "assistant"}, {"content", ""}};
     } else {
-        c["text"] = job.prompt_texts[choice / static_cast<std::size_t>(job.params.n)];
+        const std::size_t prompt = choice / static_cast<std::size_t>(job.params.n);
+        const std::vector<SampleResult>& scored = acc.prompt_logprobs()[prompt];
+        c["text"] = job.echo ? job.prompt_texts[prompt] : std::string();
         c["stop_reason"] = nullptr;
+        if (job.echo && job.want_logprobs) {
+            c["logprobs"] = completion_logprobs({}, {}, tokenizer, 0);
+            add_prompt_logprobs(c["logprobs"], job.prompts[prompt], scored, *job.params.logprobs, tokenizer);
+        }
+        if (job.prompt_logprobs) c["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
     }
     out["choices"] = nlohmann::json::array({c});
     return out;

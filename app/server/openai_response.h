@@ -78,9 +78,13 @@ nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_to
 nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,
                                    const Tokenizer& tokenizer);
 
-// Streamed chunks. The first chunk of each choice: completions with echo carry the prompt;
-// chat carries {"role": "assistant", "content": ""}.
-nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice);
+// Streamed chunks. Each choice may open with a chunk of its own (has_first_chunk): chat's
+// {"role": "assistant", "content": ""}, sent for every choice with the first token; completions'
+// echoed prompt (with its logprobs when asked) and vLLM's "prompt_logprobs", sent just before the
+// choice's first delta, when its prompt's logprobs have arrived.
+bool has_first_chunk(const CompletionJob& job);
+nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice,
+                           const CompletionAccumulator& acc, const Tokenizer& tokenizer);
 nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator::Delta& d,
                            const Tokenizer& tokenizer);
 nlohmann::json usage_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc);

@@ -1,7 +1,7 @@
 // Scoring prompts over HTTP: completions with echo and logprobs (the prompt's tokens scored
 // first, as lm-eval's loglikelihood requests read them, also with max_tokens 0), vLLM's
-// "prompt_logprobs" field, each value equal to what the engine computes directly; and the
-// requests that cannot be served, refused with the field named.
+// "prompt_logprobs" field, each value equal to what the engine computes directly; streamed, the
+// same in pieces; and the requests that cannot be served, refused with the field named.
 
 #include <gtest/gtest.h>
 
@@ -126,6 +126,62 @@ TEST_F(PromptLogprobsHttp, VllmPromptLogprobsFieldListsTheTokenAndItsAlternative
     }
 }
 
+// Streamed, each choice opens with its echo (and the prompt's logprobs) or its prompt_logprobs,
+// then its deltas: put together they are the whole response's choice.
+TEST_F(PromptLogprobsHttp, StreamedChoicesOpenWithThePromptsScores) {
+    const std::vector<json> bodies = {
+        {{"prompt", json::array({kPrompt, "The cat sat"})},
+         {"max_tokens", 4},
+         {"echo", true},
+         {"logprobs", 2},
+         {"temperature", 0},
+         {"n", 2}},
+        {{"prompt", kPrompt}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}, {"temperature", 0}},
+        {{"prompt", kPrompt}, {"max_tokens", 3}, {"prompt_logprobs", 2}, {"temperature", 0}},
+    };
+    for (json body : bodies) {
+        SCOPED_TRACE(body.dump());
+        const HttpReply whole = post_json(*client, "/v1/completions", body);
+        ASSERT_EQ(whole.status, 200) << whole.text;
+        body["stream"] = true;
+        const SseReply streamed = post_stream(*client, "/v1/completions", body);
+        ASSERT_EQ(streamed.status, 200);
+        ASSERT_TRUE(streamed.done);
+        for (const json& expected : whole.body["choices"]) {
+            const std::size_t index = expected["index"];
+            std::string text;
+            json logprobs = {{"tokens", json::array()},
+                             {"token_logprobs", json::array()},
+                             {"top_logprobs", json::array()},
+                             {"text_offset", json::array()}};
+            json prompt_logprobs;
+            json finish;
+            int chunks = 0;
+            for (const json& e : streamed.events) {
+                for (const json& c : e["choices"]) {
+                    if (c["index"] != index) continue;
+                    if (chunks++ == 0 && body.contains("prompt_logprobs")) prompt_logprobs = c["prompt_logprobs"];
+                    text += c["text"].get<std::string>();
+                    if (!c["logprobs"].is_null()) {
+                        for (auto& [key, list] : logprobs.items()) {
+                            for (const json& v : c["logprobs"][key]) list.push_back(v);
+                        }
+                    }
+                    if (!c["finish_reason"].is_null()) finish = c["finish_reason"];
+                }
+            }
+            EXPECT_EQ(text, expected["text"]);
+            EXPECT_EQ(finish, expected["finish_reason"]);
+            if (!expected["logprobs"].is_null()) {
+                EXPECT_EQ(logprobs, expected["logprobs"]);
+            }
+            if (expected.contains("prompt_logprobs")) {
+                EXPECT_EQ(prompt_logprobs, expected["prompt_logprobs"]);
+            }
+        }
+    }
+}
+
 TEST_F(PromptLogprobsHttp, WhatCannotBeServedIsRefusedNamingTheField) {
     struct Case {
         std::string path;
@@ -134,10 +190,8 @@ TEST_F(PromptLogprobsHttp, WhatCannotBeServedIsRefusedNamingTheField) {
     };
     const std::vector<Case> cases = {
         {"/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 0}}, "max_tokens"},
-        {"/v1/completions", {{"prompt", kPrompt}, {"echo", true}, {"logprobs", 1}, {"stream", true}}, "echo"},
-        {"/v1/completions", {{"prompt", kPrompt}, {"prompt_logprobs", 1}, {"stream", true}}, "prompt_logprobs"},
-        {"/v1/completions", {{"prompt", kPrompt}, {"echo", true}, {"max_tokens", 0}, {"stream", true}}, "max_tokens"},
         {"/v1/completions", {{"prompt", kPrompt}, {"prompt_logprobs", 21}}, "prompt_logprobs"},
+        {"/v1/completions", {{"prompt", kPrompt}, {"prompt_logprobs", "all"}}, "prompt_logprobs"},
         {"/v1/chat/completions",
          {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}, {"prompt_logprobs", 1}},
          "prompt_logprobs"},
