@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <random>
 
 #include "engine/error.h"
@@ -20,32 +19,53 @@ namespace {
 
 }  // namespace
 
-void write_file_atomically(const std::string& path, std::string_view content) {
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     std::random_device rd;
-    std::string temp;
-    int fd = -1;
-    for (int attempt = 0; fd < 0; ++attempt) {
-        temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-        fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && (errno != EEXIST || attempt == 16)) fail(path, "create " + temp, errno);
+    for (int attempt = 0; fd_ < 0; ++attempt) {
+        temp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
+        fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd_ < 0 && (errno != EEXIST || attempt == 16)) fail(path_, "create " + temp_, errno);
     }
-    try {
-        for (std::size_t done = 0; done < content.size();) {
-            const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) fail(path, "write", n < 0 ? errno : EIO);
-            done += static_cast<std::size_t>(n);
-        }
-        if (::fsync(fd) != 0) fail(path, "fsync", errno);
-        const int closed = ::close(fd);
-        fd = -1;
-        if (closed != 0) fail(path, "close", errno);
-        if (::rename(temp.c_str(), path.c_str()) != 0) fail(path, "rename " + temp, errno);
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
+}
+
+AtomicFile::~AtomicFile() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+}
+
+void AtomicFile::resize(std::uint64_t size) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail(path_, "resize", errno);
+}
+
+void AtomicFile::write_at(std::uint64_t offset, std::span<const std::uint8_t> bytes) {
+    for (std::size_t done = 0; done < bytes.size();) {
+        const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail(path_, "write", n < 0 ? errno : EIO);
+        done += static_cast<std::size_t>(n);
     }
+}
+
+void AtomicFile::commit() {
+    if (::fsync(fd_) != 0) fail(path_, "fsync", errno);
+    const int closed = ::close(fd_);
+    fd_ = -1;
+    if (closed != 0) {
+        ::unlink(temp_.c_str());
+        fail(path_, "close", errno);
+    }
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+        const int error = errno;
+        ::unlink(temp_.c_str());
+        fail(path_, "rename " + temp_, error);
+    }
+}
+
+void write_file_atomically(const std::string& path, std::string_view content) {
+    AtomicFile file(path);
+    file.write_at(0, std::span(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()));
+    file.commit();
 }
 
 }  // namespace kvscope

@@ -350,6 +350,7 @@ std::vector<RequestOutput> Engine::step() {
         const auto [first_scored, end_scored] = prompt_logprob_rows(s, seq);
         for (std::int32_t p = first_scored; p < end_scored; ++p) {
             const std::span<const float> scored(logits_.data() + row++ * vocab, vocab);
+            if (prompt_logits_observer_) prompt_logits_observer_(request.id, p, scored);
             request.pending.prompt_logprobs.push_back(sampler_.score(
                 scored, seq.token_ids[static_cast<std::size_t>(p) + 1], *request.params.prompt_logprobs));
         }

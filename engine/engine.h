@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -86,6 +88,13 @@ public:
     // active, the whole block while it is cached, nothing while it is free (its contents are
     // garbage then). For inspectors: a snapshot carries no token ids, so that it stays small.
     std::vector<std::int32_t> block_tokens(std::int32_t block_id) const;
+
+    // Called during step() with the logits of every prompt row scored for prompt logprobs (row p
+    // predicts prompt token p + 1), before the scores go out: for evaluations that need the whole
+    // distribution (KL divergence). An empty function: none (the default).
+    using PromptLogitsObserver =
+        std::function<void(RequestId id, std::int32_t position, std::span<const float> logits)>;
+    void observe_prompt_logits(PromptLogitsObserver observer) { prompt_logits_observer_ = std::move(observer); }
 
     // Trace recording, for the memory lab (off by default): while `capacity` > 0, each request
     // that finishes (or is aborted) after at least one token is kept as a TraceRequest — arrival
@@ -165,6 +174,7 @@ private:
     SeqId next_seq_id_ = 1;
     std::int64_t arrivals_ = 0;
     const Clock::time_point created_ = Clock::now();
+    PromptLogitsObserver prompt_logits_observer_;
     std::size_t trace_capacity_ = 0;
     std::deque<TraceRequest> trace_;
 

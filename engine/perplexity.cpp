@@ -38,7 +38,8 @@ std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::in
 
 std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<std::vector<std::int32_t>>& chunks,
                                             const PerplexityOptions& options,
-                                            const std::function<void(const PerplexityChunk&)>& on_chunk) {
+                                            const std::function<void(const PerplexityChunk&)>& on_chunk,
+                                            const PerplexityRowObserver& on_row) {
     KV_CHECK(!engine.has_work());
     const std::int32_t max_len = engine.cache_plan().max_model_len;
     if (options.context >= max_len) {
@@ -58,6 +59,17 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
         request.params.ignore_eos = true;
         request.params.prompt_logprobs = 0;
         chunk_of[engine.add_request(std::move(request))] = i;
+    }
+
+    // The rows go to on_row while this runs, and nowhere once it returns or throws.
+    struct ObserverReset {
+        Engine& engine;
+        ~ObserverReset() { engine.observe_prompt_logits({}); }
+    } reset{engine};
+    if (on_row) {
+        engine.observe_prompt_logits([&](RequestId id, std::int32_t position, std::span<const float> logits) {
+            if (position >= first) on_row(chunk_of.at(id), position, logits);
+        });
     }
 
     std::vector<PerplexityChunk> results(chunks.size());

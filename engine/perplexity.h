@@ -47,12 +47,17 @@ std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::in
 // The first prompt-logprob entry a chunk scores (entry j scores the chunk's token j + 1).
 std::int32_t first_scored_entry(const PerplexityOptions& options);
 
+// Called for every scored entry of every chunk with the logits that score it (entry j predicts
+// the chunk's token j + 1), as the engine computes them: chunks interleave.
+using PerplexityRowObserver = std::function<void(std::size_t chunk, std::int32_t entry, std::span<const float> logits)>;
+
 // Runs `chunks` through `engine` (which must have no other work) as one batch and calls
 // `on_chunk` for each chunk in text order as soon as it and those before it are done. Throws
 // ConfigError when the engine cannot hold a chunk (context >= its max_model_len).
 std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<std::vector<std::int32_t>>& chunks,
                                             const PerplexityOptions& options,
-                                            const std::function<void(const PerplexityChunk&)>& on_chunk = {});
+                                            const std::function<void(const PerplexityChunk&)>& on_chunk = {},
+                                            const PerplexityRowObserver& on_row = {});
 
 // The estimate over the scored tokens of `chunks` (a running estimate: pass the first k).
 PerplexityEstimate estimate_perplexity(std::span<const PerplexityChunk> chunks);

@@ -3,7 +3,7 @@
 // F16 KV cache, 1 thread; see docs/PERFORMANCE.md "Perplexity"),
 //   [1]5.8971,[2]5.1109,[3]6.0527,[4]5.2238,[5]5.0851,[6]5.3428,[7]5.1727
 //   Final estimate: PPL = 5.1727 +/- 0.43788
-// and the JSON output, the scoring choice and the errors.
+// and the JSON output, the scoring choice, KL divergence from a base run, and the errors.
 
 #include <gtest/gtest.h>
 
@@ -90,6 +90,65 @@ TEST(CliPerplexity, ScoringEveryTokenAndReQuantisedWeights) {
     EXPECT_EQ(q["weight_type"], "Q8_0");
     EXPECT_NEAR(q["ppl"].get<double>(), kLlamaPpl, 0.02 * kLlamaPpl);
     EXPECT_NE(q["ppl"].get<double>(), kLlamaPpl);
+}
+
+TEST(CliPerplexity, KlDivergenceFromABaseRun) {
+    const auto dir = kvscope::test::temp_dir();
+    const std::string base = (dir / "story.kvkld").string();
+    const CliResult write = run({"perplexity", "--file", kStory, "--ctx", "128", "--kl-divergence-base", base});
+    ASSERT_EQ(write.exit_code, 0) << write.err;
+    EXPECT_NE(write.err.find("wrote the distributions of 441 positions"), std::string::npos) << write.err;
+
+    // The same model against itself: nothing moves (the stored log-probs are rounded to 16 bits).
+    const CliResult self = run({"perplexity", "--kl-divergence", base, "--json"});
+    ASSERT_EQ(self.exit_code, 0) << self.err;
+    const nlohmann::json s = nlohmann::json::parse(self.out);
+    EXPECT_EQ(s["num_chunks"], 7);
+    EXPECT_EQ(s["scored_tokens"], 441);
+    EXPECT_NEAR(s["ppl"].get<double>(), kLlamaPpl, 2e-4 * kLlamaPpl);
+    const nlohmann::json& sk = s["kl_divergence"];
+    EXPECT_EQ(sk["positions"], 441);
+    EXPECT_LT(sk["kld_mean"].get<double>(), 1e-6);
+    EXPECT_EQ(sk["same_top"], 1.0);
+    EXPECT_NEAR(sk["ln_ppl_ratio"].get<double>(), 0.0, 1e-5);
+    EXPECT_NEAR(sk["base_ppl"].get<double>(), kLlamaPpl, 2e-4 * kLlamaPpl);
+
+    // Q4_0 weights against the F32 base: its perplexity is that of a plain Q4_0 run, its
+    // distributions measurably elsewhere.
+    const CliResult q4 = run({"perplexity", "--kl-divergence", base, "--weight-type", "q4_0", "--json"});
+    ASSERT_EQ(q4.exit_code, 0) << q4.err;
+    const nlohmann::json q = nlohmann::json::parse(q4.out);
+    const CliResult plain = run({"perplexity", "--file", kStory, "--ctx", "128", "--weight-type", "q4_0", "--json"});
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(q["ppl"], nlohmann::json::parse(plain.out)["ppl"]);
+    const nlohmann::json& qk = q["kl_divergence"];
+    EXPECT_GT(qk["kld_mean"].get<double>(), 0.01);
+    EXPECT_LT(qk["same_top"].get<double>(), 1.0);
+    EXPECT_NEAR(std::exp(qk["ln_ppl_ratio"].get<double>()), q["ppl"].get<double>() / qk["base_ppl"].get<double>(),
+                1e-6);
+    EXPECT_LE(qk["kld_percentiles"]["p50"].get<double>(), qk["kld_percentiles"]["p99"].get<double>());
+    ASSERT_EQ(q["chunks"].size(), 7u);
+    EXPECT_TRUE(q["chunks"][0].contains("kld_mean"));
+
+    // The text report.
+    const CliResult text = run({"perplexity", "--kl-divergence", base, "--weight-type", "q4_0"});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("mean KLD"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("same top token"), std::string::npos) << text.out;
+
+    // What does not fit the base is refused.
+    const CliResult with_file = run({"perplexity", "--kl-divergence", base, "--file", kStory});
+    EXPECT_EQ(with_file.exit_code, 2);
+    EXPECT_NE(with_file.err.find("takes the text, its chunks and what is scored from the base file"), std::string::npos)
+        << with_file.err;
+    const std::string other = (dir / "vocab600.gguf").string();
+    ASSERT_EQ(run({"make-model", "--preset", "tiny", "--vocab", "600", "--out", other}).exit_code, 0);
+    const CliResult vocab = run({"perplexity", "--kl-divergence", base, "--model", other});
+    EXPECT_EQ(vocab.exit_code, 1);
+    EXPECT_NE(vocab.err.find("a vocabulary of 512 tokens, this model has 600"), std::string::npos) << vocab.err;
+    const CliResult not_base = run({"perplexity", "--kl-divergence", kStory});
+    EXPECT_EQ(not_base.exit_code, 1);
+    EXPECT_NE(not_base.err.find("not a usable KL-divergence base file"), std::string::npos) << not_base.err;
 }
 
 TEST(CliPerplexity, BadInputSaysWhatToChange) {
