@@ -55,7 +55,7 @@ if [ "$kind" = asan ] && [ $# -eq 0 ] && [ "$ci" = 1 ]; then
         tokenizer_gguf_test tokenizer_huge_input_test detokenizer_test unicode_test chat_template_test \
         engine_faults_test kv_cache_manager_test kv_cache_random_test block_pool_test swap_test \
         bad_request_http_test security_http_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz \
-        cli_test cli_lab_test cli_lora_test bench_test
+        kl_divergence_test cli_test cli_lab_test cli_lora_test bench_test
 fi
 if [ "$kind" = asan ] && [ $# -eq 0 ]; then
     cmake --build "$build_dir"
