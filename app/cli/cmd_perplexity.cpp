@@ -43,15 +43,17 @@ PerplexityOptions perplexity_options_from_args(const ParsedArgs& a) {
 }
 
 // What is scored: the chunks of --file, or (with --kl-divergence) those stored in the base file.
+// Read before the model is loaded (a wrong path is said at once), cut once it is.
 struct Scoring {
     PerplexityOptions options;
+    std::string text;  // --file's
     std::vector<std::vector<std::int32_t>> chunks;
     std::size_t text_tokens = 0;
     std::string source;
     std::optional<KlBaseFile> base;
 };
 
-Scoring scoring_from_args(const ParsedArgs& a, const Model& model) {
+Scoring read_scoring(const ParsedArgs& a) {
     Scoring s;
     if (const auto base = a.string("kl-divergence")) {
         for (const char* option : {"file", "ctx", "chunks", "score", "kl-divergence-base"}) {
@@ -64,11 +66,6 @@ Scoring scoring_from_args(const ParsedArgs& a, const Model& model) {
         }
         s.base = KlBaseFile::open(*base);
         const KlBaseLayout& l = s.base->layout();
-        if (l.vocab_size != model.shape().vocab_size) {
-            throw ConfigError(*base + ": the base was measured over a vocabulary of " + std::to_string(l.vocab_size) +
-                              " tokens, this model has " + std::to_string(model.shape().vocab_size) +
-                              "; compare models that share a tokenizer");
-        }
         s.options.context = l.context;
         s.options.score_all = l.first_entry == 0;
         if (first_scored_entry(s.options) != l.first_entry) {
@@ -83,12 +80,25 @@ Scoring scoring_from_args(const ParsedArgs& a, const Model& model) {
     const std::optional<std::string> path = a.string("file");
     if (!path) throw UsageError("--file PATH is required: the text to score (or --kl-divergence BASE)");
     s.options = perplexity_options_from_args(a);
-    const std::string text = read_text_file(*path);
-    const std::vector<std::int32_t> tokens = model.tokenizer().encode(text, /*add_special=*/true, false);
-    s.chunks = perplexity_chunks(tokens, model.tokenizer(), s.options);
-    s.text_tokens = tokens.size();
+    s.text = read_text_file(*path);
     s.source = *path;
     return s;
+}
+
+// The chunks for `model`: the text's, or the base's once its vocabulary is checked.
+void cut_chunks(Scoring& s, const Model& model) {
+    if (s.base) {
+        const std::int32_t vocab = s.base->layout().vocab_size;
+        if (vocab != model.shape().vocab_size) {
+            throw ConfigError(s.source + ": the base was measured over a vocabulary of " + std::to_string(vocab) +
+                              " tokens, this model has " + std::to_string(model.shape().vocab_size) +
+                              "; compare models that share a tokenizer");
+        }
+        return;
+    }
+    const std::vector<std::int32_t> tokens = model.tokenizer().encode(s.text, /*add_special=*/true, false);
+    s.chunks = perplexity_chunks(tokens, model.tokenizer(), s.options);
+    s.text_tokens = tokens.size();
 }
 
 nlohmann::json kl_json(const KlStats& k) {
@@ -148,12 +158,10 @@ int run_perplexity(const std::vector<std::string>& args) {
     const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
     if (!parsed) return 0;
     const ParsedArgs& a = *parsed;
-    if (!a.has("kl-divergence") && !a.has("file")) {
-        throw UsageError("--file PATH is required: the text to score (or --kl-divergence BASE)");
-    }
     const EngineConfig config = engine_config_from_args(a);
+    Scoring s = read_scoring(a);
     const std::shared_ptr<const Model> model = load_model_from_args(a);
-    Scoring s = scoring_from_args(a, *model);
+    cut_chunks(s, *model);
     const PerplexityOptions& popts = s.options;
     Engine engine(model, config);
     report_backend_note(engine);
