@@ -15,6 +15,10 @@ void ModelLoadOptions::validate() const {
         throw ConfigError("weights cannot be re-quantised to " + std::string(type_name(*weight_type)) +
                           " at load; choose " + requantization_target_list() + ", or keep them as stored");
     }
+    if (k_quant_medium && weight_type != TensorType::Q4_K && weight_type != TensorType::Q5_K) {
+        throw ConfigError("the _M mixture is made over Q4_K or Q5_K weights, not " +
+                          (weight_type ? std::string(type_name(*weight_type)) : std::string("weights as stored")));
+    }
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& source, const ModelLoadOptions& options) {
@@ -75,6 +79,11 @@ Model::Model(GgufFile file, const ModelLoadOptions& options)
     options_.on_progress = nullptr;  // the caller's callback is not kept beyond the load
 }
 
+std::string Model::requantized_name() const {
+    if (!requantized_to_) return {};
+    return WeightConversion{*requantized_to_, options_.k_quant_medium}.name();
+}
+
 void Model::report(const std::string& stage) {
     if (!options_.on_progress) return;
     const double total = static_cast<double>(std::max<std::uint64_t>(config_.weight_bytes, 1));
@@ -85,16 +94,22 @@ WeightTensor Model::weight(const std::string& name) {
     const GgufTensorInfo* t = file_.find_tensor(name);  // presence and shape checked by read_model_config
     const WeightTensor stored{t->type, t->shape.size() > 1 ? t->shape[1] : 1, t->shape[0],
                               file_.tensor_data(*t).data()};
-    const WeightTensor loaded = requantize(stored);
+    const WeightTensor loaded = requantize(stored, target_of(name));
     bytes_done_ += t->num_bytes;
     if (requantized_to_) report("re-quantising " + name);
     return loaded;
 }
 
+std::optional<TensorType> Model::target_of(const std::string& name) const {
+    if (!requantized_to_ || !options_.k_quant_medium) return requantized_to_;
+    return k_quant_medium_type(*requantized_to_, name, weight_layer(name), config_.shape.num_layers,
+                               config_.tied_embeddings);
+}
+
 // stored type -> f32 -> the target type, into a buffer this Model keeps, on the load's threads
-WeightTensor Model::requantize(const WeightTensor& stored) {
-    if (!requantized_to_ || !requantizes(stored.type, stored.cols, *requantized_to_)) return stored;
-    const TensorType target = *requantized_to_;
+WeightTensor Model::requantize(const WeightTensor& stored, std::optional<TensorType> to) {
+    if (!to || !requantizes(stored.type, stored.cols, *to)) return stored;
+    const TensorType target = *to;
     const std::size_t src_row = row_bytes(stored.type, stored.cols);
     const std::size_t dst_row = row_bytes(target, stored.cols);
     std::vector<std::uint8_t>& out = requantized_.emplace_back(dst_row * static_cast<std::size_t>(stored.rows));

@@ -39,6 +39,9 @@ public:
     // weights it converted (weights already of that type, or whose rows do not fit its blocks,
     // are left as stored).
     std::optional<TensorType> requantized_to() const { return requantized_to_; }
+    // The re-quantisation as llama.cpp names it ("Q4_K", "Q4_K_M" for the mixture over
+    // requantized_to()); empty for weights as stored.
+    std::string requantized_name() const;
     int num_requantized_weights() const { return static_cast<int>(requantized_.size()); }
     // Bytes of the weights as loaded: config().weight_bytes (as stored) with the re-quantised
     // weights counted at their new size.
@@ -47,8 +50,11 @@ public:
 private:
     Model(GgufFile file, const ModelLoadOptions& options);
     WeightTensor weight(const std::string& name);
-    // `stored` converted to the load's weight type in a buffer the Model owns, or itself.
-    WeightTensor requantize(const WeightTensor& stored);
+    // The type the load converts weight `name` to (the mixture's choice for it), or nullopt.
+    std::optional<TensorType> target_of(const std::string& name) const;
+    // `stored` converted to `to` in a buffer the Model owns, or itself (nullopt, or rows that do
+    // not fit, or already that type).
+    WeightTensor requantize(const WeightTensor& stored, std::optional<TensorType> to);
     void report(const std::string& stage);
     const float* f32_vector(const std::string& name);
 

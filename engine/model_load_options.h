@@ -16,12 +16,16 @@ struct ModelLoadOptions {
     // of requantization_targets(). Each row is dequantised to f32 and quantised again; which
     // weights change type: requantizes() (engine/requantization.h). nullopt: weights as stored.
     std::optional<TensorType> weight_type;
+    // With weight_type Q4_K or Q5_K: llama.cpp's _M mixture over it instead (Q4_K_M, Q5_K_M;
+    // k_quant_medium_type: Q6_K for the output and some attn_v and ffn_down).
+    bool k_quant_medium = false;
     // Threads that re-quantise (rows of a weight split between them); <= 0: all cores.
     int threads = 0;
     // Called on the loading thread with the fraction done (0..1) and what is being done.
     std::function<void(double fraction, const std::string& stage)> on_progress;
 
-    // Throws ConfigError when weight_type is not one of the re-quantisation targets.
+    // Throws ConfigError when weight_type is not one of the re-quantisation targets, or a mixture is
+    // asked over another type.
     void validate() const;
 };
 

@@ -1,6 +1,5 @@
 #include "engine/quantize_file.h"
 
-#include <charconv>
 #include <cstring>
 
 #include "engine/error.h"
@@ -12,19 +11,6 @@
 #include "kernels/thread_pool.h"
 
 namespace kvscope {
-
-namespace {
-
-// "blk.12.attn_v.weight" -> 12; -1 for a tensor outside the blocks
-int layer_of(const std::string& name) {
-    if (name.rfind("blk.", 0) != 0) return -1;
-    int layer = 0;
-    const char* end = name.data() + name.size();
-    const auto [ptr, ec] = std::from_chars(name.data() + 4, end, layer);
-    return ec == std::errc() && ptr != end && *ptr == '.' ? layer : -1;
-}
-
-}  // namespace
 
 QuantizeFileResult quantize_file(const GgufFile& in, TensorType base, const std::string& out_path, int threads,
                                  bool k_quant_medium) {
@@ -53,7 +39,7 @@ QuantizeFileResult quantize_file(const GgufFile& in, TensorType base, const std:
         ++result.num_tensors;
         result.bytes_in += t.num_bytes;
         const TensorType target =
-            k_quant_medium ? k_quant_medium_type(base, t.name, layer_of(t.name), num_layers, tied) : base;
+            k_quant_medium ? k_quant_medium_type(base, t.name, weight_layer(t.name), num_layers, tied) : base;
         if (t.shape.size() != 2 || !requantizes(t.type, t.shape[0], target)) {
             // copied as it streams out (never held whole: a file may keep gigabytes as stored)
             w.add_tensor(t.name, t.shape, t.type, [src](std::uint64_t byte_offset, std::span<std::uint8_t> out) {

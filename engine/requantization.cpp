@@ -1,6 +1,7 @@
 #include "engine/requantization.h"
 
 #include <algorithm>
+#include <charconv>
 #include <iterator>
 #include <vector>
 
@@ -51,6 +52,26 @@ TensorType k_quant_medium_type(TensorType base, const std::string& name, int lay
     const bool more = layer >= 0 && more_bits(layer, num_layers) &&
                       (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight"));
     return output || more ? TensorType::Q6_K : base;
+}
+
+int weight_layer(const std::string& name) {
+    if (name.rfind("blk.", 0) != 0) return -1;
+    int layer = 0;
+    const char* end = name.data() + name.size();
+    const auto [ptr, ec] = std::from_chars(name.data() + 4, end, layer);
+    return ec == std::errc() && ptr != end && *ptr == '.' ? layer : -1;
+}
+
+std::string WeightConversion::name() const {
+    return std::string(type_name(base)) + (k_quant_medium ? "_M" : "");
+}
+
+std::optional<WeightConversion> parse_weight_conversion(std::string_view text) {
+    const bool medium = text.size() > 2 && (text.ends_with("_m") || text.ends_with("_M"));
+    const std::optional<TensorType> base = parse_tensor_type(medium ? text.substr(0, text.size() - 2) : text);
+    if (!base || !is_requantization_target(*base)) return std::nullopt;
+    if (medium && *base != TensorType::Q4_K && *base != TensorType::Q5_K) return std::nullopt;
+    return WeightConversion{*base, medium};
 }
 
 void requantize_rows(TensorType from, const std::uint8_t* src, TensorType to, std::uint8_t* dst, std::int64_t cols,

@@ -4,8 +4,10 @@
 // workbench's settings show it for the file chosen).
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "engine/gguf.h"
 #include "kernels/tensor_type.h"
@@ -31,6 +33,18 @@ bool requantizes(TensorType stored, std::int64_t cols, TensorType target);
 // (or the embedding when `tied`: no output.weight), and for attn_v and ffn_down in the first and
 // last eighth of the layers and every third layer between (use_more_bits); `base` otherwise.
 TensorType k_quant_medium_type(TensorType base, const std::string& name, int layer, int num_layers, bool tied);
+
+// "blk.12.attn_v.weight" -> 12; -1 for a tensor outside the blocks (token_embd, output).
+int weight_layer(const std::string& name);
+
+// A conversion named as llama.cpp names file types: one of the targets ("q4_k", "F16"), or a
+// mixture over Q4_K / Q5_K ("q4_k_m", "Q5_K_M"); any case. nullopt for anything else.
+struct WeightConversion {
+    TensorType base = TensorType::F16;
+    bool k_quant_medium = false;
+    std::string name() const;  // "Q4_K", "Q4_K_M"
+};
+std::optional<WeightConversion> parse_weight_conversion(std::string_view text);
 
 // `rows` consecutive rows of `cols` elements, stored as `from` at `src`, written as `to` at `dst`:
 // each dequantised to f32 and quantised again, the rows split between the pool's threads.

@@ -97,7 +97,10 @@ CommonOptions common_options(const ParsedArgs& a) {
 
 std::shared_ptr<const Model> load_model(const CommonOptions& common) {
     ModelLoadOptions options;
-    options.weight_type = common.weight_type;
+    if (common.weight_type) {
+        options.weight_type = common.weight_type->base;
+        options.k_quant_medium = common.weight_type->k_quant_medium;
+    }
     options.threads = *std::max_element(common.threads.begin(), common.threads.end());
     return Model::load(common.model_path, options);
 }
@@ -144,17 +147,17 @@ double run_to_completion(Engine& engine) {
 
 nlohmann::json model_json(const Model& model, const std::string& path) {
     const ModelConfig& c = model.config();
-    return {{"path", path},
-            {"name", c.name},
-            {"architecture", c.architecture_name},
-            {"weight_type", std::string(type_name(c.weight_type))},
-            {"requantized_to", model.requantized_to() ? nlohmann::json(std::string(type_name(*model.requantized_to())))
-                                                      : nlohmann::json(nullptr)},
-            {"params", c.num_params},
-            {"weight_bytes", c.weight_bytes},
-            {"loaded_weight_bytes", model.loaded_weight_bytes()},
-            {"layers", c.shape.num_layers},
-            {"dim", c.shape.dim}};
+    return {
+        {"path", path},
+        {"name", c.name},
+        {"architecture", c.architecture_name},
+        {"weight_type", std::string(type_name(c.weight_type))},
+        {"requantized_to", model.requantized_to() ? nlohmann::json(model.requantized_name()) : nlohmann::json(nullptr)},
+        {"params", c.num_params},
+        {"weight_bytes", c.weight_bytes},
+        {"loaded_weight_bytes", model.loaded_weight_bytes()},
+        {"layers", c.shape.num_layers},
+        {"dim", c.shape.dim}};
 }
 
 std::string format_bytes(double bytes) {

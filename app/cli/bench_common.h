@@ -29,7 +29,7 @@ ArgParser parser(const std::string& command, const std::string& summary, std::ve
 
 struct CommonOptions {
     std::string model_path;    // as given (or the embedded model's name)
-    std::optional<TensorType> weight_type;  // --weight-type: re-quantised at load (nullopt: as stored)
+    std::optional<WeightConversion> weight_type;  // --weight-type: re-quantised at load (nullopt: as stored)
     std::vector<int> threads;  // --threads 1,2 -> {1, 2}; default {hardware threads}
     bool json = false;
     std::string json_file;  // --json-file: the JSON also goes there (the table to stdout)

@@ -168,7 +168,7 @@ int run_perplexity(const std::vector<std::string>& args) {
     const bool json = a.has("json");
     const std::int32_t first = first_scored_entry(popts);
     const ModelConfig& mc = model->config();
-    const std::string weights = model->requantized_to() ? std::string(type_name(*model->requantized_to()))
+    const std::string weights = model->requantized_to() ? model->requantized_name()
                                 : mc.file_type.empty()  ? std::string(type_name(mc.weight_type))
                                                         : mc.file_type;
     std::fprintf(stderr,

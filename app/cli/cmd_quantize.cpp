@@ -33,11 +33,8 @@ int run_quantize(const std::vector<std::string>& args) {
                          ", or the mixture Q4_K_M or Q5_K_M");
     }
     // a plain type, or Q4_K_M / Q5_K_M: the mixture over Q4_K / Q5_K
-    const bool medium = type->size() > 2 && (type->ends_with("_m") || type->ends_with("_M"));
-    const std::optional<TensorType> target = parse_tensor_type(medium ? type->substr(0, type->size() - 2) : *type);
-    const bool ok = target && is_requantization_target(*target) &&
-                    (!medium || *target == TensorType::Q4_K || *target == TensorType::Q5_K);
-    if (!ok) {
+    const std::optional<WeightConversion> conversion = parse_weight_conversion(*type);
+    if (!conversion) {
         throw UsageError("--type: expected " + requantization_target_list() +
                          ", or the mixture Q4_K_M or Q5_K_M, got '" + *type + "'");
     }
@@ -48,17 +45,17 @@ int run_quantize(const std::vector<std::string>& args) {
     const int threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
     const GgufFile file = GgufFile::open(*in);
     const auto start = std::chrono::steady_clock::now();
-    const QuantizeFileResult r = quantize_file(file, *target, *out, threads, medium);
+    const QuantizeFileResult r = quantize_file(file, conversion->base, *out, threads, conversion->k_quant_medium);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr,
                  "kvscope: wrote %s: %d of %d tensors re-quantised to %s in %.1f s (tensor data %.1f MiB -> %.1f "
                  "MiB)\n",
                  out->c_str(), r.num_converted, r.num_tensors,
-                 (std::string(type_name(*target)) + (medium ? "_M mixture" : "")).c_str(), seconds,
+                 (conversion->name() + (conversion->k_quant_medium ? " mixture" : "")).c_str(), seconds,
                  static_cast<double>(r.bytes_in) / (1 << 20), static_cast<double>(r.bytes_out) / (1 << 20));
     if (r.num_converted == 0) {
         std::fprintf(stderr, "kvscope: no tensor changed: none is a 2-D weight whose rows fit %s's %d-element blocks\n",
-                     std::string(type_name(*target)).c_str(), static_cast<int>(type_info(*target).block_elems));
+                     conversion->name().c_str(), static_cast<int>(type_info(conversion->base).block_elems));
     }
     return 0;
 }

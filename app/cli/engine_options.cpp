@@ -28,18 +28,19 @@ OptionSpec weight_type_option() {
     for (TensorType t : requantization_targets()) types += ", " + lowercase(std::string(type_name(t)));
     return {"weight-type", "TYPE",
             "re-quantise every 2-D weight at load: as-stored (default)" + types +
-                " (rows that do not fit the type's blocks stay as stored)"};
+                ", or q4_k_m / q5_k_m (llama.cpp's mixtures: Q6_K output, attn_v and ffn_down in some layers); rows "
+                "that do not fit the type's blocks stay as stored"};
 }
 
-std::optional<TensorType> weight_type_from_args(const ParsedArgs& args) {
+std::optional<WeightConversion> weight_type_from_args(const ParsedArgs& args) {
     const std::optional<std::string> text = args.string("weight-type");
     if (!text || *text == "as-stored") return std::nullopt;
-    const std::optional<TensorType> t = parse_tensor_type(*text);
-    if (!t || !is_requantization_target(*t)) {
-        throw UsageError("--weight-type: expected as-stored or one of " + requantization_target_list() + ", got '" +
-                         *text + "'");
+    const std::optional<WeightConversion> c = parse_weight_conversion(*text);
+    if (!c) {
+        throw UsageError("--weight-type: expected as-stored, one of " + requantization_target_list() +
+                         ", or the mixture Q4_K_M or Q5_K_M, got '" + *text + "'");
     }
-    return t;
+    return c;
 }
 
 void append_sampling_options(std::vector<OptionSpec>& options) {
@@ -88,7 +89,10 @@ void append_engine_options(std::vector<OptionSpec>& options) {
 
 std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args) {
     ModelLoadOptions options;
-    options.weight_type = weight_type_from_args(args);
+    if (const auto conversion = weight_type_from_args(args)) {
+        options.weight_type = conversion->base;
+        options.k_quant_medium = conversion->k_quant_medium;
+    }
     options.threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
     const auto start = std::chrono::steady_clock::now();
     auto model = Model::load(args.string("model").value_or(std::string(kEmbeddedModelName)), options);
@@ -97,13 +101,13 @@ std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args) {
         std::fprintf(stderr,
                      "kvscope: --weight-type %s: no weight's rows are a multiple of its %d-element blocks; the "
                      "weights stay as stored\n",
-                     std::string(type_name(t)).c_str(), static_cast<int>(type_info(t).block_elems));
+                     model->requantized_name().c_str(), static_cast<int>(type_info(t).block_elems));
     } else if (model->requantized_to()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::fprintf(stderr,
                      "kvscope: re-quantised %d weights to %s at load in %.1f s (weights %.1f MiB -> %.1f MiB)\n",
-                     model->num_requantized_weights(), std::string(type_name(*model->requantized_to())).c_str(),
-                     seconds, static_cast<double>(model->config().weight_bytes) / (1 << 20),
+                     model->num_requantized_weights(), model->requantized_name().c_str(), seconds,
+                     static_cast<double>(model->config().weight_bytes) / (1 << 20),
                      static_cast<double>(model->loaded_weight_bytes()) / (1 << 20));
     }
     return model;

@@ -22,9 +22,9 @@ void append_engine_options(std::vector<OptionSpec>& options);
 
 // --model with --weight-type (re-quantisation at load, on --threads threads).
 std::shared_ptr<const Model> load_model_from_args(const ParsedArgs& args);
-// --weight-type: "as-stored" (the default) or a re-quantisation target (f16, q8_0, q6_k, q5_k,
-// q4_k, q4_0; any case). Throws UsageError naming the choices.
-std::optional<TensorType> weight_type_from_args(const ParsedArgs& args);
+// --weight-type: "as-stored" (the default), a re-quantisation target (f16, q8_0, q6_k, q5_k,
+// q4_k, q4_0) or a mixture (q4_k_m, q5_k_m); any case. Throws UsageError naming the choices.
+std::optional<WeightConversion> weight_type_from_args(const ParsedArgs& args);
 // The help line of --weight-type, shared with the bench commands.
 OptionSpec weight_type_option();
 SamplingParams sampling_params_from_args(const ParsedArgs& args);

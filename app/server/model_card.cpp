@@ -20,7 +20,7 @@ ModelCard model_card(const ServingInfo& info) {
     c.architecture = model.config().architecture_name;
     // the type most weights run in: the re-quantisation target when the load converted any
     const bool requantized = model.requantized_to() && model.num_requantized_weights() > 0;
-    c.weight_type = std::string(type_name(requantized ? *model.requantized_to() : model.config().weight_type));
+    c.weight_type = requantized ? model.requantized_name() : std::string(type_name(model.config().weight_type));
     c.chat_template = std::string(model.chat_template().name());
     c.backend = info.backend;
     c.cache_dtype = std::string(type_name(info.config.cache_dtype));

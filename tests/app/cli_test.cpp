@@ -222,9 +222,22 @@ TEST(Cli, AnF32ModelReQuantisedToQ4KAtLoadGeneratesWhatAQ4KFileDoes) {
               std::string::npos)
         << none.err;
 
-    const RunResult bad = generate(f32, {"--weight-type", "q4_k_m"});
+    // llama.cpp's mixture at load: what make-model's q4_k_m file (the same f32 rows) generates
+    const auto q4km = (kvscope::test::temp_dir() / "rq-q4km.gguf").string();
+    ASSERT_EQ(make(q4km, "q4_k_m").exit_code, 0);
+    const RunResult want_mix = generate(q4km, {});
+    ASSERT_EQ(want_mix.exit_code, 0) << want_mix.err;
+    const RunResult got_mix = generate(f32, {"--weight-type", "q4_k_m"});
+    ASSERT_EQ(got_mix.exit_code, 0) << got_mix.err;
+    EXPECT_NE(got_mix.err.find("re-quantised 16 weights to Q4_K_M at load"), std::string::npos) << got_mix.err;
+    EXPECT_EQ(json_lines(got_mix.out).at(0)["token_ids"], json_lines(want_mix.out).at(0)["token_ids"]);
+    // Q6_K for the output and every layer's attn_v and ffn_down (2 layers): more bytes than Q4_K
+    const auto loaded_mib = [](const std::string& err) { return err.substr(err.find("MiB -> ") + 7); };
+    EXPECT_GT(std::stod(loaded_mib(got_mix.err)), std::stod(loaded_mib(got.err))) << got_mix.err << got.err;
+
+    const RunResult bad = generate(f32, {"--weight-type", "q6_k_m"});
     EXPECT_EQ(bad.exit_code, 2);
-    EXPECT_NE(bad.err.find("--weight-type: expected as-stored or one of"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("--weight-type: expected as-stored, one of"), std::string::npos) << bad.err;
 }
 
 // quantize writes the file a load-time re-quantisation would run: generating from it gives the

@@ -1,7 +1,8 @@
 // quantize_file (kvscope-cli quantize): the file it writes holds, tensor for tensor, what a
 // load-time re-quantisation of the input holds in memory (the same rule and quantisers, an
 // independent path: Model::load's buffers); its metadata is the input's with llama.cpp's file
-// type; a failed write leaves nothing behind.
+// type; the _M mixtures, written and at load, are make-model's; a failed write leaves nothing
+// behind. parse_weight_conversion's names.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 #include "engine/quantize_file.h"
+#include "engine/requantization.h"
 #include "engine/synthetic_model.h"
 #include "kernels/quant.h"
 #include "tests/support/paths.h"
@@ -128,10 +130,49 @@ TEST(QuantizeFile, TheMMixturesAreMakeModelsMixtures) {
             // 9 layers: more bits in layers 0, 3, 6, 7, 8 (attn_v and ffn_down), and the output
             EXPECT_EQ(q6, 2 * 5 + 1) << type << (tied ? " tied" : "");
             EXPECT_EQ(got.get_int("general.file_type"), want.get_int("general.file_type"));
+
+            // The same mixture at load: the Model holds make-model's tensors.
+            ModelLoadOptions options;
+            options.weight_type = spec.weight_type;
+            options.k_quant_medium = true;
+            const auto model = Model::load(f32_path, options);
+            EXPECT_EQ(model->requantized_name(), std::string(type_name(spec.weight_type)) + "_M");
+            std::uint64_t weight_bytes = 0;
+            for (const GgufTensorInfo& a : want.tensors()) {
+                weight_bytes += a.num_bytes;
+                const WeightTensor* w = weight_named(*model, a.name);
+                if (w == nullptr) continue;  // 1-D
+                ASSERT_EQ(w->type, a.type) << type << " " << a.name;
+                const auto x = want.tensor_data(a);
+                EXPECT_EQ(std::memcmp(x.data(), w->data, x.size()), 0) << type << " at load: " << a.name;
+            }
+            EXPECT_EQ(model->loaded_weight_bytes(), weight_bytes) << type;
         }
     }
     EXPECT_THROW(quantize_file(GgufFile::open(f32_path), TensorType::Q6_K, (dir / "x.gguf").string(), 1, true),
                  ConfigError);
+    ModelLoadOptions bad;
+    bad.k_quant_medium = true;
+    EXPECT_THROW(Model::load(f32_path, bad), ConfigError);  // a mixture over weights as stored
+    bad.weight_type = TensorType::Q6_K;
+    EXPECT_THROW(Model::load(f32_path, bad), ConfigError);
+}
+
+TEST(QuantizeFile, ConversionsAreNamedAsLlamaCppNamesFileTypes) {
+    const auto q4km = parse_weight_conversion("q4_k_m");
+    ASSERT_TRUE(q4km);
+    EXPECT_EQ(q4km->base, TensorType::Q4_K);
+    EXPECT_TRUE(q4km->k_quant_medium);
+    EXPECT_EQ(q4km->name(), "Q4_K_M");
+    EXPECT_EQ(parse_weight_conversion("Q5_K_M")->name(), "Q5_K_M");
+    EXPECT_EQ(parse_weight_conversion("q8_0")->name(), "Q8_0");
+    EXPECT_FALSE(parse_weight_conversion("q8_0")->k_quant_medium);
+    for (const char* bad : {"q6_k_m", "q8_0_m", "q4_1", "f32", "_m", "", "q4_k_mm"}) {
+        EXPECT_FALSE(parse_weight_conversion(bad)) << bad;
+    }
+    EXPECT_EQ(weight_layer("blk.12.attn_v.weight"), 12);
+    EXPECT_EQ(weight_layer("output.weight"), -1);
+    EXPECT_EQ(weight_layer("blk.x.attn_v.weight"), -1);
 }
 
 TEST(QuantizeFile, RefusesOtherTypesAndAFailedWriteLeavesNothing) {
