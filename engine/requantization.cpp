@@ -86,13 +86,18 @@ void requantize_rows(TensorType from, const std::uint8_t* src, TensorType to, st
     });
 }
 
-RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target) {
+RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target, bool k_quant_medium) {
+    int num_layers = 0;
+    for (const GgufTensorInfo& t : file.tensors()) num_layers = std::max(num_layers, weight_layer(t.name) + 1);
+    const bool tied = file.find_tensor("output.weight") == nullptr;
     RequantizationEstimate e;
     for (const GgufTensorInfo& t : file.tensors()) {
         const bool matrix = t.shape.size() == 2;
         e.num_matrices += matrix ? 1 : 0;
-        if (matrix && requantizes(t.type, t.shape[0], target)) {
-            e.weight_bytes += static_cast<std::uint64_t>(t.shape[1]) * row_bytes(target, t.shape[0]);
+        const TensorType to =
+            k_quant_medium ? k_quant_medium_type(target, t.name, weight_layer(t.name), num_layers, tied) : target;
+        if (matrix && requantizes(t.type, t.shape[0], to)) {
+            e.weight_bytes += static_cast<std::uint64_t>(t.shape[1]) * row_bytes(to, t.shape[0]);
             ++e.num_converted;
         } else {
             e.weight_bytes += t.num_bytes;

@@ -58,7 +58,8 @@ struct RequantizationEstimate {
 };
 
 // What re-quantising `file`'s 2-D tensors to `target` gives (the weights of a llama-family file
-// are exactly its 2-D tensors).
-RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target);
+// are exactly its 2-D tensors), or to the _M mixture over it (the layers counted from the
+// tensors' names, tied when there is no output.weight).
+RequantizationEstimate estimate_requantization(const GgufFile& file, TensorType target, bool k_quant_medium = false);
 
 }  // namespace kvscope

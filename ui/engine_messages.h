@@ -25,6 +25,7 @@ struct LoadRequest {
     QString source;                        // a .gguf path, or the embedded model's name
     std::optional<TensorType> weightType;  // re-quantise weights at load (F16, Q8_0, Q4_0); nullopt: as stored
     EngineConfig config;
+    bool kQuantMedium = false;  // with weightType Q4_K / Q5_K: llama.cpp's _M mixture over it
 };
 
 // A chat turn: the engine's thread renders the conversation with the model's chat template,
@@ -83,7 +84,7 @@ struct ModelFileInfo {
     QVector<QPair<QString, qint64>> typeCounts;  // tensor type -> tensors of that type
     // What each re-quantisation target would give (estimate_requantization), in menu order.
     struct Requantized {
-        QString type;             // "Q4_K"
+        QString type;             // "Q4_K", "Q4_K_M"
         quint64 weightBytes = 0;  // every tensor, the converted ones at their new size
         int numConverted = 0;     // 2-D tensors that change type
     };

@@ -30,6 +30,7 @@ struct ModelSummary {
     QString weightType;    // the type of most weight bytes as stored ("F32", "Q4_K")
     QString chatTemplate;  // "plain", "chatml", ...
     std::optional<TensorType> requantizedTo;
+    QString requantizedName;    // "Q4_K", "Q4_K_M" (the mixture over requantizedTo); empty: as stored
     qint32 numRequantized = 0;  // weights converted at load
     qint64 numParams = 0;
     qint32 numLayers = 0;

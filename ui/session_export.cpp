@@ -84,7 +84,7 @@ QJsonObject modelJson(const ModelSummary& m) {
 QJsonObject settingsJson(const LoadRequest& r) {
     const EngineConfig& c = r.config;
     return QJsonObject{{"source", r.source},
-                       {"weight_type", r.weightType ? typeText(*r.weightType) : QStringLiteral("as stored")},
+                       {"weight_type", r.weightType ? weightConversionText(r) : QStringLiteral("as stored")},
                        {"block_size", c.block_size},
                        {"kv_cache_bytes", qint64(c.kv_cache_bytes)},
                        {"num_kv_blocks", c.num_kv_blocks ? QJsonValue(*c.num_kv_blocks) : QJsonValue(QJsonValue::Null)},

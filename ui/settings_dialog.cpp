@@ -107,9 +107,14 @@ QWidget* SettingsDialog::buildModelBox() {
         const QString name = QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
         m_weights->addItem(tr("re-quantised to %1").arg(name), name);
     }
+    for (TensorType base : {TensorType::Q4_K, TensorType::Q5_K}) {
+        const QString name = QString::fromStdString(WeightConversion{base, true}.name());
+        m_weights->addItem(tr("re-quantised to %1 (llama.cpp's mixture)").arg(name), name);
+    }
     m_weights->setToolTip(
         tr("Re-quantise every 2-D weight at load (rows whose length does not fit the type's blocks "
-           "stay as stored)"));
+           "stay as stored). The _M mixtures keep the output and some attn_v and ffn_down weights at "
+           "Q6_K, as llama.cpp's Q4_K_M and Q5_K_M files do."));
     m_weightsEstimate = new QLabel(box);
     m_weightsEstimate->setObjectName("weightsEstimate");
     auto* weightsRow = new QHBoxLayout;
@@ -199,7 +204,7 @@ QWidget* SettingsDialog::buildEngineBox() {
 LoadRequest SettingsDialog::request() const {
     LoadRequest r;
     r.source = m_source->text().trimmed();
-    r.weightType = parseWeightType(m_weights->currentData().toString());
+    setWeightConversion(r, m_weights->currentData().toString());
     EngineConfig& c = r.config;
     c.cache_dtype = parse_tensor_type(m_dtype->currentData().toString().toStdString()).value_or(TensorType::F32);
     c.block_size = m_blockSize->currentData().toInt();
@@ -218,8 +223,7 @@ LoadRequest SettingsDialog::request() const {
 
 void SettingsDialog::setRequest(const LoadRequest& r) {
     m_source->setText(r.source);
-    const QString weights = r.weightType ? QString::fromUtf8(type_name(*r.weightType).data()) : QString();
-    m_weights->setCurrentIndex(std::max(0, m_weights->findData(weights)));
+    m_weights->setCurrentIndex(std::max(0, m_weights->findData(weightConversionText(r))));
     const EngineConfig& c = r.config;
     m_dtype->setCurrentIndex(std::max(0, m_dtype->findData(QString::fromUtf8(type_name(c.cache_dtype).data()))));
     m_blockSize->setCurrentIndex(std::max(0, m_blockSize->findData(c.block_size)));

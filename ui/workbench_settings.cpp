@@ -36,9 +36,22 @@ QString embeddedModelSource() {
     return QString::fromUtf8(kEmbeddedModelName.data(), qsizetype(kEmbeddedModelName.size()));
 }
 
-std::optional<TensorType> parseWeightType(const QString& name) {
-    const auto type = parse_tensor_type(name.toStdString());
-    return type && is_requantization_target(*type) ? type : std::nullopt;
+QString weightConversionText(const LoadRequest& request) {
+    if (!request.weightType) return {};
+    return QString::fromStdString(WeightConversion{*request.weightType, request.kQuantMedium}.name());
+}
+
+bool setWeightConversion(LoadRequest& request, const QString& name) {
+    if (name.isEmpty()) {
+        request.weightType.reset();
+        request.kQuantMedium = false;
+        return true;
+    }
+    const std::optional<WeightConversion> c = parse_weight_conversion(name.toStdString());
+    if (!c) return false;
+    request.weightType = c->base;
+    request.kQuantMedium = c->k_quant_medium;
+    return true;
 }
 
 QStringList validateLoadRequest(const LoadRequest& request) {
@@ -47,6 +60,8 @@ QStringList validateLoadRequest(const LoadRequest& request) {
     if (request.weightType && !is_requantization_target(*request.weightType))
         problems << QObject::tr("weights can be re-quantised to %1 only")
                         .arg(QString::fromStdString(requantization_target_list()));
+    if (request.kQuantMedium && request.weightType != TensorType::Q4_K && request.weightType != TensorType::Q5_K)
+        problems << QObject::tr("the _M mixture is made over Q4_K or Q5_K weights only");
     for (const std::string& p : request.config.validate()) problems << QString::fromStdString(p);
     return problems;
 }
@@ -73,7 +88,7 @@ WorkbenchSettings WorkbenchSettings::read(QSettings& s) {
                                                                                            : PreemptionMode::Recompute;
     if (!c.validate().empty()) c = defaults;
 
-    out.load.weightType = parseWeightType(s.value("model/weightType").toString());
+    setWeightConversion(out.load, s.value("model/weightType").toString());  // an unknown name: as stored
     const QString source = s.value("model/source").toString();
     const bool usable = source == embeddedModelSource() || (!source.isEmpty() && QFileInfo(source).isFile());
     out.load.source = usable ? source : embeddedModelSource();
@@ -87,7 +102,7 @@ WorkbenchSettings WorkbenchSettings::read(QSettings& s) {
 void WorkbenchSettings::write(QSettings& s) const {
     const EngineConfig& c = load.config;
     s.setValue("model/source", load.source);
-    s.setValue("model/weightType", load.weightType ? typeText(*load.weightType) : QString());
+    s.setValue("model/weightType", weightConversionText(load));
     s.setValue("model/recent", recentModels);
     s.setValue("cache/blockSize", c.block_size);
     s.setValue("cache/budgetMiB", qint64(c.kv_cache_bytes >> 20));

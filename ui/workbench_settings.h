@@ -32,7 +32,9 @@ QString embeddedModelSource();
 // Problems with a load request, one line each (empty when it is valid): the engine settings as
 // EngineConfig::validate() sees them, and the re-quantisation target.
 QStringList validateLoadRequest(const LoadRequest& request);
-// "F16" -> F16 (only the re-quantisation targets); nullopt otherwise.
-std::optional<TensorType> parseWeightType(const QString& name);
+// The request's re-quantisation as llama.cpp names it ("Q4_K", "Q4_K_M"), "" for as stored; and
+// back into a request (false, and the request untouched, for a name that is none).
+QString weightConversionText(const LoadRequest& request);
+bool setWeightConversion(LoadRequest& request, const QString& name);
 
 }  // namespace kvscope::ui

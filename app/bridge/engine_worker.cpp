@@ -55,6 +55,7 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
     double lastFraction = -1;
     ModelLoadOptions options;
     options.weight_type = request.weightType;
+    options.k_quant_medium = request.kQuantMedium;
     options.threads = request.config.num_threads;
     options.on_progress = [&](double fraction, const std::string& stage) {
         if (fraction < 1.0 && fraction - lastFraction < 0.01 && sinceReport.elapsed() < 100) return;

@@ -70,6 +70,11 @@ ui::ModelFileInfo readModelFileInfo(const QString& source) {
             info.requantized.append({qs(type_name(target)), e.weight_bytes, e.num_converted});
             info.numMatrices = e.num_matrices;
         }
+        for (const TensorType base : {TensorType::Q4_K, TensorType::Q5_K}) {  // llama.cpp's _M mixtures
+            const RequantizationEstimate e = estimate_requantization(file, base, /*k_quant_medium=*/true);
+            info.requantized.append(
+                {QString::fromStdString(WeightConversion{base, true}.name()), e.weight_bytes, e.num_converted});
+        }
         for (const GgufTensorInfo& t : file.tensors()) info.weightBytes += t.num_bytes;
     } catch (const Error& e) {
         info.error = QString::fromStdString(e.what());
@@ -96,6 +101,7 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     s.weightType = qs(type_name(c.weight_type));
     s.chatTemplate = qs(model.chat_template().name());
     s.requantizedTo = model.requantized_to();
+    s.requantizedName = QString::fromStdString(model.requantized_name());
     s.numRequantized = model.num_requantized_weights();
     s.numParams = c.num_params;
     s.numLayers = model.shape().num_layers;

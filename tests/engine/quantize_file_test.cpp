@@ -147,6 +147,10 @@ TEST(QuantizeFile, TheMMixturesAreMakeModelsMixtures) {
                 EXPECT_EQ(std::memcmp(x.data(), w->data, x.size()), 0) << type << " at load: " << a.name;
             }
             EXPECT_EQ(model->loaded_weight_bytes(), weight_bytes) << type;
+            // and the settings dialog's estimate of it, from the file's tensor list alone
+            const RequantizationEstimate e = estimate_requantization(GgufFile::open(f32_path), spec.weight_type, true);
+            EXPECT_EQ(e.weight_bytes, weight_bytes) << type;
+            EXPECT_EQ(e.num_converted, model->num_requantized_weights()) << type;
         }
     }
     EXPECT_THROW(quantize_file(GgufFile::open(f32_path), TensorType::Q6_K, (dir / "x.gguf").string(), 1, true),

@@ -287,9 +287,11 @@ private slots:
         for (const auto& t : info.tensors) stored += t.bytes;
         QCOMPARE(info.weightBytes, stored);
         QCOMPARE(info.numMatrices, 37);
-        QCOMPARE(info.requantized.size(), 6);
+        QCOMPARE(info.requantized.size(), 8);  // the six targets, then Q4_K_M and Q5_K_M
+        QCOMPARE(info.requantized[6].type, QString("Q4_K_M"));
+        QCOMPARE(info.requantized[7].type, QString("Q5_K_M"));
         for (const auto& r : info.requantized) {
-            const bool k = r.type.endsWith("_K");
+            const bool k = r.type.contains("_K");
             QCOMPARE(r.numConverted, r.type == "F16" ? 37 : k ? 0 : 32);
             if (k)
                 QCOMPARE(r.weightBytes, stored);
@@ -319,8 +321,14 @@ private slots:
         const auto none = loaded.at(1).at(0).value<kvscope::ui::ModelSummary>();
         QCOMPARE(none.numRequantized, 0);
         QCOMPARE(kvscope::ui::weightDescription(none), QString("F32 (no weight fits Q4_K's blocks)"));
-        call([w = m_worker] { w->loadModel(embeddedLoad()); });  // back to the default for the tests below
+        load.kQuantMedium = true;  // the mixture is asked for and named, though nothing fits here either
+        call([w = m_worker, load] { w->loadModel(load); });
         QVERIFY(waitFor(loaded, 3));
+        const auto mixture = loaded.at(2).at(0).value<kvscope::ui::ModelSummary>();
+        QCOMPARE(mixture.requantizedName, QString("Q4_K_M"));
+        QCOMPARE(kvscope::ui::weightDescription(mixture), QString("F32 (no weight fits Q4_K_M's blocks)"));
+        call([w = m_worker] { w->loadModel(embeddedLoad()); });  // back to the default for the tests below
+        QVERIFY(waitFor(loaded, 4));
     }
 
     void aBadModelIsRejectedAndTheOldOneKeepsServing() {

@@ -32,6 +32,7 @@ private slots:
         WorkbenchSettings s;
         s.load.source = dir.filePath("m.gguf");
         s.load.weightType = TensorType::Q4_K;
+        s.load.kQuantMedium = true;
         s.load.config.block_size = 32;
         s.load.config.kv_cache_bytes = std::int64_t(64) << 20;
         s.load.config.num_kv_blocks = 500;
@@ -49,6 +50,8 @@ private slots:
         const WorkbenchSettings r = WorkbenchSettings::read(store);
         QCOMPARE(r.load.source, s.load.source);
         QCOMPARE(r.load.weightType, std::optional<TensorType>(TensorType::Q4_K));
+        QCOMPARE(r.load.kQuantMedium, true);
+        QCOMPARE(store.value("model/weightType").toString(), QString("Q4_K_M"));
         QCOMPARE(r.load.config.block_size, 32);
         QCOMPARE(r.load.config.kv_cache_bytes, std::int64_t(64) << 20);
         QCOMPARE(r.load.config.num_kv_blocks, std::optional<std::int32_t>(500));
@@ -173,13 +176,18 @@ private slots:
         QVERIFY(weights);
         const std::vector<std::optional<TensorType>> want = {std::nullopt,     TensorType::F16,  TensorType::Q8_0,
                                                              TensorType::Q6_K, TensorType::Q5_K, TensorType::Q4_K,
-                                                             TensorType::Q4_0};
+                                                             TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K};
         QCOMPARE(weights->count(), int(want.size()));
         for (int i = 0; i < weights->count(); ++i) {
             weights->setCurrentIndex(i);
             QCOMPARE(dialog.request().weightType, want[std::size_t(i)]);
+            QCOMPARE(dialog.request().kQuantMedium, i >= 7);  // the last two: llama.cpp's _M mixtures
+            const LoadRequest shown = dialog.request();
+            dialog.setRequest(shown);  // and back: the same entry
+            QCOMPARE(weights->currentIndex(), i);
         }
         QCOMPARE(weights->itemText(5), QString("re-quantised to Q4_K"));
+        QCOMPARE(weights->itemText(7), QString("re-quantised to Q4_K_M (llama.cpp's mixture)"));
     }
 
     void theWeightsEstimateFollowsTheChoice() {
@@ -195,13 +203,15 @@ private slots:
         info.source = "/models/m.gguf";
         info.weightBytes = 4 << 20;
         info.numMatrices = 10;
-        info.requantized = {{"Q8_0", 1 << 20, 8}, {"Q4_K", 4 << 20, 0}};
+        info.requantized = {{"Q8_0", 1 << 20, 8}, {"Q4_K", 4 << 20, 0}, {"Q4_K_M", 3 << 20, 10}};
         dialog.setFileInfo(info);
         QCOMPARE(estimate->text(), QString("4.0 MiB"));
         weights->setCurrentIndex(weights->findData(QString("Q8_0")));
         QCOMPARE(estimate->text(), QString("4.0 MiB → 1.0 MiB (8 of 10 weights)"));
         weights->setCurrentIndex(weights->findData(QString("Q4_K")));
         QCOMPARE(estimate->text(), QString("4.0 MiB (no weight's rows fit Q4_K's blocks: kept as stored)"));
+        weights->setCurrentIndex(weights->findData(QString("Q4_K_M")));
+        QCOMPARE(estimate->text(), QString("4.0 MiB → 3.0 MiB (10 of 10 weights)"));
         // another file chosen: cleared until its header comes
         dialog.setRequest(LoadRequest{"/models/other.gguf", std::nullopt, EngineConfig{}});
         QVERIFY(estimate->text().isEmpty());
