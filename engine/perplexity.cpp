@@ -58,7 +58,13 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
         request.params.max_tokens = 1;
         request.params.ignore_eos = true;
         request.params.prompt_logprobs = 0;
-        chunk_of[engine.add_request(std::move(request))] = i;
+        try {
+            chunk_of[engine.add_request(std::move(request))] = i;
+        } catch (const ConfigError& e) {  // the engine is left as it was found
+            for (const auto& [id, chunk] : chunk_of) engine.abort(id);
+            while (engine.has_work()) engine.step();
+            throw ConfigError("a perplexity chunk of " + std::to_string(options.context) + " tokens: " + e.what());
+        }
     }
 
     // The rows go to on_row while this runs, and nowhere once it returns or throws.
@@ -73,6 +79,7 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
     }
 
     std::vector<PerplexityChunk> results(chunks.size());
+    std::vector<std::int32_t> entries(chunks.size(), 0);  // prompt logprobs received per chunk
     std::vector<bool> done(chunks.size(), false);
     std::size_t next_to_report = 0;
     while (engine.has_work()) {
@@ -80,9 +87,9 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
             const std::size_t index = chunk_of.at(out.id);
             PerplexityChunk& chunk = results[index];
             chunk.index = static_cast<std::int32_t>(index);
-            for (std::size_t j = 0; j < out.prompt_logprobs.size(); ++j) {
-                if (static_cast<std::int32_t>(j) < first) continue;
-                const double nll = -static_cast<double>(out.prompt_logprobs[j].logprob);
+            for (const SampleResult& scored : out.prompt_logprobs) {
+                if (entries[index]++ < first) continue;  // entry j scores the chunk's token j + 1
+                const double nll = -static_cast<double>(scored.logprob);
                 chunk.nll_sum += nll;
                 chunk.nll_square_sum += nll * nll;
                 ++chunk.num_scored;

@@ -159,6 +159,24 @@ TEST(Perplexity, BadSettingsSayWhatToChange) {
     }
 }
 
+TEST(Perplexity, AChunkTheCacheCannotHoldIsRefusedAndLeavesTheEngineIdle) {
+    PerplexityOptions options;
+    options.context = 64;
+    EngineConfig config;
+    config.num_kv_blocks = 3;  // 48 tokens: no 64-token chunk fits
+    Engine engine(embedded(), config);
+    const auto chunks = perplexity_chunks(text_tokens(), embedded()->tokenizer(), options);
+    try {
+        run_perplexity(engine, chunks, options);
+        FAIL() << "a chunk larger than the cache was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("a perplexity chunk of 64 tokens: "), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("KV blocks"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(engine.has_work());
+    EXPECT_TRUE(engine.request_ids().empty());
+}
+
 TEST(Perplexity, TheEstimateOfNothingIsEmpty) {
     const PerplexityEstimate e = estimate_perplexity({});
     EXPECT_EQ(e.num_scored, 0);
