@@ -130,6 +130,24 @@ print(f"{wall:.2f} s, {tokens} tokens, {tokens / wall:.1f} tok/s overall, "
 PY
 }
 
+# Perplexity of the embedded model on tests/data/kite_story.txt (ctx 128, F16 cache) on the CPU,
+# which also stores its distributions, then on CUDA compared with them (KL divergence).
+perplexity_vs_cpu() {
+    local base=$build/cpu.kvkld cpu gpu
+    cpu=$("$cli" perplexity --backend cpu --file "$root/tests/data/kite_story.txt" --ctx 128 --cache-dtype f16 \
+        --kl-divergence-base "$base" --json 2>>"$log") || { echo "cpu run failed"; return; }
+    gpu=$("$cli" perplexity --backend cuda --kl-divergence "$base" --cache-dtype f16 --json 2>>"$log") ||
+        { echo "cuda run failed"; return; }
+    [ -n "$py" ] || { echo "(no python to read the JSON)"; return; }
+    "$py" - "$cpu" "$gpu" <<'PY'
+import json, sys
+cpu, gpu = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+k = gpu["kl_divergence"]
+print(f"PPL cpu {cpu['ppl']:.4f}, cuda {gpu['ppl']:.4f} (llama.cpp: 5.1727); cuda's KL divergence from cpu "
+      f"{k['kld_mean']:.2e} (max {k['kld_max']:.2e}), same top token {100 * k['same_top']:.1f} %")
+PY
+}
+
 make_model() {  # make_model NAME PRESET TYPE
     local path=$models/$1.gguf
     [ -f "$path" ] || run_logged "$cli" make-model --preset "$2" --type "$3" --out "$path" >/dev/null
@@ -145,6 +163,7 @@ if [ -x "$cli" ]; then
         same="identical"
     fi
     figures+=("stories260K greedy 40 tokens, cuda vs cpu: token ids $same")
+    figures+=("stories260K perplexity, cuda vs cpu: $(perplexity_vs_cpu)")
     fallback=$("$cli" generate --backend cuda --prompt x --max-tokens 1 --json 2>&1 >/dev/null | grep -m1 "using the CPU backend")
     if [ -n "$fallback" ]; then note "the 'cuda' figures below ran on the CPU: $fallback"; fi
 
