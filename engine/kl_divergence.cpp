@@ -56,6 +56,13 @@ std::uint64_t KlBaseLayout::file_size() const {
            static_cast<std::uint64_t>(num_chunks) * static_cast<std::uint64_t>(rows_per_chunk()) * row_bytes();
 }
 
+std::uint64_t KlBaseLayout::row_offset(std::size_t chunk, std::int32_t entry) const {
+    KV_CHECK(chunk < static_cast<std::size_t>(num_chunks) && entry >= first_entry && entry < context - 1);
+    const std::uint64_t index =
+        chunk * static_cast<std::uint64_t>(rows_per_chunk()) + static_cast<std::uint64_t>(entry - first_entry);
+    return rows_offset() + index * row_bytes();
+}
+
 // ---- writing ----
 
 KlBaseWriter::KlBaseWriter(std::string path, const KlBaseLayout& layout,
@@ -84,8 +91,8 @@ KlBaseWriter::KlBaseWriter(std::string path, const KlBaseLayout& layout,
 KlBaseWriter::~KlBaseWriter() = default;
 
 void KlBaseWriter::write(std::size_t chunk, std::int32_t entry, std::span<const float> logits) {
-    KV_CHECK(chunk < static_cast<std::size_t>(layout_.num_chunks) && entry >= layout_.first_entry &&
-             entry < layout_.context - 1 && logits.size() == static_cast<std::size_t>(layout_.vocab_size));
+    KV_CHECK(logits.size() == static_cast<std::size_t>(layout_.vocab_size));
+    const std::uint64_t offset = layout_.row_offset(chunk, entry);
     log_softmax(logits, logprobs_);
     const auto [low, high] = std::minmax_element(logprobs_.begin(), logprobs_.end());
     const float min = static_cast<float>(*low);
@@ -97,10 +104,8 @@ void KlBaseWriter::write(std::size_t chunk, std::int32_t entry, std::span<const 
         const double code = step > 0 ? std::round((lp - min) / step) : 0.0;
         put(at, static_cast<std::uint16_t>(std::clamp(code, 0.0, kMaxCode)));
     }
-    const std::size_t index = chunk * static_cast<std::size_t>(layout_.rows_per_chunk()) +
-                              static_cast<std::size_t>(entry - layout_.first_entry);
-    file_.write_at(layout_.rows_offset() + index * layout_.row_bytes(), row_);
-    written_[index] = true;
+    file_.write_at(offset, row_);
+    written_[(offset - layout_.rows_offset()) / layout_.row_bytes()] = true;
 }
 
 void KlBaseWriter::commit() {
@@ -154,11 +159,7 @@ std::vector<std::vector<std::int32_t>> KlBaseFile::chunks() const {
 }
 
 void KlBaseFile::row(std::size_t chunk, std::int32_t entry, std::vector<double>& out) const {
-    KV_CHECK(chunk < static_cast<std::size_t>(layout_.num_chunks) && entry >= layout_.first_entry &&
-             entry < layout_.context - 1);
-    const std::size_t index = chunk * static_cast<std::size_t>(layout_.rows_per_chunk()) +
-                              static_cast<std::size_t>(entry - layout_.first_entry);
-    const std::uint8_t* at = file_.data() + layout_.rows_offset() + index * layout_.row_bytes();
+    const std::uint8_t* at = file_.data() + layout_.row_offset(chunk, entry);
     const auto min = static_cast<double>(get<float>(at));
     const auto step = static_cast<double>(get<float>(at));
     out.resize(static_cast<std::size_t>(layout_.vocab_size));

@@ -33,6 +33,8 @@ struct KlBaseLayout {
     std::uint64_t row_bytes() const { return 8 + 2 * static_cast<std::uint64_t>(vocab_size); }
     std::uint64_t rows_offset() const;
     std::uint64_t file_size() const;
+    // Where entry `entry` of chunk `chunk` is stored (the entry must be one of those stored).
+    std::uint64_t row_offset(std::size_t chunk, std::int32_t entry) const;
 };
 
 class KlBaseWriter {

@@ -24,26 +24,6 @@ nlohmann::json byte_list(const std::string& piece) {
     return bytes;
 }
 
-nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
-                                   const Tokenizer& tokenizer, std::int64_t offset) {
-    nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
-                   offsets = nlohmann::json::array();
-    for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
-        const SampleResult& r = results[i];
-        const std::string& piece = tokenizer.token_piece(tokens[i]);
-        pieces.push_back(piece);
-        lps.push_back(json_logprob(r.logprob));
-        // The top N and the sampled token, which is always reported.
-        nlohmann::json top = nlohmann::json::object();
-        for (const TokenLogprob& t : r.top()) top[tokenizer.token_piece(t.token)] = json_logprob(t.logprob);
-        top[piece] = json_logprob(r.logprob);
-        tops.push_back(top);
-        offsets.push_back(offset);
-        offset += static_cast<std::int64_t>(piece.size());
-    }
-    return {{"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
-}
-
 // The top `num_top` of a scored token's alternatives, and the token itself, which is always there.
 nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, const Tokenizer& tokenizer) {
     nlohmann::json top = nlohmann::json::object();
@@ -53,6 +33,22 @@ nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, 
     }
     top[tokenizer.token_piece(r.token)] = json_logprob(r.logprob);
     return top;
+}
+
+nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
+                                   const Tokenizer& tokenizer, std::int64_t offset) {
+    nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
+                   offsets = nlohmann::json::array();
+    for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
+        const SampleResult& r = results[i];
+        const std::string& piece = tokenizer.token_piece(tokens[i]);
+        pieces.push_back(piece);
+        lps.push_back(json_logprob(r.logprob));
+        tops.push_back(scored_alternatives(r, r.num_top_logprobs, tokenizer));
+        offsets.push_back(offset);
+        offset += static_cast<std::int64_t>(piece.size());
+    }
+    return {{"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
 // The prompt's part of an echo's completion logprobs: every prompt token, the first unscored.
