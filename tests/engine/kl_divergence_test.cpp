@@ -236,8 +236,11 @@ TEST(KlDivergence, MatchesTheReferenceForwardOfBothModels) {
     EXPECT_EQ(got.num_positions, positions);
     const double expected_kld = kld_sum / positions;
     EXPECT_GT(expected_kld, 1e-3);  // Q4_0 moves this model's distributions measurably
+    // Both to 2 %: the engine quantises activations to Q8_0 for Q4_0 weights (as llama.cpp does) and
+    // the reference does not, which moves ln(PPL ratio) by 1.2-1.5 % here (scalar, AVX2, AVX-512).
     EXPECT_NEAR(got.kld_mean, expected_kld, 0.02 * expected_kld);
-    EXPECT_NEAR(got.ln_ppl_ratio, ratio_sum / positions, 1e-3);
+    const double expected_ratio = ratio_sum / positions;
+    EXPECT_NEAR(got.ln_ppl_ratio, expected_ratio, 0.02 * std::abs(expected_ratio));
 }
 
 }  // namespace
