@@ -1,6 +1,8 @@
 #include "ui/chat_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QCursor>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -13,6 +15,7 @@
 #include <QSplitter>
 #include <QTextBrowser>
 #include <QTimer>
+#include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
 
@@ -25,6 +28,17 @@ namespace {
 
 // Chat turns wait ahead of batch requests (priority 0): someone is reading them.
 constexpr std::int32_t kChatPriority = -1;
+// Alternatives asked for each generated token when token probabilities are on.
+constexpr std::int32_t kTokenAlternatives = 5;
+
+QString probabilitiesTip() {
+    return QObject::tr(
+               "Ask for each generated token's probability and its %1 likeliest alternatives, and colour the "
+               "answer by them (red: the model thought the token unlikely; green: likely). Hover over a token "
+               "for its alternatives, click it to keep them in view. These are the model's own probabilities, "
+               "before temperature, penalties and top-k / top-p (vLLM's logprobs).")
+        .arg(kTokenAlternatives);
+}
 
 }  // namespace
 
@@ -62,6 +76,9 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
             &QPushButton::click);
     connect(m_stop, &QPushButton::clicked, this, &ChatPanel::stop);
     connect(m_regenerate, &QPushButton::clicked, this, &ChatPanel::regenerate);
+    connect(m_transcript, &QTextBrowser::anchorClicked, this, &ChatPanel::showTokenDetails);
+    connect(m_transcript, &QTextBrowser::highlighted, this, &ChatPanel::hoverToken);
+    connect(m_probabilities, &QCheckBox::toggled, this, &ChatPanel::setDetailsShown);
     connect(session, &Session::modelLoaded, this, &ChatPanel::onModelLoaded);
     connect(session, &Session::modelLoadFailed, this, &ChatPanel::updateButtons);
     connect(session, &Session::lorasChanged, this, &ChatPanel::refreshLoras);
@@ -75,6 +92,15 @@ QWidget* ChatPanel::buildConversationPane() {
     m_transcript->setObjectName("transcript");
     m_transcript->setOpenLinks(false);
     m_transcript->setPlaceholderText(tr("The conversation appears here, streamed token by token."));
+    m_tokenDetails = new QTextBrowser(this);
+    m_tokenDetails->setObjectName("tokenDetails");
+    m_tokenDetails->setPlaceholderText(tr("Click a token of an answer to see the alternatives the model weighed."));
+    m_tokenDetails->setVisible(false);
+    m_tokenDetails->setMinimumHeight(60);
+    m_tokenDetails->setMaximumHeight(400);
+    m_probabilities = new QCheckBox(tr("Token &probabilities"), this);
+    m_probabilities->setObjectName("tokenProbabilities");
+    m_probabilities->setToolTip(probabilitiesTip());
     m_templateLabel = new QLabel(this);
     m_templateLabel->setObjectName("templateLabel");
     m_templateLabel->setWordWrap(true);
@@ -114,17 +140,26 @@ QWidget* ChatPanel::buildConversationPane() {
     samplingLayout->addWidget(m_sampling);
 
     auto* buttons = new QHBoxLayout;
-    buttons->addWidget(m_templateLabel, 1);
+    buttons->addWidget(m_probabilities);
+    buttons->addStretch(1);
     buttons->addWidget(m_regenerate);
     buttons->addWidget(m_stop);
     buttons->addWidget(m_send);
     auto* right = new QWidget(this);
     auto* rightLayout = new QVBoxLayout(right);
     rightLayout->setContentsMargins(0, 0, 0, 0);
-    rightLayout->addWidget(m_transcript, 1);
+    // The token details below the transcript, so that the transcript keeps the dock's width.
+    m_reading = new QSplitter(Qt::Vertical, right);
+    m_reading->addWidget(m_transcript);
+    m_reading->addWidget(m_tokenDetails);
+    m_reading->setStretchFactor(0, 1);
+    m_reading->setStretchFactor(1, 0);
+    m_reading->setChildrenCollapsible(false);
+    rightLayout->addWidget(m_reading, 1);
     rightLayout->addWidget(m_system);
     rightLayout->addWidget(m_loraRow);
     rightLayout->addWidget(m_input);
+    rightLayout->addWidget(m_templateLabel);
     rightLayout->addLayout(buttons);
     rightLayout->addWidget(samplingBox);
     return right;
@@ -134,8 +169,17 @@ QString ChatPanel::transcriptText() const {
     return m_transcript->toPlainText();
 }
 
+QString ChatPanel::tokenDetailsText() const {
+    return m_tokenDetails->toPlainText();
+}
+
 void ChatPanel::onModelLoaded(const ModelSummary& summary) {
     m_modelName = summary.name;
+    m_vocabulary = summary.vocabulary;
+    m_probabilities->setEnabled(m_vocabulary != nullptr);
+    m_probabilities->setToolTip(m_vocabulary ? probabilitiesTip()
+                                             : tr("Token probabilities are shown for the embedded engine's "
+                                                  "answers; an attached server's chat shows text only."));
     m_templateLabel->setText(summary.chatTemplate == QStringLiteral("plain")
                                  ? tr("%1 has no chat template: the turns are joined into one text that the model "
                                       "continues.")
@@ -175,14 +219,17 @@ void ChatPanel::send(const QString& text) {
 
 void ChatPanel::ask(int index) {
     Conversation& c = m_conversations[std::size_t(index)];
-    const SamplingParams params = m_sampling->params();
+    SamplingParams params = m_sampling->params();
+    const bool scored = m_probabilities->isChecked() && m_vocabulary;
+    if (scored) params.logprobs = kTokenAlternatives;
     ChatRequest request = c.request(params, m_system->text());
     request.priority = kChatPriority;
     request.lora = m_lora->currentData().toString().toStdString();
-    c.beginAssistant(params.n);
+    c.beginAssistant(params.n, scored ? m_vocabulary : nullptr);
     const quint64 tag = m_session->submitChat(request, this, tr("chat %1").arg(index + 1));
     m_byTag.insert(tag, index);
     refresh();
+    m_transcript->verticalScrollBar()->setValue(m_transcript->verticalScrollBar()->maximum());  // follow the new turn
 }
 
 void ChatPanel::stop() {
@@ -197,6 +244,49 @@ void ChatPanel::regenerate() {
     if (!c.canRegenerate()) return;
     c.dropLastAssistant();
     ask(m_current);
+}
+
+std::span<const SampleResult> ChatPanel::tokenGroup(const TokenLink& link, const TokenVocabulary** vocabulary) const {
+    if (m_current < 0) return {};
+    const auto& turns = m_conversations[std::size_t(m_current)].turns();
+    if (link.turn >= int(turns.size())) return {};
+    const ChatTurn& turn = turns[std::size_t(link.turn)];
+    if (!turn.hasScores() || link.sample >= int(turn.scores.size())) return {};
+    const auto& tokens = turn.scores[std::size_t(link.sample)];
+    if (link.first >= int(tokens.size()) || link.count > int(tokens.size()) - link.first) return {};
+    *vocabulary = turn.vocabulary.get();
+    return std::span<const SampleResult>(tokens).subspan(std::size_t(link.first), std::size_t(link.count));
+}
+
+bool ChatPanel::showTokenDetails(const QUrl& url) {
+    const std::optional<TokenLink> link = parseTokenLink(url);
+    const TokenVocabulary* vocabulary = nullptr;
+    const auto group = link ? tokenGroup(*link, &vocabulary) : std::span<const SampleResult>();
+    if (group.empty()) return false;
+    m_tokenDetails->setHtml(tokenDetailsHtml(group, *vocabulary));
+    setDetailsShown(true);
+    return true;
+}
+
+void ChatPanel::setDetailsShown(bool shown) {
+    if (shown == m_tokenDetails->isVisible()) return;
+    m_tokenDetails->setVisible(shown);
+    if (!shown) return;
+    // A token's alternatives need about 8 lines; the transcript keeps the rest.
+    const int total = m_reading->height();
+    const int details = std::min(total / 2, 8 * fontMetrics().lineSpacing());
+    m_reading->setSizes({total - details, details});
+}
+
+void ChatPanel::hoverToken(const QUrl& url) {
+    const std::optional<TokenLink> link = parseTokenLink(url);
+    const TokenVocabulary* vocabulary = nullptr;
+    const auto group = link ? tokenGroup(*link, &vocabulary) : std::span<const SampleResult>();
+    if (group.empty()) {
+        QToolTip::hideText();
+        return;
+    }
+    QToolTip::showText(QCursor::pos(), tokenDetailsHtml(group, *vocabulary), m_transcript);
 }
 
 void ChatPanel::requestAccepted(quint64 tag, qint64 requestId) {

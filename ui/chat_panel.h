@@ -5,17 +5,21 @@
 
 #include <QHash>
 #include <QWidget>
+#include <memory>
 #include <vector>
 
 #include "ui/conversation.h"
 #include "ui/request_listener.h"
+#include "ui/token_probabilities.h"
 
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
 class QPushButton;
+class QSplitter;
 class QTextBrowser;
 class QTimer;
 
@@ -38,6 +42,10 @@ public:
     // "base model" (data "") and each LoRA adapter loaded (data: its name): what the next turn runs with.
     QComboBox* loraCombo() const { return m_lora; }
     QString transcriptText() const;
+    // "Token probabilities": the next turns ask for logprobs and show their tokens by probability.
+    QCheckBox* probabilitiesBox() const { return m_probabilities; }
+    // What the token details pane shows (the token last clicked), as plain text.
+    QString tokenDetailsText() const;
 
     // RequestListener
     void requestAccepted(quint64 tag, qint64 requestId) override;
@@ -51,6 +59,9 @@ public slots:
     void send(const QString& text);
     void stop();
     void regenerate();
+    // Shows the alternatives of a token of the current conversation (a transcript link) in the
+    // details pane; false when the link names no token.
+    bool showTokenDetails(const QUrl& link);
 
 private slots:
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
@@ -62,6 +73,10 @@ private:
     void refresh();
     void refreshList();
     void updateButtons();
+    // The tokens a link names, with the vocabulary that spells them; empty when it names none.
+    std::span<const SampleResult> tokenGroup(const TokenLink& link, const TokenVocabulary** vocabulary) const;
+    void hoverToken(const QUrl& link);
+    void setDetailsShown(bool shown);
 
     Session* m_session;
     std::vector<Conversation> m_conversations;
@@ -70,8 +85,12 @@ private:
     QHash<quint64, int> m_byTag;
     QHash<qint64, int> m_byRequest;
     QString m_modelName;
+    std::shared_ptr<const TokenVocabulary> m_vocabulary;  // the loaded model's; null when attached
     QListWidget* m_list = nullptr;
     QTextBrowser* m_transcript = nullptr;
+    QSplitter* m_reading = nullptr;  // the transcript above the token details
+    QTextBrowser* m_tokenDetails = nullptr;
+    QCheckBox* m_probabilities = nullptr;
     QPlainTextEdit* m_input = nullptr;
     QLineEdit* m_system = nullptr;
     QPushButton* m_send = nullptr;

@@ -2,6 +2,8 @@
 
 #include <QObject>
 
+#include "ui/token_probabilities.h"
+
 namespace kvscope::ui {
 
 bool Conversation::canRegenerate() const {
@@ -31,11 +33,13 @@ ChatRequest Conversation::request(const SamplingParams& params, const QString& s
     return r;
 }
 
-void Conversation::beginAssistant(int numSamples) {
+void Conversation::beginAssistant(int numSamples, std::shared_ptr<const TokenVocabulary> vocabulary) {
     ChatTurn turn;
     turn.role = ChatTurn::Role::Assistant;
     turn.streaming = true;
     for (int i = 0; i < std::max(1, numSamples); ++i) turn.samples << QString();
+    if (vocabulary) turn.scores.resize(std::size_t(turn.samples.size()));
+    turn.vocabulary = std::move(vocabulary);
     m_turns.push_back(turn);
 }
 
@@ -49,6 +53,10 @@ bool Conversation::apply(const RequestOutput& out) {
     for (const SequenceOutput& s : out.samples) {
         if (s.index >= turn.samples.size()) continue;
         turn.samples[s.index] += QString::fromStdString(s.text_delta);
+        if (turn.hasScores()) {
+            auto& scores = turn.scores[std::size_t(s.index)];
+            scores.insert(scores.end(), s.logprobs.begin(), s.logprobs.end());
+        }
         if (s.finished() && turn.finishReason.isEmpty())
             turn.finishReason = QString::fromUtf8(finish_reason_name(s.finish_reason).data());
     }
@@ -71,6 +79,17 @@ void Conversation::dropLastAssistant() {
 
 namespace {
 
+// " · answer perplexity 1.83 · least likely token 4.2 %" over every sample's tokens.
+QString scoreLine(const ChatTurn& t) {
+    std::vector<SampleResult> all;
+    for (const auto& sample : t.scores) all.insert(all.end(), sample.begin(), sample.end());
+    const AnswerScore s = scoreAnswer(all);
+    if (s.numTokens == 0) return {};
+    return QObject::tr(" · answer perplexity %1 · least likely token %2 %")
+        .arg(s.perplexity, 0, 'f', 2)
+        .arg(s.minProbability * 100.0, 0, 'g', 3);
+}
+
 QString statsLine(const ChatTurn& t) {
     if (!t.error.isEmpty()) return QObject::tr("rejected: %1").arg(t.error.toHtmlEscaped());
     if (t.streaming)
@@ -82,32 +101,44 @@ QString statsLine(const ChatTurn& t) {
     const double tps = r.decode_time > 0 && perSample > 1 ? double(perSample - 1) / r.decode_time : 0.0;
     return QObject::tr(
                "request %1 · %2 tokens · prompt %3 tokens, %4 from the prefix cache · first token after %5 ms · "
-               "%6 tokens/s · %7")
+               "%6 tokens/s · %7%8")
         .arg(t.requestId)
         .arg(r.num_generation_tokens)
         .arg(r.num_prompt_tokens)
         .arg(r.num_cached_tokens)
         .arg(r.time_to_first_token * 1000.0, 0, 'f', 1)
         .arg(tps, 0, 'f', 0)
-        .arg(t.finishReason);
+        .arg(t.finishReason)
+        .arg(scoreLine(t));
 }
 
 QString paragraphs(const QString& text) {
     return text.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>"));
 }
 
+// One sample's text: its tokens by probability when the turn has them.
+QString sampleHtml(const ChatTurn& t, int turn, int sample) {
+    const auto& scores = t.scores;
+    if (!t.hasScores() || (scores[std::size_t(sample)].empty() && !t.samples[sample].isEmpty()))
+        return paragraphs(t.samples[sample]);  // a server that sent no logprobs
+    // While streaming, text the stop checker still holds back is not in the sample yet.
+    const qsizetype textBytes = t.streaming ? -1 : t.samples[sample].toUtf8().size();
+    return scoredTokensHtml(scores[std::size_t(sample)], *t.vocabulary, turn, sample, textBytes);
+}
+
 }  // namespace
 
 QString Conversation::html(const QString& modelName) const {
     QString out;
-    for (const ChatTurn& t : m_turns) {
+    for (std::size_t index = 0; index < m_turns.size(); ++index) {
+        const ChatTurn& t = m_turns[index];
         const bool user = t.role == ChatTurn::Role::User;
         QString body;
         if (t.samples.size() > 1) {
             for (int i = 0; i < t.samples.size(); ++i)
-                body += QObject::tr("<p><b>sample %1</b><br>%2</p>").arg(i + 1).arg(paragraphs(t.samples[i]));
+                body += QObject::tr("<p><b>sample %1</b><br>%2</p>").arg(i + 1).arg(sampleHtml(t, int(index), i));
         } else {
-            body = paragraphs(t.text());
+            body = sampleHtml(t, int(index), 0);
             if (t.streaming) body += QStringLiteral("▍");
         }
         out +=

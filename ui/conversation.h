@@ -5,11 +5,13 @@
 
 #include <QString>
 #include <QStringList>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "engine/request.h"
 #include "ui/engine_messages.h"
+#include "ui/token_vocabulary.h"
 
 namespace kvscope::ui {
 
@@ -22,8 +24,13 @@ struct ChatTurn {
     QString error;
     std::optional<RequestTimings> timings;  // when finished
     QString finishReason;
+    // Token probabilities, when the turn asked for them: each sample's generated tokens with their
+    // logprobs and alternatives, and the vocabulary that spells them (the model that made them).
+    std::vector<std::vector<SampleResult>> scores;
+    std::shared_ptr<const TokenVocabulary> vocabulary;
 
     QString text() const { return samples.value(0); }
+    bool hasScores() const { return vocabulary != nullptr; }
 };
 
 class Conversation {
@@ -40,8 +47,9 @@ public:
     // The request for the next assistant turn: every finished turn (an assistant turn by its first
     // sample), system prompt first when set.
     ChatRequest request(const SamplingParams& params, const QString& systemPrompt = {}) const;
-    // Starts the assistant turn that streams the answer to request().
-    void beginAssistant(int numSamples);
+    // Starts the assistant turn that streams the answer to request(). With a vocabulary, the turn
+    // keeps the logprobs its outputs carry and shows its tokens by probability.
+    void beginAssistant(int numSamples, std::shared_ptr<const TokenVocabulary> vocabulary = {});
     void setRequestId(qint64 id);
     // News of the running turn's request; false when it is not this conversation's.
     bool apply(const RequestOutput& output);
@@ -50,6 +58,8 @@ public:
     // Regenerate: drops the last assistant turn so that request() asks for it again.
     void dropLastAssistant();
 
+    // The turns as rich text; an assistant turn with scores shows its tokens as links
+    // (token_probabilities.h) coloured by probability.
     QString html(const QString& modelName) const;
 
 private:

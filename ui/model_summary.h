@@ -5,10 +5,12 @@
 #include <QMetaType>
 #include <QString>
 #include <QVector>
+#include <memory>
 #include <optional>
 
 #include "engine/config.h"
 #include "kernels/tensor_type.h"
+#include "ui/token_vocabulary.h"
 
 namespace kvscope::ui {
 
@@ -46,6 +48,8 @@ struct ModelSummary {
     QVector<LoraSummary> loras;
     // Attached to a server (source: its URL): "kvscope", "vLLM" or "llama.cpp"; empty: the embedded engine.
     QString remoteKind;
+    // Each token's bytes, for the chat's token probabilities; null when attached to a server.
+    std::shared_ptr<const TokenVocabulary> vocabulary;
     bool hasBlockState() const { return remoteKind.isEmpty() || remoteKind == QStringLiteral("kvscope"); }
 };
 

@@ -89,6 +89,17 @@ QString modelDisplayName(const QString& source, const ModelConfig& c) {
     return source.section(QLatin1Char('/'), -1).section(QLatin1Char(':'), -1).section(QLatin1Char('.'), 0, 0);
 }
 
+std::shared_ptr<const ui::TokenVocabulary> tokenVocabulary(const Tokenizer& tokenizer) {
+    std::vector<std::string> pieces(std::size_t(tokenizer.vocab_size()));
+    std::vector<bool> special(pieces.size());
+    for (std::int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+        pieces[std::size_t(id)] = tokenizer.token_piece(id);
+        const TokenType type = tokenizer.token_type(id);
+        special[std::size_t(id)] = type == TokenType::Control || type == TokenType::Unknown;
+    }
+    return std::make_shared<const ui::TokenVocabulary>(std::move(pieces), std::move(special));
+}
+
 ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     const Model& model = engine.model();
     const ModelConfig& c = model.config();
@@ -113,6 +124,7 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     s.bosId = model.tokenizer().add_bos() ? model.tokenizer().bos_id() : -1;
     s.firstTokenId = server::first_ordinary_token(model.tokenizer());
     s.config = engine.config();
+    s.vocabulary = tokenVocabulary(model.tokenizer());
     return s;
 }
 

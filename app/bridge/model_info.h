@@ -16,6 +16,10 @@ ui::ModelFileInfo readModelFileInfo(const QString& source);
 
 ui::ModelSummary summarize(const QString& source, const Engine& engine);
 
+// Each token's bytes, and whether it is a token the chat's text leaves out (control and unknown
+// tokens, as the detokenizer's skip_special).
+std::shared_ptr<const ui::TokenVocabulary> tokenVocabulary(const Tokenizer& tokenizer);
+
 // The name the workbench shows for the model loaded from `source`: its own, or, when that is
 // generic (the architecture's), the file's stem.
 QString modelDisplayName(const QString& source, const ModelConfig& config);

@@ -2,6 +2,7 @@
 // cache can serve them), how streamed outputs assemble per sample, regenerate, rejection, and the
 // chat panel's buttons through a turn's life.
 
+#include <QCheckBox>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -155,6 +156,60 @@ private slots:
         session.onOutputs({delta(1, 0, " answer", FinishReason::stop)});
         QCOMPARE(panel.conversation(0).turns().back().text(), QString(" answer"));
         QVERIFY(panel.conversation(1).busy());
+    }
+
+    void tokenProbabilitiesAreAskedForShownAndExplained() {
+        Session session;
+        ChatPanel panel(&session);
+        QSignalSpy chats(&session, &Session::submitChatCommand);
+        ModelSummary model = loadedModel();
+        session.onModelLoaded(model);
+        QVERIFY(!panel.probabilitiesBox()->isEnabled());  // no vocabulary: an attached server
+        model.vocabulary = std::make_shared<const TokenVocabulary>(std::vector<std::string>{",", " there", " was"},
+                                                                   std::vector<bool>{false, false, false});
+        session.onModelLoaded(model);
+        QVERIFY(panel.probabilitiesBox()->isEnabled());
+
+        panel.send("plain");  // off: no logprobs asked
+        QVERIFY(!chats.at(0).at(1).value<ChatRequest>().params.logprobs.has_value());
+        session.onRequestAccepted(chats.at(0).at(0).toULongLong(), 1);
+        session.onOutputs({delta(1, 0, "!", FinishReason::stop)});
+
+        panel.probabilitiesBox()->setChecked(true);
+        panel.send("Once upon a time");
+        QCOMPARE(chats.count(), 2);
+        QCOMPARE(chats.at(1).at(1).value<ChatRequest>().params.logprobs, std::optional<std::int32_t>(5));
+        session.onRequestAccepted(chats.at(1).at(0).toULongLong(), 2);
+        RequestOutput out = delta(2, 0, ",");
+        SampleResult comma;
+        comma.token = 0;
+        comma.logprob = std::log(0.75f);
+        comma.rank = 1;
+        comma.num_top_logprobs = 2;
+        comma.top_logprobs[0] = {0, std::log(0.75f)};
+        comma.top_logprobs[1] = {2, std::log(0.125f)};
+        out.samples[0].logprobs = {comma};
+        session.onOutputs({out});
+        out = delta(2, 0, " there", FinishReason::length);
+        SampleResult there;
+        there.token = 1;
+        there.logprob = std::log(0.5f);
+        there.rank = 1;
+        out.samples[0].logprobs = {there};
+        session.onOutputs({out});
+        QTRY_VERIFY(panel.transcriptText().contains(", there"));
+        const ChatTurn& turn = panel.conversation(0).turns().back();
+        QCOMPARE(int(turn.scores[0].size()), 2);
+        // The first turn, asked without probabilities, keeps its plain text.
+        QVERIFY(!panel.conversation(0).turns()[1].hasScores());
+
+        QVERIFY(panel.showTokenDetails(tokenLinkUrl({3, 0, 0, 1})));
+        QVERIFY2(panel.tokenDetailsText().contains("probability 75.0 %"), qPrintable(panel.tokenDetailsText()));
+        QVERIFY(panel.tokenDetailsText().contains("␣was"));  // an alternative
+        QVERIFY(panel.tokenDetailsText().contains("12.5 %"));
+        QVERIFY(!panel.showTokenDetails(tokenLinkUrl({3, 0, 2, 1})));  // no third token
+        QVERIFY(!panel.showTokenDetails(tokenLinkUrl({1, 0, 0, 1})));  // a turn without scores
+        QVERIFY(!panel.showTokenDetails(QUrl("https://example.com")));
     }
 };
 
