@@ -36,30 +36,53 @@ std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::in
     return chunks;
 }
 
+Request perplexity_request(std::span<const std::int32_t> chunk) {
+    Request request;
+    request.prompt_token_ids.assign(chunk.begin(), chunk.end());
+    request.params.temperature = 0;
+    request.params.max_tokens = 1;
+    request.params.ignore_eos = true;
+    request.params.prompt_logprobs = 0;
+    return request;
+}
+
+void check_perplexity_context(const PerplexityOptions& options, std::int32_t max_model_len) {
+    if (options.context >= max_model_len) {
+        throw ConfigError("a perplexity context of " + std::to_string(options.context) +
+                          " tokens needs a context of at least " + std::to_string(options.context + 1) +
+                          " (the chunk and one sampled token), but the engine's is " + std::to_string(max_model_len) +
+                          "; use a smaller context or raise max_model_len");
+    }
+}
+
+void score_prompt_logprobs(PerplexityChunk& chunk, std::int32_t& received, std::span<const SampleResult> logprobs,
+                           const PerplexityOptions& options) {
+    const std::int32_t first = first_scored_entry(options);
+    for (const SampleResult& scored : logprobs) {
+        if (received++ < first) continue;  // entry j scores the chunk's token j + 1
+        const double nll = -static_cast<double>(scored.logprob);
+        chunk.nll_sum += nll;
+        chunk.nll_square_sum += nll * nll;
+        ++chunk.num_scored;
+    }
+}
+
+std::int32_t scored_per_chunk(const PerplexityOptions& options) {
+    return options.context - 1 - first_scored_entry(options);
+}
+
 std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<std::vector<std::int32_t>>& chunks,
                                             const PerplexityOptions& options,
                                             const std::function<void(const PerplexityChunk&)>& on_chunk,
                                             const PerplexityRowObserver& on_row) {
     KV_CHECK(!engine.has_work());
-    const std::int32_t max_len = engine.cache_plan().max_model_len;
-    if (options.context >= max_len) {
-        throw ConfigError("a perplexity context of " + std::to_string(options.context) +
-                          " tokens needs a context of at least " + std::to_string(options.context + 1) +
-                          " (the chunk and one sampled token), but the engine's is " + std::to_string(max_len) +
-                          "; use a smaller context or raise max_model_len");
-    }
+    check_perplexity_context(options, engine.cache_plan().max_model_len);
     const std::int32_t first = first_scored_entry(options);
     std::map<RequestId, std::size_t> chunk_of;
     for (std::size_t i = 0; i < chunks.size(); ++i) {
         KV_CHECK(chunks[i].size() == static_cast<std::size_t>(options.context));
-        Request request;
-        request.prompt_token_ids = chunks[i];
-        request.params.temperature = 0;
-        request.params.max_tokens = 1;
-        request.params.ignore_eos = true;
-        request.params.prompt_logprobs = 0;
         try {
-            chunk_of[engine.add_request(std::move(request))] = i;
+            chunk_of[engine.add_request(perplexity_request(chunks[i]))] = i;
         } catch (const ConfigError& e) {  // the engine is left as it was found
             for (const auto& [id, chunk] : chunk_of) engine.abort(id);
             while (engine.has_work()) engine.step();
@@ -87,15 +110,9 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
             const std::size_t index = chunk_of.at(out.id);
             PerplexityChunk& chunk = results[index];
             chunk.index = static_cast<std::int32_t>(index);
-            for (const SampleResult& scored : out.prompt_logprobs) {
-                if (entries[index]++ < first) continue;  // entry j scores the chunk's token j + 1
-                const double nll = -static_cast<double>(scored.logprob);
-                chunk.nll_sum += nll;
-                chunk.nll_square_sum += nll * nll;
-                ++chunk.num_scored;
-            }
+            score_prompt_logprobs(chunk, entries[index], out.prompt_logprobs, options);
             if (out.finished) {
-                KV_CHECK(chunk.num_scored == options.context - 1 - first);
+                KV_CHECK(chunk.num_scored == scored_per_chunk(options));
                 done[index] = true;
             }
         }

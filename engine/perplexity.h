@@ -47,6 +47,19 @@ std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::in
 // The first prompt-logprob entry a chunk scores (entry j scores the chunk's token j + 1).
 std::int32_t first_scored_entry(const PerplexityOptions& options);
 
+// The request that scores one chunk: its prompt logprobs, one greedy token after it.
+Request perplexity_request(std::span<const std::int32_t> chunk);
+// Throws ConfigError unless an engine whose longest sequence is max_model_len tokens holds a
+// chunk of options.context tokens and the one token sampled after it.
+void check_perplexity_context(const PerplexityOptions& options, std::int32_t max_model_len);
+// Adds the prompt logprobs of one output of a chunk's request to its score. `received` counts the
+// entries the chunk has had so far (entry j scores the chunk's token j + 1); entries from
+// first_scored_entry(options) on are scored.
+void score_prompt_logprobs(PerplexityChunk& chunk, std::int32_t& received, std::span<const SampleResult> logprobs,
+                           const PerplexityOptions& options);
+// The tokens a whole chunk scores: context - 1 - first_scored_entry(options).
+std::int32_t scored_per_chunk(const PerplexityOptions& options);
+
 // Called for every scored entry of every chunk with the logits that score it (entry j predicts
 // the chunk's token j + 1), as the engine computes them: chunks interleave.
 using PerplexityRowObserver = std::function<void(std::size_t chunk, std::int32_t entry, std::span<const float> logits)>;

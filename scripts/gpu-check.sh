@@ -130,11 +130,11 @@ print(f"{wall:.2f} s, {tokens} tokens, {tokens / wall:.1f} tok/s overall, "
 PY
 }
 
-# Perplexity of the embedded model on tests/data/kite_story.txt (ctx 128, F16 cache) on the CPU,
+# Perplexity of the embedded model on resources/texts/kite_story.txt (ctx 128, F16 cache) on the CPU,
 # which also stores its distributions, then on CUDA compared with them (KL divergence).
 perplexity_vs_cpu() {
     local base=$build/cpu.kvkld cpu gpu
-    cpu=$("$cli" perplexity --backend cpu --file "$root/tests/data/kite_story.txt" --ctx 128 --cache-dtype f16 \
+    cpu=$("$cli" perplexity --backend cpu --file "$root/resources/texts/kite_story.txt" --ctx 128 --cache-dtype f16 \
         --kl-divergence-base "$base" --json 2>>"$log") || { echo "cpu run failed"; return; }
     gpu=$("$cli" perplexity --backend cuda --kl-divergence "$base" --cache-dtype f16 --json 2>>"$log") ||
         { echo "cuda run failed"; return; }

@@ -60,6 +60,18 @@ dialog="$(timeout 30 xdotool search --sync --onlyvisible --name "Model and Cache
 sleep 1 && import -window "$dialog" "$out/settings.png"
 kill "$pid" && wait "$pid" || true
 
+# Token probabilities: ticked (the box under the input), a turn, then a token of it clicked.
+start
+await "model loaded" && sleep 2 && xdotool mousemove 95 481 click 1 && sleep 0.3
+xdotool mousemove 300 370 click 1 && sleep 0.3
+xdotool type --delay 20 " Then a big dog came" && xdotool key ctrl+Return
+sleep 3 && xdotool mousemove 140 144 click 1 && sleep 1 && import -window root "$out/tokens.png"
+# Then the perplexity tab (behind the batch queue): the sample measured, then every token scored.
+xdotool mousemove 143 958 click 1 && sleep 0.5 && xdotool mousemove 673 634 click 1 && sleep 2
+xdotool mousemove 11 662 click 1 && xdotool mousemove 673 634 click 1 && sleep 2
+import -window root "$out/perplexity.png"
+kill "$pid" && wait "$pid" || true
+
 # convert IN [operations...] OUT, then 256 colours and the best PNG compression before OUT
 small() { convert "${@:1:$#-1}" -strip +dither -colors 256 -define png:compression-level=9 "${@: -1}"; }
 small "$out/running.png" -resize 1280x docs/screenshot-workbench.png
@@ -69,5 +81,7 @@ convert "$out/done.png" -crop 876x405+724+573 +repage -strip docs/screenshot-cha
 small "$out/lab.png" -crop 1560x620+20+40 +repage docs/screenshot-lab.png
 convert "$out/chat.png" -crop 522x550+0+18 +repage -strip docs/screenshot-chat.png
 convert "$out/settings.png" -strip docs/screenshot-settings.png
+convert "$out/tokens.png" -crop 522x550+0+18 +repage -strip docs/screenshot-token-probabilities.png
+convert "$out/perplexity.png" -crop 724x405+0+573 +repage -strip docs/screenshot-perplexity.png
 rm -rf "$out"
 echo "docs/screenshot-*.png updated: look at them before committing"

@@ -14,6 +14,7 @@
 
 #include "engine/chat_template.h"
 #include "engine/config.h"
+#include "engine/perplexity.h"
 #include "engine/sampling_params.h"
 #include "engine/trace.h"
 #include "kernels/tensor_type.h"
@@ -65,6 +66,20 @@ struct AttachRequest {
     QString apiKey;
 };
 
+// Measure perplexity over a text (the perplexity panel): the engine's thread tokenises it with BOS
+// and cuts it into llama-perplexity's chunks; the panel then runs the chunks as requests.
+struct PerplexityText {
+    QString text;
+    PerplexityOptions options;
+};
+
+// The answer: the chunks, or why there are none (one line).
+struct PerplexityChunks {
+    QString error;
+    qint64 numTokens = 0;  // the whole text's
+    std::vector<std::vector<std::int32_t>> chunks;
+};
+
 struct TensorRow {
     QString name;
     QString type;
@@ -103,3 +118,6 @@ Q_DECLARE_METATYPE(kvscope::ui::ModelFileInfo)
 Q_DECLARE_METATYPE(kvscope::Trace)  // the session's requests, for the memory lab
 Q_DECLARE_METATYPE(kvscope::ui::ServeRequest)
 Q_DECLARE_METATYPE(kvscope::ui::AttachRequest)
+Q_DECLARE_METATYPE(kvscope::ui::PerplexityText)
+Q_DECLARE_METATYPE(kvscope::ui::PerplexityChunks)
+Q_DECLARE_METATYPE(kvscope::PerplexityEstimate)  // a perplexity run's running estimate

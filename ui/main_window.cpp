@@ -25,6 +25,7 @@
 #include "ui/inspector_panel.h"
 #include "ui/lab_panel.h"
 #include "ui/lora_panel.h"
+#include "ui/perplexity_panel.h"
 #include "ui/remote_controls.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
@@ -58,6 +59,11 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     m_loras = new LoraPanel(session, this);
     tabifyDockWidget(chat, addPanel(QStringLiteral("loras"), tr("LoRA Adapters"), m_loras, Qt::LeftDockWidgetArea));
     chat->raise();
+    // Perplexity: a tab behind the batch queue (its table of runs wants the width).
+    m_perplexity = new PerplexityPanel(session, this);
+    tabifyDockWidget(batch,
+                     addPanel(QStringLiteral("perplexity"), tr("Perplexity"), m_perplexity, Qt::BottomDockWidgetArea));
+    batch->raise();
     // The memory lab: hidden until View ▸ Memory Lab; the first time, a window of its own over this
     // one (it wants more room than a dock beside the others has; drag it into any dock area).
     m_lab = new LabPanel(session, this);

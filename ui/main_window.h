@@ -20,6 +20,7 @@ class ChatPanel;
 class InspectorPanel;
 class LabPanel;
 class LoraPanel;
+class PerplexityPanel;
 class Session;
 struct ModelSummary;
 
@@ -46,6 +47,7 @@ public:
     ChartsPanel* charts() const { return m_charts; }
     LabPanel* lab() const { return m_lab; }
     LoraPanel* loras() const { return m_loras; }
+    PerplexityPanel* perplexity() const { return m_perplexity; }
     const WorkbenchSettings& settings() const { return m_settings; }
 
     // Restores the dock layout saved by a previous run (after every panel is registered).
@@ -94,6 +96,7 @@ private:
     ChartsPanel* m_charts = nullptr;
     LabPanel* m_lab = nullptr;
     LoraPanel* m_loras = nullptr;
+    PerplexityPanel* m_perplexity = nullptr;
     QLabel* m_modelLabel = nullptr;
     QLabel* m_stateLabel = nullptr;
     QLabel* m_throughputLabel = nullptr;

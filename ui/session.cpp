@@ -67,6 +67,10 @@ void Session::requestTrace() {
     emit traceCommand();
 }
 
+void Session::preparePerplexity(const PerplexityText& request) {
+    emit perplexityCommand(request);
+}
+
 void Session::focusRequest(qint64 requestId) {
     emit requestFocused(requestId);
 }
@@ -176,6 +180,10 @@ void Session::onBlockTokens(const BlockTokens& tokens) {
 
 void Session::onTrace(const Trace& trace) {
     emit traceArrived(trace);
+}
+
+void Session::onPerplexityPrepared(const PerplexityChunks& chunks) {
+    emit perplexityPrepared(chunks);
 }
 
 void Session::onServingChanged(bool serving, const QString& address, const QString& message) {

@@ -41,6 +41,8 @@ public:
     void requestBlockTokens(qint32 blockId);
     // Asks the engine's thread for the session's trace (traceArrived).
     void requestTrace();
+    // Perplexity chunks of a text for the loaded model (perplexityPrepared; the embedded engine only).
+    void preparePerplexity(const PerplexityText& request);
     // Asks the panels that show requests to show this one (the inspector draws its block table).
     void focusRequest(qint64 requestId);
     // Serve the engine over HTTP, or stop (servingChanged says how it went).
@@ -82,6 +84,7 @@ signals:
     void inspectCommand(const QString& source);
     void blockTokensCommand(qint32 blockId);
     void traceCommand();
+    void perplexityCommand(const kvscope::ui::PerplexityText& request);
     void serveCommand(const kvscope::ui::ServeRequest& request);
     void stopServingCommand();
     void attachCommand(const kvscope::ui::AttachRequest& request);
@@ -102,6 +105,7 @@ signals:
     void blockTokensArrived(const kvscope::ui::BlockTokens& tokens);
     void requestFocused(qint64 requestId);
     void traceArrived(const kvscope::Trace& trace);
+    void perplexityPrepared(const kvscope::ui::PerplexityChunks& chunks);
     void servingChanged(bool serving, const QString& address, const QString& message);
     // `url`: the server followed now, empty when back on the embedded engine; `message`: an error
     // (an attach that failed, a connection lost) or "" on success.
@@ -125,6 +129,7 @@ public slots:
     void onPrefixCacheReset(bool done, const QString& message);
     void onBlockTokens(const kvscope::ui::BlockTokens& tokens);
     void onTrace(const kvscope::Trace& trace);
+    void onPerplexityPrepared(const kvscope::ui::PerplexityChunks& chunks);
     void onServingChanged(bool serving, const QString& address, const QString& message);
     // A request that no panel sent (an HTTP client's, while serving): logged under `source`.
     void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);

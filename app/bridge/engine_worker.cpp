@@ -45,6 +45,8 @@ void EngineWorker::registerMetaTypes() {
     qRegisterMetaType<kvscope::ui::ModelFileInfo>();
     qRegisterMetaType<kvscope::ui::ServeRequest>();
     qRegisterMetaType<kvscope::ui::AttachRequest>();
+    qRegisterMetaType<kvscope::ui::PerplexityText>();
+    qRegisterMetaType<kvscope::ui::PerplexityChunks>();
     qRegisterMetaType<std::shared_ptr<const kvscope::EngineSnapshot>>();
     qRegisterMetaType<kvscope::Trace>();
 }

@@ -91,6 +91,8 @@ public slots:
     void requestBlockTokens(qint32 blockId);
     // The requests finished since the model was loaded, as a trace (traceReady).
     void requestTrace();
+    // Tokenises a text and cuts it into perplexity chunks for the loaded model (perplexityPrepared).
+    void preparePerplexity(const kvscope::ui::PerplexityText& request);
     // Serves this engine over HTTP (servingChanged); a server already running is restarted.
     void startServing(const kvscope::ui::ServeRequest& request);
     // Stops the server: its in-flight requests are aborted (their blocks freed).
@@ -121,6 +123,7 @@ signals:
     void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
     // Arrival times in seconds from the first request; the header names the engine's budget.
     void traceReady(const kvscope::Trace& trace);
+    void perplexityPrepared(const kvscope::ui::PerplexityChunks& chunks);
     // `address`: "http://127.0.0.1:8000" while serving; `message`: why it stopped or failed.
     void servingChanged(bool serving, const QString& address, const QString& message);
     // An HTTP client's request entered the engine (`source`: the API's request id).

@@ -40,11 +40,16 @@ QList<QMetaObject::Connection> connectCommands(ui::Session* session, Worker* wor
 
 QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker* worker) {
     QList<QMetaObject::Connection> connections = connectCommands(session, worker);
-    // The session's trace (the memory lab) and LoRA adapters exist only on the embedded engine.
+    // The session's trace (the memory lab), perplexity chunks (the tokenizer) and LoRA adapters
+    // exist only on the embedded engine.
     connections << QObject::connect(session, &ui::Session::traceCommand, worker, &EngineWorker::requestTrace,
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::traceReady, session, &ui::Session::onTrace,
                                     Qt::QueuedConnection)
+                << QObject::connect(session, &ui::Session::perplexityCommand, worker, &EngineWorker::preparePerplexity,
+                                    Qt::QueuedConnection)
+                << QObject::connect(worker, &EngineWorker::perplexityPrepared, session,
+                                    &ui::Session::onPerplexityPrepared, Qt::QueuedConnection)
                 << QObject::connect(session, &ui::Session::loraLoadCommand, worker, &EngineWorker::loadLora,
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::loraLoaded, session, &ui::Session::onLoraLoaded,

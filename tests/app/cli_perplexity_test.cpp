@@ -1,5 +1,5 @@
 // kvscope-cli perplexity end to end, against llama.cpp's llama-perplexity: the embedded
-// stories260K on tests/data/kite_story.txt with -c 128 gave, per chunk and in the end (its default
+// stories260K on resources/texts/kite_story.txt with -c 128 gave, per chunk and in the end (its default
 // F16 KV cache, 1 thread; see docs/PERFORMANCE.md "Perplexity"),
 //   [1]5.8971,[2]5.1109,[3]6.0527,[4]5.2238,[5]5.0851,[6]5.3428,[7]5.1727
 //   Final estimate: PPL = 5.1727 +/- 0.43788
@@ -23,7 +23,7 @@ CliResult run(const std::vector<std::string>& args) {
     return kvscope::test::run_cli(KVSCOPE_CLI, args);
 }
 
-const std::string kStory = KVSCOPE_TEST_DATA "/kite_story.txt";
+const std::string kStory = KVSCOPE_SAMPLE_TEXT;
 const std::vector<double> kLlamaRunning = {5.8971, 5.1109, 6.0527, 5.2238, 5.0851, 5.3428, 5.1727};
 constexpr double kLlamaPpl = 5.1727, kLlamaError = 0.43788;
 

@@ -2,10 +2,14 @@
 // the main window with every panel. Loads the embedded model, chats (tokens stream in, the
 // known-good greedy text arrives), sees the chat's blocks in the inspector (held while it runs,
 // cached after) and gone after a prefix-cache reset, reads a block's tokens, runs a small
-// synthetic batch beside it, and exports the session as JSON and CSV that parse back.
+// synthetic batch beside it, exports the session as JSON and CSV that parse back, and shows a
+// turn's token probabilities as an engine of the test's own computes them, and measures the
+// sample text's perplexity as llama-perplexity does.
 
+#include <QCheckBox>
 #include <QDir>
 #include <QDoubleSpinBox>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSignalSpy>
@@ -13,22 +17,27 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableView>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QtTest>
 
 #include "app/bridge/engine_worker.h"
 #include "app/bridge/session_wiring.h"
+#include "engine/engine.h"
+#include "engine/model.h"
 #include "ui/batch_panel.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/inspector_scene.h"
 #include "ui/main_window.h"
+#include "ui/perplexity_panel.h"
 #include "ui/request_log.h"
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
+#include "ui/token_probabilities.h"
 #include "ui/workbench_settings.h"
 
 using namespace kvscope;
@@ -187,6 +196,85 @@ private slots:
         QCOMPARE(lines.size(), int(m_session->recorder()->samples().size()) + 1);
         const QImage view = m_window->inspector()->viewImage();
         QVERIFY(!view.isNull());
+    }
+
+    // The chat's token probabilities against an engine of the test's own, given the same prompt.
+    void tokenProbabilitiesMatchAnEngineOfTheirOwn() {
+        ChatPanel* chat = m_window->chat();
+        chat->newConversation();
+        const int index = chat->currentConversation();
+        chat->probabilitiesBox()->setChecked(true);
+        chat->send("Once upon a time");
+        QVERIFY(QTest::qWaitFor([&] { return !chat->conversation(index).busy(); }, 10000));
+        const ChatTurn& answer = chat->conversation(index).turns().back();
+        QVERIFY(answer.hasScores());
+        const std::vector<SampleResult>& shown = answer.scores[0];
+        QCOMPARE(int(shown.size()), 24);
+
+        const std::shared_ptr<const Model> model = Model::load("");
+        Engine engine(model, EngineConfig{});
+        Request request;
+        const std::vector<ChatMessage> messages{{"user", "Once upon a time"}};
+        request.prompt_token_ids = model->tokenizer().encode(model->chat_template().apply(messages, true), true, true);
+        request.params.temperature = 0;
+        request.params.max_tokens = 24;
+        request.params.logprobs = 5;
+        engine.add_request(request);
+        std::vector<SampleResult> expected;
+        while (engine.has_work())
+            for (const RequestOutput& out : engine.step())
+                for (const SequenceOutput& s : out.samples)
+                    expected.insert(expected.end(), s.logprobs.begin(), s.logprobs.end());
+        QCOMPARE(shown.size(), expected.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            QCOMPARE(shown[i].token, expected[i].token);
+            QCOMPARE(shown[i].rank, 1);  // greedy
+            QVERIFY2(std::abs(shown[i].logprob - expected[i].logprob) < 1e-4f, qPrintable(QString::number(i)));
+            QCOMPARE(shown[i].num_top_logprobs, 5);
+            for (int k = 0; k < 5; ++k) QCOMPARE(shown[i].top()[k].token, expected[i].top()[k].token);
+        }
+        // The tokens spell the answer, and each one names its alternatives.
+        QTRY_VERIFY(chat->transcriptText().contains(answer.text()));
+        QVERIFY(chat->transcriptText().contains("answer perplexity"));
+        const int turn = int(chat->conversation(index).turns().size()) - 1;
+        QVERIFY(chat->showTokenDetails(tokenLinkUrl({turn, 0, 1, 1})));
+        QVERIFY2(chat->tokenDetailsText().contains("rank 1"), qPrintable(chat->tokenDetailsText()));
+        QVERIFY(chat->tokenDetailsText().contains(model->tokenizer().token_piece(shown[1].token).c_str() + 1));
+        chat->probabilitiesBox()->setChecked(false);
+    }
+
+    // The perplexity panel on the built-in sample against llama-perplexity's figures for the
+    // embedded model (-c 128: 5.1727 +/- 0.43788 over 7 chunks; see cli_perplexity_test).
+    void perplexityOfTheSampleMatchesLlamaCpp() {
+        PerplexityPanel* panel = m_window->perplexity();
+        QCOMPARE(panel->contextBox()->value(), 128);
+        QVERIFY(panel->measureButton()->isEnabled());
+        QVERIFY(panel->measure());
+        QVERIFY(QTest::qWaitFor([&] { return !panel->busy(); }, 30000));
+        QVERIFY2(panel->statusText().contains("Final estimate: PPL = 5.172"), qPrintable(panel->statusText()));
+        QTableWidget* table = panel->table();
+        QCOMPARE(table->rowCount(), 1);
+        QVERIFY(std::abs(table->item(0, 7)->text().toDouble() - 5.1727) < 5e-4);
+        QVERIFY(std::abs(table->item(0, 8)->text().toDouble() - 0.43788) < 5e-4);
+        QCOMPARE(table->item(0, 5)->text(), QString("7"));
+        QCOMPARE(table->item(0, 6)->text(), QString("441"));  // 7 chunks x 63 tokens (the second halves)
+        QCOMPARE(table->item(0, 2)->text(), QString("F32"));
+        QCOMPARE(table->item(0, 9)->text(), QString("base"));
+
+        // A file that cannot be read, and one too short for a chunk: said, and nothing runs.
+        panel->fileEdit()->setText(m_dir.filePath("missing.txt"));
+        QVERIFY(!panel->measure());
+        QVERIFY(panel->statusText().contains("Could not read"));
+        QFile shortText(m_dir.filePath("short.txt"));
+        QVERIFY(shortText.open(QIODevice::WriteOnly));
+        shortText.write("Once upon a time.");
+        shortText.close();
+        panel->fileEdit()->setText(shortText.fileName());
+        QVERIFY(panel->measure());
+        QVERIFY(QTest::qWaitFor([&] { return !panel->busy(); }, 10000));
+        QVERIFY2(panel->statusText().contains("fewer than one chunk of 128"), qPrintable(panel->statusText()));
+        QCOMPARE(table->rowCount(), 1);
+        panel->fileEdit()->clear();
     }
 };
 

@@ -1,0 +1,270 @@
+#include "ui/perplexity_panel.h"
+
+#include <QCheckBox>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "resources/sample_text.h"
+#include "ui/perplexity_run.h"
+#include "ui/session.h"
+
+namespace kvscope::ui {
+namespace {
+
+constexpr qint64 kMaxTextBytes = qint64{256} << 20;  // a text file larger than this is refused
+
+enum Column { Model, Weights, Cache, Text, Context, Chunks, Scored, Ppl, Error, Change, NumColumns };
+
+QString typeText(TensorType type) {
+    const std::string_view name = type_name(type);
+    return QString::fromUtf8(name.data(), qsizetype(name.size()));
+}
+
+}  // namespace
+
+PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(parent), m_session(session) {
+    m_file = new QLineEdit(this);
+    m_file->setObjectName("perplexityFile");
+    m_file->setPlaceholderText(tr("the built-in sample (%1)")
+                                   .arg(QString::fromUtf8(kSampleTextName.data(), qsizetype(kSampleTextName.size()))));
+    m_file->setToolTip(tr("A UTF-8 text file to score; leave empty for the built-in sample story"));
+    auto* browse = new QPushButton(tr("Browse…"), this);
+    auto* fileRow = new QHBoxLayout;
+    fileRow->addWidget(m_file, 1);
+    fileRow->addWidget(browse);
+    m_context = new QSpinBox(this);
+    m_context->setObjectName("perplexityContext");
+    m_context->setRange(4, 1 << 20);
+    m_context->setValue(128);
+    m_context->setToolTip(tr("Tokens per chunk (llama-perplexity's -c); below the model's context length"));
+    m_chunks = new QSpinBox(this);
+    m_chunks->setObjectName("perplexityChunks");
+    m_chunks->setRange(0, 1 << 20);
+    m_chunks->setSpecialValueText(tr("all"));
+    m_chunks->setToolTip(tr("Score only the first N chunks (--chunks)"));
+    m_scoreAll = new QCheckBox(tr("Score every token (not only each chunk's second half)"), this);
+    m_scoreAll->setObjectName("perplexityScoreAll");
+    auto* numbers = new QHBoxLayout;
+    numbers->addWidget(new QLabel(tr("Context:"), this));
+    numbers->addWidget(m_context);
+    numbers->addSpacing(12);
+    numbers->addWidget(new QLabel(tr("Chunks:"), this));
+    numbers->addWidget(m_chunks);
+    numbers->addStretch(1);
+    m_measure = new QPushButton(tr("Measure"), this);
+    m_measure->setObjectName("measurePerplexity");
+    m_measure->setToolTip(tr("Score the text with the loaded model, its weights and its KV cache as they are now"));
+    m_stop = new QPushButton(tr("Stop"), this);
+    m_stop->setObjectName("stopPerplexity");
+    numbers->addWidget(m_stop);
+    numbers->addWidget(m_measure);
+    m_status = new QLabel(this);
+    m_status->setObjectName("perplexityStatus");
+    m_status->setWordWrap(true);
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_table = new QTableWidget(0, NumColumns, this);
+    m_table->setObjectName("perplexityRuns");
+    m_table->setHorizontalHeaderLabels({tr("Model"), tr("Weights"), tr("KV cache"), tr("Text"), tr("Context"),
+                                        tr("Chunks"), tr("Scored"), tr("PPL"), tr("±"), tr("vs first")});
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addLayout(fileRow);
+    layout->addLayout(numbers);
+    layout->addWidget(m_scoreAll);
+    layout->addWidget(m_status);
+    layout->addWidget(m_table, 1);
+
+    connect(browse, &QPushButton::clicked, this, &PerplexityPanel::browse);
+    connect(m_measure, &QPushButton::clicked, this, &PerplexityPanel::measure);
+    connect(m_stop, &QPushButton::clicked, this, &PerplexityPanel::stop);
+    connect(session, &Session::modelLoaded, this, &PerplexityPanel::onModelLoaded);
+    connect(session, &Session::perplexityPrepared, this, &PerplexityPanel::onChunks);
+    setStatus(
+        tr("Measures how well the loaded model predicts a text, as llama-perplexity does: load the model "
+           "again with other weights or another KV cache dtype and measure again to compare."));
+    updateButtons();
+}
+
+QString PerplexityPanel::statusText() const {
+    return m_status->text();
+}
+
+void PerplexityPanel::setStatus(const QString& text, bool error) {
+    m_status->setText(text);
+    m_status->setStyleSheet(error ? QStringLiteral("color:#b00020") : QString());
+}
+
+void PerplexityPanel::updateButtons() {
+    m_measure->setEnabled(m_modelReady && !busy());
+    m_stop->setEnabled(busy());
+}
+
+void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
+    m_model = summary;
+    m_modelReady = true;
+    if (summary.contextLength > 4) m_context->setMaximum(summary.contextLength - 1);
+    updateButtons();
+}
+
+void PerplexityPanel::browse() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Text to Score"), m_file->text(),
+                                                      tr("Text files (*.txt *.md *.raw);;All files (*)"));
+    if (!path.isEmpty()) m_file->setText(path);
+}
+
+bool PerplexityPanel::measure() {
+    if (busy() || !m_modelReady) return false;
+    if (!m_model.remoteKind.isEmpty()) {
+        setStatus(tr("Perplexity runs on the embedded engine (its tokenizer cuts the text into chunks); "
+                     "detach from the server first."),
+                  true);
+        return false;
+    }
+    PerplexityText request;
+    const QString path = m_file->text().trimmed();
+    if (path.isEmpty()) {
+        const std::string_view text = sample_text();
+        request.text = QString::fromUtf8(text.data(), qsizetype(text.size()));
+        m_textName = QString::fromUtf8(kSampleTextName.data(), qsizetype(kSampleTextName.size()));
+    } else {
+        QFile file(path);
+        if (!file.open(QIODevice::ReadOnly)) {
+            setStatus(tr("Could not read %1: %2. Choose a readable text file.").arg(path, file.errorString()), true);
+            return false;
+        }
+        if (file.size() > kMaxTextBytes) {
+            setStatus(tr("%1 is %2 MiB; texts of at most %3 MiB are scored here (cut it, or use kvscope-cli "
+                         "perplexity --chunks).")
+                          .arg(path)
+                          .arg(file.size() >> 20)
+                          .arg(kMaxTextBytes >> 20),
+                      true);
+            return false;
+        }
+        request.text = QString::fromUtf8(file.readAll());
+        m_textName = QFileInfo(path).fileName();
+    }
+    m_options.context = m_context->value();
+    m_options.max_chunks = m_chunks->value();
+    m_options.score_all = m_scoreAll->isChecked();
+    request.options = m_options;
+    m_preparing = true;
+    m_stopped = false;
+    setStatus(tr("Tokenising %1…").arg(m_textName));
+    m_session->preparePerplexity(request);
+    updateButtons();
+    return true;
+}
+
+void PerplexityPanel::stop() {
+    if (m_run) {
+        m_stopped = true;
+        m_run->stop();
+    } else if (m_preparing) {
+        m_preparing = false;  // the chunks are ignored when they come
+        setStatus(tr("Stopped."));
+        updateButtons();
+    }
+}
+
+void PerplexityPanel::onChunks(const PerplexityChunks& chunks) {
+    if (!m_preparing) return;
+    m_preparing = false;
+    if (!chunks.error.isEmpty()) {
+        setStatus(tr("%1: %2").arg(m_textName, chunks.error), true);
+        updateButtons();
+        return;
+    }
+    addRow(chunks);
+    m_run = new PerplexityRun(m_session, chunks.chunks, m_options, this);
+    connect(m_run, &PerplexityRun::chunkScored, this, &PerplexityPanel::onChunkScored);
+    connect(m_run, &PerplexityRun::runFinished, this, &PerplexityPanel::onRunFinished);
+    setStatus(tr("%1: %2 tokens, %3 chunks of %4 running…")
+                  .arg(m_textName)
+                  .arg(chunks.numTokens)
+                  .arg(chunks.chunks.size())
+                  .arg(m_options.context));
+    updateButtons();
+    m_run->start();
+}
+
+void PerplexityPanel::addRow(const PerplexityChunks& chunks) {
+    m_row = m_table->rowCount();
+    m_table->insertRow(m_row);
+    const QString cache = typeText(m_model.config.cache_dtype);
+    const QStringList cells{m_model.name,
+                            weightDescription(m_model),
+                            cache,
+                            m_textName,
+                            QString::number(m_options.context) + (m_options.score_all ? tr(", all") : QString()),
+                            QStringLiteral("0/%1").arg(chunks.chunks.size()),
+                            QString(),
+                            QString(),
+                            QString(),
+                            QString()};
+    for (int c = 0; c < NumColumns; ++c) m_table->setItem(m_row, c, new QTableWidgetItem(cells[c]));
+    m_table->scrollToBottom();
+}
+
+void PerplexityPanel::updateRow(const PerplexityEstimate& e, const QString& chunks) {
+    if (m_row < 0) return;
+    m_table->item(m_row, Chunks)->setText(chunks);
+    m_table->item(m_row, Scored)->setText(QString::number(e.num_scored));
+    m_table->item(m_row, Ppl)->setText(e.num_scored > 0 ? QString::number(e.ppl, 'f', 4) : QString());
+    m_table->item(m_row, Error)->setText(e.num_scored > 1 ? QString::number(e.ppl_error, 'f', 4) : QString());
+}
+
+void PerplexityPanel::onChunkScored(int index, const PerplexityEstimate& running) {
+    if (!m_run) return;
+    updateRow(running, QStringLiteral("%1/%2").arg(index + 1).arg(m_run->numChunks()));
+    setStatus(tr("%1: chunk %2 of %3 · running PPL %4 ± %5")
+                  .arg(m_textName)
+                  .arg(index + 1)
+                  .arg(m_run->numChunks())
+                  .arg(running.ppl, 0, 'f', 4)
+                  .arg(running.ppl_error, 0, 'f', 4));
+}
+
+void PerplexityPanel::onRunFinished(const QString& error) {
+    if (!m_run) return;
+    const PerplexityEstimate e = m_run->estimate();
+    if (error.isEmpty()) {
+        updateRow(e, QString::number(m_run->numChunks()));
+        const bool base = !m_firstPpl;
+        if (base) m_firstPpl = e.ppl;
+        const double change = (e.ppl / *m_firstPpl - 1.0) * 100.0;
+        m_table->item(m_row, Change)
+            ->setText(base ? tr("base") : QStringLiteral("%1%2 %").arg(change >= 0 ? "+" : "").arg(change, 0, 'f', 2));
+        setStatus(tr("%1: Final estimate: PPL = %2 +/- %3 over %4 tokens in %5 chunks")
+                      .arg(m_textName)
+                      .arg(e.ppl, 0, 'f', 4)
+                      .arg(e.ppl_error, 0, 'f', 5)
+                      .arg(e.num_scored)
+                      .arg(m_run->numChunks()));
+    } else {
+        m_table->item(m_row, Change)->setText(error);
+        setStatus(tr("%1: %2").arg(m_textName, error), !m_stopped);
+    }
+    m_run->deleteLater();
+    m_run = nullptr;
+    m_row = -1;
+    updateButtons();
+}
+
+}  // namespace kvscope::ui

@@ -1,0 +1,84 @@
+#pragma once
+// Perplexity: how well the loaded model, with its weight type and KV cache dtype, predicts a text,
+// measured as llama-perplexity does (chunks of the context, each scored by its second half, or all
+// of it) on the built-in sample or a text file. The chunks run as ordinary requests beside the chat
+// and batches, so the inspector and charts show them. Each run stays in the table with the
+// settings it ran with, so that loads with other weights or cache dtypes compare row by row
+// (the last column: the change from the first finished run).
+
+#include <QWidget>
+#include <optional>
+
+#include "engine/perplexity.h"
+#include "ui/engine_messages.h"
+#include "ui/model_summary.h"
+
+class QCheckBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace kvscope::ui {
+
+class PerplexityRun;
+class Session;
+
+class PerplexityPanel final : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit PerplexityPanel(Session* session, QWidget* parent = nullptr);
+
+    QLineEdit* fileEdit() const { return m_file; }
+    QSpinBox* contextBox() const { return m_context; }
+    QSpinBox* chunksBox() const { return m_chunks; }
+    QCheckBox* scoreAllBox() const { return m_scoreAll; }
+    QPushButton* measureButton() const { return m_measure; }
+    QPushButton* stopButton() const { return m_stop; }
+    QTableWidget* table() const { return m_table; }
+    QString statusText() const;
+    PerplexityRun* currentRun() const { return m_run; }
+    bool busy() const { return m_preparing || m_run != nullptr; }
+
+public slots:
+    // Reads the text (the file named, or the built-in sample when none is) and asks the engine's
+    // thread for its chunks; false (with the reason shown) when it cannot start.
+    bool measure();
+    void stop();
+
+private slots:
+    void onModelLoaded(const kvscope::ui::ModelSummary& summary);
+    void onChunks(const kvscope::ui::PerplexityChunks& chunks);
+    void onChunkScored(int index, const kvscope::PerplexityEstimate& running);
+    void onRunFinished(const QString& error);
+    void browse();
+
+private:
+    void addRow(const PerplexityChunks& chunks);
+    void updateRow(const PerplexityEstimate& estimate, const QString& state);
+    void updateButtons();
+    void setStatus(const QString& text, bool error = false);
+
+    Session* m_session;
+    ModelSummary m_model;
+    bool m_modelReady = false;
+    bool m_preparing = false;  // chunks asked for, not yet here
+    bool m_stopped = false;    // the current run was stopped by the user
+    PerplexityOptions m_options;
+    QString m_textName;
+    PerplexityRun* m_run = nullptr;
+    int m_row = -1;                    // the current run's table row
+    std::optional<double> m_firstPpl;  // the table's first finished run, the comparison's base
+    QLineEdit* m_file = nullptr;
+    QSpinBox* m_context = nullptr;
+    QSpinBox* m_chunks = nullptr;
+    QCheckBox* m_scoreAll = nullptr;
+    QPushButton* m_measure = nullptr;
+    QPushButton* m_stop = nullptr;
+    QLabel* m_status = nullptr;
+    QTableWidget* m_table = nullptr;
+};
+
+}  // namespace kvscope::ui
