@@ -1,6 +1,8 @@
 #include "ui/conversation.h"
 
 #include <QObject>
+#include <algorithm>
+#include <cmath>
 
 #include "ui/token_probabilities.h"
 
@@ -81,13 +83,19 @@ namespace {
 
 // " · answer perplexity 1.83 · least likely token 4.2 %" over every sample's tokens.
 QString scoreLine(const ChatTurn& t) {
-    std::vector<SampleResult> all;
-    for (const auto& sample : t.scores) all.insert(all.end(), sample.begin(), sample.end());
-    const AnswerScore s = scoreAnswer(all);
-    if (s.numTokens == 0) return {};
+    int numTokens = 0;
+    double logprobSum = 0, minProbability = 1;
+    for (const auto& sample : t.scores) {
+        const AnswerScore s = scoreAnswer(sample);
+        if (s.numTokens == 0) continue;
+        numTokens += s.numTokens;
+        logprobSum += s.meanLogprob * s.numTokens;
+        minProbability = std::min(minProbability, s.minProbability);
+    }
+    if (numTokens == 0) return {};
     return QObject::tr(" · answer perplexity %1 · least likely token %2 %")
-        .arg(s.perplexity, 0, 'f', 2)
-        .arg(s.minProbability * 100.0, 0, 'g', 3);
+        .arg(std::exp(-logprobSum / numTokens), 0, 'f', 2)
+        .arg(minProbability * 100.0, 0, 'g', 3);
 }
 
 QString statsLine(const ChatTurn& t) {

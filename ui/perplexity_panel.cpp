@@ -4,7 +4,6 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -15,8 +14,10 @@
 #include <QVBoxLayout>
 
 #include "resources/sample_text.h"
+#include "ui/atomic_file.h"
 #include "ui/perplexity_run.h"
 #include "ui/session.h"
+#include "ui/session_export.h"
 
 namespace kvscope::ui {
 namespace {
@@ -66,6 +67,10 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_measure->setToolTip(tr("Score the text with the loaded model, its weights and its KV cache as they are now"));
     m_stop = new QPushButton(tr("Stop"), this);
     m_stop->setObjectName("stopPerplexity");
+    m_save = new QPushButton(tr("Save…"), this);
+    m_save->setObjectName("savePerplexity");
+    m_save->setToolTip(tr("Save the table of runs as CSV"));
+    numbers->addWidget(m_save);
     numbers->addWidget(m_stop);
     numbers->addWidget(m_measure);
     m_status = new QLabel(this);
@@ -93,6 +98,7 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     connect(browse, &QPushButton::clicked, this, &PerplexityPanel::browse);
     connect(m_measure, &QPushButton::clicked, this, &PerplexityPanel::measure);
     connect(m_stop, &QPushButton::clicked, this, &PerplexityPanel::stop);
+    connect(m_save, &QPushButton::clicked, this, &PerplexityPanel::chooseAndSave);
     connect(session, &Session::modelLoaded, this, &PerplexityPanel::onModelLoaded);
     connect(session, &Session::perplexityPrepared, this, &PerplexityPanel::onChunks);
     setStatus(
@@ -120,6 +126,32 @@ void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
     m_modelReady = true;
     if (summary.contextLength > 4) m_context->setMaximum(summary.contextLength - 1);
     updateButtons();
+}
+
+QString PerplexityPanel::tableCsv() const {
+    QStringList lines;
+    QStringList header;
+    for (int c = 0; c < NumColumns; ++c) header << csvField(m_table->horizontalHeaderItem(c)->text());
+    lines << header.join(QLatin1Char(','));
+    for (int r = 0; r < m_table->rowCount(); ++r) {
+        QStringList row;
+        for (int c = 0; c < NumColumns; ++c) row << csvField(m_table->item(r, c)->text());
+        lines << row.join(QLatin1Char(','));
+    }
+    return lines.join(QLatin1Char('\n')) + QLatin1Char('\n');
+}
+
+QString PerplexityPanel::saveCsv(const QString& path) const {
+    return writeAtomically(path, tableCsv().toUtf8());
+}
+
+void PerplexityPanel::chooseAndSave() {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save Perplexity Runs"),
+                                                      QStringLiteral("perplexity.csv"), tr("CSV (*.csv)"));
+    if (path.isEmpty()) return;
+    const QString error = saveCsv(path);
+    setStatus(error.isEmpty() ? tr("Saved %1 runs to %2.").arg(m_table->rowCount()).arg(path) : error,
+              !error.isEmpty());
 }
 
 void PerplexityPanel::browse() {

@@ -41,6 +41,10 @@ public:
     QString statusText() const;
     PerplexityRun* currentRun() const { return m_run; }
     bool busy() const { return m_preparing || m_run != nullptr; }
+    // The table as CSV (a header, then a row per run, as shown).
+    QString tableCsv() const;
+    // Writes tableCsv() to `path` atomically; "" on success, else why not (one line).
+    QString saveCsv(const QString& path) const;
 
 public slots:
     // Reads the text (the file named, or the built-in sample when none is) and asks the engine's
@@ -54,6 +58,7 @@ private slots:
     void onChunkScored(int index, const kvscope::PerplexityEstimate& running);
     void onRunFinished(const QString& error);
     void browse();
+    void chooseAndSave();
 
 private:
     void addRow(const PerplexityChunks& chunks);
@@ -77,6 +82,7 @@ private:
     QCheckBox* m_scoreAll = nullptr;
     QPushButton* m_measure = nullptr;
     QPushButton* m_stop = nullptr;
+    QPushButton* m_save = nullptr;
     QLabel* m_status = nullptr;
     QTableWidget* m_table = nullptr;
 };

@@ -275,6 +275,18 @@ private slots:
         QVERIFY2(panel->statusText().contains("fewer than one chunk of 128"), qPrintable(panel->statusText()));
         QCOMPARE(table->rowCount(), 1);
         panel->fileEdit()->clear();
+
+        // The table saves as CSV (atomically: a directory that does not exist is said, nothing written).
+        const QString csv = m_dir.filePath("perplexity.csv");
+        QCOMPARE(panel->saveCsv(csv), QString());
+        QFile saved(csv);
+        QVERIFY(saved.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(saved.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 2);
+        QVERIFY2(lines[0].startsWith("Model,Weights,KV cache,Text,Context,Chunks,Scored,PPL"), qPrintable(lines[0]));
+        QCOMPARE(lines[1].split(',')[7], table->item(0, 7)->text());
+        QVERIFY(!panel->saveCsv(m_dir.filePath("no/such/dir/p.csv")).isEmpty());
+        QVERIFY(!QFile::exists(m_dir.filePath("no/such/dir/p.csv")));
     }
 };
 
