@@ -51,7 +51,7 @@ kill "$pid" && wait "$pid" || true
 
 # Chat only: a second turn that the prefix cache serves, then the settings dialog (Ctrl+,).
 start
-await "model loaded" && sleep 2 && xdotool mousemove 300 370 click 1 && sleep 0.3
+await "model loaded" && sleep 2 && xdotool mousemove 300 330 click 1 && sleep 0.3
 xdotool type --delay 20 " Then a big dog came" && xdotool key ctrl+Return
 sleep 3 && import -window root "$out/chat.png"
 # The dialog's own window, whatever its size and place (no window manager: no frame to leave out).
@@ -62,10 +62,10 @@ kill "$pid" && wait "$pid" || true
 
 # Token probabilities: ticked (the box under the input), a turn, then a token of it clicked.
 start
-await "model loaded" && sleep 2 && xdotool mousemove 95 481 click 1 && sleep 0.3
-xdotool mousemove 300 370 click 1 && sleep 0.3
+await "model loaded" && sleep 2 && xdotool mousemove 95 440 click 1 && sleep 0.3
+xdotool mousemove 300 330 click 1 && sleep 0.3
 xdotool type --delay 20 " Then a big dog came" && xdotool key ctrl+Return
-sleep 3 && xdotool mousemove 140 144 click 1 && sleep 1 && import -window root "$out/tokens.png"
+sleep 3 && xdotool mousemove 140 100 click 1 && sleep 1 && import -window root "$out/tokens.png"
 # Then the perplexity tab (behind the batch queue): the sample measured, then every token scored.
 xdotool mousemove 143 958 click 1 && sleep 0.5 && xdotool mousemove 673 634 click 1 && sleep 2
 xdotool mousemove 11 662 click 1 && xdotool mousemove 673 634 click 1 && sleep 2

@@ -3,6 +3,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QCursor>
+#include <QElapsedTimer>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -14,6 +15,7 @@
 #include <QShortcut>
 #include <QSplitter>
 #include <QTextBrowser>
+#include <QTextDocument>
 #include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -28,6 +30,8 @@ namespace {
 
 // Chat turns wait ahead of batch requests (priority 0): someone is reading them.
 constexpr std::int32_t kChatPriority = -1;
+// Streamed text is redrawn at most this often (more seldom when redrawing takes long).
+constexpr int kMinRefreshMs = 40;
 // Alternatives asked for each generated token when token probabilities are on.
 constexpr std::int32_t kTokenAlternatives = 5;
 
@@ -67,7 +71,7 @@ ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_ses
 
     m_refresh = new QTimer(this);
     m_refresh->setSingleShot(true);
-    m_refresh->setInterval(40);  // streamed text is redrawn at most ~25 times a second
+    m_refresh->setInterval(kMinRefreshMs);  // streamed text is redrawn at most ~25 times a second
     connect(m_refresh, &QTimer::timeout, this, &ChatPanel::refresh);
     connect(add, &QPushButton::clicked, this, &ChatPanel::newConversation);
     connect(m_list, &QListWidget::currentRowChanged, this, &ChatPanel::selectConversation);
@@ -91,6 +95,7 @@ QWidget* ChatPanel::buildConversationPane() {
     m_transcript = new QTextBrowser(this);
     m_transcript->setObjectName("transcript");
     m_transcript->setOpenLinks(false);
+    m_transcript->document()->setDefaultStyleSheet(QString::fromLatin1(kTokenLinkStyle));
     m_transcript->setPlaceholderText(tr("The conversation appears here, streamed token by token."));
     m_tokenDetails = new QTextBrowser(this);
     m_tokenDetails->setObjectName("tokenDetails");
@@ -272,10 +277,13 @@ void ChatPanel::setDetailsShown(bool shown) {
     if (shown == m_tokenDetails->isVisible()) return;
     m_tokenDetails->setVisible(shown);
     if (!shown) return;
-    // A token's alternatives need about 8 lines; the transcript keeps the rest.
-    const int total = m_reading->height();
-    const int details = std::min(total / 2, 8 * fontMetrics().lineSpacing());
-    m_reading->setSizes({total - details, details});
+    // A token's alternatives need about 8 lines; the transcript keeps the rest (at least two
+    // thirds). Once the splitter has taken the shown pane in: it lays its children out again then.
+    QTimer::singleShot(0, this, [this] {
+        const int total = m_reading->height();
+        const int details = std::min(total / 3, 8 * fontMetrics().lineSpacing());
+        m_reading->setSizes({total - details, details});
+    });
 }
 
 void ChatPanel::hoverToken(const QUrl& url) {
@@ -323,9 +331,14 @@ void ChatPanel::refresh() {
     QScrollBar* bar = m_transcript->verticalScrollBar();
     const bool atBottom = bar->value() >= bar->maximum() - 4;
     const int keep = bar->value();
+    QElapsedTimer timer;
+    timer.start();
     m_transcript->setHtml(
         m_conversations[std::size_t(m_current)].html(m_modelName.isEmpty() ? tr("Model") : m_modelName));
     bar->setValue(atBottom ? bar->maximum() : keep);
+    // A long conversation (most of all with token probabilities) takes a while to lay out: stream
+    // it less often then, so that redrawing never takes more than about a third of the UI's time.
+    m_refresh->setInterval(std::clamp(int(timer.elapsed()) * 3, kMinRefreshMs, 500));
 }
 
 void ChatPanel::refreshList() {

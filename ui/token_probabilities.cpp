@@ -28,11 +28,12 @@ QString htmlText(const std::string& bytes) {
         .replace(QLatin1Char('\n'), QStringLiteral("<br>"));
 }
 
+// Links read as plain text through kTokenLinkStyle; only what differs is inline (a long answer's
+// layout time grows with the bytes of every token's markup).
 QString groupSpan(const TokenLink& link, const QString& body, double p, bool special, bool heldBack) {
-    const QString colour = probabilityColor(p).name();
-    QString style = QStringLiteral("background-color:%1; color:%2; text-decoration:%3")
-                        .arg(colour, special || heldBack ? QStringLiteral("#777") : QStringLiteral("#000"),
-                             heldBack ? QStringLiteral("line-through") : QStringLiteral("none"));
+    QString style = QStringLiteral("background-color:") + probabilityColor(p).name();
+    if (special || heldBack) style += QStringLiteral("; color:#777");
+    if (heldBack) style += QStringLiteral("; text-decoration:line-through");
     if (special) style += QStringLiteral("; font-size:small");
     return QStringLiteral("<a href=\"%1\" style=\"%2\">%3</a>").arg(tokenLinkUrl(link).toString(), style, body);
 }

@@ -30,6 +30,10 @@ struct TokenLink {
 QUrl tokenLinkUrl(const TokenLink& link);  // "token:turn/sample/first/count"
 std::optional<TokenLink> parseTokenLink(const QUrl& url);
 
+// The style sheet a document showing scoredTokensHtml needs (QTextDocument::setDefaultStyleSheet):
+// token links read as plain text.
+inline constexpr const char* kTokenLinkStyle = "a { color: #000000; text-decoration: none; }";
+
 // p in [0, 1] -> a light background: red at 0, yellow at 0.5, green at 1.
 QColor probabilityColor(double p);
 
