@@ -69,12 +69,14 @@ struct AttachRequest {
 // Measure perplexity over a text (the perplexity panel): the engine's thread tokenises it with BOS
 // and cuts it into llama-perplexity's chunks; the panel then runs the chunks as requests.
 struct PerplexityText {
+    quint64 id = 0;  // echoed in the answer
     QString text;
     PerplexityOptions options;
 };
 
 // The answer: the chunks, or why there are none (one line).
 struct PerplexityChunks {
+    quint64 id = 0;  // the request's
     QString error;
     qint64 numTokens = 0;  // the whole text's
     std::vector<std::vector<std::int32_t>> chunks;

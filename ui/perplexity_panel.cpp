@@ -196,6 +196,7 @@ bool PerplexityPanel::measure() {
     m_options.max_chunks = m_chunks->value();
     m_options.score_all = m_scoreAll->isChecked();
     request.options = m_options;
+    request.id = ++m_asked;
     m_preparing = true;
     m_stopped = false;
     setStatus(tr("Tokenising %1…").arg(m_textName));
@@ -216,7 +217,7 @@ void PerplexityPanel::stop() {
 }
 
 void PerplexityPanel::onChunks(const PerplexityChunks& chunks) {
-    if (!m_preparing) return;
+    if (!m_preparing || chunks.id != m_asked) return;
     m_preparing = false;
     if (!chunks.error.isEmpty()) {
         setStatus(tr("%1: %2").arg(m_textName, chunks.error), true);

@@ -70,6 +70,7 @@ private:
     ModelSummary m_model;
     bool m_modelReady = false;
     bool m_preparing = false;  // chunks asked for, not yet here
+    quint64 m_asked = 0;       // the id of the last text sent for chunks (a stopped one's answer is dropped)
     bool m_stopped = false;    // the current run was stopped by the user
     PerplexityOptions m_options;
     QString m_textName;

@@ -9,6 +9,7 @@ namespace kvscope::app {
 
 void EngineWorker::preparePerplexity(const kvscope::ui::PerplexityText& request) {
     ui::PerplexityChunks answer;
+    answer.id = request.id;
     if (!engine_) {
         answer.error = tr("No model is loaded.");
         emit perplexityPrepared(answer);

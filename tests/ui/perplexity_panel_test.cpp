@@ -1,0 +1,130 @@
+// The perplexity tab without an engine: it waits for a model, refuses an attached server, sends
+// the text with its options, drops the answer to a text it stopped waiting for, fills a row per
+// run from the chunks' prompt logprobs and compares each finished run with the first.
+
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QtTest>
+#include <cmath>
+
+#include "resources/sample_text.h"
+#include "ui/perplexity_panel.h"
+#include "ui/perplexity_run.h"
+#include "ui/session.h"
+
+using namespace kvscope;
+using namespace kvscope::ui;
+
+namespace {
+
+ModelSummary embeddedModel() {
+    ModelSummary m;
+    m.name = "stories260K";
+    m.weightType = "F32";
+    m.contextLength = 512;
+    return m;
+}
+
+// One chunk of 6 tokens whose scored entries (3 and 4) have NLL `nll`.
+void answerOneChunk(Session& session, QSignalSpy& submits, qint64 id, double nll) {
+    session.onRequestAccepted(submits.last().at(0).toULongLong(), id);
+    RequestOutput out;
+    out.id = id;
+    for (int i = 0; i < 5; ++i) {
+        SampleResult r;
+        r.logprob = float(i >= 3 ? -nll : -9.0);
+        out.prompt_logprobs.push_back(r);
+    }
+    out.finished = true;
+    session.onOutputs({out});
+}
+
+}  // namespace
+
+class PerplexityPanelTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        qRegisterMetaType<kvscope::Request>();
+        qRegisterMetaType<kvscope::ui::PerplexityText>();
+    }
+
+    void itWaitsForAModelAndRefusesAServer() {
+        Session session;
+        PerplexityPanel panel(&session);
+        QVERIFY(!panel.measureButton()->isEnabled());
+        QVERIFY(!panel.measure());
+        ModelSummary remote = embeddedModel();
+        remote.remoteKind = "vLLM";
+        session.onModelLoaded(remote);
+        QSignalSpy asked(&session, &Session::perplexityCommand);
+        QVERIFY(!panel.measure());
+        QVERIFY(panel.statusText().contains("embedded engine"));
+        QCOMPARE(asked.count(), 0);
+    }
+
+    void theSampleGoesWithItsOptionsAndAStaleAnswerIsDropped() {
+        Session session;
+        PerplexityPanel panel(&session);
+        session.onModelLoaded(embeddedModel());
+        QCOMPARE(panel.contextBox()->maximum(), 511);
+        QSignalSpy asked(&session, &Session::perplexityCommand);
+        QSignalSpy submits(&session, &Session::submitCommand);
+        panel.contextBox()->setValue(6);
+        QVERIFY(panel.measure());
+        const auto first = asked.at(0).at(0).value<PerplexityText>();
+        QCOMPARE(first.text.toStdString(), std::string(sample_text()));
+        QCOMPARE(first.options.context, 6);
+        panel.stop();  // before the chunks came
+        QVERIFY(!panel.busy());
+        QVERIFY(panel.measure());
+        const auto second = asked.at(1).at(0).value<PerplexityText>();
+        QVERIFY(second.id != first.id);
+        PerplexityChunks stale;
+        stale.id = first.id;
+        stale.chunks = {{1, 2, 3, 4, 5, 6}, {1, 2, 3, 4, 5, 6}};
+        session.onPerplexityPrepared(stale);
+        QCOMPARE(submits.count(), 0);
+        PerplexityChunks fresh;
+        fresh.id = second.id;
+        fresh.numTokens = 9;
+        fresh.chunks = {{1, 2, 3, 4, 5, 6}};
+        session.onPerplexityPrepared(fresh);
+        QCOMPARE(submits.count(), 1);
+        QVERIFY(panel.busy());
+        QCOMPARE(panel.table()->rowCount(), 1);
+    }
+
+    void runsAreComparedWithTheFirst() {
+        Session session;
+        PerplexityPanel panel(&session);
+        session.onModelLoaded(embeddedModel());
+        QSignalSpy asked(&session, &Session::perplexityCommand);
+        QSignalSpy submits(&session, &Session::submitCommand);
+        panel.contextBox()->setValue(6);
+        for (const double nll : {2.0, 2.5}) {
+            QVERIFY(panel.measure());
+            PerplexityChunks chunks;
+            chunks.id = asked.last().at(0).value<PerplexityText>().id;
+            chunks.chunks = {{1, 2, 3, 4, 5, 6}};
+            session.onPerplexityPrepared(chunks);
+            answerOneChunk(session, submits, qint64(nll * 10), nll);
+            QVERIFY(!panel.busy());
+        }
+        QTableWidget* table = panel.table();
+        QCOMPARE(table->rowCount(), 2);
+        QCOMPARE(table->item(0, 7)->text(), QString::number(std::exp(2.0), 'f', 4));
+        QCOMPARE(table->item(0, 9)->text(), QString("base"));
+        QCOMPARE(table->item(1, 7)->text(), QString::number(std::exp(2.5), 'f', 4));
+        QCOMPARE(table->item(1, 9)->text(), QString("+64.87 %"));  // e^0.5 - 1
+        QCOMPARE(table->item(1, 6)->text(), QString("2"));
+        QVERIFY(panel.statusText().contains("Final estimate: PPL = 12.1825"));
+        QVERIFY(panel.tableCsv().startsWith("Model,Weights,KV cache,Text,Context,Chunks,Scored,PPL,±,vs first\n"));
+    }
+};
+
+QTEST_MAIN(PerplexityPanelTest)
+#include "perplexity_panel_test.moc"
