@@ -69,8 +69,8 @@ struct AttachRequest {
 // Measure perplexity over a text (the perplexity panel): the engine's thread tokenises it with BOS
 // and cuts it into llama-perplexity's chunks; the panel then runs the chunks as requests.
 struct PerplexityText {
-    quint64 id = 0;  // echoed in the answer
-    QString text;
+    quint64 id = 0;   // echoed in the answer
+    QByteArray text;  // the file's bytes as they are (tokenised as llama-perplexity reads them)
     PerplexityOptions options;
 };
 

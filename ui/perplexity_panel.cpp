@@ -172,7 +172,7 @@ bool PerplexityPanel::measure() {
     const QString path = m_file->text().trimmed();
     if (path.isEmpty()) {
         const std::string_view text = sample_text();
-        request.text = QString::fromUtf8(text.data(), qsizetype(text.size()));
+        request.text = QByteArray(text.data(), qsizetype(text.size()));
         m_textName = QString::fromUtf8(kSampleTextName.data(), qsizetype(kSampleTextName.size()));
     } else {
         QFile file(path);
@@ -189,7 +189,7 @@ bool PerplexityPanel::measure() {
                       true);
             return false;
         }
-        request.text = QString::fromUtf8(file.readAll());
+        request.text = file.readAll();
         m_textName = QFileInfo(path).fileName();
     }
     m_options.context = m_context->value();

@@ -19,7 +19,8 @@ void EngineWorker::preparePerplexity(const kvscope::ui::PerplexityText& request)
         check_perplexity_context(request.options, engine_->cache_plan().max_model_len);
         const Tokenizer& tokenizer = engine_->model().tokenizer();
         const std::vector<std::int32_t> tokens =
-            tokenizer.encode(request.text.toStdString(), /*add_special=*/true, /*parse_special=*/false);
+            tokenizer.encode(std::string_view(request.text.constData(), std::size_t(request.text.size())),
+                             /*add_special=*/true, /*parse_special=*/false);
         answer.numTokens = qint64(tokens.size());
         answer.chunks = perplexity_chunks(tokens, tokenizer, request.options);
     } catch (const kvscope::Error& e) {
