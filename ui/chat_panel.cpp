@@ -251,24 +251,24 @@ void ChatPanel::regenerate() {
     ask(m_current);
 }
 
-std::span<const SampleResult> ChatPanel::tokenGroup(const TokenLink& link, const TokenVocabulary** vocabulary) const {
-    if (m_current < 0) return {};
+QString ChatPanel::tokenDetails(const QUrl& url) const {
+    const std::optional<TokenLink> link = parseTokenLink(url);
+    if (!link || m_current < 0) return {};
     const auto& turns = m_conversations[std::size_t(m_current)].turns();
-    if (link.turn >= int(turns.size())) return {};
-    const ChatTurn& turn = turns[std::size_t(link.turn)];
-    if (!turn.hasScores() || link.sample >= int(turn.scores.size())) return {};
-    const auto& tokens = turn.scores[std::size_t(link.sample)];
-    if (link.first >= int(tokens.size()) || link.count > int(tokens.size()) - link.first) return {};
-    *vocabulary = turn.vocabulary.get();
-    return std::span<const SampleResult>(tokens).subspan(std::size_t(link.first), std::size_t(link.count));
+    if (link->turn >= int(turns.size())) return {};
+    const ChatTurn& turn = turns[std::size_t(link->turn)];
+    if (!turn.hasScores() || link->sample >= int(turn.scores.size())) return {};
+    const auto& tokens = turn.scores[std::size_t(link->sample)];
+    if (link->first >= int(tokens.size()) || link->count > int(tokens.size()) - link->first) return {};
+    return tokenDetailsHtml(
+        std::span<const SampleResult>(tokens).subspan(std::size_t(link->first), std::size_t(link->count)),
+        *turn.vocabulary);
 }
 
 bool ChatPanel::showTokenDetails(const QUrl& url) {
-    const std::optional<TokenLink> link = parseTokenLink(url);
-    const TokenVocabulary* vocabulary = nullptr;
-    const auto group = link ? tokenGroup(*link, &vocabulary) : std::span<const SampleResult>();
-    if (group.empty()) return false;
-    m_tokenDetails->setHtml(tokenDetailsHtml(group, *vocabulary));
+    const QString details = tokenDetails(url);
+    if (details.isEmpty()) return false;
+    m_tokenDetails->setHtml(details);
     setDetailsShown(true);
     return true;
 }
@@ -287,14 +287,12 @@ void ChatPanel::setDetailsShown(bool shown) {
 }
 
 void ChatPanel::hoverToken(const QUrl& url) {
-    const std::optional<TokenLink> link = parseTokenLink(url);
-    const TokenVocabulary* vocabulary = nullptr;
-    const auto group = link ? tokenGroup(*link, &vocabulary) : std::span<const SampleResult>();
-    if (group.empty()) {
+    const QString details = tokenDetails(url);
+    if (details.isEmpty()) {
         QToolTip::hideText();
-        return;
+    } else {
+        QToolTip::showText(QCursor::pos(), details, m_transcript);
     }
-    QToolTip::showText(QCursor::pos(), tokenDetailsHtml(group, *vocabulary), m_transcript);
 }
 
 void ChatPanel::requestAccepted(quint64 tag, qint64 requestId) {

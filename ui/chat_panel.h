@@ -73,8 +73,8 @@ private:
     void refresh();
     void refreshList();
     void updateButtons();
-    // The tokens a link names, with the vocabulary that spells them; empty when it names none.
-    std::span<const SampleResult> tokenGroup(const TokenLink& link, const TokenVocabulary** vocabulary) const;
+    // The alternatives of the tokens a transcript link names (tokenDetailsHtml); "" when it names none.
+    QString tokenDetails(const QUrl& link) const;
     void hoverToken(const QUrl& link);
     void setDetailsShown(bool shown);
 
