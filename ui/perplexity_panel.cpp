@@ -10,21 +10,19 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
-#include <QTableWidget>
+#include <QTableView>
 #include <QVBoxLayout>
 
 #include "resources/sample_text.h"
 #include "ui/atomic_file.h"
+#include "ui/perplexity_log.h"
 #include "ui/perplexity_run.h"
 #include "ui/session.h"
-#include "ui/session_export.h"
 
 namespace kvscope::ui {
 namespace {
 
 constexpr qint64 kMaxTextBytes = qint64{256} << 20;  // a text file larger than this is refused
-
-enum Column { Model, Weights, Cache, Text, Context, Chunks, Scored, Ppl, Error, Change, NumColumns };
 
 QString typeText(TensorType type) {
     const std::string_view name = type_name(type);
@@ -77,10 +75,9 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_status->setObjectName("perplexityStatus");
     m_status->setWordWrap(true);
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_table = new QTableWidget(0, NumColumns, this);
+    m_table = new QTableView(this);
     m_table->setObjectName("perplexityRuns");
-    m_table->setHorizontalHeaderLabels({tr("Model"), tr("Weights"), tr("KV cache"), tr("Text"), tr("Context"),
-                                        tr("Chunks"), tr("Scored"), tr("PPL"), tr("±"), tr("vs first")});
+    m_table->setModel(session->perplexityLog());
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->setVisible(false);
@@ -128,21 +125,8 @@ void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
     updateButtons();
 }
 
-QString PerplexityPanel::tableCsv() const {
-    QStringList lines;
-    QStringList header;
-    for (int c = 0; c < NumColumns; ++c) header << csvField(m_table->horizontalHeaderItem(c)->text());
-    lines << header.join(QLatin1Char(','));
-    for (int r = 0; r < m_table->rowCount(); ++r) {
-        QStringList row;
-        for (int c = 0; c < NumColumns; ++c) row << csvField(m_table->item(r, c)->text());
-        lines << row.join(QLatin1Char(','));
-    }
-    return lines.join(QLatin1Char('\n')) + QLatin1Char('\n');
-}
-
 QString PerplexityPanel::saveCsv(const QString& path) const {
-    return writeAtomically(path, tableCsv().toUtf8());
+    return writeAtomically(path, m_session->perplexityLog()->toCsv().toUtf8());
 }
 
 void PerplexityPanel::chooseAndSave() {
@@ -150,8 +134,9 @@ void PerplexityPanel::chooseAndSave() {
                                                       QStringLiteral("perplexity.csv"), tr("CSV (*.csv)"));
     if (path.isEmpty()) return;
     const QString error = saveCsv(path);
-    setStatus(error.isEmpty() ? tr("Saved %1 runs to %2.").arg(m_table->rowCount()).arg(path) : error,
-              !error.isEmpty());
+    setStatus(
+        error.isEmpty() ? tr("Saved %1 runs to %2.").arg(m_session->perplexityLog()->rowCount()).arg(path) : error,
+        !error.isEmpty());
 }
 
 void PerplexityPanel::browse() {
@@ -234,38 +219,27 @@ void PerplexityPanel::onChunks(const PerplexityChunks& chunks) {
                   .arg(chunks.chunks.size())
                   .arg(m_options.context));
     updateButtons();
+    m_clock.start();
     m_run->start();
 }
 
 void PerplexityPanel::addRow(const PerplexityChunks& chunks) {
-    m_row = m_table->rowCount();
-    m_table->insertRow(m_row);
-    const QString cache = typeText(m_model.config.cache_dtype);
-    const QStringList cells{m_model.name,
-                            weightDescription(m_model),
-                            cache,
-                            m_textName,
-                            QString::number(m_options.context) + (m_options.score_all ? tr(", all") : QString()),
-                            QStringLiteral("0/%1").arg(chunks.chunks.size()),
-                            QString(),
-                            QString(),
-                            QString(),
-                            QString()};
-    for (int c = 0; c < NumColumns; ++c) m_table->setItem(m_row, c, new QTableWidgetItem(cells[c]));
+    PerplexityRecord r;
+    r.model = m_model.name;
+    r.weights = weightDescription(m_model);
+    r.cacheDtype = typeText(m_model.config.cache_dtype);
+    r.text = m_textName;
+    r.context = m_options.context;
+    r.scoreAll = m_options.score_all;
+    r.textTokens = chunks.numTokens;
+    r.numChunks = qint32(chunks.chunks.size());
+    m_row = m_session->perplexityLog()->start(std::move(r));
     m_table->scrollToBottom();
-}
-
-void PerplexityPanel::updateRow(const PerplexityEstimate& e, const QString& chunks) {
-    if (m_row < 0) return;
-    m_table->item(m_row, Chunks)->setText(chunks);
-    m_table->item(m_row, Scored)->setText(QString::number(e.num_scored));
-    m_table->item(m_row, Ppl)->setText(e.num_scored > 0 ? QString::number(e.ppl, 'f', 4) : QString());
-    m_table->item(m_row, Error)->setText(e.num_scored > 1 ? QString::number(e.ppl_error, 'f', 4) : QString());
 }
 
 void PerplexityPanel::onChunkScored(int index, const PerplexityEstimate& running) {
     if (!m_run) return;
-    updateRow(running, QStringLiteral("%1/%2").arg(index + 1).arg(m_run->numChunks()));
+    m_session->perplexityLog()->progress(m_row, index + 1, running, double(m_clock.nsecsElapsed()) * 1e-9);
     setStatus(tr("%1: chunk %2 of %3 · running PPL %4 ± %5")
                   .arg(m_textName)
                   .arg(index + 1)
@@ -277,21 +251,19 @@ void PerplexityPanel::onChunkScored(int index, const PerplexityEstimate& running
 void PerplexityPanel::onRunFinished(const QString& error) {
     if (!m_run) return;
     const PerplexityEstimate e = m_run->estimate();
+    const double seconds = double(m_clock.nsecsElapsed()) * 1e-9;
+    PerplexityLog* log = m_session->perplexityLog();
     if (error.isEmpty()) {
-        updateRow(e, QString::number(m_run->numChunks()));
-        const bool base = !m_firstPpl;
-        if (base) m_firstPpl = e.ppl;
-        const double change = (e.ppl / *m_firstPpl - 1.0) * 100.0;
-        m_table->item(m_row, Change)
-            ->setText(base ? tr("base") : QStringLiteral("%1%2 %").arg(change >= 0 ? "+" : "").arg(change, 0, 'f', 2));
-        setStatus(tr("%1: Final estimate: PPL = %2 +/- %3 over %4 tokens in %5 chunks")
+        log->finish(m_row, e, seconds);
+        setStatus(tr("%1: Final estimate: PPL = %2 +/- %3 over %4 tokens in %5 chunks (%6 s)")
                       .arg(m_textName)
                       .arg(e.ppl, 0, 'f', 4)
                       .arg(e.ppl_error, 0, 'f', 5)
                       .arg(e.num_scored)
-                      .arg(m_run->numChunks()));
+                      .arg(m_run->numChunks())
+                      .arg(seconds, 0, 'f', 1));
     } else {
-        m_table->item(m_row, Change)->setText(error);
+        log->end(m_row, m_stopped ? PerplexityRecord::State::Stopped : PerplexityRecord::State::Failed, error, seconds);
         setStatus(tr("%1: %2").arg(m_textName, error), !m_stopped);
     }
     m_run->deleteLater();

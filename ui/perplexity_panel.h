@@ -2,12 +2,12 @@
 // Perplexity: how well the loaded model, with its weight type and KV cache dtype, predicts a text,
 // measured as llama-perplexity does (chunks of the context, each scored by its second half, or all
 // of it) on the built-in sample or a text file. The chunks run as ordinary requests beside the chat
-// and batches, so the inspector and charts show them. Each run stays in the table with the
-// settings it ran with, so that loads with other weights or cache dtypes compare row by row
-// (the last column: the change from the first finished run).
+// and batches, so the inspector and charts show them. Each run stays in the table (the session's
+// PerplexityLog, which exports carry too) with the settings it ran with, so that loads with other
+// weights or cache dtypes compare row by row (the change from the first finished run).
 
+#include <QElapsedTimer>
 #include <QWidget>
-#include <optional>
 
 #include "engine/perplexity.h"
 #include "ui/engine_messages.h"
@@ -18,7 +18,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
-class QTableWidget;
+class QTableView;
 
 namespace kvscope::ui {
 
@@ -37,13 +37,12 @@ public:
     QCheckBox* scoreAllBox() const { return m_scoreAll; }
     QPushButton* measureButton() const { return m_measure; }
     QPushButton* stopButton() const { return m_stop; }
-    QTableWidget* table() const { return m_table; }
+    QTableView* table() const { return m_table; }
     QString statusText() const;
     PerplexityRun* currentRun() const { return m_run; }
     bool busy() const { return m_preparing || m_run != nullptr; }
-    // The table as CSV (a header, then a row per run, as shown).
-    QString tableCsv() const;
-    // Writes tableCsv() to `path` atomically; "" on success, else why not (one line).
+    // Writes the runs as CSV (PerplexityLog::toCsv) to `path` atomically; "" on success, else why
+    // not (one line).
     QString saveCsv(const QString& path) const;
 
 public slots:
@@ -62,7 +61,6 @@ private slots:
 
 private:
     void addRow(const PerplexityChunks& chunks);
-    void updateRow(const PerplexityEstimate& estimate, const QString& state);
     void updateButtons();
     void setStatus(const QString& text, bool error = false);
 
@@ -75,8 +73,8 @@ private:
     PerplexityOptions m_options;
     QString m_textName;
     PerplexityRun* m_run = nullptr;
-    int m_row = -1;                    // the current run's table row
-    std::optional<double> m_firstPpl;  // the table's first finished run, the comparison's base
+    int m_row = -1;         // the current run's row in the session's PerplexityLog
+    QElapsedTimer m_clock;  // since the current run's chunks were submitted
     QLineEdit* m_file = nullptr;
     QSpinBox* m_context = nullptr;
     QSpinBox* m_chunks = nullptr;
@@ -85,7 +83,7 @@ private:
     QPushButton* m_stop = nullptr;
     QPushButton* m_save = nullptr;
     QLabel* m_status = nullptr;
-    QTableWidget* m_table = nullptr;
+    QTableView* m_table = nullptr;
 };
 
 }  // namespace kvscope::ui

@@ -1,5 +1,6 @@
 #include "ui/session.h"
 
+#include "ui/perplexity_log.h"
 #include "ui/request_listener.h"
 #include "ui/request_log.h"
 #include "ui/session_recorder.h"
@@ -8,6 +9,7 @@ namespace kvscope::ui {
 
 Session::Session(QObject* parent) : QObject(parent) {
     m_log = new RequestLog(this);
+    m_perplexity = new PerplexityLog(this);
     m_recorder = new SessionRecorder(this);
 }
 

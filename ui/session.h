@@ -2,8 +2,8 @@
 // The UI side of one workbench session: the single object panels talk to. It sends commands to
 // the engine's thread as signals (app/ connects them, queued, to the EngineWorker), receives the
 // worker's answers on the UI thread, routes each request's news to the panel that sent it, and
-// keeps what the session has seen: the model, the latest snapshot, the request log and the
-// recorded history. Nothing here waits for the engine.
+// keeps what the session has seen: the model, the latest snapshot, the request log, the
+// perplexity runs and the recorded history. Nothing here waits for the engine.
 
 #include <QHash>
 #include <QObject>
@@ -17,6 +17,7 @@
 
 namespace kvscope::ui {
 
+class PerplexityLog;
 class RequestListener;
 class RequestLog;
 class SessionRecorder;
@@ -70,6 +71,8 @@ public:
     std::shared_ptr<const EngineSnapshot> latest() const { return m_latest; }
     std::shared_ptr<const EngineSnapshot> latestFull() const { return m_latestFull; }
     RequestLog* requestLog() const { return m_log; }
+    // The perplexity runs (the perplexity tab writes them; exports read them).
+    PerplexityLog* perplexityLog() const { return m_perplexity; }
     SessionRecorder* recorder() const { return m_recorder; }
 
 signals:
@@ -160,6 +163,7 @@ private:
     std::shared_ptr<const EngineSnapshot> m_latest;
     std::shared_ptr<const EngineSnapshot> m_latestFull;
     RequestLog* m_log = nullptr;
+    PerplexityLog* m_perplexity = nullptr;
     SessionRecorder* m_recorder = nullptr;
 };
 

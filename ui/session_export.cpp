@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "ui/atomic_file.h"
+#include "ui/perplexity_log.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
 #include "ui/session_recorder.h"
@@ -121,14 +122,14 @@ const char* kRequestColumns[] = {
     "id",      "source",  "state",  "n",           "prompt_tokens", "cached_tokens", "output_tokens",
     "ttft_ms", "tpot_ms", "e2e_ms", "blocks_held", "preemptions",   "finish_reason"};
 
+}  // namespace
+
 QString csvValue(const QJsonValue& v) {
     if (v.isNull() || v.isUndefined()) return {};
     if (v.isDouble()) return csvNumber(v.toDouble());
     if (v.isBool()) return v.toBool() ? QStringLiteral("true") : QStringLiteral("false");
     return csvField(v.toString());
 }
-
-}  // namespace
 
 QStringList timeSeriesColumns() {
     QStringList names;
@@ -177,7 +178,8 @@ QJsonObject sessionJson(const Session& session) {
                        {"settings", settingsJson(session.lastLoad())},
                        {"totals", totals},
                        {"time_series", series},
-                       {"requests", requests}};
+                       {"requests", requests},
+                       {"perplexity_runs", session.perplexityLog()->toJson()}};
 }
 
 QString exportSessionJson(const Session& session, const QString& path) {
@@ -189,6 +191,7 @@ QStringList exportSessionCsv(const Session& session, const QString& path, QStrin
     const QString base = info.dir().filePath(info.completeBaseName());
     const QString requestsPath = base + QStringLiteral("-requests.csv");
     const QString settingsPath = base + QStringLiteral("-settings.csv");
+    const QString perplexityPath = base + QStringLiteral("-perplexity.csv");
     const SessionRecorder& rec = *session.recorder();
 
     QString series = timeSeriesColumns().join(QLatin1Char(',')) + QLatin1Char('\n');
@@ -216,9 +219,11 @@ QStringList exportSessionCsv(const Session& session, const QString& path, QStrin
                 section + QLatin1Char(',') + it.key() + QLatin1Char(',') + csvValue(it.value()) + QLatin1Char('\n');
     }
 
+    std::vector<std::pair<QString, QString>> files{{path, series}, {requestsPath, requests}, {settingsPath, settings}};
+    const PerplexityLog& perplexity = *session.perplexityLog();
+    if (perplexity.rowCount() > 0) files.emplace_back(perplexityPath, perplexity.toCsv());
     QStringList written;
-    for (const auto& [file, text] :
-         {std::pair{path, series}, std::pair{requestsPath, requests}, std::pair{settingsPath, settings}}) {
+    for (const auto& [file, text] : files) {
         const QString problem = writeAtomically(file, text.toUtf8());
         if (!problem.isEmpty()) {
             if (error) *error = problem;

@@ -1,12 +1,16 @@
 #pragma once
 // Exports of a session: its metrics as JSON (one document) or CSV (the time series in the chosen
-// file, the per-request table in <name>-requests.csv, settings and model in <name>-settings.csv),
-// each written atomically. The numbers are those of the recorder's samples and the request log;
-// missing values (a rate before two samples, a percentile without observations) are null / empty.
+// file, the per-request table in <name>-requests.csv, settings and model in <name>-settings.csv,
+// and, when the session measured any, the perplexity runs in <name>-perplexity.csv), each written
+// atomically. The numbers are those of the recorder's samples, the request log and the
+// perplexity log; missing values (a rate before two samples, a percentile without observations)
+// are null / empty.
 //
 // JSON shape: {"format": "kvscope-session", "version": 1, "exported_at", "model": {...},
 //   "settings": {...}, "totals": {...}, "time_series": [{"time_s", "kv_usage", ...}, ...],
-//   "requests": [{"id", "source", "state", ...}, ...]}
+//   "requests": [{"id", "source", "state", ...}, ...],
+//   "perplexity_runs": [{"model", "weight_type", "cache_dtype", "ppl", ...}, ...]}
+//   (perplexity_runs' fields: ui/perplexity_log.h)
 
 #include <QJsonObject>
 #include <QString>
@@ -19,11 +23,14 @@ class Session;
 QJsonObject sessionJson(const Session& session);
 // "" on success, else a one-line error.
 QString exportSessionJson(const Session& session, const QString& path);
-// Writes the three CSV files; returns their paths, or sets `error` and returns what was written.
+// Writes the CSV files (three, four with perplexity runs); returns their paths, or sets `error` and
+// returns what was written.
 QStringList exportSessionCsv(const Session& session, const QString& path, QString* error);
 // The names of the time-series columns, in CSV order.
 QStringList timeSeriesColumns();
 // A CSV field: quoted when it holds a comma, a quote or a line break.
 QString csvField(const QString& text);
+// A JSON value as a CSV field: numbers unrounded (whole ones without a fraction), null empty.
+QString csvValue(const QJsonValue& value);
 
 }  // namespace kvscope::ui

@@ -5,11 +5,12 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
-#include <QTableWidget>
+#include <QTableView>
 #include <QtTest>
 #include <cmath>
 
 #include "resources/sample_text.h"
+#include "ui/perplexity_log.h"
 #include "ui/perplexity_panel.h"
 #include "ui/perplexity_run.h"
 #include "ui/session.h"
@@ -95,7 +96,7 @@ private slots:
         session.onPerplexityPrepared(fresh);
         QCOMPARE(submits.count(), 1);
         QVERIFY(panel.busy());
-        QCOMPARE(panel.table()->rowCount(), 1);
+        QCOMPARE(panel.table()->model()->rowCount(), 1);
     }
 
     void runsAreComparedWithTheFirst() {
@@ -114,15 +115,21 @@ private slots:
             answerOneChunk(session, submits, qint64(nll * 10), nll);
             QVERIFY(!panel.busy());
         }
-        QTableWidget* table = panel.table();
+        const QAbstractItemModel* table = panel.table()->model();
+        QCOMPARE(table, session.perplexityLog());  // the session keeps the runs (exports read them there)
         QCOMPARE(table->rowCount(), 2);
-        QCOMPARE(table->item(0, 7)->text(), QString::number(std::exp(2.0), 'f', 4));
-        QCOMPARE(table->item(0, 9)->text(), QString("base"));
-        QCOMPARE(table->item(1, 7)->text(), QString::number(std::exp(2.5), 'f', 4));
-        QCOMPARE(table->item(1, 9)->text(), QString("+64.87 %"));  // e^0.5 - 1
-        QCOMPARE(table->item(1, 6)->text(), QString("2"));
+        auto cell = [&](int row, int column) { return table->index(row, column).data().toString(); };
+        QCOMPARE(cell(0, PerplexityLog::Ppl), QString::number(std::exp(2.0), 'f', 4));
+        QCOMPARE(cell(0, PerplexityLog::Change), QString("base"));
+        QCOMPARE(cell(1, PerplexityLog::Ppl), QString::number(std::exp(2.5), 'f', 4));
+        QCOMPARE(cell(1, PerplexityLog::Change), QString("+64.87 %"));  // e^0.5 - 1
+        QCOMPARE(cell(1, PerplexityLog::Scored), QString("2"));
+        QCOMPARE(cell(1, PerplexityLog::Model), QString("stories260K"));
         QVERIFY(panel.statusText().contains("Final estimate: PPL = 12.1825"));
-        QVERIFY(panel.tableCsv().startsWith("Model,Weights,KV cache,Text,Context,Chunks,Scored,PPL,±,vs first\n"));
+        const PerplexityRecord& second = session.perplexityLog()->records()[1];
+        QCOMPARE(second.state, PerplexityRecord::State::Finished);
+        QCOMPARE(second.chunksDone, 1);
+        QVERIFY(second.seconds > 0);
     }
 };
 

@@ -1,5 +1,5 @@
-// Session exports parsed back: the JSON document (model, settings, time series, requests), the
-// three CSV files (header, one row per sample or request, quoting), atomic writes that leave
+// Session exports parsed back: the JSON document (model, settings, time series, requests,
+// perplexity runs), the CSV files (header, one row per sample, request or run, quoting), atomic writes that leave
 // nothing behind on failure, and a clear message for a path that cannot be written, a full disk
 // and a read-only one (a small tmpfs mounted for the test, where allowed) with the previous
 // export intact.
@@ -14,6 +14,7 @@
 #include <QtTest>
 
 #include "ui/atomic_file.h"
+#include "ui/perplexity_log.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
 #include "ui/session_export.h"
@@ -148,6 +149,37 @@ private slots:
         const QStringList settings = readLines(files[2]);
         QVERIFY(settings.contains("model,name,stories260K"));
         QVERIFY(settings.contains("settings,block_size,16"));
+    }
+
+    void perplexityRunsGoWithTheSession() {
+        Session session;
+        fill(session);
+        QTemporaryDir dir;
+        QCOMPARE(sessionJson(session)["perplexity_runs"].toArray().size(), 0);
+        PerplexityRecord r;
+        r.model = "stories260K";
+        r.cacheDtype = "q8_0";
+        r.context = 128;
+        r.numChunks = 7;
+        const int row = session.perplexityLog()->start(r);
+        PerplexityEstimate e;
+        e.num_scored = 441;
+        e.ppl = 5.25;
+        session.perplexityLog()->finish(row, e, 2.0);
+
+        const QJsonArray runs = sessionJson(session)["perplexity_runs"].toArray();
+        QCOMPARE(runs.size(), 1);
+        QCOMPARE(runs[0].toObject()["cache_dtype"].toString(), QString("q8_0"));
+        QCOMPARE(runs[0].toObject()["ppl"].toDouble(), 5.25);
+        QString error;
+        const QStringList files = exportSessionCsv(session, dir.filePath("s.csv"), &error);
+        QCOMPARE(error, QString());
+        QCOMPARE(files.size(), 4);
+        QCOMPARE(files[3], dir.filePath("s-perplexity.csv"));
+        const QStringList lines = readLines(files[3]);
+        QCOMPARE(lines.size(), 2);
+        QCOMPARE(lines[0], PerplexityLog::fields().join(','));
+        QCOMPARE(lines[1].split(',')[PerplexityLog::fields().indexOf("ppl")], QString("5.25"));
     }
 
     void fieldsAreQuotedOnlyWhenNeeded() {

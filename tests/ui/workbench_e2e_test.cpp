@@ -17,7 +17,6 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableView>
-#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QtTest>
@@ -31,6 +30,7 @@
 #include "ui/inspector_panel.h"
 #include "ui/inspector_scene.h"
 #include "ui/main_window.h"
+#include "ui/perplexity_log.h"
 #include "ui/perplexity_panel.h"
 #include "ui/request_log.h"
 #include "ui/sampling_controls.h"
@@ -252,14 +252,15 @@ private slots:
         QVERIFY(panel->measure());
         QVERIFY(QTest::qWaitFor([&] { return !panel->busy(); }, 30000));
         QVERIFY2(panel->statusText().contains("Final estimate: PPL = 5.172"), qPrintable(panel->statusText()));
-        QTableWidget* table = panel->table();
+        const QAbstractItemModel* table = panel->table()->model();
+        auto cell = [&](int column) { return table->index(0, column).data().toString(); };
         QCOMPARE(table->rowCount(), 1);
-        QVERIFY(std::abs(table->item(0, 7)->text().toDouble() - 5.1727) < 5e-4);
-        QVERIFY(std::abs(table->item(0, 8)->text().toDouble() - 0.43788) < 5e-4);
-        QCOMPARE(table->item(0, 5)->text(), QString("7"));
-        QCOMPARE(table->item(0, 6)->text(), QString("441"));  // 7 chunks x 63 tokens (the second halves)
-        QCOMPARE(table->item(0, 2)->text(), QString("F32"));
-        QCOMPARE(table->item(0, 9)->text(), QString("base"));
+        QVERIFY(std::abs(cell(PerplexityLog::Ppl).toDouble() - 5.1727) < 5e-4);
+        QVERIFY(std::abs(cell(PerplexityLog::Error).toDouble() - 0.43788) < 5e-4);
+        QCOMPARE(cell(PerplexityLog::Chunks), QString("7"));
+        QCOMPARE(cell(PerplexityLog::Scored), QString("441"));  // 7 chunks x 63 tokens (the second halves)
+        QCOMPARE(cell(PerplexityLog::Cache), QString("F32"));
+        QCOMPARE(cell(PerplexityLog::Change), QString("base"));
 
         // A file that cannot be read, and one too short for a chunk: said, and nothing runs.
         panel->fileEdit()->setText(m_dir.filePath("missing.txt"));
@@ -283,10 +284,20 @@ private slots:
         QVERIFY(saved.open(QIODevice::ReadOnly));
         const QStringList lines = QString::fromUtf8(saved.readAll()).trimmed().split('\n');
         QCOMPARE(lines.size(), 2);
-        QVERIFY2(lines[0].startsWith("Model,Weights,KV cache,Text,Context,Chunks,Scored,PPL"), qPrintable(lines[0]));
-        QCOMPARE(lines[1].split(',')[7], table->item(0, 7)->text());
+        QCOMPARE(lines[0].split(','), PerplexityLog::fields());
+        const QStringList fields = lines[1].split(',');
+        QCOMPARE(fields[PerplexityLog::fields().indexOf("scored_tokens")], QString("441"));
+        QVERIFY(std::abs(fields[PerplexityLog::fields().indexOf("ppl")].toDouble() - 5.1727) < 5e-4);
         QVERIFY(!panel->saveCsv(m_dir.filePath("no/such/dir/p.csv")).isEmpty());
         QVERIFY(!QFile::exists(m_dir.filePath("no/such/dir/p.csv")));
+
+        // File ▸ Export carries the run too.
+        const QJsonArray runs = sessionJson(*m_session)["perplexity_runs"].toArray();
+        QCOMPARE(runs.size(), 1);
+        QCOMPARE(runs[0].toObject()["scored_tokens"].toInt(), 441);
+        QCOMPARE(runs[0].toObject()["text"].toString(), QString("kite_story.txt"));
+        QCOMPARE(runs[0].toObject()["text_tokens"].toInt(),
+                 fields[PerplexityLog::fields().indexOf("text_tokens")].toInt());
     }
 };
 
