@@ -115,8 +115,7 @@ std::vector<Request> engine_requests(const CompletionJob& job) {
 
 void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
     const nlohmann::json body = parse_json_body(req.body);
-    RequestContext request_context = context;  // with the adapters served at this moment
-    for (const ServedLora& lora : host.loras()) request_context.lora_names.push_back(lora.name);
+    const RequestContext request_context = context_now();
     CompletionJob job = kind == ApiKind::Chat ? parse_chat_request(body, request_context)
                                               : parse_completion_request(body, request_context);
     const ResponseMeta meta{random_id(kind == ApiKind::Chat ? "chatcmpl-" : "cmpl-"),

@@ -128,8 +128,11 @@ void HttpServer::Impl::install_routes() {
         setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
-            return httplib::Server::HandlerResponse::Unhandled;
+        // Everything but /health and /metrics (as vLLM, which also leaves its tokenizer open; here
+        // /tokenize and /detokenize take the key too: they spend the server's time).
+        const bool guarded_path =
+            req.path.rfind("/v1/", 0) == 0 || req.path == "/tokenize" || req.path == "/detokenize";
+        if (options.api_key.empty() || !guarded_path) return httplib::Server::HandlerResponse::Unhandled;
         const std::string header = req.get_header_value("Authorization");
         const std::string prefix = "Bearer ";
         const bool ok = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0 &&
@@ -180,6 +183,10 @@ void HttpServer::Impl::install_routes() {
     http.Post("/v1/chat/completions", guarded([this](const httplib::Request& req, httplib::Response& res) {
                   handle_completion(req, res, ApiKind::Chat);
               }));
+    http.Post("/tokenize",
+              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(req, res); }));
+    http.Post("/detokenize",
+              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(req, res); }));
 }
 
 HttpServer::HttpServer(EngineHost& host, ServerOptions options)

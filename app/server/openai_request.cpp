@@ -140,24 +140,24 @@ void validate_params(const CompletionJob& job, const RequestContext& c) {
     }
 }
 
-std::vector<std::int32_t> token_ids(const nlohmann::json& list, const RequestContext& c) {
+// The ids of a JSON list in `field`, each in the vocabulary; `holder` and `noun` name them in
+// errors ("a token-id prompt must hold only integers", "prompt token id 9999 is outside ...").
+std::vector<std::int32_t> token_ids(const nlohmann::json& list, const RequestContext& c, const std::string& field,
+                                    const std::string& holder, const std::string& noun) {
     const std::int32_t vocab = c.model->shape().vocab_size;
     std::vector<std::int32_t> ids;
     ids.reserve(list.size());
     for (const nlohmann::json& t : list) {
-        if (!t.is_number_integer()) {
-            throw bad_field("prompt", "a token-id prompt must hold only integers, got " + json_type_name(t),
-                            "invalid_type");
-        }
+        if (!t.is_number_integer())
+            throw bad_field(field, holder + " must hold only integers, got " + json_type_name(t), "invalid_type");
         const bool huge = t.is_number_unsigned() && t.get<std::uint64_t>() >= static_cast<std::uint64_t>(vocab);
         const std::int64_t id = huge ? vocab : t.get<std::int64_t>();
         if (id < 0 || id >= vocab) {
-            throw bad_field("prompt", "prompt token id " + t.dump() + " is outside the vocabulary [0, " +
-                                          std::to_string(vocab - 1) + "]");
+            throw bad_field(
+                field, noun + " " + t.dump() + " is outside the vocabulary [0, " + std::to_string(vocab - 1) + "]");
         }
         ids.push_back(static_cast<std::int32_t>(id));
     }
-    if (ids.empty()) throw bad_field("prompt", "the prompt is empty; give at least one token");
     return ids;
 }
 
@@ -170,7 +170,8 @@ void read_prompts(const nlohmann::json* prompt, const RequestContext& c, Complet
         if (job.prompts.back().empty()) throw bad_field("prompt", "the prompt is empty; give some text");
     };
     const auto add_ids = [&](const nlohmann::json& list) {
-        job.prompts.push_back(token_ids(list, c));
+        job.prompts.push_back(token_ids(list, c, "prompt", "a token-id prompt", "prompt token id"));
+        if (job.prompts.back().empty()) throw bad_field("prompt", "the prompt is empty; give at least one token");
         std::string text = tokenizer.decode(job.prompts.back(), /*skip_special=*/true);
         if (tokenizer.add_space_prefix() && !text.empty() && text.front() == ' ') text.erase(0, 1);
         job.prompt_texts.push_back(std::move(text));
@@ -319,6 +320,48 @@ CompletionJob parse_chat_request(const nlohmann::json& body, const RequestContex
     check_lengths(c, job, max_tokens, output_token_limit(c), max_field, "messages");
     validate_params(job, c);
     return job;
+}
+
+TokenizeJob parse_tokenize_request(const nlohmann::json& body, const RequestContext& c) {
+    const JsonFields f(body);
+    check_model(f, c);
+    TokenizeJob job;
+    job.return_token_strs = f.boolean("return_token_strs").value_or(false);
+    const bool add_special = f.boolean("add_special_tokens").value_or(true);
+    const Tokenizer& tokenizer = c.model->tokenizer();
+    const bool has_prompt = f.find("prompt") != nullptr;
+    const bool has_messages = f.find("messages") != nullptr;
+    if (has_prompt == has_messages) {
+        throw bad_field(has_prompt ? "messages" : "prompt",
+                        "give either 'prompt' (a string) or 'messages' (a conversation), not both or neither",
+                        has_prompt ? "invalid_value" : "missing");
+    }
+    if (has_prompt) {
+        const std::optional<std::string> prompt = f.string("prompt");
+        if (!prompt) throw bad_field("prompt", "'prompt' must be a string", "invalid_type");
+        job.tokens = tokenizer.encode(*prompt, add_special, /*parse_special=*/false);
+        return job;
+    }
+    if (f.boolean("continue_final_message").value_or(false)) {
+        throw bad_field("continue_final_message", "continuing the final message is not supported; leave it out",
+                        "unsupported");
+    }
+    const bool generation_prompt = f.boolean("add_generation_prompt").value_or(true);
+    const std::string text = c.model->chat_template().apply(read_messages(f), generation_prompt);
+    job.tokens = tokenizer.encode(text, add_special, /*parse_special=*/true);
+    return job;
+}
+
+std::vector<std::int32_t> parse_detokenize_request(const nlohmann::json& body, const RequestContext& c) {
+    const JsonFields f(body);
+    check_model(f, c);
+    const nlohmann::json* tokens = f.find("tokens");
+    if (!tokens) throw bad_field("tokens", "'tokens' is required: a list of token ids", "missing");
+    if (!tokens->is_array()) {
+        throw bad_field("tokens", "'tokens' must be a list of token ids, got " + json_type_name(*tokens),
+                        "invalid_type");
+    }
+    return token_ids(*tokens, c, "tokens", "'tokens'", "token id");
 }
 
 }  // namespace kvscope::server

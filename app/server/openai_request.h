@@ -1,5 +1,5 @@
 #pragma once
-// The bodies of POST /v1/completions and /v1/chat/completions, read strictly into a
+// The bodies of POST /v1/completions and /v1/chat/completions (and /tokenize, /detokenize), read strictly into a
 // CompletionJob: every field with its OpenAI/vLLM name, type and range checked, prompts
 // tokenised and checked against the context and the server's limits. Anything wrong is an
 // ApiError (400, naming the field) - never an exception of another kind, never a crash.
@@ -66,6 +66,19 @@ struct CompletionJob {
 // Throws ApiError.
 CompletionJob parse_completion_request(const nlohmann::json& body, const RequestContext& context);
 CompletionJob parse_chat_request(const nlohmann::json& body, const RequestContext& context);
+
+// POST /tokenize (vLLM's): {"model"?, "prompt": string, "add_special_tokens"? (true)} or
+// {"model"?, "messages": [...], "add_generation_prompt"? (true), "add_special_tokens"? (true)},
+// either with "return_token_strs"? (false). The tokens are those the completion or chat endpoint
+// would run for the same prompt or conversation (with the defaults); no length limit but the body's.
+struct TokenizeJob {
+    std::vector<std::int32_t> tokens;
+    bool return_token_strs = false;
+};
+TokenizeJob parse_tokenize_request(const nlohmann::json& body, const RequestContext& context);
+// POST /detokenize (vLLM's): {"model"?, "tokens": [ids]} -> the ids, each checked against the
+// vocabulary (an empty list is allowed).
+std::vector<std::int32_t> parse_detokenize_request(const nlohmann::json& body, const RequestContext& context);
 
 // The body as a JSON object; ApiError (400, code "invalid_json") when it is not one.
 nlohmann::json parse_json_body(const std::string& body);

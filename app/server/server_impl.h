@@ -29,6 +29,10 @@ struct HttpServer::Impl {
     void handle_snapshot(const httplib::Request& req, httplib::Response& res);
     void handle_metrics(httplib::Response& res);
     void handle_models(httplib::Response& res);
+    void handle_tokenize(const httplib::Request& req, httplib::Response& res);
+    void handle_detokenize(const httplib::Request& req, httplib::Response& res);
+    // `context` with the names of the adapters served at this moment.
+    RequestContext context_now() const;
 
     void track(const std::shared_ptr<RequestStream>& stream);
     void untrack(const std::shared_ptr<RequestStream>& stream);
