@@ -15,6 +15,13 @@ std::int32_t first_scored_entry(const PerplexityOptions& options) {
 
 std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::int32_t> tokens,
                                                          const Tokenizer& tokenizer, const PerplexityOptions& options) {
+    const bool bos = tokenizer.add_bos() && tokenizer.bos_id() >= 0;
+    return perplexity_chunks(tokens, bos ? std::optional(tokenizer.bos_id()) : std::nullopt, options);
+}
+
+std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::int32_t> tokens,
+                                                         std::optional<std::int32_t> bos,
+                                                         const PerplexityOptions& options) {
     if (options.context < 4) {
         throw ConfigError("a perplexity context of " + std::to_string(options.context) +
                           " tokens is too short; give at least 4");
@@ -31,7 +38,7 @@ std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::in
     for (std::size_t i = 0; i < count; ++i) {
         chunks[i].assign(tokens.begin() + static_cast<std::ptrdiff_t>(i * context),
                          tokens.begin() + static_cast<std::ptrdiff_t>((i + 1) * context));
-        if (tokenizer.add_bos() && tokenizer.bos_id() >= 0) chunks[i][0] = tokenizer.bos_id();
+        if (bos) chunks[i][0] = *bos;
     }
     return chunks;
 }

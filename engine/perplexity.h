@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct PerplexityEstimate {
 // ConfigError when the text holds no whole chunk or the context is out of range.
 std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::int32_t> tokens,
                                                          const Tokenizer& tokenizer, const PerplexityOptions& options);
+// The same, with the BOS token each chunk starts with given (nullopt: the tokenizer adds none), as
+// a server's tokenizer tells it (an empty prompt tokenised with special tokens).
+std::vector<std::vector<std::int32_t>> perplexity_chunks(std::span<const std::int32_t> tokens,
+                                                         std::optional<std::int32_t> bos,
+                                                         const PerplexityOptions& options);
 // The first prompt-logprob entry a chunk scores (entry j scores the chunk's token j + 1).
 std::int32_t first_scored_entry(const PerplexityOptions& options);
 

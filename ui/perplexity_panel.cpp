@@ -147,12 +147,6 @@ void PerplexityPanel::browse() {
 
 bool PerplexityPanel::measure() {
     if (busy() || !m_modelReady) return false;
-    if (!m_model.remoteKind.isEmpty()) {
-        setStatus(tr("Perplexity runs on the embedded engine (its tokenizer cuts the text into chunks); "
-                     "detach from the server first."),
-                  true);
-        return false;
-    }
     PerplexityText request;
     const QString path = m_file->text().trimmed();
     if (path.isEmpty()) {
@@ -227,7 +221,9 @@ void PerplexityPanel::addRow(const PerplexityChunks& chunks) {
     PerplexityRecord r;
     r.model = m_model.name;
     r.weights = weightDescription(m_model);
-    r.cacheDtype = typeText(m_model.config.cache_dtype);
+    // A kvscope server says its cache dtype (/v1/models); other servers do not.
+    const bool knownCache = m_model.remoteKind.isEmpty() || m_model.remoteKind == QLatin1String("kvscope");
+    r.cacheDtype = knownCache ? typeText(m_model.config.cache_dtype) : tr("(%1's)").arg(m_model.remoteKind);
     r.text = m_textName;
     r.context = m_options.context;
     r.scoreAll = m_options.score_all;

@@ -4,7 +4,8 @@
 // of it) on the built-in sample or a text file. The chunks run as ordinary requests beside the chat
 // and batches, so the inspector and charts show them. Each run stays in the table (the session's
 // PerplexityLog, which exports carry too) with the settings it ran with, so that loads with other
-// weights or cache dtypes compare row by row (the change from the first finished run).
+// weights or cache dtypes compare row by row (the change from the first finished run). Attached
+// to a kvscope or vLLM server, the server's tokenizer cuts the text and the server scores it.
 
 #include <QElapsedTimer>
 #include <QWidget>

@@ -2,6 +2,9 @@
 
 #include "app/server/sse_parser.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace kvscope::app {
 namespace {
 
@@ -47,7 +50,57 @@ nlohmann::json completion_body(const Request& request) {
         body["prompt"] = request.prompt_token_ids;
     }
     add_sampling(body, request.params, request.priority);
+    if (request.params.prompt_logprobs) {
+        body["prompt_logprobs"] = *request.params.prompt_logprobs;
+        body["stream"] = false;
+        body.erase("stream_options");
+    }
     return body;
+}
+
+std::optional<std::vector<SampleResult>> prompt_logprobs_from_json(const nlohmann::json& list,
+                                                                   std::span<const std::int32_t> prompt,
+                                                                   std::int32_t top, std::string& error) {
+    if (!list.is_array() || list.size() != prompt.size()) {
+        error = "the server's prompt_logprobs should list " + std::to_string(prompt.size()) +
+                " entries (one per prompt token), got " + (list.is_array() ? std::to_string(list.size()) : "none");
+        return std::nullopt;
+    }
+    std::vector<SampleResult> out;
+    out.reserve(prompt.size() > 0 ? prompt.size() - 1 : 0);
+    for (std::size_t j = 1; j < prompt.size(); ++j) {
+        const nlohmann::json& entry = list[j];
+        const std::string key = std::to_string(prompt[j]);
+        const auto fail = [&](const std::string& what) {
+            error = "prompt_logprobs entry " + std::to_string(j) + ": " + what;
+            return std::nullopt;
+        };
+        if (!entry.is_object() || !entry.contains(key) || !entry[key].is_object())
+            return fail("no logprob for the prompt's token " + key);
+        SampleResult r;
+        r.token = prompt[j];
+        const nlohmann::json& own = entry[key];
+        if (!own.contains("logprob") || !own["logprob"].is_number()) return fail("no number for its logprob");
+        r.logprob = own["logprob"].get<float>();
+        r.rank = own.value("rank", 0);
+        std::vector<TokenLogprob> alternatives;
+        for (const auto& [id, value] : entry.items()) {
+            if (!value.is_object() || !value.contains("logprob") || !value["logprob"].is_number()) continue;
+            char* end = nullptr;
+            const long token = std::strtol(id.c_str(), &end, 10);
+            if (end == id.c_str() || *end != '\0') continue;
+            alternatives.push_back({static_cast<std::int32_t>(token), value["logprob"].get<float>()});
+        }
+        std::sort(alternatives.begin(), alternatives.end(), [](const TokenLogprob& a, const TokenLogprob& b) {
+            return a.logprob != b.logprob ? a.logprob > b.logprob : a.token < b.token;
+        });
+        const std::size_t keep = std::min<std::size_t>(
+            {alternatives.size(), static_cast<std::size_t>(std::max(top, 0)), r.top_logprobs.size()});
+        std::copy_n(alternatives.begin(), keep, r.top_logprobs.begin());
+        r.num_top_logprobs = static_cast<std::int32_t>(keep);
+        out.push_back(r);
+    }
+    return out;
 }
 
 nlohmann::json chat_body(const ui::ChatRequest& request) {
@@ -62,6 +115,12 @@ RemoteCompletion::RemoteCompletion(const RemoteEndpoint& endpoint, std::string p
     : client_(make_client(endpoint, 2, 300)), path_(std::move(path)), body_(std::move(body)) {
     n_ = body_.value("n", 1);
     finished_.assign(static_cast<std::size_t>(n_), false);
+    streamed_ = body_.value("stream", true);
+    if (body_.contains("prompt_logprobs") && body_["prompt_logprobs"].is_number_integer() && body_.contains("prompt") &&
+        body_["prompt"].is_array()) {
+        promptTop_ = body_["prompt_logprobs"].get<std::int32_t>();
+        prompt_ = body_["prompt"].get<std::vector<std::int32_t>>();
+    }
 }
 
 void RemoteCompletion::stop() {
@@ -82,15 +141,20 @@ void RemoteCompletion::run(const std::function<void(const std::string&)>& starte
     req.set_header("Content-Type", "application/json");
     req.response_handler = [&](const httplib::Response& res) {
         status = res.status;
-        if (status == 200) {
+        if (status == 200 && streamed_) {  // an unstreamed response is announced once read
             announced = true;
             started("");
         }
         return !stopped_;
     };
+    std::string whole;  // an unstreamed response
     req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
         if (status != 200) {
             errorBody.append(data, std::min<std::size_t>(size, 4096));
+            return !stopped_;
+        }
+        if (!streamed_) {
+            whole.append(data, size);
             return !stopped_;
         }
         std::vector<std::string> events;
@@ -104,11 +168,26 @@ void RemoteCompletion::run(const std::function<void(const std::string&)>& starte
     httplib::Response res;
     httplib::Error error = httplib::Error::Success;
     client_->send(req, res, error);
+    if (status == 200 && !streamed_ && !stopped_ && error == httplib::Error::Success) {
+        std::vector<RequestOutput> outputs;
+        event(whole, [&](RequestOutput o) { outputs.push_back(std::move(o)); });
+        if (!final_ && responseError_.empty()) responseError_ = "the server's response holds no finished choice";
+        if (!responseError_.empty()) {
+            started(responseError_);
+            done_ = true;
+            return;
+        }
+        announced = true;
+        started("");
+        for (RequestOutput& o : outputs) output(std::move(o));
+    }
     if (!announced) {
-        if (status != 0) {
+        if (stopped_) {
+            started("cancelled");
+        } else if (status != 0 && status != 200) {
             started(error_message(status, errorBody));
         } else {
-            started(stopped_ ? std::string("cancelled") : describe(error));
+            started(describe(error));
         }
         done_ = true;
         return;
@@ -139,6 +218,12 @@ void RemoteCompletion::event(const std::string& data, const std::function<void(R
     RequestOutput out;
     for (const nlohmann::json& c : j["choices"]) {
         const std::int32_t index = c.value("index", 0);
+        if (index == 0 && promptTop_ >= 0 && c.contains("prompt_logprobs")) {
+            std::optional<std::vector<SampleResult>> scored =
+                prompt_logprobs_from_json(c["prompt_logprobs"], prompt_, promptTop_, responseError_);
+            if (!scored) return;  // the output is cut short: the caller sees an abort
+            out.prompt_logprobs = std::move(*scored);
+        }
         if (index < 0 || index >= n_ || finished_[static_cast<std::size_t>(index)]) continue;
         SequenceOutput s;
         s.index = index;

@@ -5,6 +5,10 @@
 // panels cannot tell it from an embedded request. Runs on a thread of its own (a stream lasts as
 // long as the generation); stop() from any thread breaks it off, which makes a kvscope server
 // abort the request and free its blocks.
+//
+// A request that asks for prompt logprobs (the perplexity tab's chunks) goes unstreamed with
+// vLLM's "prompt_logprobs" (vLLM refuses them on a stream): its one response becomes one finished
+// RequestOutput carrying them.
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +16,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +28,14 @@ namespace kvscope::app {
 
 nlohmann::json completion_body(const Request& request);
 nlohmann::json chat_body(const ui::ChatRequest& request);
+
+// vLLM's "prompt_logprobs" of a choice ([null, {"<id>": {"logprob", "rank", "decoded_token"}},
+// ...], one entry per prompt token) as the engine gives them: an entry per token after the first,
+// each the prompt token's logprob and rank with up to `top` alternatives, most likely first.
+// nullopt and `error` set when the list does not fit the prompt.
+std::optional<std::vector<SampleResult>> prompt_logprobs_from_json(const nlohmann::json& list,
+                                                                   std::span<const std::int32_t> prompt,
+                                                                   std::int32_t top, std::string& error);
 
 class RemoteCompletion {
 public:
@@ -50,6 +63,10 @@ private:
     std::chrono::steady_clock::time_point sent_;
     double ttft_ = -1;
     std::optional<RequestOutput> final_;  // held back until the usage chunk gives the prompt's length
+    bool streamed_ = true;                // false: one JSON response (prompt logprobs)
+    std::vector<std::int32_t> prompt_;    // a token-id prompt (to read its prompt logprobs)
+    std::int32_t promptTop_ = -1;         // the prompt logprobs' alternatives; -1: none asked
+    std::string responseError_;           // a response that could not be read
     std::atomic<bool> stopped_{false};
     std::atomic<bool> done_{false};
 };

@@ -4,6 +4,7 @@
 
 #include "app/bridge/model_info.h"
 #include "app/bridge/remote_completion.h"
+#include "app/bridge/remote_perplexity.h"
 #include "app/server/kv_snapshot_json.h"
 #include "app/server/model_card.h"
 
@@ -34,6 +35,7 @@ RemoteWorker::RemoteWorker(const QElapsedTimer& clock, QObject* parent) : QObjec
 RemoteWorker::~RemoteWorker() {
     for (const auto& call : m_calls) call->completion->stop();
     for (const auto& call : m_calls) call->thread.join();
+    for (const auto& job : m_tokenizing) job->thread.join();
 }
 
 void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
@@ -211,7 +213,37 @@ void RemoteWorker::launch(quint64 tag, const std::string& path, nlohmann::json b
     m_calls.push_back(std::move(call));
 }
 
+void RemoteWorker::preparePerplexity(const kvscope::ui::PerplexityText& request) {
+    reap();
+    if (m_kind == ServerKind::LlamaCpp) {
+        ui::PerplexityChunks answer;
+        answer.id = request.id;
+        answer.error =
+            tr("llama.cpp's server gives no prompt logprobs over its OpenAI API: perplexity needs a "
+               "kvscope or vLLM server (or llama-perplexity on the server's machine).");
+        emit perplexityPrepared(answer);
+        return;
+    }
+    const std::string model = m_summary.name != m_summary.source ? m_summary.name.toStdString() : std::string();
+    auto job = std::make_unique<Tokenizing>();
+    Tokenizing* raw = job.get();
+    // Emitted from the job's thread; the Session's connection is queued.
+    job->thread = std::thread([this, raw, endpoint = m_endpoint, model, request] {
+        emit perplexityPrepared(remote_perplexity_chunks(endpoint, model, request));
+        raw->done = true;
+    });
+    m_tokenizing.push_back(std::move(job));
+}
+
 void RemoteWorker::reap() {
+    for (auto it = m_tokenizing.begin(); it != m_tokenizing.end();) {
+        if ((*it)->done) {
+            (*it)->thread.join();
+            it = m_tokenizing.erase(it);
+        } else {
+            ++it;
+        }
+    }
     for (auto it = m_calls.begin(); it != m_calls.end();) {
         if ((*it)->completion->done()) {
             (*it)->thread.join();

@@ -3,7 +3,8 @@
 // its own that answers the Session's commands as the EngineWorker does (session_wiring.h), over
 // plain HTTP. Chat turns and batch requests are streamed from /v1/chat/completions and
 // /v1/completions (remote_completion.h), each on a thread of its own; the inspector and the
-// charts follow GET /v1/kv/snapshot and /metrics, polled about 10 times a second.
+// charts follow GET /v1/kv/snapshot and /metrics, polled about 10 times a second; the perplexity
+// tab's text is cut into chunks by the server's /tokenize (remote_perplexity.h).
 //
 // A kvscope server gives everything; a vLLM or llama.cpp server (told apart by its /metrics
 // names) only what its metrics say: the charts fill, the inspector has no blocks to draw. What
@@ -14,6 +15,7 @@
 #include <QObject>
 #include <QString>
 #include <QVector>
+#include <atomic>
 #include <list>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -65,6 +67,10 @@ public slots:
     void loadModel(const kvscope::ui::LoadRequest& request);
     void inspectModel(const QString& source);
     void requestBlockTokens(qint32 blockId);
+    // The text cut into chunks by the server's tokenizer (POST /tokenize, on a thread of its own:
+    // a long text may take the server a while): perplexityPrepared. A llama.cpp server is refused
+    // (it serves no prompt logprobs).
+    void preparePerplexity(const kvscope::ui::PerplexityText& request);
 
 signals:
     void attached(const QString& url, const QString& kind);
@@ -84,12 +90,17 @@ signals:
     void pausedChanged(bool paused);
     void prefixCacheReset(bool done, const QString& message);
     void blockTokensReady(const kvscope::ui::BlockTokens& tokens);
+    void perplexityPrepared(const kvscope::ui::PerplexityChunks& chunks);
 
 private slots:
     void poll();
 
 private:
     struct Call;
+    struct Tokenizing {
+        std::thread thread;
+        std::atomic<bool> done{false};
+    };
     void launch(quint64 tag, const std::string& path, nlohmann::json body);
     void reap();
     std::optional<server::PromText> fetchMetrics(std::string& error);
@@ -106,6 +117,7 @@ private:
     QString m_lastError;
     ui::ModelSummary m_summary;
     std::list<std::unique_ptr<Call>> m_calls;
+    std::list<std::unique_ptr<Tokenizing>> m_tokenizing;  // perplexity texts at the server's /tokenize
     qint64 m_nextId = kFirstRequestId;
 };
 

@@ -40,8 +40,8 @@ QList<QMetaObject::Connection> connectCommands(ui::Session* session, Worker* wor
 
 QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker* worker) {
     QList<QMetaObject::Connection> connections = connectCommands(session, worker);
-    // The session's trace (the memory lab), perplexity chunks (the tokenizer) and LoRA adapters
-    // exist only on the embedded engine.
+    // The session's trace (the memory lab) and LoRA adapters exist only on the embedded engine;
+    // perplexity chunks come from its tokenizer (an attached server's: below).
     connections << QObject::connect(session, &ui::Session::traceCommand, worker, &EngineWorker::requestTrace,
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::traceReady, session, &ui::Session::onTrace,
@@ -64,7 +64,13 @@ QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker
 }
 
 QList<QMetaObject::Connection> connectSession(ui::Session* session, RemoteWorker* worker) {
-    return connectCommands(session, worker);
+    QList<QMetaObject::Connection> connections = connectCommands(session, worker);
+    // Perplexity chunks come from the server's tokenizer.
+    connections << QObject::connect(session, &ui::Session::perplexityCommand, worker, &RemoteWorker::preparePerplexity,
+                                    Qt::QueuedConnection)
+                << QObject::connect(worker, &RemoteWorker::perplexityPrepared, session,
+                                    &ui::Session::onPerplexityPrepared, Qt::QueuedConnection);
+    return connections;
 }
 
 void connectServing(ui::Session* session, EngineWorker* worker) {

@@ -1,4 +1,4 @@
-// The perplexity tab without an engine: it waits for a model, refuses an attached server, sends
+// The perplexity tab without an engine: it waits for a model, asks an attached server too, sends
 // the text with its options, drops the answer to a text it stopped waiting for, fills a row per
 // run from the chunks' prompt logprobs and compares each finished run with the first.
 
@@ -53,7 +53,9 @@ private slots:
         qRegisterMetaType<kvscope::ui::PerplexityText>();
     }
 
-    void itWaitsForAModelAndRefusesAServer() {
+    // An attached server's tokenizer cuts the text as the embedded engine's does (the worker that
+    // answers decides: remote_perplexity_test); its cache dtype is said only by a kvscope server.
+    void itWaitsForAModelAndAsksAServerToo() {
         Session session;
         PerplexityPanel panel(&session);
         QVERIFY(!panel.measureButton()->isEnabled());
@@ -62,9 +64,13 @@ private slots:
         remote.remoteKind = "vLLM";
         session.onModelLoaded(remote);
         QSignalSpy asked(&session, &Session::perplexityCommand);
-        QVERIFY(!panel.measure());
-        QVERIFY(panel.statusText().contains("embedded engine"));
-        QCOMPARE(asked.count(), 0);
+        QVERIFY(panel.measure());
+        QCOMPARE(asked.count(), 1);
+        PerplexityChunks chunks;
+        chunks.id = asked.last().at(0).value<PerplexityText>().id;
+        chunks.chunks = {{1, 2, 3, 4, 5, 6}};
+        session.onPerplexityPrepared(chunks);
+        QCOMPARE(session.perplexityLog()->records().at(0).cacheDtype, QString("(vLLM's)"));
     }
 
     void theSampleGoesWithItsOptionsAndAStaleAnswerIsDropped() {
