@@ -15,6 +15,7 @@
 #include <QShortcut>
 #include <QSplitter>
 #include <QTextBrowser>
+#include <QTextCursor>
 #include <QTextDocument>
 #include <QTimer>
 #include <QToolTip>
@@ -331,12 +332,38 @@ void ChatPanel::refresh() {
     const int keep = bar->value();
     QElapsedTimer timer;
     timer.start();
-    m_transcript->setHtml(
-        m_conversations[std::size_t(m_current)].html(m_modelName.isEmpty() ? tr("Model") : m_modelName));
+    showTurns(m_conversations[std::size_t(m_current)].turnsHtml(m_modelName.isEmpty() ? tr("Model") : m_modelName));
     bar->setValue(atBottom ? bar->maximum() : keep);
-    // A long conversation (most of all with token probabilities) takes a while to lay out: stream
-    // it less often then, so that redrawing never takes more than about a third of the UI's time.
+    // A long streamed answer (most of all with token probabilities) takes a while to lay out:
+    // stream it less often then, so that redrawing never takes more than about a third of the
+    // UI's time.
     m_refresh->setInterval(std::clamp(int(timer.elapsed()) * 3, kMinRefreshMs, 500));
+}
+
+void ChatPanel::showTurns(const QStringList& turns) {
+    // The turns shown already and unchanged stay as laid out; the rest is replaced. Streaming
+    // then lays out the running turn alone, however long the conversation before it.
+    qsizetype same = 0;
+    while (same < turns.size() && same < m_shownTurns.size() && turns[same] == m_shownTurns[same]) ++same;
+    if (same == turns.size() && same == m_shownTurns.size()) return;
+    QTextCursor cursor(m_transcript->document());
+    cursor.beginEditBlock();
+    if (same == 0) {
+        m_transcript->clear();
+    } else if (same < m_shownTurns.size()) {
+        cursor.setPosition(m_turnStarts[same]);
+        cursor.movePosition(QTextCursor::End, QTextCursor::KeepAnchor);
+        cursor.removeSelectedText();
+    }
+    m_shownTurns.resize(same);
+    m_turnStarts.resize(same);
+    for (qsizetype i = same; i < turns.size(); ++i) {
+        cursor.movePosition(QTextCursor::End);
+        m_turnStarts.push_back(cursor.position());
+        cursor.insertHtml(turns[i]);
+        m_shownTurns << turns[i];
+    }
+    cursor.endEditBlock();
 }
 
 void ChatPanel::refreshList() {

@@ -71,6 +71,9 @@ private:
     QWidget* buildConversationPane();
     void ask(int conversation);
     void refresh();
+    // Brings the transcript to `turns` (Conversation::turnsHtml), laying out again only the
+    // turns from the first that changed.
+    void showTurns(const QStringList& turns);
     void refreshList();
     void updateButtons();
     // The alternatives of the tokens a transcript link names (tokenDetailsHtml); "" when it names none.
@@ -88,6 +91,8 @@ private:
     std::shared_ptr<const TokenVocabulary> m_vocabulary;  // the loaded model's; null when attached
     QListWidget* m_list = nullptr;
     QTextBrowser* m_transcript = nullptr;
+    QStringList m_shownTurns;        // the HTML of each turn in the transcript now
+    QVector<int> m_turnStarts;       // where each of them starts in its document
     QSplitter* m_reading = nullptr;  // the transcript above the token details
     QTextBrowser* m_tokenDetails = nullptr;
     QCheckBox* m_probabilities = nullptr;

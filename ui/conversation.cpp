@@ -136,8 +136,8 @@ QString sampleHtml(const ChatTurn& t, int turn, int sample) {
 
 }  // namespace
 
-QString Conversation::html(const QString& modelName) const {
-    QString out;
+QStringList Conversation::turnsHtml(const QString& modelName) const {
+    QStringList out;
     for (std::size_t index = 0; index < m_turns.size(); ++index) {
         const ChatTurn& t = m_turns[index];
         const bool user = t.role == ChatTurn::Role::User;
@@ -149,15 +149,16 @@ QString Conversation::html(const QString& modelName) const {
             body = sampleHtml(t, int(index), 0);
             if (t.streaming) body += QStringLiteral("▍");
         }
-        out +=
-            QStringLiteral(
-                "<table width=\"100%\" cellpadding=\"8\" style=\"margin-bottom:6px\"><tr><td bgcolor=\"%1\">"
-                "<b>%2</b>%3<br>%4</td></tr></table>")
-                .arg(user ? QStringLiteral("#e3f0ff") : QStringLiteral("#f3f3f3"),
-                     user ? QObject::tr("You") : modelName.toHtmlEscaped(),
-                     user ? QString()
-                          : QStringLiteral(" <span style=\"color:#777; font-size:small\">%1</span>").arg(statsLine(t)),
-                     body);
+        out << QStringLiteral(
+                   "<table width=\"100%\" cellpadding=\"8\" style=\"margin-bottom:6px\"><tr><td bgcolor=\"%1\">"
+                   "<b>%2</b>%3<br>%4</td></tr></table>")
+                   .arg(
+                       user ? QStringLiteral("#e3f0ff") : QStringLiteral("#f3f3f3"),
+                       user ? QObject::tr("You") : modelName.toHtmlEscaped(),
+                       user
+                           ? QString()
+                           : QStringLiteral(" <span style=\"color:#777; font-size:small\">%1</span>").arg(statsLine(t)),
+                       body);
     }
     return out;
 }

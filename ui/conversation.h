@@ -58,9 +58,10 @@ public:
     // Regenerate: drops the last assistant turn so that request() asks for it again.
     void dropLastAssistant();
 
-    // The turns as rich text; an assistant turn with scores shows its tokens as links
-    // (token_probabilities.h) coloured by probability.
-    QString html(const QString& modelName) const;
+    // The turns as rich text, one table each; an assistant turn with scores shows its tokens as
+    // links (token_probabilities.h) coloured by probability.
+    QStringList turnsHtml(const QString& modelName) const;
+    QString html(const QString& modelName) const { return turnsHtml(modelName).join(QString()); }
 
 private:
     QString m_title;

@@ -6,6 +6,9 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QTextBlock>
+#include <QTextBrowser>
+#include <QTextDocument>
 #include <QtTest>
 
 #include "ui/chat_panel.h"
@@ -210,6 +213,85 @@ private slots:
         QVERIFY(!panel.showTokenDetails(tokenLinkUrl({3, 0, 2, 1})));  // no third token
         QVERIFY(!panel.showTokenDetails(tokenLinkUrl({1, 0, 0, 1})));  // a turn without scores
         QVERIFY(!panel.showTokenDetails(QUrl("https://example.com")));
+    }
+
+    // Streaming lays out only the running turn: the earlier ones stay as they were (a mark set on
+    // their first block survives), and after every update the transcript holds what the whole
+    // conversation laid out at once holds: the same text, links and colours, fragment by fragment.
+    void theTranscriptChangesFromTheFirstTurnThatChanged() {
+        Session session;
+        ChatPanel panel(&session);
+        QSignalSpy chats(&session, &Session::submitChatCommand);
+        ModelSummary model = loadedModel();
+        model.vocabulary = std::make_shared<const TokenVocabulary>(std::vector<std::string>{",", " there", " was"},
+                                                                   std::vector<bool>{false, false, false});
+        session.onModelLoaded(model);
+        panel.probabilitiesBox()->setChecked(true);
+        auto* transcript = panel.findChild<QTextBrowser*>("transcript");
+        const auto fragments = [](const QTextDocument& doc) {
+            QStringList out;
+            for (QTextBlock b = doc.begin(); b != doc.end(); b = b.next()) {
+                for (auto it = b.begin(); !it.atEnd(); ++it) {
+                    const QTextFragment f = it.fragment();
+                    out << f.text() + "|" + f.charFormat().anchorHref() + "|" +
+                               f.charFormat().background().color().name() + "|" +
+                               QString::number(f.charFormat().fontWeight());
+                }
+            }
+            return out;
+        };
+        const auto sameAsWhole = [&] {
+            QTextDocument whole;
+            whole.setDefaultStyleSheet(transcript->document()->defaultStyleSheet());
+            whole.setHtml(panel.conversation(0).html("stories260K"));
+            return fragments(*transcript->document()) == fragments(whole);
+        };
+        qint64 id = 0;
+        const auto turn = [&](const QString& text, int tokens) {
+            panel.send(text);
+            ++id;
+            session.onRequestAccepted(chats.last().at(0).toULongLong(), id);
+            for (int t = 0; t < tokens; ++t) {
+                RequestOutput out =
+                    delta(id, 0, t % 2 ? " there" : ",", t + 1 == tokens ? FinishReason::length : FinishReason::none);
+                SampleResult r;
+                r.token = t % 2;
+                r.logprob = std::log(0.1f + 0.2f * float(t % 4));
+                r.rank = 1 + t % 3;
+                out.samples[0].logprobs = {r};
+                session.onOutputs({out});
+                // Each token is drawn by the refresh timer (40 ms or more) at the latest.
+                if (!QTest::qWaitFor(sameAsWhole, 2000)) return false;
+            }
+            return true;
+        };
+        QVERIFY(turn("Once upon a time", 6));
+        transcript->document()->firstBlock().setUserState(42);
+        QVERIFY(turn("And then?", 8));
+        QVERIFY(turn("More <please> & more", 5));  // escaped text
+        QTRY_VERIFY(sameAsWhole());
+        QCOMPARE(transcript->document()->firstBlock().userState(), 42);  // never laid out again
+        QVERIFY(panel.transcriptText().contains("More <please> & more"));
+
+        // Another model's name changes the answers, not the first question: laid out again from
+        // the first answer on.
+        const auto userStates = [&] {
+            QList<int> states;
+            for (QTextBlock b = transcript->document()->begin(); b != transcript->document()->end(); b = b.next())
+                states << b.userState();
+            return states;
+        };
+        QTextBlock answer = transcript->document()->find("stories260K").block();
+        QVERIFY(answer.isValid());
+        answer.setUserState(43);
+        ModelSummary other = model;
+        other.name = "other";
+        session.onModelLoaded(other);
+        QTRY_VERIFY(panel.transcriptText().contains("other"));
+        QCOMPARE(transcript->document()->firstBlock().userState(), 42);
+        QVERIFY(!userStates().contains(43));
+        panel.newConversation();
+        QCOMPARE(transcript->document()->toPlainText(), QString());
     }
 };
 
