@@ -67,7 +67,7 @@ else
         # The tests where more than one thread touches shared state.
         targets=(thread_pool_test completions_http_test bad_request_http_test kv_snapshot_http_test
                  metrics_http_test security_http_test lora_http_test serving_load_test serve_cli_test
-                 bench_serve_test worker_host_test)
+                 bench_serve_test worker_host_test perplexity_server_test)
         # Not the Qt bridge (engine_worker_test): Debian's Qt is not instrumented, and TSan
         # reports every queued call there (docs/RELIABILITY.md, "TSan, 26 Nov").
     fi

@@ -1,9 +1,7 @@
 #include "app/bridge/remote_completion.h"
 
+#include "app/server/perplexity_client.h"
 #include "app/server/sse_parser.h"
-
-#include <algorithm>
-#include <cstdlib>
 
 namespace kvscope::app {
 namespace {
@@ -56,51 +54,6 @@ nlohmann::json completion_body(const Request& request) {
         body.erase("stream_options");
     }
     return body;
-}
-
-std::optional<std::vector<SampleResult>> prompt_logprobs_from_json(const nlohmann::json& list,
-                                                                   std::span<const std::int32_t> prompt,
-                                                                   std::int32_t top, std::string& error) {
-    if (!list.is_array() || list.size() != prompt.size()) {
-        error = "the server's prompt_logprobs should list " + std::to_string(prompt.size()) +
-                " entries (one per prompt token), got " + (list.is_array() ? std::to_string(list.size()) : "none");
-        return std::nullopt;
-    }
-    std::vector<SampleResult> out;
-    out.reserve(prompt.size() > 0 ? prompt.size() - 1 : 0);
-    for (std::size_t j = 1; j < prompt.size(); ++j) {
-        const nlohmann::json& entry = list[j];
-        const std::string key = std::to_string(prompt[j]);
-        const auto fail = [&](const std::string& what) {
-            error = "prompt_logprobs entry " + std::to_string(j) + ": " + what;
-            return std::nullopt;
-        };
-        if (!entry.is_object() || !entry.contains(key) || !entry[key].is_object())
-            return fail("no logprob for the prompt's token " + key);
-        SampleResult r;
-        r.token = prompt[j];
-        const nlohmann::json& own = entry[key];
-        if (!own.contains("logprob") || !own["logprob"].is_number()) return fail("no number for its logprob");
-        r.logprob = own["logprob"].get<float>();
-        r.rank = own.value("rank", 0);
-        std::vector<TokenLogprob> alternatives;
-        for (const auto& [id, value] : entry.items()) {
-            if (!value.is_object() || !value.contains("logprob") || !value["logprob"].is_number()) continue;
-            char* end = nullptr;
-            const long token = std::strtol(id.c_str(), &end, 10);
-            if (end == id.c_str() || *end != '\0') continue;
-            alternatives.push_back({static_cast<std::int32_t>(token), value["logprob"].get<float>()});
-        }
-        std::sort(alternatives.begin(), alternatives.end(), [](const TokenLogprob& a, const TokenLogprob& b) {
-            return a.logprob != b.logprob ? a.logprob > b.logprob : a.token < b.token;
-        });
-        const std::size_t keep = std::min<std::size_t>(
-            {alternatives.size(), static_cast<std::size_t>(std::max(top, 0)), r.top_logprobs.size()});
-        std::copy_n(alternatives.begin(), keep, r.top_logprobs.begin());
-        r.num_top_logprobs = static_cast<std::int32_t>(keep);
-        out.push_back(r);
-    }
-    return out;
 }
 
 nlohmann::json chat_body(const ui::ChatRequest& request) {
@@ -220,7 +173,7 @@ void RemoteCompletion::event(const std::string& data, const std::function<void(R
         const std::int32_t index = c.value("index", 0);
         if (index == 0 && promptTop_ >= 0 && c.contains("prompt_logprobs")) {
             std::optional<std::vector<SampleResult>> scored =
-                prompt_logprobs_from_json(c["prompt_logprobs"], prompt_, promptTop_, responseError_);
+                server::prompt_logprobs_from_json(c["prompt_logprobs"], prompt_, promptTop_, responseError_);
             if (!scored) return;  // the output is cut short: the caller sees an abort
             out.prompt_logprobs = std::move(*scored);
         }

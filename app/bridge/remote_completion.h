@@ -16,7 +16,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -28,14 +27,6 @@ namespace kvscope::app {
 
 nlohmann::json completion_body(const Request& request);
 nlohmann::json chat_body(const ui::ChatRequest& request);
-
-// vLLM's "prompt_logprobs" of a choice ([null, {"<id>": {"logprob", "rank", "decoded_token"}},
-// ...], one entry per prompt token) as the engine gives them: an entry per token after the first,
-// each the prompt token's logprob and rank with up to `top` alternatives, most likely first.
-// nullopt and `error` set when the list does not fit the prompt.
-std::optional<std::vector<SampleResult>> prompt_logprobs_from_json(const nlohmann::json& list,
-                                                                   std::span<const std::int32_t> prompt,
-                                                                   std::int32_t top, std::string& error);
 
 class RemoteCompletion {
 public:

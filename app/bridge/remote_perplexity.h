@@ -1,8 +1,7 @@
 #pragma once
-// A text cut into perplexity chunks by an attached server's tokenizer: POST /tokenize (vLLM's and
-// kvscope's) of the text with its special tokens, and of an empty prompt to learn the BOS token
-// each chunk starts with; the server's max_model_len bounds the context. The chunks then run as
-// ordinary requests with prompt logprobs (remote_completion.h), as they do on the embedded engine.
+// A text cut into perplexity chunks by an attached server's tokenizer (its POST /tokenize, as
+// server/perplexity_client.h reads it). The chunks then run as ordinary requests with prompt
+// logprobs (remote_completion.h), as they do on the embedded engine.
 
 #include <string>
 

@@ -13,6 +13,7 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/perplexity_server.h"
 #include "engine/error.h"
 #include "engine/kl_divergence.h"
 #include "engine/perplexity.h"
@@ -153,11 +154,31 @@ int run_perplexity(const std::vector<std::string>& args) {
     };
     append_model_options(options);
     append_engine_options(options);
+    const std::size_t local_options = options.size();
+    append_server_perplexity_options(options);
     const ArgParser parser(
         "perplexity", "Measure a model's perplexity over a text, chunk by chunk, as llama-perplexity does.", options);
     const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
     if (!parsed) return 0;
     const ParsedArgs& a = *parsed;
+    if (a.has("url")) {
+        // The server's model, weights and cache are what is measured: the local ones do not apply.
+        for (std::size_t i = 0; i < local_options; ++i) {
+            const std::string& name = options[i].name;
+            const bool text_option =
+                name == "file" || name == "ctx" || name == "chunks" || name == "score" || name == "json";
+            if (!text_option && a.has(name))
+                throw UsageError("--" + name +
+                                 " does not apply with --url (the server's model and cache are measured); "
+                                 "leave it out");
+        }
+        const std::optional<std::string> path = a.string("file");
+        if (!path) throw UsageError("--file PATH is required: the text to score");
+        return run_server_perplexity_command(a, perplexity_options_from_args(a), read_text_file(*path), *path);
+    }
+    for (const char* name : {"served-model", "api-key", "concurrency"}) {
+        if (a.has(name)) throw UsageError(std::string("--") + name + " goes with --url; give the server's --url too");
+    }
     const EngineConfig config = engine_config_from_args(a);
     Scoring s = read_scoring(a);
     const std::shared_ptr<const Model> model = load_model_from_args(a);

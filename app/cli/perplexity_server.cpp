@@ -1,0 +1,112 @@
+#include "app/cli/perplexity_server.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "app/server/perplexity_client.h"
+#include "engine/error.h"
+
+namespace kvscope::cli {
+namespace {
+
+// The first model /v1/models lists (what a request without "model" would run).
+std::string first_model(httplib::Client& client, const std::string& url) {
+    const httplib::Result res = client.Get("/v1/models");
+    if (!res)
+        throw ConfigError("cannot reach " + url + " (" + httplib::to_string(res.error()) + "); is the server running?");
+    if (res->status != 200)
+        throw ConfigError(url + "/v1/models answered HTTP " + std::to_string(res->status) +
+                          "; check --url and --api-key");
+    const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+    if (!j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
+        !j["data"][0].is_object() || !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
+        throw ConfigError(url + "/v1/models lists no model; give --served-model");
+    return j["data"][0]["id"].get<std::string>();
+}
+
+}  // namespace
+
+void append_server_perplexity_options(std::vector<OptionSpec>& options) {
+    options.push_back({"url", "URL",
+                       "measure the model a kvscope or vLLM server serves instead (its /tokenize cuts the text, its "
+                       "prompt_logprobs score it); the model and engine options do not apply"});
+    options.push_back({"served-model", "NAME", "with --url: the model to ask for (default: the first of /v1/models)"});
+    options.push_back({"api-key", "KEY", "with --url: Bearer token (default: $OPENAI_API_KEY)"});
+    options.push_back({"concurrency", "N", "with --url: chunks in flight at once (default 4)"});
+}
+
+int run_server_perplexity_command(const ParsedArgs& a, const PerplexityOptions& popts, const std::string& text,
+                                  const std::string& source) {
+    server::ServerPerplexityOptions o;
+    o.url = *a.string("url");
+    while (!o.url.empty() && o.url.back() == '/') o.url.pop_back();
+    if (auto key = a.string("api-key")) {
+        o.api_key = *key;
+    } else if (const char* env = std::getenv("OPENAI_API_KEY"); env && *env) {
+        o.api_key = env;
+    }
+    o.concurrency = static_cast<std::int32_t>(a.integer("concurrency", 4, 1, 256));
+    const std::unique_ptr<httplib::Client> client = server::perplexity_client(o);
+    const std::optional<std::string> served = a.string("served-model");
+    const std::string model = served ? *served : first_model(*client, o.url);
+    const server::ServerText tokens = server::tokenize_at_server(*client, model, text);
+    check_perplexity_context(popts, tokens.max_model_len);
+    const std::vector<std::vector<std::int32_t>> chunks = perplexity_chunks(tokens.tokens, tokens.bos, popts);
+    const bool json = a.has("json");
+    std::fprintf(stderr,
+                 "kvscope: perplexity of %s at %s on %s: %zu tokens, %zu chunks of %d, scoring %d tokens of each\n",
+                 model.c_str(), o.url.c_str(), source.c_str(), tokens.tokens.size(), chunks.size(), popts.context,
+                 scored_per_chunk(popts));
+
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<PerplexityChunk> done;
+    nlohmann::json chunk_json = nlohmann::json::array();
+    const std::vector<PerplexityChunk> results =
+        server::run_server_perplexity(o, model, chunks, popts, [&](const PerplexityChunk& c) {
+            done.push_back(c);
+            const PerplexityEstimate running = estimate_perplexity(done);
+            if (json) {
+                chunk_json.push_back({{"index", c.index + 1},
+                                      {"nll_mean", c.nll_sum / c.num_scored},
+                                      {"ppl", std::exp(c.nll_sum / c.num_scored)},
+                                      {"running_ppl", running.ppl}});
+            } else {
+                std::printf("[%d]%.4f,", c.index + 1, running.ppl);
+                std::fflush(stdout);
+            }
+        });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const PerplexityEstimate e = estimate_perplexity(results);
+    const double tokens_per_second = seconds > 0 ? static_cast<double>(chunks.size()) * popts.context / seconds : 0;
+    if (json) {
+        const nlohmann::json out = {{"model", model},
+                                    {"url", o.url},
+                                    {"file", source},
+                                    {"weight_type", nullptr},
+                                    {"cache_dtype", nullptr},
+                                    {"backend", "server"},
+                                    {"context", popts.context},
+                                    {"score", popts.score_all ? "all" : "second-half"},
+                                    {"text_tokens", tokens.tokens.size()},
+                                    {"num_chunks", chunks.size()},
+                                    {"scored_tokens", e.num_scored},
+                                    {"nll_mean", e.nll_mean},
+                                    {"ppl", e.ppl},
+                                    {"ppl_error", e.ppl_error},
+                                    {"chunks", chunk_json},
+                                    {"seconds", seconds},
+                                    {"tokens_per_second", tokens_per_second}};
+        std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+        std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", e.ppl, e.ppl_error);
+        std::fflush(stdout);
+        std::fprintf(stderr, "kvscope: %zu chunks (%lld tokens) in %.1f s, %.1f tokens/s\n", chunks.size(),
+                     static_cast<long long>(chunks.size()) * popts.context, seconds, tokens_per_second);
+    }
+    return 0;
+}
+
+}  // namespace kvscope::cli
