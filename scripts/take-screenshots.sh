@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retakes the workbench screenshots in docs/ under a virtual X server: a real run of
-# `kvscope --kv-blocks 1024 --demo-chat ... --demo-batch 200 [--demo-lab]`, driven with xdotool (there is no
+# `kvscope --kv-blocks 1024 --demo-chat ... --demo-batch 200 [--demo-rate inf] [--demo-lab]`, driven with xdotool (there is no
 # window manager: clicks and keys go to fixed coordinates of the 1600 x 1000 screen), captured
 # with ImageMagick's `import`, cropped per panel. Each capture waits for the "demo: ..." line of
 # what it shows (the model loaded, the batch started or finished, the lab finished), then for the
@@ -33,10 +33,11 @@ await() {
     exit 1
 }
 
-# A 200-request batch beside the chat: the whole window while the cache is full (its arrivals
-# take 5 s at 40 requests/s), the inspector zoomed in, then the charts once it has finished.
-start --demo-batch 200
-await "batch started" && sleep 3 && import -window root "$out/running.png"
+# A 400-request batch beside the chat, arriving all at once (at the panel's 40 requests/s a fast
+# machine finishes each before the next comes): the whole window while the cache is full, the
+# inspector zoomed in, then the charts once it has finished.
+start --demo-batch 400 --demo-rate inf
+await "batch started" && sleep 1 && import -window root "$out/running.png"
 xdotool mousemove 540 64                                 # the grid's top-left corner
 for _ in 1 2 3 4 5; do xdotool click 4; sleep 0.1; done  # wheel: zoom in
 xdotool mousemove 600 90 && sleep 0.5                    # hover a shared block

@@ -107,7 +107,7 @@ QVariant PerplexityLog::data(const QModelIndex& index, int role) const {
             return QStringLiteral("%1%2 %").arg(*r.changePct >= 0 ? "+" : "").arg(*r.changePct, 0, 'f', 2);
         case Seconds:
             return r.chunksDone > 0 || r.state != PerplexityRecord::State::Running
-                       ? QVariant(QString::number(r.seconds, 'f', 1))
+                       ? QVariant(QString::number(r.seconds, 'f', r.seconds < 10 ? 2 : 1))
                        : QVariant();
     }
     return {};
@@ -116,7 +116,7 @@ QVariant PerplexityLog::data(const QModelIndex& index, int role) const {
 QVariant PerplexityLog::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal) return {};
     static const char* const kNames[] = {"Model",  "Weights", "KV cache", "Text",     "Context", "Chunks",
-                                         "Scored", "PPL",     "±",        "vs first", "Seconds"};
+                                         "Scored", "PPL",     "±",        "vs first", "s"};
     static const char* const kTips[] = {
         "The model the run scored with",
         "Its weight type (and what it was converted from)",
@@ -128,7 +128,7 @@ QVariant PerplexityLog::headerData(int section, Qt::Orientation orientation, int
         "Perplexity: exp(mean negative log-likelihood) over the tokens scored",
         "PPL × the standard error of the mean NLL, as llama-perplexity prints it",
         "Change in PPL from the first finished run (the base)",
-        "From the chunks' submission to the last one scored"};
+        "Seconds from the chunks' submission to the last one scored"};
     if (section < 0 || section >= NumColumns) return {};
     if (role == Qt::DisplayRole) return tr(kNames[section]);
     if (role == Qt::ToolTipRole) return tr(kTips[section]);

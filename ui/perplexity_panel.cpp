@@ -82,7 +82,6 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->setVisible(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_table->horizontalHeader()->setStretchLastSection(true);
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
@@ -257,7 +256,7 @@ void PerplexityPanel::onRunFinished(const QString& error) {
                       .arg(e.ppl_error, 0, 'f', 5)
                       .arg(e.num_scored)
                       .arg(m_run->numChunks())
-                      .arg(seconds, 0, 'f', 1));
+                      .arg(seconds, 0, 'f', seconds < 10 ? 2 : 1));
     } else {
         log->end(m_row, m_stopped ? PerplexityRecord::State::Stopped : PerplexityRecord::State::Failed, error, seconds);
         setStatus(tr("%1: %2").arg(m_textName, error), !m_stopped);

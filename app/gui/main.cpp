@@ -15,6 +15,9 @@
 //                                   synthetic batch of 200 requests with the batch panel's default
 //                                   workload (160-256-token prompts sharing 60% of the shortest,
 //                                   32-128 tokens out, 40 requests/s): what the README's screenshots show
+//   kvscope --demo-batch 200 --demo-rate inf
+//                                   the same batch arriving at another rate (requests/s, or inf: all
+//                                   at once), so that a fast machine's cache is as busy as a slow one's
 //   kvscope --demo-batch 200 --demo-lab
 //                                   once that batch has finished, open the memory lab and run it on
 //                                   the session's requests (docs/screenshot-lab.png)
@@ -27,6 +30,7 @@
 #include <QThread>
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "app/bridge/engine_hub.h"
@@ -43,6 +47,7 @@ struct Options {
     int kvBlocks = 0;                             // 0: the remembered KV settings
     QString demoChat;                             // sent once the model is loaded
     int demoBatch = 0;                            // synthetic requests started once the model is loaded
+    double demoRate = 0;                          // their arrivals per second; 0: the panel's default
     bool demoLab = false;                         // the memory lab, run once the demo batch has finished
     QString attach;                               // a server to follow
     int servePort = 0;                            // serve once loaded (0: no)
@@ -69,6 +74,10 @@ Options parseOptions(const QApplication& app) {
         QStringLiteral(
             "Start a synthetic batch of N requests (the batch panel's default workload) once the model is loaded."),
         QStringLiteral("N"));
+    const QCommandLineOption demoRate(
+        QStringLiteral("demo-rate"),
+        QStringLiteral("The --demo-batch's arrivals per second, or inf for all at once (default: the panel's, 40)."),
+        QStringLiteral("R"));
     const QCommandLineOption demoLab(
         QStringLiteral("demo-lab"),
         QStringLiteral(
@@ -84,7 +93,7 @@ Options parseOptions(const QApplication& app) {
                                   QStringLiteral("Load a LoRA adapter (GGUF) that chat turns pick by NAME, once the "
                                                  "model is loaded (repeatable)."),
                                   QStringLiteral("NAME=PATH"));
-    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoLab, attach, serve, lora});
+    cli.addOptions({model, kvBlocks, demoChat, demoBatch, demoRate, demoLab, attach, serve, lora});
     cli.process(app);
     Options o;
     o.model = cli.value(model);
@@ -92,6 +101,13 @@ Options parseOptions(const QApplication& app) {
     o.demoChat = cli.value(demoChat);
     o.demoBatch = cli.isSet(demoBatch) ? std::max(1, cli.value(demoBatch).toInt()) : 0;
     o.demoLab = cli.isSet(demoLab);
+    if (cli.isSet(demoRate)) {
+        const QString rate = cli.value(demoRate);
+        bool ok = false;
+        o.demoRate = rate == QLatin1String("inf") ? std::numeric_limits<double>::infinity() : rate.toDouble(&ok);
+        if (rate != QLatin1String("inf") && (!ok || !(o.demoRate > 0)))
+            o.error = QStringLiteral("--demo-rate: expected requests per second above 0, or inf; got '%1'").arg(rate);
+    }
     o.attach = cli.value(attach);
     o.servePort = cli.isSet(serve) ? std::clamp(cli.value(serve).toInt(), 1, 65535) : 0;
     for (const QString& spec : cli.values(lora)) {
@@ -144,6 +160,7 @@ void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, con
         if (o.demoBatch > 0) {
             kvscope::WorkloadSpec spec = window.batch()->workloadSpec();  // the panel's defaults
             spec.num_requests = o.demoBatch;
+            if (o.demoRate > 0) spec.request_rate = o.demoRate;
             window.batch()->startSynthetic(spec);
         }
     });

@@ -68,7 +68,7 @@ private slots:
         log.finish(row, estimate(441, 5.1726, 0.4378), 3.5);
         QCOMPARE(shown(log, 0, PerplexityLog::Chunks), QString("7"));
         QCOMPARE(shown(log, 0, PerplexityLog::Change), QString("base"));
-        QCOMPARE(shown(log, 0, PerplexityLog::Seconds), QString("3.5"));
+        QCOMPARE(shown(log, 0, PerplexityLog::Seconds), QString("3.50"));
         QCOMPARE(*log.basePpl(), 5.1726);
         QCOMPARE(log.records()[0].state, PerplexityRecord::State::Finished);
         QCOMPARE(log.records()[0].chunksDone, 7);
