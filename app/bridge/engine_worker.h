@@ -165,6 +165,9 @@ private:
     ui::ModelSummary summary() const;
 
     std::shared_ptr<const Model> model_;
+    // summary()'s token vocabulary and the model it was built from.
+    mutable std::shared_ptr<const ui::TokenVocabulary> vocabulary_;
+    mutable std::weak_ptr<const Model> vocabularyOf_;
     QString source_;
     std::unique_ptr<Engine> engine_;
     std::vector<LoadedLora> loras_;   // on engine_, in the order added

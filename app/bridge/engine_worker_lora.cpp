@@ -46,6 +46,12 @@ std::vector<EngineWorker::LoadedLora> EngineWorker::carryLoras(Engine& engine, c
 
 ui::ModelSummary EngineWorker::summary() const {
     ui::ModelSummary s = summarize(source_, *engine_);
+    // The vocabulary once per model (not again with every adapter loaded or unloaded).
+    if (vocabularyOf_.lock() != model_ || !vocabulary_) {
+        vocabulary_ = tokenVocabulary(engine_->model().tokenizer());
+        vocabularyOf_ = model_;
+    }
+    s.vocabulary = vocabulary_;
     for (const LoadedLora& l : loras_) {
         s.loras.append({l.name, l.path, l.adapter->rank(), double(l.adapter->alpha()), l.adapter->num_pairs()});
     }

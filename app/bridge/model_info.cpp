@@ -124,7 +124,6 @@ ui::ModelSummary summarize(const QString& source, const Engine& engine) {
     s.bosId = model.tokenizer().add_bos() ? model.tokenizer().bos_id() : -1;
     s.firstTokenId = server::first_ordinary_token(model.tokenizer());
     s.config = engine.config();
-    s.vocabulary = tokenVocabulary(model.tokenizer());
     return s;
 }
 

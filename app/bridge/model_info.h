@@ -14,6 +14,7 @@ namespace kvscope::app {
 // gives a ModelFileInfo with `error` set, one that cannot run one with `runProblem` set.
 ui::ModelFileInfo readModelFileInfo(const QString& source);
 
+// Everything but the vocabulary (tokenVocabulary: built once per model by the caller).
 ui::ModelSummary summarize(const QString& source, const Engine& engine);
 
 // Each token's bytes, and whether it is a token the chat's text leaves out (control and unknown

@@ -331,6 +331,25 @@ private slots:
         QVERIFY(waitFor(loaded, 4));
     }
 
+    // The token vocabulary (each id's bytes) is built once per model: announcing the same model
+    // again (a detach from a server) hands out the same one; another load builds another.
+    void theVocabularyIsBuiltOncePerModel() {
+        QSignalSpy loaded(m_relay, &Relay::modelLoaded);
+        call([w = m_worker] { w->announce(); });
+        call([w = m_worker] { w->announce(); });
+        QVERIFY(waitFor(loaded, 2));
+        const auto first = loaded.at(0).at(0).value<kvscope::ui::ModelSummary>().vocabulary;
+        QVERIFY(first);
+        QCOMPARE(first->size(), 512);
+        QCOMPARE(QByteArray::fromStdString(first->piece(403)), QByteArray(" Once"));  // llama2.c's token
+        QCOMPARE(loaded.at(1).at(0).value<kvscope::ui::ModelSummary>().vocabulary.get(), first.get());
+        call([w = m_worker] { w->loadModel(embeddedLoad()); });
+        QVERIFY(waitFor(loaded, 3));
+        const auto reloaded = loaded.at(2).at(0).value<kvscope::ui::ModelSummary>().vocabulary;
+        QVERIFY(reloaded && reloaded.get() != first.get());
+        QCOMPARE(reloaded->size(), 512);
+    }
+
     void aBadModelIsRejectedAndTheOldOneKeepsServing() {
         QSignalSpy failed(m_relay, &Relay::modelLoadFailed);
         kvscope::ui::LoadRequest bad;
