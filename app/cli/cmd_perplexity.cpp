@@ -13,6 +13,7 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/perplexity_report.h"
 #include "app/cli/perplexity_server.h"
 #include "engine/error.h"
 #include "engine/kl_divergence.h"
@@ -245,22 +246,13 @@ int run_perplexity(const std::vector<std::string>& args) {
     const PerplexityEstimate e = estimate_perplexity(results);
     const double tokens_per_second = seconds > 0 ? static_cast<double>(s.chunks.size()) * popts.context / seconds : 0;
     if (json) {
-        nlohmann::json out = {{"model", mc.name},
-                              {"file", s.source},
-                              {"weight_type", weights},
-                              {"cache_dtype", type_name(config.cache_dtype)},
-                              {"backend", engine.backend_name()},
-                              {"context", popts.context},
-                              {"score", popts.score_all ? "all" : "second-half"},
-                              {"text_tokens", s.text_tokens},
-                              {"num_chunks", s.chunks.size()},
-                              {"scored_tokens", e.num_scored},
-                              {"nll_mean", e.nll_mean},
-                              {"ppl", e.ppl},
-                              {"ppl_error", e.ppl_error},
-                              {"chunks", chunk_json},
-                              {"seconds", seconds},
-                              {"tokens_per_second", tokens_per_second}};
+        nlohmann::json out = perplexity_result_json(popts, s.text_tokens, s.chunks.size(), e, seconds);
+        out.update({{"model", mc.name},
+                    {"file", s.source},
+                    {"weight_type", weights},
+                    {"cache_dtype", type_name(config.cache_dtype)},
+                    {"backend", engine.backend_name()},
+                    {"chunks", chunk_json}});
         if (s.base) out["kl_divergence"] = kl_json(kl.stats());
         std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "app/cli/perplexity_report.h"
 #include "app/server/perplexity_client.h"
 #include "engine/error.h"
 
@@ -82,23 +83,14 @@ int run_server_perplexity_command(const ParsedArgs& a, const PerplexityOptions& 
     const PerplexityEstimate e = estimate_perplexity(results);
     const double tokens_per_second = seconds > 0 ? static_cast<double>(chunks.size()) * popts.context / seconds : 0;
     if (json) {
-        const nlohmann::json out = {{"model", model},
-                                    {"url", o.url},
-                                    {"file", source},
-                                    {"weight_type", nullptr},
-                                    {"cache_dtype", nullptr},
-                                    {"backend", "server"},
-                                    {"context", popts.context},
-                                    {"score", popts.score_all ? "all" : "second-half"},
-                                    {"text_tokens", tokens.tokens.size()},
-                                    {"num_chunks", chunks.size()},
-                                    {"scored_tokens", e.num_scored},
-                                    {"nll_mean", e.nll_mean},
-                                    {"ppl", e.ppl},
-                                    {"ppl_error", e.ppl_error},
-                                    {"chunks", chunk_json},
-                                    {"seconds", seconds},
-                                    {"tokens_per_second", tokens_per_second}};
+        nlohmann::json out = perplexity_result_json(popts, tokens.tokens.size(), chunks.size(), e, seconds);
+        out.update({{"model", model},
+                    {"url", o.url},
+                    {"file", source},
+                    {"weight_type", nullptr},
+                    {"cache_dtype", nullptr},
+                    {"backend", "server"},
+                    {"chunks", chunk_json}});
         std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", e.ppl, e.ppl_error);
