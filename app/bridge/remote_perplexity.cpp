@@ -6,14 +6,13 @@
 
 namespace kvscope::app {
 
-ui::PerplexityChunks remote_perplexity_chunks(const RemoteEndpoint& endpoint, const std::string& model,
-                                              const ui::PerplexityText& request, int read_s) {
+ui::PerplexityChunks remote_perplexity_chunks(httplib::Client& client, const std::string& model,
+                                              const ui::PerplexityText& request) {
     ui::PerplexityChunks answer;
     answer.id = request.id;
-    const std::unique_ptr<httplib::Client> client = make_client(endpoint, 2, read_s);
     try {
         const server::ServerText text = server::tokenize_at_server(
-            *client, model, std::string_view(request.text.constData(), std::size_t(request.text.size())));
+            client, model, std::string_view(request.text.constData(), std::size_t(request.text.size())));
         check_perplexity_context(request.options, text.max_model_len);
         answer.numTokens = qint64(text.tokens.size());
         answer.chunks = perplexity_chunks(text.tokens, text.bos, request.options);

@@ -10,9 +10,10 @@
 
 namespace kvscope::app {
 
-// Blocks for as long as the server takes (read timeout `read_s`); the answer carries the error
-// (one line) when the server has no /tokenize, refuses the text or answers something else.
-ui::PerplexityChunks remote_perplexity_chunks(const RemoteEndpoint& endpoint, const std::string& model,
-                                              const ui::PerplexityText& text, int read_s = 120);
+// Blocks for as long as the server takes (or until `client` is stopped from another thread); the
+// answer carries the error (one line) when the server has no /tokenize, refuses the text or
+// answers something else.
+ui::PerplexityChunks remote_perplexity_chunks(httplib::Client& client, const std::string& model,
+                                              const ui::PerplexityText& text);
 
 }  // namespace kvscope::app

@@ -35,6 +35,7 @@ RemoteWorker::RemoteWorker(const QElapsedTimer& clock, QObject* parent) : QObjec
 RemoteWorker::~RemoteWorker() {
     for (const auto& call : m_calls) call->completion->stop();
     for (const auto& call : m_calls) call->thread.join();
+    for (const auto& job : m_tokenizing) job->client->stop();
     for (const auto& job : m_tokenizing) job->thread.join();
 }
 
@@ -226,10 +227,11 @@ void RemoteWorker::preparePerplexity(const kvscope::ui::PerplexityText& request)
     }
     const std::string model = m_summary.name != m_summary.source ? m_summary.name.toStdString() : std::string();
     auto job = std::make_unique<Tokenizing>();
+    job->client = make_client(m_endpoint, 2, 120);  // a long text may take the server a while
     Tokenizing* raw = job.get();
     // Emitted from the job's thread; the Session's connection is queued.
-    job->thread = std::thread([this, raw, endpoint = m_endpoint, model, request] {
-        emit perplexityPrepared(remote_perplexity_chunks(endpoint, model, request));
+    job->thread = std::thread([this, raw, model, request] {
+        emit perplexityPrepared(remote_perplexity_chunks(*raw->client, model, request));
         raw->done = true;
     });
     m_tokenizing.push_back(std::move(job));

@@ -98,6 +98,7 @@ private slots:
 private:
     struct Call;
     struct Tokenizing {
+        std::unique_ptr<httplib::Client> client;  // stopped when the worker goes
         std::thread thread;
         std::atomic<bool> done{false};
     };

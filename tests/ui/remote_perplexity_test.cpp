@@ -8,6 +8,7 @@
 
 #include <httplib.h>
 
+#include <QElapsedTimer>
 #include <QLineEdit>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -209,6 +210,37 @@ private slots:
         QVERIFY2(m_panel->statusText().contains("prompt_logprobs should list 8 entries"),
                  qPrintable(m_panel->statusText()));
         QCOMPARE(m_session->perplexityLog()->records()[1].state, ui::PerplexityRecord::State::Failed);
+    }
+
+    // Leaving a server (here: closing the workbench) while it still tokenises a text does not wait
+    // for it: the worker stops its /tokenize call.
+    void leavingAServerDoesNotWaitForItsTokenizer() {
+        std::atomic<bool> release{false};
+        std::atomic<bool> asked{false};
+        httplib::Server slow;
+        slow.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("vllm:num_requests_running{model_name=\"m\"} 0\n", "text/plain; version=0.0.4");
+        });
+        slow.Post("/tokenize", [&](const httplib::Request&, httplib::Response& res) {
+            asked = true;
+            for (int i = 0; i < 600 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            res.set_content(R"({"tokens": [1], "max_model_len": 64})", "application/json");
+        });
+        const int port = slow.bind_to_any_port("127.0.0.1");
+        std::thread serving([&] { slow.listen_after_bind(); });
+        QVERIFY(QTest::qWaitFor([&] { return slow.is_running(); }, 20000));
+        QVERIFY(attach(QStringLiteral("http://127.0.0.1:%1").arg(port)));
+        QVERIFY(m_panel->measure());
+        QVERIFY(QTest::qWaitFor([&] { return asked.load(); }, 10000));
+        QElapsedTimer timer;
+        timer.start();
+        m_panel.reset();
+        m_hub.reset();  // waits for the remote worker's thread, which waits for its tokenising
+        const qint64 took = timer.elapsed();
+        release = true;
+        slow.stop();
+        serving.join();
+        QVERIFY2(took < 10000, qPrintable(QString("closing took %1 ms").arg(took)));  // each /tokenize is held 30 s
     }
 
     void aLlamaCppServerIsRefusedWithWhy() {
