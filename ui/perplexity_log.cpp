@@ -14,7 +14,7 @@ QJsonValue optionalNumber(bool known, double v) {
     return known && std::isfinite(v) ? QJsonValue(v) : QJsonValue(QJsonValue::Null);
 }
 
-QJsonObject recordJson(const PerplexityRecord& r) {
+QJsonObject recordJson(const PerplexityRecord& r, std::optional<double> change) {
     const bool scored = r.estimate.num_scored > 0;
     return QJsonObject{{"model", r.model},
                        {"weight_type", r.weights},
@@ -29,7 +29,7 @@ QJsonObject recordJson(const PerplexityRecord& r) {
                        {"nll_mean", optionalNumber(scored, r.estimate.nll_mean)},
                        {"ppl", optionalNumber(scored, r.estimate.ppl)},
                        {"ppl_error", optionalNumber(r.estimate.num_scored > 1, r.estimate.ppl_error)},
-                       {"change_pct", optionalNumber(r.changePct.has_value(), r.changePct.value_or(0.0))},
+                       {"change_pct", optionalNumber(change.has_value(), change.value_or(0.0))},
                        {"seconds", r.seconds},
                        {"tokens_per_second", r.tokensPerSecond()},
                        {"state", perplexityStateName(r.state)},
@@ -103,8 +103,10 @@ QVariant PerplexityLog::data(const QModelIndex& index, int role) const {
         case Change:
             if (ended) return r.error;
             if (r.state != PerplexityRecord::State::Finished) return {};
-            if (!r.changePct) return tr("base");
-            return QStringLiteral("%1%2 %").arg(*r.changePct >= 0 ? "+" : "").arg(*r.changePct, 0, 'f', 2);
+            if (index.row() == m_baseRow) return tr("base");
+            if (const std::optional<double> change = changePct(index.row()))
+                return QStringLiteral("%1%2 %").arg(*change >= 0 ? "+" : "").arg(*change, 0, 'f', 2);
+            return {};
         case Seconds:
             return r.chunksDone > 0 || r.state != PerplexityRecord::State::Running
                        ? QVariant(QString::number(r.seconds, 'f', r.seconds < 10 ? 2 : 1))
@@ -115,8 +117,8 @@ QVariant PerplexityLog::data(const QModelIndex& index, int role) const {
 
 QVariant PerplexityLog::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal) return {};
-    static const char* const kNames[] = {"Model",  "Weights", "KV cache", "Text",     "Context", "Chunks",
-                                         "Scored", "PPL",     "±",        "vs first", "s"};
+    static const char* const kNames[] = {"Model",  "Weights", "KV cache", "Text",    "Context", "Chunks",
+                                         "Scored", "PPL",     "±",        "vs base", "s"};
     static const char* const kTips[] = {
         "The model the run scored with",
         "Its weight type (and what it was converted from)",
@@ -127,7 +129,8 @@ QVariant PerplexityLog::headerData(int section, Qt::Orientation orientation, int
         "Tokens scored",
         "Perplexity: exp(mean negative log-likelihood) over the tokens scored",
         "PPL × the standard error of the mean NLL, as llama-perplexity prints it",
-        "Change in PPL from the first finished run (the base)",
+        "Change in PPL from the base run: the first to finish, or the one chosen with right-click ▸ Compare with "
+        "This Run",
         "Seconds from the chunks' submission to the last one scored"};
     if (section < 0 || section >= NumColumns) return {};
     if (role == Qt::DisplayRole) return tr(kNames[section]);
@@ -139,7 +142,6 @@ int PerplexityLog::start(PerplexityRecord record) {
     record.state = PerplexityRecord::State::Running;
     record.chunksDone = 0;
     record.estimate = {};
-    record.changePct.reset();
     record.seconds = 0.0;
     record.error.clear();
     const int row = rowCount();
@@ -165,10 +167,7 @@ void PerplexityLog::finish(int row, const PerplexityEstimate& estimate, double s
     r.chunksDone = r.numChunks;
     r.estimate = estimate;
     r.seconds = seconds;
-    if (!m_base)
-        m_base = estimate.ppl;
-    else
-        r.changePct = (estimate.ppl / *m_base - 1.0) * 100.0;
+    if (m_baseRow < 0) m_baseRow = row;
     changed(row);
 }
 
@@ -179,6 +178,33 @@ void PerplexityLog::end(int row, PerplexityRecord::State state, const QString& e
     r.error = error;
     r.seconds = seconds;
     changed(row);
+}
+
+std::optional<double> PerplexityLog::basePpl() const {
+    if (m_baseRow < 0) return std::nullopt;
+    return m_records[std::size_t(m_baseRow)].estimate.ppl;
+}
+
+std::optional<double> PerplexityLog::changePct(int row) const {
+    if (row < 0 || row >= rowCount() || row == m_baseRow || m_baseRow < 0) return std::nullopt;
+    const PerplexityRecord& r = m_records[std::size_t(row)];
+    if (r.state != PerplexityRecord::State::Finished) return std::nullopt;
+    return (r.estimate.ppl / *basePpl() - 1.0) * 100.0;
+}
+
+bool PerplexityLog::setBase(int row) {
+    if (row < 0 || row >= rowCount() || m_records[std::size_t(row)].state != PerplexityRecord::State::Finished)
+        return false;
+    m_baseRow = row;
+    emit dataChanged(index(0, Change), index(rowCount() - 1, Change));
+    return true;
+}
+
+void PerplexityLog::clear() {
+    beginResetModel();
+    m_records.clear();
+    m_baseRow = -1;
+    endResetModel();
 }
 
 void PerplexityLog::changed(int row) {
@@ -193,15 +219,15 @@ QStringList PerplexityLog::fields() {
 
 QJsonArray PerplexityLog::toJson() const {
     QJsonArray runs;
-    for (const PerplexityRecord& r : m_records) runs.append(recordJson(r));
+    for (std::size_t i = 0; i < m_records.size(); ++i) runs.append(recordJson(m_records[i], changePct(int(i))));
     return runs;
 }
 
 QString PerplexityLog::toCsv() const {
     const QStringList names = fields();
     QString text = names.join(QLatin1Char(',')) + QLatin1Char('\n');
-    for (const PerplexityRecord& r : m_records) {
-        const QJsonObject o = recordJson(r);
+    for (std::size_t i = 0; i < m_records.size(); ++i) {
+        const QJsonObject o = recordJson(m_records[i], changePct(int(i)));
         QStringList row;
         for (const QString& name : names) row << csvValue(o.value(name));
         text += row.join(QLatin1Char(',')) + QLatin1Char('\n');

@@ -1,9 +1,10 @@
 #pragma once
 // Every perplexity run of the session, one row each: the perplexity tab's table, its Save… CSV
 // and the session export's "perplexity_runs" (and <name>-perplexity.csv). A row is what the run
-// measured with (model, weights, KV cache dtype, text, context) and how far it got; the last
-// numeric column compares each finished run with the first finished one, so that loads with
-// other weights or cache dtypes compare row by row. The rows outlive model loads.
+// measured with (model, weights, KV cache dtype, text, context) and how far it got; a column
+// compares each finished run with the base (the first finished one, or the one the user picks),
+// so that loads with other weights or cache dtypes compare row by row. The rows outlive model
+// loads.
 //
 // JSON / CSV fields (the CSV's header, in this order), named as `kvscope-cli perplexity --json`
 // names them: model, weight_type, cache_dtype, text, context, score ("second-half" | "all"),
@@ -34,8 +35,7 @@ struct PerplexityRecord {
     qint32 numChunks = 0;
     qint32 chunksDone = 0;  // scored, in text order
     PerplexityEstimate estimate;
-    std::optional<double> changePct;  // from the first finished run (unset for it and unfinished runs)
-    double seconds = 0.0;             // from the chunks' submission to the last one scored
+    double seconds = 0.0;  // from the chunks' submission to the last one scored
     State state = State::Running;
     QString error;  // why a stopped or failed run ended
 
@@ -59,15 +59,25 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     const std::vector<PerplexityRecord>& records() const { return m_records; }
-    // The first finished run's PPL: what "vs first" compares with.
-    std::optional<double> basePpl() const { return m_base; }
+    // The run the others are compared with: the first to finish, or the one setBase chose; -1
+    // while none has finished.
+    int baseRow() const { return m_baseRow; }
+    std::optional<double> basePpl() const;
+    // A finished run's change in PPL from the base, in percent; unset for the base itself and for
+    // runs that have not finished.
+    std::optional<double> changePct(int row) const;
+    // Compares every run with finished run `row` from now on; false (nothing changes) for a run
+    // that has not finished.
+    bool setBase(int row);
+    // Forgets every run (the caller makes sure none is running).
+    void clear();
 
     // A new running row (its state, estimate and change are reset); returns its row.
     int start(PerplexityRecord record);
     // Chunks 0..chunksDone-1 are scored; `running`: the estimate over them.
     void progress(int row, qint32 chunksDone, const PerplexityEstimate& running, double seconds);
-    // Every chunk scored: the row's final figures and its change from the base run (or it becomes
-    // the base when none has finished before).
+    // Every chunk scored: the row's final figures (it becomes the base when none has finished
+    // before).
     void finish(int row, const PerplexityEstimate& estimate, double seconds);
     // The run ended without every chunk (stopped by the user, or refused/cut short: failed).
     void end(int row, PerplexityRecord::State state, const QString& error, double seconds);
@@ -82,7 +92,7 @@ private:
     void changed(int row);
 
     std::vector<PerplexityRecord> m_records;
-    std::optional<double> m_base;
+    int m_baseRow = -1;
 };
 
 }  // namespace kvscope::ui

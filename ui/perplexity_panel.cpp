@@ -1,5 +1,6 @@
 #include "ui/perplexity_panel.h"
 
+#include <QAction>
 #include <QCheckBox>
 #include <QFile>
 #include <QFileDialog>
@@ -68,6 +69,10 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_save = new QPushButton(tr("Save…"), this);
     m_save->setObjectName("savePerplexity");
     m_save->setToolTip(tr("Save the table of runs as CSV"));
+    m_clear = new QPushButton(tr("Clear"), this);
+    m_clear->setObjectName("clearPerplexity");
+    m_clear->setToolTip(tr("Forget the runs in the table"));
+    numbers->addWidget(m_clear);
     numbers->addWidget(m_save);
     numbers->addWidget(m_stop);
     numbers->addWidget(m_measure);
@@ -81,6 +86,11 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->setVisible(false);
+    m_table->setContextMenuPolicy(Qt::ActionsContextMenu);
+    auto* compare = new QAction(tr("Compare with This Run"), m_table);
+    compare->setToolTip(tr("Show every run's change in PPL from the selected (finished) run"));
+    m_table->addAction(compare);
+    connect(compare, &QAction::triggered, this, [this] { compareWith(m_table->currentIndex().row()); });
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
 
     auto* layout = new QVBoxLayout(this);
@@ -95,6 +105,7 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     connect(m_measure, &QPushButton::clicked, this, &PerplexityPanel::measure);
     connect(m_stop, &QPushButton::clicked, this, &PerplexityPanel::stop);
     connect(m_save, &QPushButton::clicked, this, &PerplexityPanel::chooseAndSave);
+    connect(m_clear, &QPushButton::clicked, this, &PerplexityPanel::clearRuns);
     connect(session, &Session::modelLoaded, this, &PerplexityPanel::onModelLoaded);
     connect(session, &Session::perplexityPrepared, this, &PerplexityPanel::onChunks);
     setStatus(
@@ -115,6 +126,7 @@ void PerplexityPanel::setStatus(const QString& text, bool error) {
 void PerplexityPanel::updateButtons() {
     m_measure->setEnabled(m_modelReady && !busy());
     m_stop->setEnabled(busy());
+    m_clear->setEnabled(!busy());
 }
 
 void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
@@ -126,6 +138,22 @@ void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
 
 QString PerplexityPanel::saveCsv(const QString& path) const {
     return writeAtomically(path, m_session->perplexityLog()->toCsv().toUtf8());
+}
+
+bool PerplexityPanel::compareWith(int row) {
+    if (!m_session->perplexityLog()->setBase(row)) {
+        setStatus(tr("Only a finished run can be compared with: choose one whose chunks were all scored."), true);
+        return false;
+    }
+    setStatus(
+        tr("Runs compared with run %1 (PPL %2).").arg(row + 1).arg(*m_session->perplexityLog()->basePpl(), 0, 'f', 4));
+    return true;
+}
+
+void PerplexityPanel::clearRuns() {
+    if (busy()) return;
+    m_session->perplexityLog()->clear();
+    setStatus(tr("The runs are cleared; the next one to finish is the base."));
 }
 
 void PerplexityPanel::chooseAndSave() {

@@ -38,6 +38,7 @@ public:
     QCheckBox* scoreAllBox() const { return m_scoreAll; }
     QPushButton* measureButton() const { return m_measure; }
     QPushButton* stopButton() const { return m_stop; }
+    QPushButton* clearButton() const { return m_clear; }
     QTableView* table() const { return m_table; }
     QString statusText() const;
     PerplexityRun* currentRun() const { return m_run; }
@@ -51,6 +52,11 @@ public slots:
     // thread for its chunks; false (with the reason shown) when it cannot start.
     bool measure();
     void stop();
+    // Compares every run with the finished run in table row `row` (right-click ▸ Compare with This
+    // Run); false (said in the status line) for one that has not finished.
+    bool compareWith(int row);
+    // Forgets the runs (not while one runs).
+    void clearRuns();
 
 private slots:
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
@@ -83,6 +89,7 @@ private:
     QPushButton* m_measure = nullptr;
     QPushButton* m_stop = nullptr;
     QPushButton* m_save = nullptr;
+    QPushButton* m_clear = nullptr;
     QLabel* m_status = nullptr;
     QTableView* m_table = nullptr;
 };

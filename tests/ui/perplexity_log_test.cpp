@@ -98,6 +98,29 @@ private slots:
         QCOMPARE(shown(log, q8, PerplexityLog::Change), QString("+25.00 %"));  // 5 / 4 - 1
         QCOMPARE(shown(log, f16, PerplexityLog::Change), QString("-2.50 %"));  // 3.9 / 4 - 1
         QCOMPARE(shown(log, f16, PerplexityLog::Cache), QString("f16"));
+
+        // Another finished run as the base: every change follows it, in the table and the JSON.
+        QSignalSpy changed(&log, &PerplexityLog::dataChanged);
+        QVERIFY(log.setBase(q8));
+        QCOMPARE(changed.count(), 1);
+        QCOMPARE(log.baseRow(), q8);
+        QCOMPARE(shown(log, q8, PerplexityLog::Change), QString("base"));
+        QCOMPARE(shown(log, base, PerplexityLog::Change), QString("-20.00 %"));  // 4 / 5 - 1
+        QCOMPARE(shown(log, f16, PerplexityLog::Change), QString("-22.00 %"));   // 3.9 / 5 - 1
+        QCOMPARE(log.toJson()[base].toObject()["change_pct"].toDouble(), -20.0);
+        QVERIFY(log.toJson()[q8].toObject()["change_pct"].isNull());
+        QVERIFY(!log.setBase(stopped));  // not finished: nothing changes
+        QVERIFY(!log.setBase(99));
+        QCOMPARE(log.baseRow(), q8);
+
+        // Cleared, the next run to finish is the base again.
+        log.clear();
+        QCOMPARE(log.rowCount(), 0);
+        QVERIFY(!log.basePpl());
+        const int next = log.start(run("f32"));
+        log.finish(next, estimate(441, 6.0, 0.5), 1.0);
+        QCOMPARE(log.baseRow(), next);
+        QCOMPARE(shown(log, next, PerplexityLog::Change), QString("base"));
     }
 
     void theJsonNamesFieldsAsTheCliDoes() {

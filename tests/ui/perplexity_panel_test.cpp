@@ -2,6 +2,7 @@
 // the text with its options, drops the answer to a text it stopped waiting for, fills a row per
 // run from the chunks' prompt logprobs and compares each finished run with the first.
 
+#include <QAction>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -132,10 +133,29 @@ private slots:
         QCOMPARE(cell(1, PerplexityLog::Scored), QString("2"));
         QCOMPARE(cell(1, PerplexityLog::Model), QString("stories260K"));
         QVERIFY(panel.statusText().contains("Final estimate: PPL = 12.1825"));
+
+        // Right-click ▸ Compare with This Run on the second: the first is now e^-0.5 - 1 from it.
+        QCOMPARE(panel.table()->actions().size(), 1);
+        panel.table()->selectRow(1);
+        panel.table()->actions().first()->trigger();
+        QCOMPARE(cell(1, PerplexityLog::Change), QString("base"));
+        QCOMPARE(cell(0, PerplexityLog::Change), QString("-39.35 %"));
+        QVERIFY(panel.statusText().contains("compared with run 2"));
         const PerplexityRecord& second = session.perplexityLog()->records()[1];
         QCOMPARE(second.state, PerplexityRecord::State::Finished);
         QCOMPARE(second.chunksDone, 1);
         QVERIFY(second.seconds > 0);
+
+        // Clear: not while a run runs, then every run is forgotten.
+        QVERIFY(panel.measure());
+        QVERIFY(!panel.clearButton()->isEnabled());
+        panel.clearRuns();
+        QCOMPARE(table->rowCount(), 2);
+        panel.stop();
+        QVERIFY(panel.clearButton()->isEnabled());
+        panel.clearButton()->click();
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(!panel.compareWith(0));
     }
 };
 
