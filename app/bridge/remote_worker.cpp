@@ -24,6 +24,19 @@ QString qs(const std::string& s) {
     return QString::fromStdString(s);
 }
 
+// Joins and drops the jobs whose work is done.
+template <class Job, class IsDone>
+void joinDone(std::list<std::unique_ptr<Job>>& jobs, IsDone isDone) {
+    for (auto it = jobs.begin(); it != jobs.end();) {
+        if (isDone(**it)) {
+            (*it)->thread.join();
+            it = jobs.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 }  // namespace
 
 RemoteWorker::RemoteWorker(const QElapsedTimer& clock, QObject* parent) : QObject(parent), m_clock(clock) {
@@ -190,7 +203,7 @@ void RemoteWorker::report(const std::string& error) {
 
 void RemoteWorker::launch(quint64 tag, const std::string& path, nlohmann::json body) {
     reap();
-    if (!m_summary.name.isEmpty() && m_summary.name != m_summary.source) body["model"] = m_summary.name.toStdString();
+    if (const std::string model = requestModel(); !model.empty()) body["model"] = model;
     auto call = std::make_unique<Call>();
     call->id = m_nextId++;
     call->completion = std::make_unique<RemoteCompletion>(m_endpoint, path, std::move(body));
@@ -225,7 +238,7 @@ void RemoteWorker::preparePerplexity(const kvscope::ui::PerplexityText& request)
         emit perplexityPrepared(answer);
         return;
     }
-    const std::string model = m_summary.name != m_summary.source ? m_summary.name.toStdString() : std::string();
+    const std::string model = requestModel();
     auto job = std::make_unique<Tokenizing>();
     job->client = make_client(m_endpoint, 2, 120);  // a long text may take the server a while
     Tokenizing* raw = job.get();
@@ -237,23 +250,14 @@ void RemoteWorker::preparePerplexity(const kvscope::ui::PerplexityText& request)
     m_tokenizing.push_back(std::move(job));
 }
 
+std::string RemoteWorker::requestModel() const {
+    return !m_summary.name.isEmpty() && m_summary.name != m_summary.source ? m_summary.name.toStdString()
+                                                                           : std::string();
+}
+
 void RemoteWorker::reap() {
-    for (auto it = m_tokenizing.begin(); it != m_tokenizing.end();) {
-        if ((*it)->done) {
-            (*it)->thread.join();
-            it = m_tokenizing.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    for (auto it = m_calls.begin(); it != m_calls.end();) {
-        if ((*it)->completion->done()) {
-            (*it)->thread.join();
-            it = m_calls.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    joinDone(m_tokenizing, [](const Tokenizing& job) { return job.done.load(); });
+    joinDone(m_calls, [](const Call& call) { return call.completion->done(); });
 }
 
 void RemoteWorker::submit(quint64 tag, const kvscope::Request& request) {

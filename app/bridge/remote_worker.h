@@ -103,6 +103,8 @@ private:
         std::atomic<bool> done{false};
     };
     void launch(quint64 tag, const std::string& path, nlohmann::json body);
+    // The "model" to send: the name the server gave, or "" (none) when it named none.
+    std::string requestModel() const;
     void reap();
     std::optional<server::PromText> fetchMetrics(std::string& error);
     std::shared_ptr<const EngineSnapshot> fetchSnapshot(std::string& error);

@@ -8,27 +8,10 @@
 
 #include "app/cli/perplexity_report.h"
 #include "app/server/perplexity_client.h"
+#include "app/server/served_model.h"
 #include "engine/error.h"
 
 namespace kvscope::cli {
-namespace {
-
-// The first model /v1/models lists (what a request without "model" would run).
-std::string first_model(httplib::Client& client, const std::string& url) {
-    const httplib::Result res = client.Get("/v1/models");
-    if (!res)
-        throw ConfigError("cannot reach " + url + " (" + httplib::to_string(res.error()) + "); is the server running?");
-    if (res->status != 200)
-        throw ConfigError(url + "/v1/models answered HTTP " + std::to_string(res->status) +
-                          "; check --url and --api-key");
-    const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
-    if (!j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
-        !j["data"][0].is_object() || !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
-        throw ConfigError(url + "/v1/models lists no model; give --served-model");
-    return j["data"][0]["id"].get<std::string>();
-}
-
-}  // namespace
 
 void append_server_perplexity_options(std::vector<OptionSpec>& options) {
     options.push_back({"url", "URL",
@@ -52,7 +35,7 @@ int run_server_perplexity_command(const ParsedArgs& a, const PerplexityOptions& 
     o.concurrency = static_cast<std::int32_t>(a.integer("concurrency", 4, 1, 256));
     const std::unique_ptr<httplib::Client> client = server::perplexity_client(o);
     const std::optional<std::string> served = a.string("served-model");
-    const std::string model = served ? *served : first_model(*client, o.url);
+    const std::string model = served ? *served : server::first_served_model(*client, o.url, "--served-model");
     const server::ServerText tokens = server::tokenize_at_server(*client, model, text);
     check_perplexity_context(popts, tokens.max_model_len);
     const std::vector<std::vector<std::int32_t>> chunks = perplexity_chunks(tokens.tokens, tokens.bos, popts);

@@ -10,6 +10,7 @@
 #include "app/server/api_error.h"
 #include "app/server/bench_serve.h"
 #include "app/server/model_card.h"
+#include "app/server/served_model.h"
 #include "app/server/sse_parser.h"
 #include "engine/error.h"
 
@@ -155,20 +156,7 @@ std::vector<BenchPrompt> make_bench_prompts(const WorkloadSpec& workload, const 
 
 std::string first_served_model(const BenchServeOptions& o) {
     auto client = make_client(o);
-    const httplib::Result res = client->Get("/v1/models");
-    if (!res)
-        throw ConfigError("cannot reach " + o.url + " (" + httplib::to_string(res.error()) +
-                          "); is the server running?");
-    if (res->status != 200) {
-        throw ConfigError(o.url + "/v1/models answered HTTP " + std::to_string(res->status) +
-                          "; check --url and --api-key");
-    }
-    const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
-    if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
-        !j["data"][0].contains("id") || !j["data"][0]["id"].is_string()) {
-        throw ConfigError(o.url + "/v1/models lists no model; give --model");
-    }
-    return j["data"][0]["id"].get<std::string>();
+    return first_served_model(*client, o.url, "--model");
 }
 
 BenchServeResult run_bench_serve(const BenchServeOptions& o, const std::vector<BenchPrompt>& prompts) {
