@@ -55,6 +55,8 @@ struct ModelSummary {
 
 // "Q8_0 (re-quantised from F32)" or "F32".
 QString weightDescription(const ModelSummary& summary);
+// A tensor type's name ("F32", "Q8_0") as text.
+QString tensorTypeText(TensorType type);
 
 }  // namespace kvscope::ui
 

@@ -25,11 +25,6 @@ namespace {
 
 constexpr qint64 kMaxTextBytes = qint64{256} << 20;  // a text file larger than this is refused
 
-QString typeText(TensorType type) {
-    const std::string_view name = type_name(type);
-    return QString::fromUtf8(name.data(), qsizetype(name.size()));
-}
-
 }  // namespace
 
 PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(parent), m_session(session) {
@@ -250,7 +245,7 @@ void PerplexityPanel::addRow(const PerplexityChunks& chunks) {
     r.weights = weightDescription(m_model);
     // A kvscope server says its cache dtype (/v1/models); other servers do not.
     const bool knownCache = m_model.remoteKind.isEmpty() || m_model.remoteKind == QLatin1String("kvscope");
-    r.cacheDtype = knownCache ? typeText(m_model.config.cache_dtype) : tr("(%1's)").arg(m_model.remoteKind);
+    r.cacheDtype = knownCache ? tensorTypeText(m_model.config.cache_dtype) : tr("(%1's)").arg(m_model.remoteKind);
     r.text = m_textName;
     r.context = m_options.context;
     r.scoreAll = m_options.score_all;

@@ -62,10 +62,6 @@ QString csvNumber(double v) {
     return v == std::floor(v) && std::abs(v) < 1e15 ? QString::number(qint64(v)) : QString::number(v, 'g', 10);
 }
 
-QString typeText(TensorType t) {
-    return QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
-}
-
 QJsonObject modelJson(const ModelSummary& m) {
     return QJsonObject{{"source", m.source},
                        {"name", m.name},
@@ -89,7 +85,7 @@ QJsonObject settingsJson(const LoadRequest& r) {
                        {"block_size", c.block_size},
                        {"kv_cache_bytes", qint64(c.kv_cache_bytes)},
                        {"num_kv_blocks", c.num_kv_blocks ? QJsonValue(*c.num_kv_blocks) : QJsonValue(QJsonValue::Null)},
-                       {"cache_dtype", typeText(c.cache_dtype)},
+                       {"cache_dtype", tensorTypeText(c.cache_dtype)},
                        {"enable_prefix_caching", c.enable_prefix_caching},
                        {"max_num_seqs", c.max_num_seqs},
                        {"max_num_batched_tokens", c.max_num_batched_tokens},

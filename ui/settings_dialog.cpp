@@ -20,6 +20,7 @@
 
 #include "engine/model_load_options.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "ui/model_summary.h"
 #include "ui/workbench_settings.h"
 
 namespace kvscope::ui {
@@ -104,7 +105,7 @@ QWidget* SettingsDialog::buildModelBox() {
     m_weights->setObjectName("weightType");
     m_weights->addItem(tr("as stored"), QString());
     for (TensorType t : requantization_targets()) {
-        const QString name = QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
+        const QString name = tensorTypeText(t);
         m_weights->addItem(tr("re-quantised to %1").arg(name), name);
     }
     for (TensorType base : {TensorType::Q4_K, TensorType::Q5_K}) {

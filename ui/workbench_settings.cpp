@@ -6,6 +6,7 @@
 
 #include "engine/model_load_options.h"
 #include "resources/embedded_model.h"
+#include "ui/model_summary.h"
 
 namespace kvscope::ui {
 namespace {
@@ -24,10 +25,6 @@ bool readBool(QSettings& s, const QString& key, bool fallback) {
     if (text == QLatin1String("true") || text == QLatin1String("1")) return true;
     if (text == QLatin1String("false") || text == QLatin1String("0")) return false;
     return fallback;
-}
-
-QString typeText(TensorType t) {
-    return QString::fromUtf8(type_name(t).data(), qsizetype(type_name(t).size()));
 }
 
 }  // namespace
@@ -107,7 +104,7 @@ void WorkbenchSettings::write(QSettings& s) const {
     s.setValue("cache/blockSize", c.block_size);
     s.setValue("cache/budgetMiB", qint64(c.kv_cache_bytes >> 20));
     s.setValue("cache/numBlocks", c.num_kv_blocks ? *c.num_kv_blocks : 0);
-    s.setValue("cache/dtype", typeText(c.cache_dtype));
+    s.setValue("cache/dtype", tensorTypeText(c.cache_dtype));
     s.setValue("cache/prefixCaching", c.enable_prefix_caching);
     s.setValue("scheduler/maxNumSeqs", c.max_num_seqs);
     s.setValue("scheduler/maxBatchedTokens", c.max_num_batched_tokens);
