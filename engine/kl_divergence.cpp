@@ -14,7 +14,7 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the KL base file is written in host byte order");
 
 constexpr char kMagic[8] = {'K', 'V', 'S', 'K', 'L', 'D', '0', '1'};
-constexpr std::uint64_t kHeaderBytes = sizeof(kMagic) + 4 * sizeof(std::uint32_t);
+constexpr std::uint64_t kKlHeaderBytes = sizeof(kMagic) + 4 * sizeof(std::uint32_t);
 constexpr double kMaxCode = 65535.0;
 
 // log-softmax of `logits`, in double.
@@ -48,7 +48,7 @@ T get(const std::uint8_t*& at) {
 }  // namespace
 
 std::uint64_t KlBaseLayout::rows_offset() const {
-    return kHeaderBytes + 4ull * static_cast<std::uint64_t>(num_chunks) * static_cast<std::uint64_t>(context);
+    return kKlHeaderBytes + 4ull * static_cast<std::uint64_t>(num_chunks) * static_cast<std::uint64_t>(context);
 }
 
 std::uint64_t KlBaseLayout::file_size() const {
@@ -124,7 +124,7 @@ KlBaseFile KlBaseFile::open(const std::string& path) {
         return FileError(path + ": not a usable KL-divergence base file (" + why +
                          "); write one with kvscope-cli perplexity --kl-divergence-base");
     };
-    if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    if (bytes.size() < kKlHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
         throw bad("it does not start with " + std::string(kMagic, sizeof(kMagic)));
     }
     const std::uint8_t* at = bytes.data() + sizeof(kMagic);
@@ -150,7 +150,7 @@ KlBaseFile KlBaseFile::open(const std::string& path) {
 
 std::vector<std::vector<std::int32_t>> KlBaseFile::chunks() const {
     std::vector<std::vector<std::int32_t>> out(static_cast<std::size_t>(layout_.num_chunks));
-    const std::uint8_t* at = file_.data() + kHeaderBytes;
+    const std::uint8_t* at = file_.data() + kKlHeaderBytes;
     for (auto& chunk : out) {
         chunk.resize(static_cast<std::size_t>(layout_.context));
         for (std::int32_t& token : chunk) token = get<std::int32_t>(at);

@@ -4,12 +4,11 @@
 #include <cstring>
 
 #include "kernels/check.h"
+#include "kernels/cpu/attention_rows.h"
 #include "kernels/cpu/f16.h"
 
 namespace kvscope {
 namespace {
-
-constexpr std::int64_t kQ8_0BlockElems = 32;
 
 bool is_cache_dtype(TensorType dtype) {
     return dtype == TensorType::F32 || dtype == TensorType::F16 || dtype == TensorType::Q8_0;
@@ -20,7 +19,7 @@ bool is_cache_dtype(TensorType dtype) {
 void quantize_row_q8_0(const float* src, std::byte* dst, std::int64_t row_elems) {
     for (std::int64_t b = 0; b < row_elems / kQ8_0BlockElems; ++b) {
         const float* x = src + b * kQ8_0BlockElems;  // (32)
-        std::byte* block = dst + b * 34;             // f16 d, int8 qs[32]
+        std::byte* block = dst + b * kQ8_0BlockBytes;  // f16 d, int8 qs[32]
         float amax = 0.0f;
         for (std::int64_t i = 0; i < kQ8_0BlockElems; ++i) amax = std::fmax(amax, std::fabs(x[i]));
         const float d = amax / 127.0f;
