@@ -184,8 +184,10 @@ void ChatPanel::onModelLoaded(const ModelSummary& summary) {
     m_vocabulary = summary.vocabulary;
     m_probabilities->setEnabled(m_vocabulary != nullptr);
     m_probabilities->setToolTip(m_vocabulary ? probabilitiesTip()
-                                             : tr("Token probabilities are shown for the embedded engine's "
-                                                  "answers; an attached server's chat shows text only."));
+                                             : tr("Token probabilities need the model's vocabulary to spell the "
+                                                  "tokens with: the embedded engine and an attached kvscope server "
+                                                  "give it; this %1 server does not, so its chat shows text only.")
+                                                   .arg(summary.remoteKind));
     m_templateLabel->setText(summary.chatTemplate == QStringLiteral("plain")
                                  ? tr("%1 has no chat template: the turns are joined into one text that the model "
                                       "continues.")

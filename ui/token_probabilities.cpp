@@ -100,12 +100,14 @@ QString tokenDetailsHtml(std::span<const SampleResult> group, const TokenVocabul
     QString out;
     for (const SampleResult& r : group) {
         const double p = probabilityOf(r.logprob);
+        // Rank 0: a server that gives no rank, the token not among the alternatives it sent.
+        const QString rank = r.rank > 0 ? QString::number(r.rank) : QStringLiteral("> %1").arg(r.num_top_logprobs);
         out += QObject::tr("<p><b>%1</b> &nbsp;token %2 · probability %3 · log-prob %4 · rank %5</p>")
                    .arg(vocabulary.label(r.token).toHtmlEscaped())
                    .arg(r.token)
                    .arg(percent(p))
                    .arg(double(r.logprob), 0, 'f', 4)
-                   .arg(r.rank);
+                   .arg(rank.toHtmlEscaped());
         if (r.top().empty()) continue;
         out += QStringLiteral("<table cellspacing=\"0\" cellpadding=\"2\">");
         for (const TokenLogprob& t : r.top()) {

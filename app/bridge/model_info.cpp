@@ -4,6 +4,7 @@
 #include <map>
 
 #include "app/server/model_card.h"
+#include "app/server/vocabulary_json.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model_config.h"
@@ -90,14 +91,8 @@ QString modelDisplayName(const QString& source, const ModelConfig& c) {
 }
 
 std::shared_ptr<const ui::TokenVocabulary> tokenVocabulary(const Tokenizer& tokenizer) {
-    std::vector<std::string> pieces(std::size_t(tokenizer.vocab_size()));
-    std::vector<bool> special(pieces.size());
-    for (std::int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-        pieces[std::size_t(id)] = tokenizer.token_piece(id);
-        const TokenType type = tokenizer.token_type(id);
-        special[std::size_t(id)] = type == TokenType::Control || type == TokenType::Unknown;
-    }
-    return std::make_shared<const ui::TokenVocabulary>(std::move(pieces), std::move(special));
+    server::VocabularyPieces v = server::vocabulary_pieces(tokenizer);
+    return std::make_shared<const ui::TokenVocabulary>(std::move(v.pieces), std::move(v.special));
 }
 
 ui::ModelSummary summarize(const QString& source, const Engine& engine) {

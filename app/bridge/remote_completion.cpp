@@ -1,5 +1,6 @@
 #include "app/bridge/remote_completion.h"
 
+#include "app/server/chat_logprobs_reader.h"
 #include "app/server/perplexity_client.h"
 #include "app/server/sse_parser.h"
 
@@ -61,6 +62,11 @@ nlohmann::json chat_body(const ui::ChatRequest& request) {
     for (const ChatMessage& m : request.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
     nlohmann::json body{{"messages", messages}};
     add_sampling(body, request.params, request.priority);
+    if (request.params.logprobs) {  // the chat's token probabilities, read back by token id
+        body["logprobs"] = true;
+        body["top_logprobs"] = *request.params.logprobs;
+        body["return_tokens_as_token_ids"] = true;
+    }
     return body;
 }
 
@@ -188,6 +194,13 @@ void RemoteCompletion::event(const std::string& data, const std::function<void(R
         }
         if (c.contains("token_ids") && c["token_ids"].is_array()) {
             s.new_token_ids = c["token_ids"].get<std::vector<std::int32_t>>();
+        }
+        if (c.contains("logprobs") && c["logprobs"].is_object() && c["logprobs"].contains("content")) {
+            std::string error;  // unreadable: the tokens come without probabilities, as text
+            if (auto scored = server::chat_logprobs_from_json(c["logprobs"]["content"], error);
+                scored && scored->size() == s.new_token_ids.size()) {
+                s.logprobs = std::move(*scored);
+            }
         }
         s.finish_reason = finish_of(c.value("finish_reason", nlohmann::json()));
         if (s.new_token_ids.empty() && s.text_delta.empty() && !s.finished()) continue;  // a role chunk

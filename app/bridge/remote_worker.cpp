@@ -7,6 +7,7 @@
 #include "app/bridge/remote_perplexity.h"
 #include "app/server/kv_snapshot_json.h"
 #include "app/server/model_card.h"
+#include "app/server/vocabulary_json.h"
 
 namespace kvscope::app {
 
@@ -114,6 +115,7 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
     m_summary.chatTemplate = tr("the server's");
     m_summary.backend = tr("%1 server at %2").arg(m_summary.remoteKind, url);
     if (card) describeModel(*card);
+    if (m_kind == ServerKind::Kvscope) m_summary.vocabulary = fetchVocabulary();
     if (m_summary.name.isEmpty()) m_summary.name = url;
     emit attached(url, m_summary.remoteKind);
 }
@@ -139,6 +141,19 @@ void RemoteWorker::start() {
     emit pausedChanged(false);
     poll();
     m_timer->start();
+}
+
+// A kvscope server's token bytes (GET /v1/kv/vocabulary), which spell the token ids of its chat
+// logprobs: with them the chat shows token probabilities as it does on the embedded engine.
+// Without (an older server, a damaged answer) the chat shows text only.
+std::shared_ptr<const ui::TokenVocabulary> RemoteWorker::fetchVocabulary() {
+    const httplib::Result res = m_client->Get("/v1/kv/vocabulary");
+    if (!res || res->status != 200) return nullptr;
+    std::string error;
+    std::optional<server::VocabularyPieces> v =
+        server::vocabulary_from_json(nlohmann::json::parse(res->body, nullptr, false), error);
+    if (!v || (m_summary.vocabSize > 0 && std::int64_t(v->pieces.size()) != m_summary.vocabSize)) return nullptr;
+    return std::make_shared<const ui::TokenVocabulary>(std::move(v->pieces), std::move(v->special));
 }
 
 std::optional<server::PromText> RemoteWorker::fetchMetrics(std::string& error) {

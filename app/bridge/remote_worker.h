@@ -107,6 +107,7 @@ private:
     std::string requestModel() const;
     void reap();
     std::optional<server::PromText> fetchMetrics(std::string& error);
+    std::shared_ptr<const ui::TokenVocabulary> fetchVocabulary();
     std::shared_ptr<const EngineSnapshot> fetchSnapshot(std::string& error);
     void report(const std::string& error);
     void describeModel(const server::ModelCard& card);

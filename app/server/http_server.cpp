@@ -175,6 +175,8 @@ void HttpServer::Impl::install_routes() {
     });
     http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); }));
     http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { handle_models(res); }));
+    http.Get("/v1/kv/vocabulary",
+             guarded([this](const httplib::Request&, httplib::Response& res) { handle_vocabulary(res); }));
     http.Get("/v1/kv/snapshot",
              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); }));
     http.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) {

@@ -93,6 +93,7 @@ void read_sampling(const JsonFields& f, const RequestContext& c, CompletionJob& 
     }
     if (auto v = f.boolean("stream")) job.stream = *v;
     if (auto v = f.boolean("return_token_ids")) job.return_token_ids = *v;
+    if (auto v = f.boolean("return_tokens_as_token_ids")) job.tokens_as_ids = *v;
     if (const nlohmann::json* options = f.find("stream_options")) {
         if (!options->is_object())
             throw bad_field("stream_options", "'stream_options' must be an object", "invalid_type");

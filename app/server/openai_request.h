@@ -11,9 +11,9 @@
 // logprobs (top-N integer; with echo the prompt's tokens are scored too), prompt_logprobs (vLLM's);
 // chat:
 // messages, logprobs (bool) with top_logprobs, add_generation_prompt; both: stream and
-// stream_options.include_usage, return_token_ids (vLLM's extension). Unknown fields are ignored (as OpenAI does);
-// features kvscope does not have (tools, suffix, best_of > n, non-text content, JSON response formats) are refused
-// rather than silently ignored.
+// stream_options.include_usage, return_token_ids and return_tokens_as_token_ids (vLLM's extensions). Unknown fields are
+// ignored (as OpenAI does); features kvscope does not have (tools, suffix, best_of > n, non-text content, JSON response
+// formats) are refused rather than silently ignored.
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +57,7 @@ struct CompletionJob {
     bool echo = false;              // completions: prepend the prompt to the text
     bool want_logprobs = false;     // completions: logprobs given; chat: logprobs true
     bool return_token_ids = false;  // vLLM's extension: choices carry "token_ids" (and "prompt_token_ids")
+    bool tokens_as_ids = false;     // vLLM's return_tokens_as_token_ids: logprobs name tokens "token_id:<id>"
     // completions: vLLM's "prompt_logprobs" (alternatives per prompt token): choices carry
     // "prompt_logprobs"; unset: none. (params.prompt_logprobs also covers an echo's logprobs.)
     std::optional<std::int32_t> prompt_logprobs;

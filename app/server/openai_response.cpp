@@ -24,27 +24,40 @@ nlohmann::json byte_list(const std::string& piece) {
     return bytes;
 }
 
+// How logprobs name a token: its piece, or with vLLM's return_tokens_as_token_ids "token_id:<id>"
+// (a client that has the vocabulary needs no guessing which token a piece was). Text offsets and
+// chat's "bytes" stay those of the piece.
+struct Spelling {
+    const Tokenizer& tokenizer;
+    bool as_ids = false;
+
+    std::string operator()(std::int32_t id) const {
+        return as_ids ? "token_id:" + std::to_string(id) : tokenizer.token_piece(id);
+    }
+    const std::string& piece(std::int32_t id) const { return tokenizer.token_piece(id); }
+};
+
 // The top `num_top` of a scored token's alternatives, and the token itself, which is always there.
-nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, const Tokenizer& tokenizer) {
+nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, const Spelling& spell) {
     nlohmann::json top = nlohmann::json::object();
     const std::span<const TokenLogprob> alternatives = r.top();
     for (std::size_t k = 0; k < alternatives.size() && k < static_cast<std::size_t>(num_top); ++k) {
-        top[tokenizer.token_piece(alternatives[k].token)] = json_logprob(alternatives[k].logprob);
+        top[spell(alternatives[k].token)] = json_logprob(alternatives[k].logprob);
     }
-    top[tokenizer.token_piece(r.token)] = json_logprob(r.logprob);
+    top[spell(r.token)] = json_logprob(r.logprob);
     return top;
 }
 
 nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
-                                   const Tokenizer& tokenizer, std::int64_t offset) {
+                                   const Spelling& spell, std::int64_t offset) {
     nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
                    offsets = nlohmann::json::array();
     for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
         const SampleResult& r = results[i];
-        const std::string& piece = tokenizer.token_piece(tokens[i]);
-        pieces.push_back(piece);
+        const std::string& piece = spell.piece(tokens[i]);
+        pieces.push_back(spell(tokens[i]));
         lps.push_back(json_logprob(r.logprob));
-        tops.push_back(scored_alternatives(r, r.num_top_logprobs, tokenizer));
+        tops.push_back(scored_alternatives(r, r.num_top_logprobs, spell));
         offsets.push_back(offset);
         offset += static_cast<std::int64_t>(piece.size());
     }
@@ -53,16 +66,16 @@ nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, cons
 
 // The prompt's part of an echo's completion logprobs: every prompt token, the first unscored.
 void add_prompt_logprobs(nlohmann::json& logprobs, const std::vector<std::int32_t>& prompt,
-                         const std::vector<SampleResult>& scored, std::int32_t num_top, const Tokenizer& tokenizer) {
+                         const std::vector<SampleResult>& scored, std::int32_t num_top, const Spelling& spell) {
     nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
                    offsets = nlohmann::json::array();
     std::int64_t offset = 0;
     for (std::size_t i = 0; i < prompt.size(); ++i) {
-        const std::string& piece = tokenizer.token_piece(prompt[i]);
-        pieces.push_back(piece);
+        const std::string& piece = spell.piece(prompt[i]);
+        pieces.push_back(spell(prompt[i]));
         const bool has_score = i > 0 && i - 1 < scored.size();
         lps.push_back(has_score ? nlohmann::json(json_logprob(scored[i - 1].logprob)) : nlohmann::json(nullptr));
-        tops.push_back(has_score ? scored_alternatives(scored[i - 1], num_top, tokenizer) : nlohmann::json(nullptr));
+        tops.push_back(has_score ? scored_alternatives(scored[i - 1], num_top, spell) : nlohmann::json(nullptr));
         offsets.push_back(offset);
         offset += static_cast<std::int64_t>(piece.size());
     }
@@ -97,17 +110,18 @@ nlohmann::json vllm_prompt_logprobs(const std::vector<SampleResult>& scored, std
 }
 
 nlohmann::json chat_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
-                             const Tokenizer& tokenizer) {
+                             const Spelling& spell) {
     nlohmann::json content = nlohmann::json::array();
     for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
         const SampleResult& r = results[i];
-        const std::string& piece = tokenizer.token_piece(tokens[i]);
+        const std::string& piece = spell.piece(tokens[i]);
         nlohmann::json top = nlohmann::json::array();
         for (const TokenLogprob& t : r.top()) {
-            const std::string& p = tokenizer.token_piece(t.token);
-            top.push_back({{"token", p}, {"logprob", json_logprob(t.logprob)}, {"bytes", byte_list(p)}});
+            top.push_back({{"token", spell(t.token)},
+                           {"logprob", json_logprob(t.logprob)},
+                           {"bytes", byte_list(spell.piece(t.token))}});
         }
-        content.push_back({{"token", piece},
+        content.push_back({{"token", spell(tokens[i])},
                            {"logprob", json_logprob(r.logprob)},
                            {"bytes", byte_list(piece)},
                            {"top_logprobs", top}});
@@ -177,6 +191,7 @@ nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_to
 
 nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,
                                    const Tokenizer& tokenizer) {
+    const Spelling spell{tokenizer, job.tokens_as_ids};
     nlohmann::json out = envelope(meta, job, false);
     nlohmann::json choices = nlohmann::json::array();
     const auto n = static_cast<std::size_t>(job.params.n);
@@ -185,18 +200,17 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
         nlohmann::json choice = {{"index", i}, {"logprobs", nullptr}, {"finish_reason", finish_json(c.finish)}};
         if (job.kind == ApiKind::Chat) {
             choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-            if (job.want_logprobs) choice["logprobs"] = chat_logprobs(c.token_ids, c.logprobs, tokenizer);
+            if (job.want_logprobs) choice["logprobs"] = chat_logprobs(c.token_ids, c.logprobs, spell);
         } else {
             const std::string& prompt = job.prompt_texts[i / n];
             choice["text"] = job.echo ? prompt + c.text : c.text;
             choice["stop_reason"] = nullptr;
             const std::vector<SampleResult>& scored = acc.prompt_logprobs()[i / n];
             if (job.want_logprobs) {
-                choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, tokenizer,
+                choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, spell,
                                                          job.echo ? static_cast<std::int64_t>(prompt.size()) : 0);
                 if (job.echo)
-                    add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], scored, *job.params.logprobs,
-                                        tokenizer);
+                    add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], scored, *job.params.logprobs, spell);
             }
             if (job.prompt_logprobs)
                 choice["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
@@ -218,6 +232,7 @@ bool has_first_chunk(const CompletionJob& job) {
 
 nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, std::size_t choice,
                            const CompletionAccumulator& acc, const Tokenizer& tokenizer) {
+    const Spelling spell{tokenizer, job.tokens_as_ids};
     nlohmann::json out = envelope(meta, job, true);
     nlohmann::json c = {{"index", choice}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
     if (job.kind == ApiKind::Chat) {
@@ -228,8 +243,8 @@ nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, s
         c["text"] = job.echo ? job.prompt_texts[prompt] : std::string();
         c["stop_reason"] = nullptr;
         if (job.echo && job.want_logprobs) {
-            c["logprobs"] = completion_logprobs({}, {}, tokenizer, 0);
-            add_prompt_logprobs(c["logprobs"], job.prompts[prompt], scored, *job.params.logprobs, tokenizer);
+            c["logprobs"] = completion_logprobs({}, {}, spell, 0);
+            add_prompt_logprobs(c["logprobs"], job.prompts[prompt], scored, *job.params.logprobs, spell);
         }
         if (job.prompt_logprobs) c["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
     }
@@ -239,16 +254,17 @@ nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, s
 
 nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator::Delta& d,
                            const Tokenizer& tokenizer) {
+    const Spelling spell{tokenizer, job.tokens_as_ids};
     nlohmann::json out = envelope(meta, job, true);
     nlohmann::json c = {{"index", d.choice}, {"logprobs", nullptr}, {"finish_reason", finish_json(d.finish)}};
     if (job.kind == ApiKind::Chat) {
         c["delta"] = nlohmann::json::object();
         if (!d.text.empty() || d.finish == FinishReason::none) c["delta"]["content"] = d.text;
-        if (job.want_logprobs) c["logprobs"] = chat_logprobs(d.token_ids, d.logprobs, tokenizer);
+        if (job.want_logprobs) c["logprobs"] = chat_logprobs(d.token_ids, d.logprobs, spell);
     } else {
         c["text"] = d.text;
         c["stop_reason"] = nullptr;
-        if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, tokenizer, d.text_offset);
+        if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, spell, d.text_offset);
     }
     if (job.return_token_ids) c["token_ids"] = d.token_ids;
     out["choices"] = nlohmann::json::array({c});

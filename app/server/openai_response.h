@@ -15,6 +15,8 @@
 // token pieces); completions' "prompt_logprobs" as vLLM's: [null, {"<id>": {"logprob", "rank",
 // "decoded_token"}, ...}, ...], the prompt token and its alternatives; chat
 // {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
+// With return_tokens_as_token_ids (vLLM's) the logprobs name each token "token_id:<id>" instead
+// of its piece (keys and "token"); "bytes" and text offsets stay the piece's.
 
 #include <cstdint>
 #include <ctime>

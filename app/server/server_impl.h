@@ -31,6 +31,7 @@ struct HttpServer::Impl {
     void handle_models(httplib::Response& res);
     void handle_tokenize(const httplib::Request& req, httplib::Response& res);
     void handle_detokenize(const httplib::Request& req, httplib::Response& res);
+    void handle_vocabulary(httplib::Response& res);
     // `context` with the names of the adapters served at this moment.
     RequestContext context_now() const;
 

@@ -1,9 +1,11 @@
 // POST /tokenize and /detokenize, as vLLM's server has them: the tokens this server would run for
 // a prompt or a conversation (what a client needs to cut a text into chunks of a context, or to
-// count a prompt against max_model_len before sending it), and the text of token ids. They touch
-// only the tokenizer, never the engine thread.
+// count a prompt against max_model_len before sending it), and the text of token ids; and
+// kvscope's GET /v1/kv/vocabulary, every token's bytes (vocabulary_json.h). They touch only the
+// tokenizer, never the engine thread.
 
 #include "app/server/server_impl.h"
+#include "app/server/vocabulary_json.h"
 
 namespace kvscope::server {
 
@@ -34,6 +36,10 @@ void HttpServer::Impl::handle_detokenize(const httplib::Request& req, httplib::R
     std::string text = tokenizer.decode(ids, /*skip_special=*/false);
     if (tokenizer.add_space_prefix() && !text.empty() && text.front() == ' ') text.erase(0, 1);
     send_json(res, {{"prompt", std::move(text)}});
+}
+
+void HttpServer::Impl::handle_vocabulary(httplib::Response& res) {
+    send_json(res, vocabulary_json(vocabulary_pieces(context.model->tokenizer()), options.served_model_name));
 }
 
 }  // namespace kvscope::server

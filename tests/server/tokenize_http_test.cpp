@@ -1,10 +1,12 @@
 // POST /tokenize and /detokenize as vLLM serves them: llama2.c's known ids for a prompt, the same
 // tokens the completion and chat endpoints run (their prompt_token_ids), the vocabulary strings
 // on request, text back from ids, the model names served, bad bodies as 400s naming the field, and
-// the API key asked for as on /v1/.
+// the API key asked for as on /v1/. GET /v1/kv/vocabulary: pieces that spell tokenised text back,
+// byte tokens as bytes, the control tokens listed, and a damaged body refused by its reader.
 
 #include <gtest/gtest.h>
 
+#include "app/server/vocabulary_json.h"
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
@@ -101,6 +103,48 @@ TEST_F(TokenizeHttp, BadBodiesAreFourHundredsNamingTheField) {
     expect_error_shape(to_reply(client->Post("/tokenize", "not json", "application/json")), 400);
 }
 
+TEST_F(TokenizeHttp, TheVocabularySpellsTokenisedTextBack) {
+    const HttpReply r = get(*client, "/v1/kv/vocabulary");
+    ASSERT_EQ(r.status, 200) << r.text.substr(0, 200);
+    EXPECT_EQ(r.body["model"], "stories260K");
+    ASSERT_EQ(r.body["size"], 512);
+    const json& pieces = r.body["pieces"];
+    ASSERT_EQ(pieces.size(), 512u);
+    EXPECT_EQ(pieces[403], " Once");                // "▁Once": the space it stands for
+    EXPECT_EQ(pieces[3 + 'A'], "A");                // llama2.c's byte tokens <0x00>.. start at id 3
+    EXPECT_EQ(pieces[3 + 0xE2], json({0xE2}));      // a lone UTF-8 lead byte: a list of bytes
+    EXPECT_EQ(r.body["special"], json({0, 1, 2}));  // <unk>, <s>, </s>
+
+    std::string error;
+    const std::optional<server::VocabularyPieces> v = server::vocabulary_from_json(r.body, error);
+    ASSERT_TRUE(v) << error;
+    // The pieces of the tokens of a text (a UTF-8 character made of byte tokens in it) spell it,
+    // after the one space the tokenizer puts in front.
+    const std::string text = "Once upon a time, a cat saw a \u2603 and ran.\nThe end.";
+    const HttpReply tokens = post_json(*client, "/tokenize", {{"prompt", text}, {"add_special_tokens", false}});
+    ASSERT_EQ(tokens.status, 200) << tokens.text;
+    std::string spelled;
+    for (std::int32_t id : tokens.body["tokens"].get<std::vector<std::int32_t>>()) spelled += v->pieces.at(id);
+    EXPECT_EQ(spelled, " " + text);
+    EXPECT_TRUE(v->special[1] && v->special[2] && !v->special[403]);
+
+    json damaged = r.body;
+    damaged["pieces"][7] = 3.5;
+    EXPECT_FALSE(server::vocabulary_from_json(damaged, error));
+    EXPECT_NE(error.find("piece 7"), std::string::npos) << error;
+    damaged = r.body;
+    damaged["pieces"][7] = json({300});
+    EXPECT_FALSE(server::vocabulary_from_json(damaged, error));
+    damaged = r.body;
+    damaged["special"] = json({512});
+    EXPECT_FALSE(server::vocabulary_from_json(damaged, error));
+    EXPECT_NE(error.find("512"), std::string::npos) << error;
+    damaged = r.body;
+    damaged["size"] = 511;
+    EXPECT_FALSE(server::vocabulary_from_json(damaged, error));
+    EXPECT_FALSE(server::vocabulary_from_json(json::array(), error));
+}
+
 TEST(TokenizeHttpKey, TheApiKeyIsAskedForAsOnV1) {
     server::ServerOptions o;
     o.api_key = "sk-tok";
@@ -108,6 +152,8 @@ TEST(TokenizeHttpKey, TheApiKeyIsAskedForAsOnV1) {
     auto c = s.client();
     expect_error_shape(post_json(*c, "/tokenize", {{"prompt", "x"}}), 401);
     expect_error_shape(post_json(*c, "/detokenize", {{"tokens", {1}}}), 401);
+    expect_error_shape(get(*c, "/v1/kv/vocabulary"), 401);
+    EXPECT_EQ(get(*c, "/v1/kv/vocabulary", {{"Authorization", "Bearer sk-tok"}}).status, 200);
     EXPECT_EQ(post_json(*c, "/tokenize", {{"prompt", "x"}}, {{"Authorization", "Bearer sk-tok"}}).status, 200);
     EXPECT_EQ(post_json(*c, "/detokenize", {{"tokens", {1}}}, {{"Authorization", "Bearer sk-tok"}}).status, 200);
     EXPECT_EQ(get(*c, "/health").status, 200);

@@ -36,6 +36,7 @@
 #include "ui/batch_run.h"
 #include "ui/batch_workload.h"
 #include "ui/charts_panel.h"
+#include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/main_window.h"
 #include "ui/remote_controls.h"
@@ -58,6 +59,7 @@ EngineConfig testConfig() {
 class Collector : public QObject, public ui::RequestListener {
 public:
     std::vector<std::int32_t> tokens;
+    std::vector<SampleResult> scores;  // when the request asked for logprobs
     std::string text;
     bool finished = false;
     QString rejected;
@@ -69,6 +71,7 @@ public:
     void requestOutput(const RequestOutput& out) override {
         for (const SequenceOutput& s : out.samples) {
             tokens.insert(tokens.end(), s.new_token_ids.begin(), s.new_token_ids.end());
+            scores.insert(scores.end(), s.logprobs.begin(), s.logprobs.end());
             text += s.text_delta;
         }
         if (out.finished) finished = true;
@@ -240,6 +243,61 @@ private slots:
         detach();
         Collector back;
         QCOMPARE(runChat(back), expected);
+    }
+
+    // Token probabilities in an attached kvscope server's chat: the server's vocabulary (GET
+    // /v1/kv/vocabulary) is the embedded engine's, piece for piece, the chat panel offers them,
+    // and a greedy chat's logprobs over HTTP (by token id) are the embedded engine's, bit for bit.
+    void chatTokenProbabilitiesFromKvscopeServer() {
+        ui::ChatPanel panel(m_session.get());
+        QVERIFY(panel.probabilitiesBox()->isEnabled());
+        ui::ChatRequest chat = greedyChat();
+        chat.params.logprobs = 5;
+        Collector local;
+        m_session->submitChat(chat, &local, QStringLiteral("chat test"));
+        QVERIFY(QTest::qWaitFor([&] { return local.finished; }, 20000));
+        QCOMPARE(local.scores.size(), local.tokens.size());
+        QVERIFY(local.tokens.size() > 4);
+        const std::shared_ptr<const ui::TokenVocabulary> ours = m_session->model().vocabulary;
+        QVERIFY(ours);
+
+        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
+        server::ServerOptions options;
+        options.port = 0;
+        server::HttpServer http(loop, options);
+        http.start();
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        QSignalSpy loaded(m_session.get(), &ui::Session::modelLoaded);
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() > 0; }, 10000));
+        const std::shared_ptr<const ui::TokenVocabulary> theirs = m_session->model().vocabulary;
+        QVERIFY(theirs && theirs != ours);
+        QCOMPARE(theirs->size(), ours->size());
+        for (std::int32_t id = 0; id < ours->size(); ++id) {
+            QCOMPARE(theirs->piece(id), ours->piece(id));
+            QCOMPARE(theirs->isSpecial(id), ours->isSpecial(id));
+        }
+        QVERIFY(panel.probabilitiesBox()->isEnabled());
+
+        Collector remote;
+        m_session->submitChat(chat, &remote, QStringLiteral("chat test"));
+        QVERIFY(QTest::qWaitFor([&] { return remote.finished; }, 20000));
+        QVERIFY2(remote.rejected.isEmpty(), qPrintable(remote.rejected));
+        QCOMPARE(remote.tokens, local.tokens);
+        QCOMPARE(remote.scores.size(), local.scores.size());
+        for (std::size_t i = 0; i < local.scores.size(); ++i) {
+            const SampleResult& a = local.scores[i];
+            const SampleResult& b = remote.scores[i];
+            QCOMPARE(b.token, a.token);
+            QCOMPARE(b.logprob, a.logprob);
+            QCOMPARE(b.rank, a.rank);  // greedy: 1, which the alternatives tell
+            QCOMPARE(b.num_top_logprobs, 5);
+            for (int k = 0; k < 5; ++k) {
+                QCOMPARE(b.top_logprobs[std::size_t(k)].token, a.top_logprobs[std::size_t(k)].token);
+                QCOMPARE(b.top_logprobs[std::size_t(k)].logprob, a.top_logprobs[std::size_t(k)].logprob);
+            }
+        }
+        detach();
     }
 
     void llamaCppMetricsFillCharts() {
@@ -508,6 +566,7 @@ private slots:
         QCOMPARE(attach(url).first, url);
         QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("vLLM"); }, 20000));
         QCOMPARE(m_session->model().vocabSize, 0);
+        QVERIFY(!m_session->model().vocabulary);  // the chat shows text only
         auto* note = panel.findChild<QLabel*>(QStringLiteral("batchTextNote"));
         QVERIFY(note->isVisibleTo(&panel));
         QVERIFY2(note->text().contains(QStringLiteral("does not publish its vocabulary")), qPrintable(note->text()));

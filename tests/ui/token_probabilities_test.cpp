@@ -160,6 +160,12 @@ private slots:
         QVERIFY(text.contains("12.5 %"));
         QVERIFY(html.contains("<b>␣b</b>"));             // the chosen one among the alternatives
         QVERIFY(text.indexOf("a") < text.indexOf("x"));  // most likely first
+
+        // A server's token that is not among the alternatives it sent: no rank was given.
+        SampleResult unranked = scored(8, std::log(0.01f), {{0, std::log(0.5f)}, {1, std::log(0.25f)}});
+        unranked.rank = 0;
+        const QString unrankedText = plainText(tokenDetailsHtml(std::span(&unranked, 1), *v));
+        QVERIFY2(unrankedText.contains("rank > 2"), qPrintable(unrankedText));
     }
 
     void aConversationKeepsEachSamplesLogprobs() {
