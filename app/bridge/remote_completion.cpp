@@ -153,6 +153,7 @@ void RemoteCompletion::run(const std::function<void(const std::string&)>& starte
     }
     if (final_) {
         final_->timings.num_prompt_tokens = numPromptTokens_;
+        final_->timings.num_cached_tokens = numCachedTokens_;
         output(std::move(*final_));
     } else if (numFinished_ < n_) {  // broken off (stop(), a lost connection, an error event)
         RequestOutput last;
@@ -172,7 +173,13 @@ void RemoteCompletion::run(const std::function<void(const std::string&)>& starte
 void RemoteCompletion::event(const std::string& data, const std::function<void(RequestOutput)>& output) {
     const nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
     if (!j.is_object()) return;
-    if (j.contains("usage") && j["usage"].is_object()) numPromptTokens_ = j["usage"].value("prompt_tokens", 0);
+    if (j.contains("usage") && j["usage"].is_object()) {
+        const nlohmann::json& usage = j["usage"];
+        numPromptTokens_ = usage.value("prompt_tokens", 0);
+        // OpenAI's (a kvscope server's; vLLM's with --enable-prompt-tokens-details)
+        if (usage.contains("prompt_tokens_details") && usage["prompt_tokens_details"].is_object())
+            numCachedTokens_ = usage["prompt_tokens_details"].value("cached_tokens", 0);
+    }
     if (!j.contains("choices") || !j["choices"].is_array()) return;
     RequestOutput out;
     for (const nlohmann::json& c : j["choices"]) {
@@ -217,6 +224,8 @@ void RemoteCompletion::event(const std::string& data, const std::function<void(R
     if (out.finished) {
         out.timings.e2e_latency = seconds_since(sent_);
         out.timings.time_to_first_token = ttft_ < 0 ? 0 : ttft_;
+        // As seen here (vLLM's bench serve measures TPOT so): first token -> last.
+        out.timings.decode_time = ttft_ < 0 ? 0 : out.timings.e2e_latency - ttft_;
         out.timings.num_generation_tokens = numGenerated_;
         final_ = std::move(out);
         return;

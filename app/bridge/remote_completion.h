@@ -51,6 +51,7 @@ private:
     std::int32_t numFinished_ = 0;
     std::int32_t numGenerated_ = 0;
     std::int32_t numPromptTokens_ = 0;
+    std::int32_t numCachedTokens_ = 0;  // served from the server's prefix cache (when it says)
     std::chrono::steady_clock::time_point sent_;
     double ttft_ = -1;
     std::optional<RequestOutput> final_;  // held back until the usage chunk gives the prompt's length

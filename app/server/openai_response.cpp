@@ -152,6 +152,7 @@ CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
 
 std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const StreamItem& item) {
     std::vector<Delta> deltas;
+    if (item.output.finished) cached_tokens_ += item.output.timings.num_cached_tokens;
     if (item.prompt_index < prompt_logprobs_.size()) {
         auto& scored = prompt_logprobs_[item.prompt_index];
         scored.insert(scored.end(), item.output.prompt_logprobs.begin(), item.output.prompt_logprobs.end());
@@ -183,10 +184,11 @@ std::int64_t CompletionAccumulator::completion_tokens() const {
     return total;
 }
 
-nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens) {
+nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens, std::int64_t cached_tokens) {
     return {{"prompt_tokens", prompt_tokens},
             {"completion_tokens", completion_tokens},
-            {"total_tokens", prompt_tokens + completion_tokens}};
+            {"total_tokens", prompt_tokens + completion_tokens},
+            {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
 }
 
 nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,
@@ -222,7 +224,7 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
         choices.push_back(std::move(choice));
     }
     out["choices"] = std::move(choices);
-    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens());
+    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens(), acc.cached_tokens());
     return out;
 }
 
@@ -274,7 +276,7 @@ nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, c
 nlohmann::json usage_chunk(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc) {
     nlohmann::json out = envelope(meta, job, true);
     out["choices"] = nlohmann::json::array();
-    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens());
+    out["usage"] = usage_json(acc.prompt_tokens(), acc.completion_tokens(), acc.cached_tokens());
     return out;
 }
 

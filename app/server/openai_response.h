@@ -64,6 +64,8 @@ public:
     const std::vector<std::vector<SampleResult>>& prompt_logprobs() const { return prompt_logprobs_; }
     std::int64_t prompt_tokens() const { return prompt_tokens_; }
     std::int64_t completion_tokens() const;
+    // Prompt tokens the prefix cache served, over the prompts that have finished.
+    std::int64_t cached_tokens() const { return cached_tokens_; }
 
 private:
     std::int32_t n_ = 1;
@@ -72,9 +74,12 @@ private:
     std::vector<std::vector<SampleResult>> prompt_logprobs_;
     std::vector<std::int64_t> echo_bytes_;  // per choice: the echoed prompt's length
     std::int64_t prompt_tokens_ = 0;
+    std::int64_t cached_tokens_ = 0;
 };
 
-nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens);
+// {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens"}}
+// (OpenAI's; vLLM's with --enable-prompt-tokens-details).
+nlohmann::json usage_json(std::int64_t prompt_tokens, std::int64_t completion_tokens, std::int64_t cached_tokens);
 
 // The whole response (stream: false).
 nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob& job, const CompletionAccumulator& acc,

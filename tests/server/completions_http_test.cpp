@@ -67,7 +67,32 @@ TEST_F(CompletionsHttp, GreedyCompletionMatchesTheKnownGoodTokensAndHasOpenAisSh
     EXPECT_EQ(c["prompt_token_ids"], (std::vector<int>{1, 403, 407, 261, 378}));
     EXPECT_EQ(c["finish_reason"], "length");
     EXPECT_TRUE(c["logprobs"].is_null());
-    EXPECT_EQ(b["usage"], (json{{"prompt_tokens", 5}, {"completion_tokens", 20}, {"total_tokens", 25}}));
+    EXPECT_EQ(b["usage"], (json{{"prompt_tokens", 5},
+                                {"completion_tokens", 20},
+                                {"total_tokens", 25},
+                                {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
+}
+
+// usage.prompt_tokens_details.cached_tokens (OpenAI's): the prompt's full blocks that the prefix
+// cache served, whole and streamed; a prompt in two requests, the second finding the first's.
+TEST_F(CompletionsHttp, UsageTellsThePromptTokensTheCacheServed) {
+    std::vector<std::int32_t> prompt;
+    for (int i = 0; i < 40; ++i) prompt.push_back(300 + i);  // 40 tokens: 2 full blocks of 16
+    const json body = {{"prompt", prompt}, {"max_tokens", 2}};
+    const HttpReply first = post_json(*client, "/v1/completions", body);
+    ASSERT_EQ(first.status, 200) << first.text;
+    EXPECT_EQ(first.body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    const HttpReply again = post_json(*client, "/v1/completions", body);
+    ASSERT_EQ(again.status, 200) << again.text;
+    EXPECT_EQ(again.body["usage"]["prompt_tokens_details"]["cached_tokens"], 32);
+
+    json streamed = body;
+    streamed["stream"] = true;
+    streamed["stream_options"] = {{"include_usage", true}};
+    const SseReply chunks = post_stream(*client, "/v1/completions", streamed);
+    ASSERT_EQ(chunks.status, 200);
+    ASSERT_FALSE(chunks.events.empty());
+    EXPECT_EQ(chunks.events.back()["usage"]["prompt_tokens_details"]["cached_tokens"], 32);
 }
 
 TEST_F(CompletionsHttp, TokenIdPromptGivesTheSameTokensAsText) {

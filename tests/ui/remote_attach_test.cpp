@@ -61,6 +61,7 @@ public:
     std::vector<std::int32_t> tokens;
     std::vector<SampleResult> scores;  // when the request asked for logprobs
     std::string text;
+    RequestTimings timings;  // when finished
     bool finished = false;
     QString rejected;
     void requestAccepted(quint64, qint64) override {}
@@ -74,7 +75,10 @@ public:
             scores.insert(scores.end(), s.logprobs.begin(), s.logprobs.end());
             text += s.text_delta;
         }
-        if (out.finished) finished = true;
+        if (out.finished) {
+            finished = true;
+            timings = out.timings;
+        }
     }
 };
 
@@ -297,6 +301,23 @@ private slots:
                 QCOMPARE(b.top_logprobs[std::size_t(k)].logprob, a.top_logprobs[std::size_t(k)].logprob);
             }
         }
+        // The turn's line: tokens per second from the stream's own times, and the second time
+        // the prompt's full blocks come from the server's prefix cache, as the server says.
+        QCOMPARE(remote.timings.num_cached_tokens, 0);
+        QVERIFY(remote.timings.decode_time > 0);
+        QVERIFY(remote.timings.decode_time < remote.timings.e2e_latency);
+        ui::ChatRequest longer = chat;
+        longer.messages = {{"user",
+                            "Once upon a time there was a little girl named Lily who loved to play in the "
+                            "park with her big red ball"}};
+        Collector first, again;
+        m_session->submitChat(longer, &first, QStringLiteral("chat test"));
+        QVERIFY(QTest::qWaitFor([&] { return first.finished; }, 20000));
+        m_session->submitChat(longer, &again, QStringLiteral("chat test"));
+        QVERIFY(QTest::qWaitFor([&] { return again.finished; }, 20000));
+        QVERIFY(first.timings.num_prompt_tokens > 16);
+        QCOMPARE(again.timings.num_prompt_tokens, first.timings.num_prompt_tokens);
+        QCOMPARE(again.timings.num_cached_tokens, (first.timings.num_prompt_tokens - 1) / 16 * 16);
         detach();
     }
 
