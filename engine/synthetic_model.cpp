@@ -167,8 +167,9 @@ TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::stri
 }
 
 bool parse_synthetic_weight_type(const std::string& text, SyntheticModelSpec& spec) {
-    if (text == "q4_k_m" || text == "q5_k_m" || text == "Q4_K_M" || text == "Q5_K_M") {
-        spec.weight_type = text[1] == '4' ? TensorType::Q4_K : TensorType::Q5_K;
+    // A mixture named as --weight-type and quantize name it; otherwise any one tensor type.
+    if (const std::optional<WeightConversion> c = parse_weight_conversion(text); c && c->k_quant_medium) {
+        spec.weight_type = c->base;
         spec.k_quant_medium = true;
         return true;
     }
