@@ -84,6 +84,8 @@ void take_event(const std::string& data, double now, BenchRequestResult& r, bool
     } else if (const auto u = j.find("usage"); u != j.end() && u->is_object()) {
         r.output_tokens = u->value("completion_tokens", 0);
         r.prompt_len = u->value("prompt_tokens", r.prompt_len);
+        if (const auto d = u->find("prompt_tokens_details"); d != u->end() && d->is_object())
+            r.cached_tokens = d->value("cached_tokens", r.cached_tokens);
     }
 }
 

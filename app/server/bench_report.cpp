@@ -72,6 +72,7 @@ double percentile(std::vector<double> values, double p) {
 void summarize(BenchServeResult& r, const std::vector<double>& percentiles) {
     std::vector<double> ttfts, tpots, itls, e2els;
     r.completed = r.failed = r.total_input_tokens = r.total_output_tokens = 0;
+    r.total_cached_tokens = -1;
     for (const BenchRequestResult& q : r.requests) {
         if (!q.success) {
             ++r.failed;
@@ -83,6 +84,8 @@ void summarize(BenchServeResult& r, const std::vector<double>& percentiles) {
         ++r.completed;
         r.total_input_tokens += q.prompt_len;
         r.total_output_tokens += output;
+        if (q.cached_tokens >= 0)
+            r.total_cached_tokens = std::max<std::int64_t>(r.total_cached_tokens, 0) + q.cached_tokens;
         if (output > 1) tpots.push_back((q.latency_s - q.ttft_s) / static_cast<double>(output - 1));
         itls.insert(itls.end(), q.itl_s.begin(), q.itl_s.end());
         ttfts.push_back(q.ttft_s);
@@ -115,6 +118,13 @@ std::string bench_table(const BenchServeOptions& o, const BenchServeResult& r) {
     row("Benchmark duration (s):", "%.2f", r.duration_s);
     row("Total input tokens:", "%.0f", static_cast<double>(r.total_input_tokens));
     row("Total generated tokens:", "%.0f", static_cast<double>(r.total_output_tokens));
+    if (r.total_cached_tokens >= 0) {  // kvscope's own rows: what the server's prefix cache served
+        row("Prefix cache hit tokens:", "%.0f", static_cast<double>(r.total_cached_tokens));
+        row("Prefix cache hit rate (%):", "%.2f",
+            r.total_input_tokens > 0
+                ? 100.0 * static_cast<double>(r.total_cached_tokens) / static_cast<double>(r.total_input_tokens)
+                : 0.0);
+    }
     row("Request throughput (req/s):", "%.2f", r.request_throughput);
     row("Output token throughput (tok/s):", "%.2f", r.output_throughput);
     row("Total token throughput (tok/s):", "%.2f", r.total_token_throughput);
@@ -149,6 +159,8 @@ nlohmann::json bench_json(const BenchServeOptions& o, const BenchServeResult& r)
         {"failed", r.failed},
         {"total_input_tokens", r.total_input_tokens},
         {"total_output_tokens", r.total_output_tokens},
+        {"total_cached_input_tokens",
+         r.total_cached_tokens >= 0 ? nlohmann::json(r.total_cached_tokens) : nlohmann::json()},
         {"request_throughput", r.request_throughput},
         {"output_throughput", r.output_throughput},
         {"total_token_throughput", r.total_token_throughput}};

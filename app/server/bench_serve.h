@@ -51,7 +51,8 @@ struct BenchRequestResult {
     std::string error;
     std::int32_t prompt_len = 0;
     std::int32_t output_tokens = 0;
-    double start_s = 0;  // after the start of the run
+    std::int32_t cached_tokens = -1;  // usage.prompt_tokens_details.cached_tokens; -1: not told
+    double start_s = 0;               // after the start of the run
     double ttft_s = 0;
     double latency_s = 0;  // E2E
     std::vector<double> itl_s;
@@ -68,6 +69,9 @@ struct BenchServeResult {
     double duration_s = 0;
     std::int64_t completed = 0, failed = 0;
     std::int64_t total_input_tokens = 0, total_output_tokens = 0;
+    // Input tokens the server's prefix cache served (its usage's cached_tokens, summed); -1 when
+    // no completed request's usage told them (a vLLM without --enable-prompt-tokens-details).
+    std::int64_t total_cached_tokens = -1;
     double request_throughput = 0, output_throughput = 0, total_token_throughput = 0;
     LatencySummary ttft, tpot, itl, e2el;
 };

@@ -64,11 +64,14 @@ TEST(BenchServe, CountsAgreeWithTheWorkloadAndTheServersMetrics) {
     // Most of each prompt is shared: the prefix cache served some of it.
     EXPECT_GT(*m.value("vllm:prefix_cache_hits_total"), 0.0);
     EXPECT_EQ(*m.value("vllm:prompt_tokens_total") + *m.value("vllm:prefix_cache_hits_total"), double(input));
+    // Each request's usage told its share of those hits.
+    EXPECT_EQ(double(r.total_cached_tokens), *m.value("vllm:prefix_cache_hits_total"));
 
     const nlohmann::json j = server::bench_json(o, r);
     EXPECT_EQ(j["completed"], 24);
     EXPECT_EQ(j["total_output_tokens"], output);
     EXPECT_EQ(j["output_lens"].size(), 24u);
+    EXPECT_EQ(j["total_cached_input_tokens"], r.total_cached_tokens);
     for (const char* key :
          {"mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
           "mean_itl_ms", "median_itl_ms", "p99_itl_ms", "mean_e2el_ms", "median_e2el_ms", "p99_e2el_ms",
@@ -78,6 +81,9 @@ TEST(BenchServe, CountsAgreeWithTheWorkloadAndTheServersMetrics) {
     const std::string table = server::bench_table(o, r);
     EXPECT_NE(table.find("Successful requests:                     24"), std::string::npos) << table;
     EXPECT_NE(table.find("P99 TTFT (ms):"), std::string::npos);
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.2f", 100.0 * double(r.total_cached_tokens) / double(input));
+    EXPECT_NE(table.find(std::string("Prefix cache hit rate (%):               ") + rate), std::string::npos) << table;
 }
 
 TEST(BenchServe, PoissonArrivalsTextPromptsAndChat) {
@@ -137,6 +143,14 @@ TEST(BenchStats, SummaryFollowsVllmsDefinitions) {
     EXPECT_EQ(r.failed, 1);
     EXPECT_EQ(r.total_input_tokens, 30);
     EXPECT_EQ(r.total_output_tokens, 6);
+    EXPECT_EQ(r.total_cached_tokens, -1);  // no usage told it
+    EXPECT_TRUE(server::bench_json({}, r)["total_cached_input_tokens"].is_null());
+    EXPECT_EQ(server::bench_table({}, r).find("Prefix cache"), std::string::npos);
+    r.requests[0].cached_tokens = 0;
+    r.requests[1].cached_tokens = 16;
+    r.requests[2].cached_tokens = 8;  // a failed request counts for nothing
+    server::summarize(r, {50, 99});
+    EXPECT_EQ(r.total_cached_tokens, 16);
     EXPECT_DOUBLE_EQ(r.request_throughput, 1.0);
     EXPECT_DOUBLE_EQ(r.output_throughput, 3.0);
     EXPECT_DOUBLE_EQ(r.total_token_throughput, 18.0);
