@@ -22,7 +22,7 @@ sleep 2
 "$build/kvscope" --attach "http://127.0.0.1:$port" >"$out/gui.log" 2>&1 &
 gui=$!
 sleep 4
-"$build/kvscope-cli" bench serve --url "http://127.0.0.1:$port" --num-prompts 400 --request-rate 40 \
+"$build/kvscope-cli" bench serve --url "http://127.0.0.1:$port" --num-prompts 1000 --request-rate 150 \
     --prompt-len uniform:160-256 --output-len uniform:32-128 --shared-prefix-fraction 0.6 >"$out/bench.log" 2>&1 &
 bench=$!
 sleep 8 && import -window root "$out/remote.png"

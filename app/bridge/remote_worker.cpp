@@ -63,6 +63,9 @@ void RemoteWorker::attach(const kvscope::ui::AttachRequest& request) {
     m_endpoint = *endpoint;
     m_endpoint.api_key = request.apiKey.toStdString();
     m_client = make_client(m_endpoint, 2, 3);
+    // One connection for every poll: a busy server keeps answering it (http_server.cpp) rather
+    // than queueing each new one behind the streams that hold its threads.
+    m_client->set_keep_alive(true);
     const QString url = qs(m_endpoint.url());
     const auto fail = [&](const std::string& why) { emit attachFailed(tr("%1: %2").arg(url, qs(why))); };
 

@@ -113,6 +113,9 @@ void HttpServer::Impl::handle_metrics(httplib::Response& res) {
                     "text/plain; version=0.0.4; charset=utf-8");
 }
 
+// Requests one kept-alive connection may send (about a day of polls at 10 a second).
+constexpr std::size_t kMonitorKeepAliveRequests = 1'000'000;
+
 void HttpServer::Impl::install_routes() {
     http.new_task_queue = [n = static_cast<std::size_t>(std::max(1, options.num_threads))] {
         return new httplib::ThreadPool(n);
@@ -121,6 +124,11 @@ void HttpServer::Impl::install_routes() {
     // Every event goes out at once: with Nagle's algorithm a small write waits for the ACK of the
     // previous one (up to a 40 ms delayed ACK), which shows up in TTFT and ITL.
     http.set_tcp_nodelay(true);
+    // A connection keeps its worker thread while it stays alive, so a monitor that polls /metrics
+    // and /v1/kv/snapshot over one kept-alive connection (the attached workbench, 10 times a
+    // second) is still answered when streams hold every other thread. httplib's default closes
+    // a connection after its 5th request, and the reconnection waited in the queue behind them.
+    http.set_keep_alive_max_count(kMonitorKeepAliveRequests);
     // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and
     // silently take half its connections. Reuse only TIME_WAIT addresses (fast restarts).
     http.set_socket_options([](socket_t sock) {

@@ -1,8 +1,14 @@
 // GET /metrics read back with the Prometheus text reader: vLLM's names, types and labels, and
 // counters and histogram counts equal to what was sent; the reader and the number format on
-// hand-written text.
+// hand-written text; a monitor on one kept-alive connection answered while every other worker
+// thread is held.
 
 #include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <future>
@@ -140,6 +146,49 @@ TEST(MetricsHttp, GaugesFollowARunningRequest) {
     EXPECT_GT(*m.value("vllm:kv_cache_usage_perc"), 0.0);
     EXPECT_GT(*m.value("kvscope:kv_cache_blocks", {{"state", "active"}}), 0.0);
     EXPECT_EQ(server.wait_idle().engine.metrics.request_success_abort, 1);
+}
+
+// A TCP connection that sends nothing: it holds one of the server's worker threads until the
+// server's read timeout (5 s) gives up on it.
+struct SilentConnection {
+    int fd = -1;
+    explicit SilentConnection(int port) {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    }
+    ~SilentConnection() { ::close(fd); }
+};
+
+// The attached workbench polls /metrics and /v1/kv/snapshot 10 times a second over one kept-alive
+// connection. With every other worker thread held and more connections queued for one, its 20
+// polls in a row are all answered (with httplib's default the server closed the connection after
+// 5 requests, and the reconnection waited behind the queued ones past the client's timeout); a
+// new connection is not (the case that shows the threads are held).
+TEST(MetricsHttp, AKeptAliveMonitorIsAnsweredWhileEveryOtherThreadIsHeld) {
+    server::ServerOptions o;
+    o.num_threads = 3;
+    TestServer server(o);
+    std::unique_ptr<httplib::Client> monitor = server.client();
+    monitor->set_keep_alive(true);
+    monitor->set_read_timeout(2, 0);
+    ASSERT_EQ(get(*monitor, "/metrics").status, 200);  // the connection, on a thread of its own
+
+    // Two hold the other workers, two wait for one (as a load's streams do).
+    const SilentConnection a(server.http.port()), b(server.http.port());
+    const SilentConnection c(server.http.port()), d(server.http.port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (int i = 0; i < 20; ++i) {
+        const httplib::Result r = monitor->Get(i % 2 ? "/metrics" : "/v1/kv/snapshot");
+        ASSERT_TRUE(r) << "poll " << i << ": " << httplib::to_string(r.error());
+        EXPECT_EQ(r->status, 200);
+    }
+    std::unique_ptr<httplib::Client> newcomer = server.client();
+    newcomer->set_read_timeout(1, 0);
+    EXPECT_FALSE(newcomer->Get("/metrics"));  // queued behind the held threads
 }
 
 TEST(PromText, ReadsSamplesLabelsEscapesAndHistograms) {
