@@ -8,12 +8,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "token_id:";
 
-// JSON has no -inf: servers send -9999 (vLLM's floor) for a token the model rules out.
-std::optional<float> logprob_of(const nlohmann::json& entry) {
-    if (!entry.is_object() || !entry.contains("logprob") || !entry["logprob"].is_number()) return std::nullopt;
-    return entry["logprob"].get<float>();
-}
-
 }  // namespace
 
 std::optional<std::int32_t> token_id_of(const nlohmann::json& token) {
@@ -28,6 +22,20 @@ std::optional<std::int32_t> token_id_of(const nlohmann::json& token) {
     return id;
 }
 
+namespace {
+
+// {"token": "token_id:<id>", "logprob": x} -> (id, x); nullopt for anything else. JSON has no
+// -inf: servers send -9999 (vLLM's floor) for a token the model rules out.
+std::optional<TokenLogprob> token_logprob_of(const nlohmann::json& entry) {
+    if (!entry.is_object() || !entry.contains("token") || !entry.contains("logprob") || !entry["logprob"].is_number())
+        return std::nullopt;
+    const std::optional<std::int32_t> id = token_id_of(entry["token"]);
+    if (!id) return std::nullopt;
+    return TokenLogprob{*id, entry["logprob"].get<float>()};
+}
+
+}  // namespace
+
 std::optional<std::vector<SampleResult>> chat_logprobs_from_json(const nlohmann::json& content, std::string& error) {
     if (!content.is_array()) {
         error = "the logprobs' \"content\" is not a list";
@@ -37,29 +45,25 @@ std::optional<std::vector<SampleResult>> chat_logprobs_from_json(const nlohmann:
     out.reserve(content.size());
     for (const nlohmann::json& entry : content) {
         const std::string where = "logprobs entry " + std::to_string(out.size());
-        SampleResult r;
-        const std::optional<float> lp = logprob_of(entry);
-        const std::optional<std::int32_t> id =
-            entry.is_object() && entry.contains("token") ? token_id_of(entry["token"]) : std::nullopt;
-        if (!id || !lp) {
+        const std::optional<TokenLogprob> chosen = token_logprob_of(entry);
+        if (!chosen) {
             error = where +
                     " has no \"token\": \"token_id:<id>\" with a numeric \"logprob\" (a server without "
                     "return_tokens_as_token_ids)";
             return std::nullopt;
         }
-        r.token = *id;
-        r.logprob = *lp;
+        SampleResult r;
+        r.token = chosen->token;
+        r.logprob = chosen->logprob;
         if (entry.contains("top_logprobs") && entry["top_logprobs"].is_array()) {
             for (const nlohmann::json& alt : entry["top_logprobs"]) {
-                const std::optional<float> alt_lp = logprob_of(alt);
-                const std::optional<std::int32_t> alt_id =
-                    alt.is_object() && alt.contains("token") ? token_id_of(alt["token"]) : std::nullopt;
-                if (!alt_id || !alt_lp) {
+                const std::optional<TokenLogprob> t = token_logprob_of(alt);
+                if (!t) {
                     error = where + " has an alternative that is no \"token_id:<id>\" with a numeric \"logprob\"";
                     return std::nullopt;
                 }
                 if (r.num_top_logprobs == kMaxLogprobs) break;
-                r.top_logprobs[static_cast<std::size_t>(r.num_top_logprobs++)] = {*alt_id, *alt_lp};
+                r.top_logprobs[static_cast<std::size_t>(r.num_top_logprobs++)] = *t;
             }
         }
         // The rank the engine gives (the tokens at least as likely as this one) when the token is

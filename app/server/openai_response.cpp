@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "app/server/api_error.h"
+#include "app/server/vocabulary_json.h"
 
 namespace kvscope::server {
 namespace {
@@ -16,12 +17,6 @@ double json_logprob(float lp) {
 nlohmann::json finish_json(FinishReason reason) {
     if (reason == FinishReason::none) return nullptr;
     return std::string(finish_reason_name(reason));
-}
-
-nlohmann::json byte_list(const std::string& piece) {
-    nlohmann::json bytes = nlohmann::json::array();
-    for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
-    return bytes;
 }
 
 // How logprobs name a token: its piece, or with vLLM's return_tokens_as_token_ids "token_id:<id>"

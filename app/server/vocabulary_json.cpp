@@ -16,18 +16,18 @@ VocabularyPieces vocabulary_pieces(const Tokenizer& tokenizer) {
     return v;
 }
 
+nlohmann::json byte_list(const std::string& piece) {
+    nlohmann::json bytes = nlohmann::json::array();
+    for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
+    return bytes;
+}
+
 nlohmann::json vocabulary_json(const VocabularyPieces& vocabulary, const std::string& model) {
     nlohmann::json pieces = nlohmann::json::array();
     nlohmann::json special = nlohmann::json::array();
     for (std::size_t id = 0; id < vocabulary.pieces.size(); ++id) {
         const std::string& piece = vocabulary.pieces[id];
-        if (utf8_is_valid(piece)) {
-            pieces.push_back(piece);
-        } else {
-            nlohmann::json bytes = nlohmann::json::array();
-            for (unsigned char c : piece) bytes.push_back(static_cast<int>(c));
-            pieces.push_back(std::move(bytes));
-        }
+        pieces.push_back(utf8_is_valid(piece) ? nlohmann::json(piece) : byte_list(piece));
         if (vocabulary.special[id]) special.push_back(id);
     }
     return {{"model", model},

@@ -23,6 +23,8 @@ struct VocabularyPieces {
 };
 
 VocabularyPieces vocabulary_pieces(const Tokenizer& tokenizer);
+// A piece's bytes as a list of their values (also chat logprobs' "bytes").
+nlohmann::json byte_list(const std::string& piece);
 nlohmann::json vocabulary_json(const VocabularyPieces& vocabulary, const std::string& model);
 // nullopt, with `error` saying what is wrong, for a body that is not such a vocabulary.
 std::optional<VocabularyPieces> vocabulary_from_json(const nlohmann::json& body, std::string& error);
