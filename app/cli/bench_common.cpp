@@ -42,7 +42,9 @@ ArgParser parser(const std::string& command, const std::string& summary, std::ve
         {"threads", "N[,N...]", "CPU threads; a list runs each (default: all cores)"},
         {"json", "", "print one JSON object instead of the table"},
         {"json-file", "PATH", "also write the JSON object to PATH"},
-        {"no-repack", "", "read Q4_0/Q8_0/Q4_K/Q5_K weights as stored instead of packed (to measure the packing)"},
+        {"no-repack", "",
+         "read every weight as stored, in place in the mapped file, instead of packed (Q4_0/Q8_0/Q4_K/Q5_K) or copied "
+         "into memory of its own (to measure what that buys)"},
         {"block-size", "N", "tokens per KV block: 8, 16 or 32 (default 16)"},
         {"cache-dtype", "TYPE", "KV cache element type: f32, f16 or q8_0 (default f32)"},
     };

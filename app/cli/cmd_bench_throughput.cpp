@@ -48,7 +48,9 @@ int run_bench_throughput(const std::vector<std::string>& args) {
         {"seed", "S", "workload seed (default 0)"},
         {"json", "", "print one JSON object instead of the table"},
         {"json-file", "PATH", "also write the JSON object to PATH"},
-        {"no-repack", "", "read Q4_0/Q8_0/Q4_K/Q5_K weights as stored instead of packed"},
+        {"no-repack", "",
+         "read every weight as stored, in place in the mapped file, instead of packed (Q4_0/Q8_0/Q4_K/Q5_K) or copied "
+         "into memory of its own (to measure what that buys)"},
     };
     append_model_options(options);
     append_engine_options(options);

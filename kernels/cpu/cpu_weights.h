@@ -1,7 +1,8 @@
 #pragma once
-// The CPU backend's view of the model's weights: every 2-D weight as a MatmulWeight, packed into
-// memory the backend owns where a packed format exists (kernels/packed_weight.h), otherwise read
-// in place (the mapped file). Packing happens once, at backend construction, over the pool.
+// The CPU backend's view of the model's weights: every 2-D weight as a MatmulWeight in memory the
+// backend owns, packed where a packed format exists (kernels/packed_weight.h) and copied as stored
+// otherwise, or (pack = false) every one read in place from the mapped file. Packing and copying
+// happen once, at backend construction, over the pool.
 
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,7 @@ struct CpuLayerWeights {
 
 class CpuWeights {
 public:
-    // pack = false: every weight is read as stored (for measurements of the packing itself).
+    // pack = false: every weight is read as stored, in place (for measurements of the packing itself).
     CpuWeights(const ModelWeights& weights, ThreadPool& pool, bool pack);
     ~CpuWeights();
     CpuWeights(const CpuWeights&) = delete;
@@ -28,7 +29,6 @@ public:
 
     const CpuLayerWeights& layer(std::size_t l) const { return layers_[l]; }
     const MatmulWeight& output() const { return output_; }
-    std::size_t packed_bytes() const { return packed_size_; }
 
 private:
     struct Free {
@@ -37,7 +37,6 @@ private:
     std::vector<CpuLayerWeights> layers_;
     MatmulWeight output_;
     std::unique_ptr<std::uint8_t, Free> packed_;
-    std::size_t packed_size_ = 0;
 };
 
 }  // namespace kvscope
