@@ -1,8 +1,9 @@
 #pragma once
 // The tile loops of the packed-weight kernels (see gemm_x8.h, packed_weight.h), shared by
-// gemm_x8_avx2.cpp (maddubs + madd) and gemm_x8_avx512.cpp (VNNI dpbusd on 256-bit vectors, with
-// KVSCOPE_GEMM_VNNI defined). Include only from those files: everything here has internal
-// linkage, and the including file supplies <immintrin.h> (or its emulation).
+// gemm_x8_avx2.cpp (maddubs + madd) and gemm_x8_avx512.cpp (KVSCOPE_GEMM_VNNI defined: VNNI
+// dpbusd, and tiles of two groups in 512-bit vectors, gemm_x8_pairs.h). Include only from those
+// files: everything here has internal linkage, and the including file supplies <immintrin.h> (or
+// its emulation).
 //
 // Lane r of every vector is weight row r of the group: 4 quants of each row times 4 activation
 // quants broadcast to all lanes, so a block's dot products land in 8 lanes at once and are scaled
@@ -10,7 +11,9 @@
 // weight vector; a group's weights (a few KiB) stay in L1/L2 while the tiles pass.
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "kernels/cpu/gemm_x8.h"
 
@@ -69,8 +72,10 @@ struct PlainBlocks {
 // these 4 steps). Unsigned quants up to 15 (31) times signed activations: with maddubs, the i16
 // sums of 8 products-of-pairs stay below 8 * 2 * 31 * 127 < 2^15; with VNNI, dpbusd accumulates
 // in i32 directly.
+// Always inlined (as the formats' dots): called, the tile's accumulators would go through memory
+// every block.
 template <int T, bool kFifthBit>
-void nibble_dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+[[gnu::always_inline]] inline void nibble_dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     [[maybe_unused]] const __m256i bit4 = _mm256_set1_epi8(0x10);
     [[maybe_unused]] __m256i fifth;
@@ -112,7 +117,7 @@ void nibble_dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* d
 // c = 8 d_x sum(x) to make them q - 8.
 struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
     template <int T>
-    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+    [[gnu::always_inline]] static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
         nibble_dots<T, false>(gb, xq, dot);
     }
 
@@ -127,7 +132,7 @@ struct Q4_0Format : PlainBlocks<kQ4GroupBlockBytes> {
 // maddubs pair sums fit i16), i32 sums per chunk.
 struct Q8_0Format : PlainBlocks<kQ8GroupBlockBytes> {
     template <int T>
-    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+    [[gnu::always_inline]] static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 1
@@ -183,7 +188,7 @@ struct KQuantFormat {
     }
 
     template <int T>
-    static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
+    [[gnu::always_inline]] static void dots(const std::uint8_t* gb, const std::int8_t* const* xq, __m256* dot) {
         nibble_dots<T, kFifthBit>(gb, xq, dot);
     }
 
@@ -220,6 +225,44 @@ void tile(const GemmX8Args& a, const std::uint8_t* group, std::int64_t t0, float
 
 using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, float*, const PanelPrefetch&);
 
+}  // namespace
+}  // namespace kvscope::cpu
+
+#if defined(KVSCOPE_GEMM_VNNI)
+#include "kernels/cpu/gemm_x8_pairs.h"
+#endif
+
+namespace kvscope::cpu {
+namespace {
+
+// tile (or pair_tile) for 1 .. kMaxTile activation rows, at [1] .. [kMaxTile]
+template <typename Format, bool kPair, int... T>
+constexpr std::array<TileFn, kMaxTile + 1> tile_table(std::integer_sequence<int, T...>) {
+#if defined(KVSCOPE_GEMM_VNNI)
+    if constexpr (kPair) return {nullptr, pair_tile<Format, T + 1>...};
+#endif
+    return {nullptr, tile<Format, T + 1>...};
+}
+
+// The tiles of up to kMaxTile activation rows against one group (from g), or against groups g and
+// g + 1 where the level has pair tiles and the panel has both: 1 or 2 groups.
+template <typename Format>
+std::int64_t tile_groups(const GemmX8Args& a, std::int64_t g, std::int64_t p_end, std::int64_t t, int rows,
+                         const PanelPrefetch& pf) {
+    const std::uint8_t* group = a.w + g * a.group_bytes;
+    float* y = a.y + t * a.ldy + 8 * g;
+#if defined(KVSCOPE_GEMM_VNNI)
+    if (g + 1 < p_end) {
+        constexpr auto pairs = tile_table<Format, true>(std::make_integer_sequence<int, kMaxTile>());
+        pairs[rows](a, group, t, y, pf);
+        return 2;
+    }
+#endif
+    constexpr auto single = tile_table<Format, false>(std::make_integer_sequence<int, kMaxTile>());
+    single[rows](a, group, t, y, pf);
+    return 1;
+}
+
 // Every group of the range against every activation row. Groups go in panels of
 // kGroupsPerPanel (32 weight rows, a few tens of KiB: they stay in L2) and each tile of 4
 // activation rows (L1) passes over the whole panel, so activations are read from L3 once per
@@ -231,11 +274,16 @@ constexpr std::int64_t kGroupsPerPanel = 4;
 template <typename Format>
 void gemm_tiles(const GemmX8Args& a) {
     const std::int64_t num_tiles = (a.num_x + kMaxTile - 1) / kMaxTile;
+#if defined(KVSCOPE_GEMM_VNNI)
+    constexpr std::int64_t kGroupsPerCall = 2;
+#else
+    constexpr std::int64_t kGroupsPerCall = 1;
+#endif
     for (std::int64_t p = a.group_begin; p < a.group_end; p += kGroupsPerPanel) {
         const std::int64_t p_end = std::min(p + kGroupsPerPanel, a.group_end);
         // the next panel's lines, shared out over this panel's tile calls
         const std::int64_t next_lines = (std::min(p_end + kGroupsPerPanel, a.group_end) - p_end) * a.group_bytes / 64;
-        const std::int64_t calls = num_tiles * (p_end - p);
+        const std::int64_t calls = num_tiles * ((p_end - p + kGroupsPerCall - 1) / kGroupsPerCall);
         const std::int64_t share = (next_lines + calls - 1) / calls;
         const char* next = reinterpret_cast<const char*>(a.w + p_end * a.group_bytes);
         std::int64_t call = 0;
@@ -244,17 +292,9 @@ void gemm_tiles(const GemmX8Args& a) {
             return PanelPrefetch{next + 64 * first, std::min(share, next_lines - first),
                                  (share + a.num_blocks - 1) / a.num_blocks};
         };
-        std::int64_t t = 0;
-        for (; t + kMaxTile <= a.num_x; t += kMaxTile) {
-            for (std::int64_t g = p; g < p_end; ++g) {
-                tile<Format, 4>(a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
-            }
-        }
-        const TileFn rest[] = {nullptr, tile<Format, 1>, tile<Format, 2>, tile<Format, 3>};
-        if (t < a.num_x) {
-            for (std::int64_t g = p; g < p_end; ++g) {
-                rest[a.num_x - t](a, a.w + g * a.group_bytes, t, a.y + t * a.ldy + 8 * g, prefetch());
-            }
+        for (std::int64_t t = 0; t < a.num_x; t += kMaxTile) {
+            const int rows = static_cast<int>(std::min<std::int64_t>(kMaxTile, a.num_x - t));
+            for (std::int64_t g = p; g < p_end;) g += tile_groups<Format>(a, g, p_end, t, rows, prefetch());
         }
     }
 }

@@ -1,8 +1,10 @@
 // The AVX-512 (VNNI) packed-weight kernels (kernels/cpu/gemm_x8_avx512.cpp) checked on any CPU:
 // this file compiles that source once more with the intrinsics emulated in portable C++ by SIMDe
 // (libsimde-dev) and compares the emulated kernels with the scalar reference kernels on random
-// packed weights, every tile size (1..4 activation rows and their remainders). CPUs with
-// AVX-512 VNNI run the real kernels in matmul_test. Without SIMDe the tests skip.
+// packed weights, every tile size (1..4 activation rows and their remainders), with groups paired
+// in 512-bit tiles, an odd one left alone, and ranges that start on an odd group. A row's result
+// must not depend on whether its group was paired: bit for bit equal to one group at a time.
+// CPUs with AVX-512 VNNI run the real kernels in matmul_test. Without SIMDe the tests skip.
 
 #if __has_include(<simde/x86/avx512.h>)
 #define KVSCOPE_HAVE_SIMDE 1
@@ -13,6 +15,8 @@
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
+
+#include "tests/kernels/simde_avx512_shims.h"
 
 #define KVSCOPE_AVX512_EMULATED 1
 #include "kernels/cpu/gemm_x8_avx512.cpp"
@@ -34,11 +38,13 @@ namespace kvscope {
 namespace {
 
 #if KVSCOPE_HAVE_SIMDE
-// Runs `fn` for the packed weights of w against n activation rows.
-std::vector<float> run_kernel(cpu::GemmX8Fn fn, const WeightTensor& w, const std::vector<std::uint8_t>& packed,
-                              const std::vector<std::uint8_t>& xq, const std::vector<float>& xd, std::int64_t n) {
+constexpr float kUntouched = -7.0f;
+
+// Runs `fn` for the groups [g0, g1) of the packed weights of w against n activation rows, into y.
+void run_kernel(cpu::GemmX8Fn fn, const WeightTensor& w, const std::vector<std::uint8_t>& packed,
+                const std::vector<std::uint8_t>& xq, const std::vector<float>& xd, std::int64_t n, std::int64_t g0,
+                std::int64_t g1, std::vector<float>& y) {
     const std::int64_t rows = w.rows, cols = w.cols;
-    std::vector<float> y(static_cast<std::size_t>(n * rows), -7.0f);
     const cpu::GemmX8Args args{packed.data(),
                                packed_group_bytes(w),
                                cols / kQk,
@@ -48,9 +54,16 @@ std::vector<float> run_kernel(cpu::GemmX8Fn fn, const WeightTensor& w, const std
                                n,
                                y.data(),
                                rows,
-                               0,
-                               rows / kPackRows};
+                               g0,
+                               g1};
     fn(args);
+}
+
+// All of w's groups at once.
+std::vector<float> run_kernel(cpu::GemmX8Fn fn, const WeightTensor& w, const std::vector<std::uint8_t>& packed,
+                              const std::vector<std::uint8_t>& xq, const std::vector<float>& xd, std::int64_t n) {
+    std::vector<float> y(static_cast<std::size_t>(n * w.rows), kUntouched);
+    run_kernel(fn, w, packed, xq, xd, n, 0, w.rows / kPackRows, y);
     return y;
 }
 #endif
@@ -59,7 +72,7 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
 #if !KVSCOPE_HAVE_SIMDE
     GTEST_SKIP() << "SIMDe (libsimde-dev) is not installed: the emulated AVX-512 kernels are not built";
 #else
-    const std::int64_t rows = 16;
+    const std::int64_t rows = 40;  // 5 groups: a panel of two pairs, then one group alone
     for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K}) {
         // weights: random rows packed (the K-quants: two super-blocks)
         const std::int64_t cols = type_info(type).block_elems == 256 ? 512 : 96;
@@ -71,7 +84,7 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
         const WeightTensor w{type, rows, cols, stored.data()};
         std::vector<std::uint8_t> packed(packed_bytes(w));
         pack_weight(w, packed.data(), 0, rows / kPackRows);
-        for (std::int64_t n : {1, 2, 3, 4, 5, 6, 7}) {
+        for (std::int64_t n : {1, 2, 3, 4, 5, 6, 7, 9}) {
             // activations: Q8_0 rows and their {d, 8 d sum(q)}
             std::vector<std::uint8_t> xq(n * row_bytes(TensorType::Q8_0, cols));
             std::vector<float> xd(static_cast<std::size_t>(n * (cols / kQk) * 2));
@@ -94,10 +107,22 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
                        : type == TensorType::Q4_K ? k.q4_k
                                                   : k.q5_k;
             };
-            const auto got = run_kernel(pick(cpu::kGemmX8Avx512Emulated), w, packed, xq, xd, n);
+            const cpu::GemmX8Fn fn = pick(cpu::kGemmX8Avx512Emulated);
+            const auto got = run_kernel(fn, w, packed, xq, xd, n);
             const auto want = run_kernel(pick(cpu::kGemmX8Scalar), w, packed, xq, xd, n);
             for (std::size_t i = 0; i < got.size(); ++i) {
                 ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
+                    << type_name(type) << " n=" << n << " i=" << i;
+            }
+            // one group at a time (never paired), and groups [1, 4) (a pair from an odd group, then
+            // one alone): the same bits, and nothing written outside the range
+            std::vector<float> singles(got.size(), kUntouched), middle(got.size(), kUntouched);
+            for (std::int64_t g = 0; g < rows / kPackRows; ++g) run_kernel(fn, w, packed, xq, xd, n, g, g + 1, singles);
+            run_kernel(fn, w, packed, xq, xd, n, 1, 4, middle);
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                ASSERT_EQ(singles[i], got[i]) << type_name(type) << " n=" << n << " i=" << i;
+                const std::int64_t group = static_cast<std::int64_t>(i) % rows / kPackRows;
+                ASSERT_EQ(middle[i], group >= 1 && group < 4 ? got[i] : kUntouched)
                     << type_name(type) << " n=" << n << " i=" << i;
             }
         }

@@ -1,0 +1,84 @@
+#pragma once
+// Intrinsics that SIMDe 0.7 (Debian's libsimde-dev) lacks, written lane by lane for the tests
+// that compile an AVX-512 kernel file with SIMDe's emulation (quant_avx512_emu_test.cpp,
+// gemm_x8_avx512_emu_test.cpp). Include after <simde/x86/avx512.h> and before the kernel file:
+// the macros below take over the intrinsics' names. Test-only; speed is irrelevant.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/fp16.h"
+
+namespace kvscope_emu {
+
+template <typename To, typename From>
+To bits_as(const From& from) {
+    static_assert(sizeof(To) == sizeof(From));
+    To to;
+    std::memcpy(&to, &from, sizeof(To));
+    return to;
+}
+
+struct F32x16 {
+    float v[16];
+};
+struct I32x16 {
+    std::int32_t v[16];
+};
+
+inline simde__m512 cvtepi32_ps(simde__m512i a) {
+    const auto in = bits_as<I32x16>(a);
+    F32x16 out;
+    for (int i = 0; i < 16; ++i) out.v[i] = static_cast<float>(in.v[i]);
+    return bits_as<simde__m512>(out);
+}
+
+inline simde__m512i cvtps_epi32(simde__m512 a) {  // round to nearest even, as MXCSR's default
+    const auto in = bits_as<F32x16>(a);
+    I32x16 out;
+    for (int i = 0; i < 16; ++i) out.v[i] = static_cast<std::int32_t>(__builtin_nearbyintf(in.v[i]));
+    return bits_as<simde__m512i>(out);
+}
+
+inline simde__m512 cvtph_ps(simde__m256i a) {
+    std::uint16_t h[16];
+    std::memcpy(h, &a, sizeof(h));
+    F32x16 out;
+    for (int i = 0; i < 16; ++i) out.v[i] = kvscope::fp16_to_f32(h[i]);
+    return bits_as<simde__m512>(out);
+}
+
+inline float cvtsh_ss(unsigned short h) {
+    return kvscope::fp16_to_f32(h);
+}
+
+inline simde__m256 extractf32x8_ps(simde__m512 a, int imm) {
+    simde__m256 out;
+    std::memcpy(&out, reinterpret_cast<const char*>(&a) + 32 * (imm & 1), sizeof(out));
+    return out;
+}
+
+inline std::int32_t reduce_add_epi32(simde__m512i a) {
+    const auto in = bits_as<I32x16>(a);
+    std::int32_t s = 0;
+    for (int i = 0; i < 16; ++i) s += in.v[i];
+    return s;
+}
+
+inline simde__m512i cvtepi8_epi32(simde__m128i a) {
+    std::int8_t b[16];
+    std::memcpy(b, &a, sizeof(b));
+    I32x16 out;
+    for (int i = 0; i < 16; ++i) out.v[i] = b[i];
+    return bits_as<simde__m512i>(out);
+}
+
+}  // namespace kvscope_emu
+
+#define _mm512_cvtepi32_ps kvscope_emu::cvtepi32_ps
+#define _mm512_cvtps_epi32 kvscope_emu::cvtps_epi32
+#define _mm512_cvtph_ps kvscope_emu::cvtph_ps
+#define _cvtsh_ss kvscope_emu::cvtsh_ss
+#define _mm512_extractf32x8_ps kvscope_emu::extractf32x8_ps
+#define _mm512_reduce_add_epi32 kvscope_emu::reduce_add_epi32
+#define _mm512_cvtepi8_epi32 kvscope_emu::cvtepi8_epi32
