@@ -11,9 +11,7 @@
 // weight vector; a group's weights (a few KiB) stay in L1/L2 while the tiles pass.
 
 #include <algorithm>
-#include <array>
 #include <cstring>
-#include <utility>
 
 #include "kernels/cpu/gemm_x8.h"
 
@@ -235,16 +233,7 @@ using TileFn = void (*)(const GemmX8Args&, const std::uint8_t*, std::int64_t, fl
 namespace kvscope::cpu {
 namespace {
 
-// tile (or pair_tile) for 1 .. kMaxTile activation rows, at [1] .. [kMaxTile]
-template <typename Format, bool kPair, int... T>
-constexpr std::array<TileFn, kMaxTile + 1> tile_table(std::integer_sequence<int, T...>) {
-#if defined(KVSCOPE_GEMM_VNNI)
-    if constexpr (kPair) return {nullptr, pair_tile<Format, T + 1>...};
-#endif
-    return {nullptr, tile<Format, T + 1>...};
-}
-
-// The tiles of up to kMaxTile activation rows against one group (from g), or against groups g and
+// The tiles of 1 .. kMaxTile (= 4) activation rows against one group (from g), or against groups g and
 // g + 1 where the level has pair tiles and the panel has both: 1 or 2 groups.
 template <typename Format>
 std::int64_t tile_groups(const GemmX8Args& a, std::int64_t g, std::int64_t p_end, std::int64_t t, int rows,
@@ -253,12 +242,13 @@ std::int64_t tile_groups(const GemmX8Args& a, std::int64_t g, std::int64_t p_end
     float* y = a.y + t * a.ldy + 8 * g;
 #if defined(KVSCOPE_GEMM_VNNI)
     if (g + 1 < p_end) {
-        constexpr auto pairs = tile_table<Format, true>(std::make_integer_sequence<int, kMaxTile>());
+        const TileFn pairs[] = {nullptr, pair_tile<Format, 1>, pair_tile<Format, 2>, pair_tile<Format, 3>,
+                                pair_tile<Format, 4>};
         pairs[rows](a, group, t, y, pf);
         return 2;
     }
 #endif
-    constexpr auto single = tile_table<Format, false>(std::make_integer_sequence<int, kMaxTile>());
+    const TileFn single[] = {nullptr, tile<Format, 1>, tile<Format, 2>, tile<Format, 3>, tile<Format, 4>};
     single[rows](a, group, t, y, pf);
     return 1;
 }
