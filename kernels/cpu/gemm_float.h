@@ -1,9 +1,10 @@
 #pragma once
-// Internal to the matmul (kernels/cpu/matmul.cpp, kernels/cpu/gemm_float_avx2.cpp): a tiled
-// GEMM of f32 activations with F32, F16 or BF16 weights stored row by row, for prompt
-// processing (decode uses the row dot products). Tiles of 4 weight rows x 3 activation rows keep
-// 12 accumulators of 8 lanes in registers; weight rows go in panels that stay in L2 while the
-// activation tiles pass. Declarations only: shared by baseline and SIMD files.
+// Internal to the matmul (kernels/cpu/matmul.cpp, kernels/cpu/gemm_float_*.cpp): a tiled GEMM of
+// f32 activations with F32, F16 or BF16 weights stored row by row, for prompt processing (decode
+// uses the row dot products). Tiles of weight rows x activation rows keep their accumulators in
+// registers (AVX2: 4 x 3 of 8 lanes; AVX-512: 6 x 4 of 16 lanes); weight rows go in panels that
+// stay in L2 while the activation tiles pass (kernels/cpu/gemm_float_tiles.h). Declarations only: shared by baseline
+// and SIMD files.
 
 #include <cstdint>
 
@@ -26,6 +27,7 @@ struct GemmFloatKernels {
     GemmFloatFn f32, f16, bf16;
 };
 
-extern const GemmFloatKernels kGemmFloatAvx2;  // gemm_float_avx2.cpp (also used at the AVX-512 level)
+extern const GemmFloatKernels kGemmFloatAvx2;    // gemm_float_avx2.cpp
+extern const GemmFloatKernels kGemmFloatAvx512;  // gemm_float_avx512.cpp
 
 }  // namespace kvscope::cpu

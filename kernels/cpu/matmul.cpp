@@ -53,13 +53,14 @@ cpu::RowDot4Fn row_dot4(TensorType type, SimdLevel level) {
 // The tiled float GEMM for F32/F16/BF16 weights (AVX2 and up), or null.
 cpu::GemmFloatFn float_gemm(TensorType type, SimdLevel level) {
     if (level < SimdLevel::Avx2) return nullptr;
+    const cpu::GemmFloatKernels& k = level == SimdLevel::Avx512 ? cpu::kGemmFloatAvx512 : cpu::kGemmFloatAvx2;
     switch (type) {
         case TensorType::F32:
-            return cpu::kGemmFloatAvx2.f32;
+            return k.f32;
         case TensorType::F16:
-            return cpu::kGemmFloatAvx2.f16;
+            return k.f16;
         case TensorType::BF16:
-            return cpu::kGemmFloatAvx2.bf16;
+            return k.bf16;
         default:
             return nullptr;
     }

@@ -98,8 +98,9 @@ std::string describe(TensorType type, bool packed, SimdLevel level, std::int64_t
 TEST(Matmul, EveryTypeLevelAndShapeMatchesTheReference) {
     // (Q4_1/Q5_1 are left out: their Q8_1 activations carry d * sum(q) rounded to f16, so they
     // are not exact against dequantised activations; quant_test covers them.)
-    const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::Q8_0, TensorType::Q4_0,
-                                TensorType::Q5_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+    const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
+                                TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0,
+                                TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
     struct Shape {
         std::int64_t rows, cols;
     };

@@ -1,8 +1,8 @@
 #pragma once
 // Intrinsics that SIMDe 0.7 (Debian's libsimde-dev) lacks, written lane by lane for the tests
-// that compile an AVX-512 kernel file with SIMDe's emulation (quant_avx512_emu_test.cpp,
-// gemm_x8_avx512_emu_test.cpp). Include after <simde/x86/avx512.h> and before the kernel file:
-// the macros below take over the intrinsics' names. Test-only; speed is irrelevant.
+// that compile an AVX-512 kernel file with SIMDe's emulation (the *_avx512_emu_test.cpp files).
+// Include after <simde/x86/avx512.h> and before the kernel file: the macros below take over the
+// intrinsics' names. Test-only; speed is irrelevant.
 
 #include <cstdint>
 #include <cstring>
@@ -73,6 +73,14 @@ inline simde__m512i cvtepi8_epi32(simde__m128i a) {
     return bits_as<simde__m512i>(out);
 }
 
+inline simde__m512i cvtepu16_epi32(simde__m256i a) {
+    std::uint16_t h[16];
+    std::memcpy(h, &a, sizeof(h));
+    I32x16 out;
+    for (int i = 0; i < 16; ++i) out.v[i] = h[i];
+    return bits_as<simde__m512i>(out);
+}
+
 }  // namespace kvscope_emu
 
 #define _mm512_cvtepi32_ps kvscope_emu::cvtepi32_ps
@@ -82,3 +90,4 @@ inline simde__m512i cvtepi8_epi32(simde__m128i a) {
 #define _mm512_extractf32x8_ps kvscope_emu::extractf32x8_ps
 #define _mm512_reduce_add_epi32 kvscope_emu::reduce_add_epi32
 #define _mm512_cvtepi8_epi32 kvscope_emu::cvtepi8_epi32
+#define _mm512_cvtepu16_epi32 kvscope_emu::cvtepu16_epi32
