@@ -9,12 +9,7 @@
 #endif
 
 #if KVSCOPE_HAVE_SIMDE
-#include <immintrin.h>  // the real declarations first; SIMDe's aliases then take over the names
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#include <simde/x86/avx512.h>
-#include <simde/x86/f16c.h>
-
-#include "tests/kernels/simde_avx512_shims.h"
+#include "tests/kernels/simde_avx512.h"
 
 #define KVSCOPE_AVX512_EMULATED 1
 #include "kernels/cpu/quant_avx512.cpp"

@@ -1,8 +1,14 @@
 #pragma once
-// Intrinsics that SIMDe 0.7 (Debian's libsimde-dev) lacks, written lane by lane for the tests
-// that compile an AVX-512 kernel file with SIMDe's emulation (the *_avx512_emu_test.cpp files).
-// Include after <simde/x86/avx512.h> and before the kernel file: the macros below take over the
-// intrinsics' names. Test-only; speed is irrelevant.
+// SIMDe's emulation of the AVX-512 intrinsics (Debian's libsimde-dev), for the tests that compile
+// an AVX-512 kernel file once more in portable C++ (the *_avx512_emu_test.cpp files): include
+// this, define KVSCOPE_AVX512_EMULATED, then include the kernel file. It takes over the
+// intrinsics' names (SIMDe's native aliases), and adds, written lane by lane, the ones SIMDe 0.7
+// lacks. Test-only; speed is irrelevant. Include only where __has_include(<simde/x86/avx512.h>).
+
+#include <immintrin.h>  // the real declarations first; SIMDe's aliases then take over the names
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
 
 #include <cstdint>
 #include <cstring>
