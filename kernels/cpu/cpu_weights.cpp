@@ -68,6 +68,7 @@ CpuWeights::CpuWeights(const ModelWeights& weights, ThreadPool& pool, bool pack)
             w.packed = dst;
             continue;
         }
+        if (w.w.rows == 0 || w.w.data == nullptr) continue;  // nothing to copy
         const std::size_t row = kvscope::packed_bytes(w.w) / static_cast<std::size_t>(w.w.rows);
         const auto* src = static_cast<const std::uint8_t*>(w.w.data);
         pool.parallel_for(w.w.rows, [&](std::int64_t begin, std::int64_t end) {
