@@ -44,8 +44,10 @@ const cpu::GemmX8Kernels& gemm_x8_kernels(SimdLevel level) {
 
 // One weight row against 4 activation rows for the row-by-row types that have it at this level,
 // or null. Only where it gives the level's own vec_dot bit for bit, so that a row's result does
-// not depend on how many rows share its step (the AVX-512 level has K-quant vec_dots of its own).
+// not depend on how many rows share its step (the AVX-512 level has K-quant vec_dots of its own,
+// and a 4-row dot for Q6_K only: its Q4_K packs).
 cpu::RowDot4Fn row_dot4(TensorType type, SimdLevel level) {
+    if (level == SimdLevel::Avx512) return type == TensorType::Q6_K ? cpu::dot4_q6_k_avx512 : nullptr;
     if (level != SimdLevel::Avx2) return nullptr;
     return type == TensorType::Q4_K ? cpu::dot4_q4_k_avx2 : type == TensorType::Q6_K ? cpu::dot4_q6_k_avx2 : nullptr;
 }

@@ -1,6 +1,6 @@
 // AVX-512 row kernels for the most used types: F32/F16 dots, Q8_0/Q4_0 (two blocks per 512-bit
-// register) and Q4_K/Q6_K dots with VNNI (dpbusd: u8 x s8, four products summed into i32, no
-// saturation), and the Q8_0/Q8_K activation quantisers. Every other kernel of this level is the
+// register) and Q4_K/Q6_K dots with VNNI (Q6_K also against 4 activation rows at once) (dpbusd: u8 x s8, four products
+// summed into i32, no saturation), and the Q8_0/Q8_K activation quantisers. Every other kernel of this level is the
 // AVX2 one. Compiled with the AVX2 flags plus -mavx512f/bw/vl/dq/vnni.
 //
 // KVSCOPE_AVX512_EMULATED: tests/kernels/quant_avx512_emu_test.cpp compiles this file once more
@@ -15,9 +15,11 @@
 
 #if defined(KVSCOPE_AVX512_EMULATED)
 #define KVSCOPE_AVX512_LIST kAvx512EmulatedKernels
+#define KVSCOPE_AVX512_DOT4_Q6_K dot4_q6_k_avx512_emulated
 #else
 #include <immintrin.h>
 #define KVSCOPE_AVX512_LIST kAvx512Kernels
+#define KVSCOPE_AVX512_DOT4_Q6_K dot4_q6_k_avx512
 #endif
 
 #include <cstdint>
@@ -188,21 +190,32 @@ float dot_q4_k(std::int64_t n, const void* w, const void* x) {
     return hsum512(acc) - sum_mins;
 }
 
-float dot_q6_k(std::int64_t n, const void* w, const void* x) {
+// Q6_K against kRows activation rows (x, x + x_stride, ...): the quants and scales of a
+// super-block are unpacked once for all of them, and each row's result is the one-row dot's, bit
+// for bit (the same operations in the same order).
+template <int kRows>
+void dot_q6_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
     const auto* a = static_cast<const BlockQ6_K*>(w);
-    const auto* b = static_cast<const BlockQ8_K*>(x);
+    const BlockQ8_K* b[kRows];
+    for (int t = 0; t < kRows; ++t) {
+        b[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const std::uint8_t*>(x) + t * x_stride);
+    }
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i low2 = _mm256_set1_epi8(0x03);
     // lane l of a 64-element product covers elements 4l..4l+3, i.e. sub-block l / 4
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 acc = _mm512_setzero_ps();
-    float sum_offsets = 0.0f;
+    __m512 acc[kRows];
+    float sum_offsets[kRows];
+    for (int t = 0; t < kRows; ++t) {
+        acc[t] = _mm512_setzero_ps();
+        sum_offsets[t] = 0.0f;
+    }
     for (std::int64_t i = 0; i < n / kQkK; ++i) {
         // quants are stored +32: subtract 32 * sum_s sc[s] bsums[s] (as the AVX2 kernel)
         const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-        const int offset = avx2_hsum_i32(_mm256_madd_epi16(scales16, avx2_load(b[i].bsums)));
         const __m512i scales32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-        __m512i sumi = _mm512_setzero_si512();
+        __m512i sumi[kRows];
+        for (int t = 0; t < kRows; ++t) sumi[t] = _mm512_setzero_si512();
         for (int h = 0; h < 2; ++h) {
             const __m256i ql0 = avx2_load(a[i].ql + 64 * h);
             const __m256i ql1 = avx2_load(a[i].ql + 64 * h + 32);
@@ -215,20 +228,32 @@ float dot_q6_k(std::int64_t n, const void* w, const void* x) {
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
             const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
-            const std::int8_t* y = b[i].qs + 128 * h;
-            const __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q0, q1), _mm512_loadu_si512(y));
-            const __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q2, q3), _mm512_loadu_si512(y + 64));
+            const __m512i q01 = join(q0, q1), q23 = join(q2, q3);
             const __m512i sc01 = _mm512_permutexvar_epi32(_mm512_add_epi32(spread, _mm512_set1_epi32(8 * h)), scales32);
             const __m512i sc23 =
                 _mm512_permutexvar_epi32(_mm512_add_epi32(spread, _mm512_set1_epi32(8 * h + 4)), scales32);
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p01, sc01));
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p23, sc23));
+            for (int t = 0; t < kRows; ++t) {
+                const std::int8_t* y = b[t][i].qs + 128 * h;
+                const __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q01, _mm512_loadu_si512(y));
+                const __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q23, _mm512_loadu_si512(y + 64));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p01, sc01));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p23, sc23));
+            }
         }
-        const float d = b[i].d * avx2_fp16_to_f32(a[i].d);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-        sum_offsets += d * static_cast<float>(32 * offset);
+        for (int t = 0; t < kRows; ++t) {
+            const int offset = avx2_hsum_i32(_mm256_madd_epi16(scales16, avx2_load(b[t][i].bsums)));
+            const float d = b[t][i].d * avx2_fp16_to_f32(a[i].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+            sum_offsets[t] += d * static_cast<float>(32 * offset);
+        }
     }
-    return hsum512(acc) - sum_offsets;
+    for (int t = 0; t < kRows; ++t) out[t] = hsum512(acc[t]) - sum_offsets[t];
+}
+
+float dot_q6_k(std::int64_t n, const void* w, const void* x) {
+    float out;
+    dot_q6_k_rows<1>(n, w, x, 0, &out);
+    return out;
 }
 
 // ---- activation quantisers (same bytes as the scalar ones: same d, id, rounding)
@@ -284,6 +309,11 @@ constinit const TypeKernels kEntries[] = {
 
 constinit const KernelList KVSCOPE_AVX512_LIST = {kEntries, static_cast<int>(sizeof(kEntries) / sizeof(kEntries[0]))};
 
+void KVSCOPE_AVX512_DOT4_Q6_K(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out) {
+    dot_q6_k_rows<4>(n, w, x, x_stride, out);
+}
+
 }  // namespace kvscope::cpu
 
 #undef KVSCOPE_AVX512_LIST
+#undef KVSCOPE_AVX512_DOT4_Q6_K

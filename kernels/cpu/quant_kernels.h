@@ -72,10 +72,12 @@ float vec_dot_q6_k(std::int64_t n, const void* w, const void* x);  // x: Q8_K
 
 // One weight row against 4 activation rows at once (x, x + x_stride, ...), out[t] the vec_dot of
 // row t, bit for bit: what prompt processing uses for row-by-row types, sharing the weight
-// row's unpacking among the 4. AVX2 (quant_k_avx2.cpp): Q4_K and Q6_K (the two of a Q4_K_M file).
+// row's unpacking among the 4. AVX2 (quant_k_avx2.cpp): Q4_K and Q6_K (the two of a Q4_K_M file);
+// AVX-512 (quant_avx512.cpp): Q6_K (Q4_K packs).
 using RowDot4Fn = void (*)(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);
-void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);  // x: Q8_K
-void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);  // x: Q8_K
+void dot4_q4_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);    // x: Q8_K
+void dot4_q6_k_avx2(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);    // x: Q8_K
+void dot4_q6_k_avx512(std::int64_t n, const void* w, const void* x, std::size_t x_stride, float* out);  // x: Q8_K
 
 // vec_dot_f32 (x is f32). The block types dequantise a block at a time into a stack buffer.
 float vec_dot_f32_f32(std::int64_t n, const void* w, const float* x);

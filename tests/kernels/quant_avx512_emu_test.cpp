@@ -92,6 +92,33 @@ TEST_F(QuantAvx512Emulated, KernelsMatchScalar) {
 #endif
 }
 
+TEST_F(QuantAvx512Emulated, Q6KFourRowDotEqualsFourVecDotsBitForBit) {
+#if KVSCOPE_HAVE_SIMDE
+    const TypeKernels* emu = nullptr;
+    for (int e = 0; e < emulated().num_entries; ++e) {
+        if (emulated().entries[e].type == TensorType::Q6_K) emu = &emulated().entries[e];
+    }
+    ASSERT_NE(emu, nullptr);
+    unsigned seed = 3;
+    for (std::int64_t n : {256, 1024}) {
+        for (int rep = 0; rep < 4; ++rep, ++seed) {
+            const auto w = quantize(TensorType::Q6_K, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
+            std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
+            for (int t = 0; t < 4; ++t) {
+                const auto row = quantize(TensorType::Q8_K, random_row(n, 700 + 4 * seed + t, t == 2 ? -0.5f : 0.0f));
+                x.insert(x.end(), row.begin(), row.end());
+            }
+            const std::size_t stride = x.size() / 4;
+            float out[4];
+            cpu::dot4_q6_k_avx512_emulated(n, w.data(), x.data(), stride, out);
+            for (int t = 0; t < 4; ++t) {
+                EXPECT_EQ(out[t], emu->vec_dot(n, w.data(), x.data() + t * stride)) << "n=" << n << " row " << t;
+            }
+        }
+    }
+#endif
+}
+
 TEST_F(QuantAvx512Emulated, ExtremeQuantsMatchScalar) {
 #if KVSCOPE_HAVE_SIMDE
     // weights at the ends of their ranges (Q8_0 -128..127, Q4_0 0..15), activations at +-127

@@ -123,38 +123,45 @@ TEST_P(QuantSimd, EdgeRows) {
     }
 }
 
-// The activation types: their SIMD quantisers must write the scalar bytes exactly.
-// The matmul's 4-row K-quant dots (prompt processing): each of the 4 results is the AVX2 vec_dot
-// of that row, bit for bit (the same sums in the same order), so a prompt gives the logits it
-// would give row by row.
-TEST(QuantSimdRowDot4, KQuantsEqualFourVecDotsBitForBit) {
-    if (detect_simd_level() < SimdLevel::Avx2) GTEST_SKIP() << "this CPU lacks AVX2";
-    const std::pair<TensorType, cpu::RowDot4Fn> kernels[] = {{TensorType::Q4_K, cpu::dot4_q4_k_avx2},
-                                                             {TensorType::Q6_K, cpu::dot4_q6_k_avx2}};
-    for (const auto& [type, dot4] : kernels) {
-        const TypeKernels& k = type_kernels(type, SimdLevel::Avx2);
-        unsigned seed = 7;
-        for (std::int64_t n : {256, 768, 4096}) {
-            for (int rep = 0; rep < 10; ++rep, ++seed) {
-                const auto w = quantize(type, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
-                std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
-                for (int t = 0; t < 4; ++t) {
-                    const auto row =
-                        quantize(TensorType::Q8_K, random_row(n, 500 + 4 * seed + t, t == 1 ? -0.5f : 0.0f));
-                    x.insert(x.end(), row.begin(), row.end());
-                }
-                const std::size_t stride = x.size() / 4;
-                float out[4];
-                dot4(n, w.data(), x.data(), stride, out);
-                for (int t = 0; t < 4; ++t) {
-                    EXPECT_EQ(out[t], k.vec_dot(n, w.data(), x.data() + t * stride))
-                        << type_name(type) << " n=" << n << " row " << t;
-                }
+// The matmul's 4-row K-quant dots (prompt processing): each of the 4 results is its level's
+// vec_dot of that row, bit for bit (the same sums in the same order), so a prompt gives the logits
+// it would give row by row.
+void expect_four_vec_dots(TensorType type, SimdLevel level, cpu::RowDot4Fn dot4) {
+    const TypeKernels& k = type_kernels(type, level);
+    unsigned seed = 7;
+    for (std::int64_t n : {256, 768, 4096}) {
+        for (int rep = 0; rep < 10; ++rep, ++seed) {
+            const auto w = quantize(type, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
+            std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
+            for (int t = 0; t < 4; ++t) {
+                const auto row = quantize(TensorType::Q8_K, random_row(n, 500 + 4 * seed + t, t == 1 ? -0.5f : 0.0f));
+                x.insert(x.end(), row.begin(), row.end());
+            }
+            const std::size_t stride = x.size() / 4;
+            float out[4];
+            dot4(n, w.data(), x.data(), stride, out);
+            for (int t = 0; t < 4; ++t) {
+                EXPECT_EQ(out[t], k.vec_dot(n, w.data(), x.data() + t * stride))
+                    << type_name(type) << " " << simd_level_name(level) << " n=" << n << " row " << t;
             }
         }
     }
 }
 
+TEST(QuantSimdRowDot4, KQuantsEqualFourVecDotsBitForBit) {
+    if (detect_simd_level() < SimdLevel::Avx2) GTEST_SKIP() << "this CPU lacks AVX2";
+    expect_four_vec_dots(TensorType::Q4_K, SimdLevel::Avx2, cpu::dot4_q4_k_avx2);
+    expect_four_vec_dots(TensorType::Q6_K, SimdLevel::Avx2, cpu::dot4_q6_k_avx2);
+}
+
+TEST(QuantSimdRowDot4, Avx512Q6KEqualsFourVecDotsBitForBit) {
+    if (detect_simd_level() < SimdLevel::Avx512) {
+        GTEST_SKIP() << "this CPU lacks AVX-512 VNNI (quant_avx512_emu_test checks the kernel emulated)";
+    }
+    expect_four_vec_dots(TensorType::Q6_K, SimdLevel::Avx512, cpu::dot4_q6_k_avx512);
+}
+
+// The activation types: their SIMD quantisers must write the scalar bytes exactly.
 TEST(QuantSimdActivations, SameBytesAsScalar) {
     for (int level = 1; level <= static_cast<int>(detect_simd_level()); ++level) {
         for (TensorType t : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K}) {
