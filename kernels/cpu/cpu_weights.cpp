@@ -40,8 +40,8 @@ CpuWeights::CpuWeights(const ModelWeights& weights, ThreadPool& pool, bool pack)
 
     // 1. room for every weight, packed or as stored, in one block of huge pages where the OS gives
     //    them. The decode step streams all of it, and it streams faster from memory of our own
-    //    than from the file's mapping: on a 2-core Zen 5 VM an F32 TinyLlama generated 13.3
-    //    tokens/s from a copy against 4.9-7.4 from the mapped page cache (docs/PERFORMANCE.md).
+    //    than from the file's mapping: on a 2-core Zen 5 VM an F32 TinyLlama generated 11.5-12.4
+    //    tokens/s from a copy against 4.6-6.4 from the mapped page cache (docs/PERFORMANCE.md).
     std::vector<MatmulWeight*> list = all_weights(layers_, output_);
     std::vector<std::size_t> offsets;
     std::size_t total = 0;
