@@ -103,11 +103,7 @@ TEST_F(QuantAvx512Emulated, Q6KFourRowDotEqualsFourVecDotsBitForBit) {
     for (std::int64_t n : {256, 1024}) {
         for (int rep = 0; rep < 4; ++rep, ++seed) {
             const auto w = quantize(TensorType::Q6_K, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
-            std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
-            for (int t = 0; t < 4; ++t) {
-                const auto row = quantize(TensorType::Q8_K, random_row(n, 700 + 4 * seed + t, t == 2 ? -0.5f : 0.0f));
-                x.insert(x.end(), row.begin(), row.end());
-            }
+            const auto x = test::four_q8_k_rows(n, 700 + 4 * seed);
             const std::size_t stride = x.size() / 4;
             float out[4];
             cpu::dot4_q6_k_avx512_emulated(n, w.data(), x.data(), stride, out);

@@ -132,11 +132,7 @@ void expect_four_vec_dots(TensorType type, SimdLevel level, cpu::RowDot4Fn dot4)
     for (std::int64_t n : {256, 768, 4096}) {
         for (int rep = 0; rep < 10; ++rep, ++seed) {
             const auto w = quantize(type, random_row(n, seed, rep % 2 ? 0.8f : 0.0f));
-            std::vector<std::uint8_t> x;  // 4 Q8_K rows, one after the other
-            for (int t = 0; t < 4; ++t) {
-                const auto row = quantize(TensorType::Q8_K, random_row(n, 500 + 4 * seed + t, t == 1 ? -0.5f : 0.0f));
-                x.insert(x.end(), row.begin(), row.end());
-            }
+            const auto x = test::four_q8_k_rows(n, 500 + 4 * seed);
             const std::size_t stride = x.size() / 4;
             float out[4];
             dot4(n, w.data(), x.data(), stride, out);

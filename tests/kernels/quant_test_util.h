@@ -58,4 +58,15 @@ inline double abs_dot_double(const std::vector<float>& a, const std::vector<floa
     return s;
 }
 
+// The x of a 4-row dot: 4 Q8_K rows of n elements one after the other (row 1 off-centre), from
+// seeds first_seed .. first_seed + 3. The stride is a quarter of the size.
+inline std::vector<std::uint8_t> four_q8_k_rows(std::int64_t n, unsigned first_seed) {
+    std::vector<std::uint8_t> x;
+    for (unsigned t = 0; t < 4; ++t) {
+        const auto row = quantize(TensorType::Q8_K, random_row(n, first_seed + t, t == 1 ? -0.5f : 0.0f));
+        x.insert(x.end(), row.begin(), row.end());
+    }
+    return x;
+}
+
 }  // namespace kvscope::test
