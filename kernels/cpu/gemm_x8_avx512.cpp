@@ -3,7 +3,7 @@
 // vectors (gemm_x8_pairs.h) and an odd last group in 256-bit ones. Compiled with the AVX-512
 // flags (F/BW/VL/DQ/VNNI); only called on CPUs that have them.
 //
-// KVSCOPE_AVX512_EMULATED: tests/kernels/gemm_x8_test.cpp compiles this file once more with the
+// KVSCOPE_AVX512_EMULATED: tests/kernels/gemm_x8_avx512_emu_test.cpp compiles this file once more with the
 // intrinsics emulated by SIMDe, to check it on CPUs without AVX-512.
 
 // GCC 12's avx512fintrin.h trips -Wuninitialized in its _mm512_undefined_* helpers once they are

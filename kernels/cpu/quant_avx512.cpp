@@ -1,7 +1,8 @@
 // AVX-512 row kernels for the most used types: F32/F16 dots, Q8_0/Q4_0 (two blocks per 512-bit
-// register) and Q4_K/Q6_K dots with VNNI (Q6_K also against 4 activation rows at once) (dpbusd: u8 x s8, four products
-// summed into i32, no saturation), and the Q8_0/Q8_K activation quantisers. Every other kernel of this level is the
-// AVX2 one. Compiled with the AVX2 flags plus -mavx512f/bw/vl/dq/vnni.
+// register), Q4_K/Q6_K dots with VNNI (dpbusd: u8 x s8, four products summed into i32, no
+// saturation; Q6_K also against 4 activation rows at once), and the Q8_0/Q8_K activation
+// quantisers. Every other kernel of this level is the AVX2 one. Compiled with the AVX2 flags plus
+// -mavx512f/bw/vl/dq/vnni.
 //
 // KVSCOPE_AVX512_EMULATED: tests/kernels/quant_avx512_emu_test.cpp compiles this file once more
 // with the intrinsics emulated in portable code (SIMDe), to check it on CPUs without AVX-512.
@@ -24,6 +25,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/q6_k_avx2.h"
 #include "kernels/cpu/quant_kernels.h"
 #include "kernels/cpu/simd_avx2.h"
 #include "kernels/fp16.h"
@@ -200,8 +202,6 @@ void dot_q6_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_s
     for (int t = 0; t < kRows; ++t) {
         b[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const std::uint8_t*>(x) + t * x_stride);
     }
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i low2 = _mm256_set1_epi8(0x03);
     // lane l of a 64-element product covers elements 4l..4l+3, i.e. sub-block l / 4
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     __m512 acc[kRows];
@@ -217,18 +217,9 @@ void dot_q6_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_s
         __m512i sumi[kRows];
         for (int t = 0; t < kRows; ++t) sumi[t] = _mm512_setzero_si512();
         for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = avx2_load(a[i].ql + 64 * h);
-            const __m256i ql1 = avx2_load(a[i].ql + 64 * h + 32);
-            const __m256i qh = avx2_load(a[i].qh + 32 * h);
-            const __m256i q0 =
-                _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
-            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
-            const __m512i q01 = join(q0, q1), q23 = join(q2, q3);
+            __m256i q[4];
+            avx2_unpack_q6_half(a[i], h, q);
+            const __m512i q01 = join(q[0], q[1]), q23 = join(q[2], q[3]);
             const __m512i sc01 = _mm512_permutexvar_epi32(_mm512_add_epi32(spread, _mm512_set1_epi32(8 * h)), scales32);
             const __m512i sc23 =
                 _mm512_permutexvar_epi32(_mm512_add_epi32(spread, _mm512_set1_epi32(8 * h + 4)), scales32);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/q6_k_avx2.h"
 #include "kernels/cpu/quant_kernels.h"
 #include "kernels/cpu/simd_avx2.h"
 #include "kernels/quant_blocks.h"
@@ -120,22 +121,6 @@ float dot_q5_k(std::int64_t n, const void* w, const void* x) {
     return avx2_hsum(acc) + sum_m128(acc_mins);
 }
 
-// Q6_K half h (128 elements) as 4 vectors of 6-bit quants (q + 32, 0..63), 32 elements each.
-void unpack_q6_half(const BlockQ6_K& a, int h, __m256i q[4]) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i low2 = _mm256_set1_epi8(0x03);
-    const __m256i ql0 = avx2_load(a.ql + 64 * h);
-    const __m256i ql1 = avx2_load(a.ql + 64 * h + 32);
-    const __m256i qh = avx2_load(a.qh + 32 * h);
-    q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-    q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
-}
-
 // The scales of vector k of half h: 32 elements, two sub-blocks of 16, the low 128-bit lane first.
 __m256i q6_scale(const BlockQ6_K& a, int h, int k) {
     const std::int8_t* sc = a.scales + 8 * h + 2 * k;
@@ -165,7 +150,7 @@ void dot_q6_k_rows(std::int64_t n, const void* w, const void* x, std::size_t x_s
         for (int t = 0; t < kRows; ++t) sumi[t] = q6_offset(a[i], b[t][i]);
         for (int h = 0; h < 2; ++h) {
             __m256i q[4];
-            unpack_q6_half(a[i], h, q);
+            avx2_unpack_q6_half(a[i], h, q);
             for (int k = 0; k < 4; ++k) {
                 const __m256i scale = q6_scale(a[i], h, k);
                 for (int t = 0; t < kRows; ++t) {
