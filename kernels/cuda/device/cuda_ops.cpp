@@ -1,7 +1,6 @@
 // DeviceOps on a real GPU: device memory, one non-blocking stream, the __global__ kernels
 // (launch.h), cuBLAS for the GEMMs, CUDA graphs by stream capture.
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "engine/error.h"
 #include "kernels/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device/cublas_library.h"
 #include "kernels/cuda/device/launch.h"
 
 namespace kvscope::cuda {
@@ -25,7 +25,7 @@ void check(cudaError_t e, const char* what) {
 }
 
 void check_blas(cublasStatus_t s, const char* what) {
-    if (s != CUBLAS_STATUS_SUCCESS) check_failed(what, cublasGetStatusString(s), __FILE__, __LINE__);
+    if (s != CUBLAS_STATUS_SUCCESS) check_failed(what, cublas().status_string(s), __FILE__, __LINE__);
 }
 
 cudaDataType_t blas_type(TensorType t) {
@@ -50,17 +50,17 @@ public:
         max_shared_ = std::min<std::size_t>(prop.sharedMemPerBlockOptin, kMaxAttentionShared);
         check(device::allow_attention_shared(max_shared_), "cudaFuncSetAttribute(attention)");
         check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-        check_blas(cublasCreate(&blas_), "cublasCreate");
-        check_blas(cublasSetStream(blas_, stream_), "cublasSetStream");
+        check_blas(blas_lib_.create(&blas_), "cublasCreate");
+        check_blas(blas_lib_.set_stream(blas_, stream_), "cublasSetStream");
         // A workspace of our own: no allocation inside captured graphs.
         blas_workspace_ = alloc(kCublasWorkspaceBytes);
-        check_blas(cublasSetWorkspace(blas_, blas_workspace_, kCublasWorkspaceBytes), "cublasSetWorkspace");
+        check_blas(blas_lib_.set_workspace(blas_, blas_workspace_, kCublasWorkspaceBytes), "cublasSetWorkspace");
     }
 
     ~CudaDeviceOps() override {
         cudaStreamSynchronize(stream_);
         for (auto& [handle, exec] : graphs_) cudaGraphExecDestroy(exec);
-        cublasDestroy(blas_);
+        blas_lib_.destroy(blas_);
         cudaFree(blas_workspace_);
         cudaStreamDestroy(stream_);
     }
@@ -155,9 +155,9 @@ public:
         const float one = 1.0f, zero = 0.0f;
         const cudaDataType_t t = blas_type(type);
         check_blas(
-            cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n),
-                         static_cast<int>(cols), &one, w, t, static_cast<int>(cols), x, t, static_cast<int>(cols),
-                         &zero, y, CUDA_R_32F, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            blas_lib_.gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n),
+                              static_cast<int>(cols), &one, w, t, static_cast<int>(cols), x, t, static_cast<int>(cols),
+                              &zero, y, CUDA_R_32F, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
             "cublasGemmEx");
     }
 
@@ -188,6 +188,8 @@ private:
     int num_sms_ = 0;
     std::size_t max_shared_ = 48u << 10;
     cudaStream_t stream_ = nullptr;
+    // Opened before the body runs: a missing cuBLAS throws before anything is allocated.
+    const CublasLibrary& blas_lib_ = cublas();
     cublasHandle_t blas_ = nullptr;
     void* blas_workspace_ = nullptr;
     std::map<GraphHandle, cudaGraphExec_t> graphs_;

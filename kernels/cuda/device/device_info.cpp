@@ -2,9 +2,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include <exception>
 #include <string>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device/cublas_library.h"
 #include "kernels/cuda/device/launch.h"
 
 namespace kvscope {
@@ -50,6 +52,13 @@ CudaDeviceInfo probe() {
     if (e != cudaSuccess) {
         cudaGetLastError();
         info.reason = "no usable CUDA device: " + error_text(e, "cudaMemGetInfo");
+        return info;
+    }
+    // cuBLAS is opened only here, once a device is known to exist (cublas_library.h).
+    try {
+        cuda::cublas();
+    } catch (const std::exception& error) {
+        info.reason = "CUDA device " + info.name + " found, but " + error.what();
         return info;
     }
     info.available = true;
