@@ -67,8 +67,9 @@ if [ "$has_gtest" = 0 ]; then
     note "no GoogleTest (run scripts/gpu-deps-pack.sh on a Debian machine and carry .gpu-deps): tests not built"
 fi
 start=$(date +%s)
+# One executable per test file (KVSCOPE_GROUP_TESTS=OFF): step 3 runs three of them by name.
 run_logged "$cmake_bin" -S . -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release -DKVSCOPE_GUI=OFF \
-    -DKVSCOPE_CUDA=ON -DKVSCOPE_BENCHMARKS=OFF -DKVSCOPE_TESTS=$tests -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DKVSCOPE_CUDA=ON -DKVSCOPE_BENCHMARKS=OFF -DKVSCOPE_GROUP_TESTS=OFF -DKVSCOPE_TESTS=$tests -DCMAKE_CUDA_ARCHITECTURES="$arch" \
     -DCMAKE_CXX_COMPILER="$cxx_bin" -DCMAKE_CUDA_COMPILER="$nvcc_bin" ${ninja_bin:+-DCMAKE_MAKE_PROGRAM="$ninja_bin"} \
     "${prefix_args[@]}" || { say "gpu-check: configure failed (see $log)"; tail -30 "$log"; exit 1; }
 run_logged "$cmake_bin" --build "$build" -j "$jobs" ||

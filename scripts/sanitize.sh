@@ -38,9 +38,10 @@ if command -v ccache >/dev/null; then
 fi
 
 # -O1 -g1: stacks with file:line (line tables only: full debug info doubles the compile time),
-# tests a few times slower than Release rather than ten.
+# tests a few times slower than Release rather than ten. One executable per test file
+# (KVSCOPE_GROUP_TESTS=OFF): the lists below name them.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVSCOPE_CUDA=OFF \
-    -DKVSCOPE_BENCHMARKS=OFF -DKVSCOPE_GUI="$gui" "${launcher[@]}" \
+    -DKVSCOPE_BENCHMARKS=OFF -DKVSCOPE_GROUP_TESTS=OFF -DKVSCOPE_GUI="$gui" "${launcher[@]}" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 $flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 $flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags"
 

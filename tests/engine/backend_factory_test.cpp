@@ -10,7 +10,7 @@
 #include "kernels/cuda/cuda_backend.h"
 
 namespace kvscope {
-namespace {
+namespace backend_factory_test {
 
 std::shared_ptr<const Model> embedded() {
     static std::shared_ptr<const Model> model = Model::load("");
@@ -69,5 +69,5 @@ TEST(BackendFactory, TheCudaCacheTakesAFractionOfFreeMemoryUpToACap) {
     EXPECT_EQ(backend->kv_spec().num_blocks, 7);
 }
 
-}  // namespace
+}  // namespace backend_factory_test
 }  // namespace kvscope

@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace block_hash_index_test {
 
 TEST(BlockHashIndex, InsertFindErase) {
     BlockHashIndex index(4);
@@ -61,5 +61,5 @@ TEST(BlockHashIndex, MatchesAReferenceMapUnderCrowdedChurn) {
     }
 }
 
-}  // namespace
+}  // namespace block_hash_index_test
 }  // namespace kvscope

@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace block_hash_test {
 
 TEST(BlockHash, SameInputsSameHash) {
     const std::vector<std::int32_t> tokens = {1, 2, 3, 4};
@@ -103,5 +103,5 @@ TEST(BlockHash, OneBitFlipChangesAboutHalfTheBits) {
     EXPECT_GT(min_bits, 30);
 }
 
-}  // namespace
+}  // namespace block_hash_test
 }  // namespace kvscope

@@ -5,7 +5,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace block_pool_test {
 
 using Ids = std::vector<std::int32_t>;
 
@@ -205,5 +205,5 @@ TEST(BlockPoolDeathTest, MisuseFailsAKvCheck) {
         "full");
 }
 
-}  // namespace
+}  // namespace block_pool_test
 }  // namespace kvscope

@@ -5,7 +5,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace block_table_test {
 
 using Ids = std::vector<std::int32_t>;
 
@@ -121,5 +121,5 @@ TEST(BlockTable, ShareTakesOneReferencePerBlock) {
     EXPECT_EQ(pool.num_shared_blocks(), 0);
 }
 
-}  // namespace
+}  // namespace block_table_test
 }  // namespace kvscope

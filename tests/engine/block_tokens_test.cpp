@@ -10,7 +10,7 @@
 #include "engine/engine.h"
 
 namespace kvscope {
-namespace {
+namespace block_tokens_test {
 
 using Key = std::pair<RequestId, std::int32_t>;  // (request, sample index)
 
@@ -145,5 +145,5 @@ TEST(BlockTokens, CachedBlocksKeepTheirTokensAndFreeBlocksHaveNone) {
     EXPECT_TRUE(engine.block_tokens(16).empty());
 }
 
-}  // namespace
+}  // namespace block_tokens_test
 }  // namespace kvscope

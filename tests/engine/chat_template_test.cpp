@@ -10,7 +10,7 @@
 #include "engine/tokenizer.h"
 
 namespace kvscope {
-namespace {
+namespace chat_template_test {
 
 // Template sources as stored in GGUF (tokenizer_config.json's chat_template, JSON-decoded).
 const std::string chatml_source =
@@ -182,5 +182,5 @@ TEST(ChatTemplate, StopTokensAndModelTokens) {
     EXPECT_EQ(tok.encode(chatml.apply(one, false), true, true), (std::vector<std::int32_t>{1, 0, 2}));
 }
 
-}  // namespace
+}  // namespace chat_template_test
 }  // namespace kvscope

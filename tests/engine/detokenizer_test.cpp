@@ -12,7 +12,7 @@
 #include "engine/unicode.h"
 
 namespace kvscope {
-namespace {
+namespace detokenizer_test {
 
 using Ids = std::vector<std::int32_t>;
 const std::string replacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -169,5 +169,5 @@ TEST(StreamingDetokenizer, AppendingFormReusesTheCallersBuffer) {
     EXPECT_EQ(out, " Once,\xC3\xA9 there");
 }
 
-}  // namespace
+}  // namespace detokenizer_test
 }  // namespace kvscope

@@ -15,7 +15,7 @@
 #include "engine/error.h"
 
 namespace kvscope {
-namespace {
+namespace engine_faults_test {
 
 std::shared_ptr<const Model> embedded() {
     static std::shared_ptr<const Model> model = Model::load("");
@@ -204,5 +204,5 @@ TEST(EngineFaults, AbortAfterForkingSamplesAndAfterFinishing) {
     EXPECT_FALSE(engine.abort(12345));
 }
 
-}  // namespace
+}  // namespace engine_faults_test
 }  // namespace kvscope

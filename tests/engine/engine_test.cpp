@@ -15,7 +15,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace engine_test {
 
 const std::vector<std::int32_t> kKnownGood = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
                                               426, 338, 401, 396, 267, 337, 410, 408, 419, 292};
@@ -352,5 +352,5 @@ TEST(Engine, RandomisedWorkloadKeepsTheKvInvariantsAndEndsWithEveryBlockFree) {
     }
 }
 
-}  // namespace
+}  // namespace engine_test
 }  // namespace kvscope

@@ -20,7 +20,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace forward_test {
 
 struct SeqState {
     std::vector<std::int32_t> tokens;
@@ -316,5 +316,5 @@ TEST_P(Forward, LongContextDecodeMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Forward, ::testing::ValuesIn(test::backend_names()), test::param_name);
 
-}  // namespace
+}  // namespace forward_test
 }  // namespace kvscope

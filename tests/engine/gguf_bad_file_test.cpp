@@ -17,7 +17,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace gguf_bad_file_test {
 
 using test::GgufBytes;
 
@@ -406,5 +406,5 @@ TEST(GgufBadFile, CorruptedWriterFile) {
                             "has 383 bytes"});
 }
 
-}  // namespace
+}  // namespace gguf_bad_file_test
 }  // namespace kvscope

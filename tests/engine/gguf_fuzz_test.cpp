@@ -12,7 +12,7 @@
 #include "engine/gguf_writer.h"
 
 namespace kvscope {
-namespace {
+namespace gguf_fuzz_test {
 
 std::vector<std::uint8_t> seed_file() {
     GgufWriter w;
@@ -137,5 +137,5 @@ TEST(GgufFuzz, RandomCorruptionsAreSafe) {
     EXPECT_GT(outcome.opened, 50);
 }
 
-}  // namespace
+}  // namespace gguf_fuzz_test
 }  // namespace kvscope

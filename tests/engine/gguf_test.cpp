@@ -16,7 +16,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace gguf_test {
 
 using test::GgufBytes;
 
@@ -481,5 +481,5 @@ TEST(GgufGetters, MissingRequiredKeySaysWhatTheFileLacks) {
                        {"missing required key 'llama.rope.freq_base'"});
 }
 
-}  // namespace
+}  // namespace gguf_test
 }  // namespace kvscope

@@ -20,7 +20,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace gguf_writer_test {
 
 namespace fs = std::filesystem;
 using test::GgufBytes;
@@ -420,5 +420,5 @@ TEST(GgufWriter, FullDiskLeavesNoTraceAndTheOldFileIntact) {
     EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"m.gguf"});
 }
 
-}  // namespace
+}  // namespace gguf_writer_test
 }  // namespace kvscope

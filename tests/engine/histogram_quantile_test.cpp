@@ -10,7 +10,7 @@
 #include "engine/metrics.h"
 
 namespace kvscope {
-namespace {
+namespace histogram_quantile_test {
 
 const std::vector<double> kBounds = {1.0, 2.0, 4.0};
 
@@ -38,5 +38,5 @@ TEST(HistogramQuantile, TheMemberFunctionReadsTheObservedCounts) {
     EXPECT_DOUBLE_EQ(h.quantile(0.5), 0.01 + (0.1 - 0.01) * 0.5);  // rank 2: first of two in (0.01, 0.1]
 }
 
-}  // namespace
+}  // namespace histogram_quantile_test
 }  // namespace kvscope

@@ -20,7 +20,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace kl_divergence_test {
 
 std::vector<double> log_softmax(std::span<const float> logits) {
     const double max = *std::max_element(logits.begin(), logits.end());
@@ -243,5 +243,5 @@ TEST(KlDivergence, MatchesTheReferenceForwardOfBothModels) {
     EXPECT_NEAR(got.ln_ppl_ratio, expected_ratio, 0.02 * std::abs(expected_ratio));
 }
 
-}  // namespace
+}  // namespace kl_divergence_test
 }  // namespace kvscope

@@ -11,7 +11,7 @@
 #include "tests/support/kv_cache_invariants.h"
 
 namespace kvscope {
-namespace {
+namespace kv_cache_manager_test {
 
 using Ids = std::vector<std::int32_t>;
 using Tokens = std::vector<std::int32_t>;
@@ -525,5 +525,5 @@ TEST(KvCacheManagerDeathTest, AStaleMatchFailsAKvCheck) {
         "stale PrefixMatch");
 }
 
-}  // namespace
+}  // namespace kv_cache_manager_test
 }  // namespace kvscope

@@ -19,7 +19,7 @@
 #include "tests/support/kv_cache_invariants.h"
 
 namespace kvscope {
-namespace {
+namespace kv_cache_random_test {
 
 using Tokens = std::vector<std::int32_t>;
 
@@ -265,6 +265,11 @@ struct Case {
     bool caching;
 };
 
+// GoogleTest prints the parameter into the test's listed name; bytewise it would show the padding.
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.num_blocks << " blocks of " << c.block_size << ", prefix caching " << (c.caching ? "on" : "off");
+}
+
 class KvCacheRandomTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(KvCacheRandomTest, InvariantsHoldAfterEveryOperation) {
@@ -304,5 +309,5 @@ INSTANTIATE_TEST_SUITE_P(TightCaches, KvCacheRandomTest,
                                     std::to_string(info.param.block_size) + (info.param.caching ? "_caching" : "");
                          });
 
-}  // namespace
+}  // namespace kv_cache_random_test
 }  // namespace kvscope

@@ -14,13 +14,19 @@
 #include "engine/lab/replay.h"
 
 namespace kvscope {
-namespace {
+namespace lab_engine_match_test {
 
 struct Case {
     std::int32_t block_size;
     std::int32_t num_blocks;
     bool prefix_caching;
 };
+
+// GoogleTest prints the parameter into the test's listed name; bytewise it would show the padding.
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << "block_size " << c.block_size << ", " << c.num_blocks << " blocks, prefix caching "
+        << (c.prefix_caching ? "on" : "off");
+}
 
 std::shared_ptr<const Model> embedded() {
     static std::shared_ptr<const Model> model = Model::load("");
@@ -170,5 +176,5 @@ INSTANTIATE_TEST_SUITE_P(Lab, LabMatchesEngine,
                                     (info.param.prefix_caching ? "_prefix" : "_noprefix");
                          });
 
-}  // namespace
+}  // namespace lab_engine_match_test
 }  // namespace kvscope

@@ -10,7 +10,7 @@
 #include <random>
 
 namespace kvscope::lab {
-namespace {
+namespace lab_first_fit_test {
 
 using Holes = std::map<std::int64_t, std::int64_t>;
 
@@ -85,5 +85,5 @@ TEST(FirstFit, RandomOperationsKeepTheSpaceTiled) {
     }
 }
 
-}  // namespace
+}  // namespace lab_first_fit_test
 }  // namespace kvscope::lab

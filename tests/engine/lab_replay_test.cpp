@@ -14,7 +14,7 @@
 #include "engine/error.h"
 
 namespace kvscope::lab {
-namespace {
+namespace lab_replay_test {
 
 using Kind = AllocatorSpec::Kind;
 const AllocatorSpec kMax{Kind::OrcaMax, 0, false};
@@ -286,5 +286,5 @@ TEST(LabReplay, BadConfigurationsAreConfigErrors) {
     EXPECT_EQ(default_allocators().size(), 9u);
 }
 
-}  // namespace
+}  // namespace lab_replay_test
 }  // namespace kvscope::lab

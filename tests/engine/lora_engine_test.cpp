@@ -19,7 +19,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace lora_engine_test {
 
 struct Fixture {
     std::filesystem::path dir = test::temp_dir();
@@ -350,5 +350,5 @@ TEST(LoraEngine, BadAdapterFilesAreRefusedWithClearErrors) {
                  {"'blk.7.attn_q.weight'", "base model does not have"});
 }
 
-}  // namespace
+}  // namespace lora_engine_test
 }  // namespace kvscope

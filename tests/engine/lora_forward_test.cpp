@@ -24,7 +24,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace lora_forward_test {
 
 constexpr std::int32_t kBlockSize = 16;
 constexpr std::int32_t kBlocksPerSeq = 8;  // room for 128 tokens
@@ -199,5 +199,5 @@ TEST_P(LoraForward, ARemovedAdapterLeavesTheOthersAndAddsAgainUnderANewSlot) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, LoraForward, ::testing::ValuesIn(test::backend_names()), test::param_name);
 
-}  // namespace
+}  // namespace lora_forward_test
 }  // namespace kvscope

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace kvscope {
-namespace {
+namespace metrics_test {
 
 TEST(Histogram, CountsEachObservationInTheFirstBucketWhoseBoundHoldsIt) {
     Histogram h({0.1, 1.0, 10.0});
@@ -30,5 +30,5 @@ TEST(EngineMetrics, UsesVllmsBuckets) {
     EXPECT_EQ(m.prefix_cache_hit_rate(), 0.0);
 }
 
-}  // namespace
+}  // namespace metrics_test
 }  // namespace kvscope

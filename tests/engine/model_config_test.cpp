@@ -14,7 +14,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace model_config_test {
 
 struct Tweak {
     std::function<void(GgufWriter&)> metadata;  // after copying the metadata
@@ -154,5 +154,5 @@ TEST(ModelConfig, TokenizerLargerThanTheEmbedding) {
     expect_message(load_error(rewrite(t, "vocab.gguf")), {"the tokenizer has 512 tokens but the embedding only 400"});
 }
 
-}  // namespace
+}  // namespace model_config_test
 }  // namespace kvscope

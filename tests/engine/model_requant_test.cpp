@@ -18,7 +18,7 @@
 #include "tests/support/run_alone.h"
 
 namespace kvscope {
-namespace {
+namespace model_requant_test {
 
 std::vector<const WeightTensor*> all_weights(const ModelWeights& w) {
     std::vector<const WeightTensor*> out{&w.token_embedding, &w.output};
@@ -186,5 +186,5 @@ TEST(ModelRequant, ThreadsWriteTheSameBytesAndTheLoadedSizeCountsThem) {
     }
 }
 
-}  // namespace
+}  // namespace model_requant_test
 }  // namespace kvscope

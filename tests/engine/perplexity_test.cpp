@@ -14,7 +14,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace perplexity_test {
 
 std::shared_ptr<const Model> embedded() {
     static std::shared_ptr<const Model> model = Model::load("");
@@ -183,5 +183,5 @@ TEST(Perplexity, TheEstimateOfNothingIsEmpty) {
     EXPECT_EQ(e.ppl, 0.0);
 }
 
-}  // namespace
+}  // namespace perplexity_test
 }  // namespace kvscope

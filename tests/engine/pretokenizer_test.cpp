@@ -11,7 +11,7 @@
 #include "engine/unicode.h"
 
 namespace kvscope {
-namespace {
+namespace pretokenizer_test {
 
 using Words = std::vector<std::string>;
 
@@ -145,5 +145,5 @@ TEST(PreTokenizer, WordsCoverRandomTextExactly) {
     }
 }
 
-}  // namespace
+}  // namespace pretokenizer_test
 }  // namespace kvscope

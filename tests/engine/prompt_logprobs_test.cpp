@@ -15,7 +15,7 @@
 #include "tests/support/reference_model.h"
 
 namespace kvscope {
-namespace {
+namespace prompt_logprobs_test {
 
 std::shared_ptr<const Model> embedded() {
     static std::shared_ptr<const Model> model = Model::load("");
@@ -264,5 +264,5 @@ TEST(PromptLogprobs, OutOfRangeIsRejected) {
     }
 }
 
-}  // namespace
+}  // namespace prompt_logprobs_test
 }  // namespace kvscope

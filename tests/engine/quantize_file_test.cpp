@@ -18,7 +18,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace quantize_file_test {
 
 std::string synthetic_f32(const char* name, std::int32_t ffn_dim, std::int32_t vocab_size) {
     SyntheticModelSpec spec = synthetic_preset("tiny");
@@ -189,5 +189,5 @@ TEST(QuantizeFile, RefusesOtherTypesAndAFailedWriteLeavesNothing) {
     EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
-}  // namespace
+}  // namespace quantize_file_test
 }  // namespace kvscope

@@ -11,7 +11,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace rng_test {
 
 // Reference implementation from Vigna's xoshiro256starstar.c, state {1, 2, 3, 4}.
 TEST(Rng, XoshiroMatchesReferenceOutputs) {
@@ -116,5 +116,5 @@ TEST(Rng, ProcessSeedsAreDistinctAcrossThreads) {
     EXPECT_EQ(all.size(), 4u * 2000u);
 }
 
-}  // namespace
+}  // namespace rng_test
 }  // namespace kvscope

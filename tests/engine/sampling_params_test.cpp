@@ -11,7 +11,7 @@
 #include "engine/error.h"
 
 namespace kvscope {
-namespace {
+namespace sampling_params_test {
 
 constexpr int32_t kVocab = 1000;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -157,5 +157,5 @@ TEST(SamplingParams, HasPenalties) {
     EXPECT_TRUE(p.has_penalties());
 }
 
-}  // namespace
+}  // namespace sampling_params_test
 }  // namespace kvscope

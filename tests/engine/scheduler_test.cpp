@@ -10,7 +10,7 @@
 #include <numeric>
 
 namespace kvscope {
-namespace {
+namespace scheduler_test {
 
 struct Harness {
     KvCacheManager kv;
@@ -241,5 +241,5 @@ TEST(Scheduler, RemoveFreesBlocksOfRunningAndForgetsWaiting) {
     EXPECT_EQ(h.kv.num_free_blocks(), 64);
 }
 
-}  // namespace
+}  // namespace scheduler_test
 }  // namespace kvscope

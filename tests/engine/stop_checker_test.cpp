@@ -11,7 +11,7 @@
 #include "engine/rng.h"
 
 namespace kvscope {
-namespace {
+namespace stop_checker_test {
 
 struct Expected {
     std::string output;
@@ -233,5 +233,5 @@ TEST(TokenFinish, VllmOrderEosThenStopTokensThenLength) {
     EXPECT_EQ(finish_reason_name(FinishReason::none), "");
 }
 
-}  // namespace
+}  // namespace stop_checker_test
 }  // namespace kvscope

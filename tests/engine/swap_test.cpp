@@ -16,7 +16,7 @@
 #include "tests/support/kv_cache_invariants.h"
 
 namespace kvscope {
-namespace {
+namespace swap_test {
 
 std::vector<std::int32_t> tokens(int n, int first = 100) {
     std::vector<std::int32_t> t(static_cast<std::size_t>(n));
@@ -252,5 +252,5 @@ TEST(EngineSwapConfig, ABackendWithoutSwapSpaceIsRejected) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineSwap, ::testing::ValuesIn(test::backend_names()), test::param_name);
 
-}  // namespace
+}  // namespace swap_test
 }  // namespace kvscope

@@ -17,7 +17,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace synthetic_model_test {
 
 std::string write(SyntheticModelSpec spec, const std::string& name) {
     const std::string path = (test::temp_dir() / name).string();
@@ -159,5 +159,5 @@ TEST(SyntheticModel, BadSpecsSayWhichFieldIsWrong) {
     EXPECT_THROW(spec.validate(), ConfigError);
 }
 
-}  // namespace
+}  // namespace synthetic_model_test
 }  // namespace kvscope

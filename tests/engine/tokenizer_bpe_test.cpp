@@ -12,7 +12,7 @@
 #include "engine/unicode.h"
 
 namespace kvscope {
-namespace {
+namespace tokenizer_bpe_test {
 
 using Ids = std::vector<std::int32_t>;
 
@@ -290,5 +290,5 @@ TEST(BpeTokenizer, MegabyteInputRoundTrips) {
     EXPECT_EQ(tok.decode(tok.encode(spaces, false, false), false), spaces);
 }
 
-}  // namespace
+}  // namespace tokenizer_bpe_test
 }  // namespace kvscope

@@ -15,7 +15,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace tokenizer_gguf_test {
 
 using Ids = std::vector<std::int32_t>;
 
@@ -243,5 +243,5 @@ TEST(TokenizerGguf, BadTokenizersAreModelErrors) {
     expect_model_error(no_merges.finish(), "tokenizer.ggml.merges");
 }
 
-}  // namespace
+}  // namespace tokenizer_gguf_test
 }  // namespace kvscope

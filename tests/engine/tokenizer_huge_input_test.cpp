@@ -17,7 +17,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace tokenizer_huge_input_test {
 
 constexpr std::size_t kMiB = 1 << 20;
 
@@ -87,5 +87,5 @@ TEST(TokenizerHugeInput, SpecialsBackToBack) {
     EXPECT_EQ(t.decode(ids, false), text);
 }
 
-}  // namespace
+}  // namespace tokenizer_huge_input_test
 }  // namespace kvscope

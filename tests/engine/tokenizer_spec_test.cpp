@@ -8,7 +8,7 @@
 #include "engine/tokenizer.h"
 
 namespace kvscope {
-namespace {
+namespace tokenizer_spec_test {
 
 TokenizerSpec small_spec() {
     TokenizerSpec spec;
@@ -136,5 +136,5 @@ TEST(TokenizerSpec, InferSpecialTokensKeepsAGivenEotAndFillsMissingTypes) {
     EXPECT_EQ(spec.token_types[4], TokenType::Control);
 }
 
-}  // namespace
+}  // namespace tokenizer_spec_test
 }  // namespace kvscope

@@ -11,7 +11,7 @@
 #include "engine/tokenizer.h"
 
 namespace kvscope {
-namespace {
+namespace tokenizer_spm_test {
 
 using Ids = std::vector<std::int32_t>;
 
@@ -306,5 +306,5 @@ TEST(SpmTokenizer, MegabyteInputRoundTrips) {
     EXPECT_EQ(tok.decode(tok.encode(std::string(1 << 20, 'a'), false, false), false), " " + std::string(1 << 20, 'a'));
 }
 
-}  // namespace
+}  // namespace tokenizer_spm_test
 }  // namespace kvscope

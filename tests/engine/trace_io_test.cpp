@@ -14,7 +14,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope {
-namespace {
+namespace trace_io_test {
 
 Trace sample_trace() {
     Trace t;
@@ -152,5 +152,5 @@ TEST(TraceIo, WorkloadsBecomeTraces) {
     EXPECT_GT(t.requests[4].arrival_s, 0);
 }
 
-}  // namespace
+}  // namespace trace_io_test
 }  // namespace kvscope

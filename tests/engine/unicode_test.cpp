@@ -9,7 +9,7 @@
 #include "engine/unicode.h"
 
 namespace kvscope {
-namespace {
+namespace unicode_test {
 
 TEST(Unicode, ClassesOfHandPickedCodePoints) {
     using C = CodepointClass;
@@ -151,5 +151,5 @@ TEST(Unicode, Gpt2ByteMapping) {
     EXPECT_EQ(codepoint_to_byte(0x4E2D), -1);
 }
 
-}  // namespace
+}  // namespace unicode_test
 }  // namespace kvscope

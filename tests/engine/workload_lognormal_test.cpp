@@ -9,7 +9,7 @@
 #include "engine/workload.h"
 
 namespace kvscope {
-namespace {
+namespace workload_lognormal_test {
 
 TEST(WorkloadLogNormal, ParsesAndPrints) {
     const auto d = LengthDistribution::parse("lognormal:161,1", "x");
@@ -42,5 +42,5 @@ TEST(WorkloadLogNormal, DrawsHaveTheMeanAndALongTail) {
     EXPECT_NEAR(prompts[10000], 97.6, 4);
 }
 
-}  // namespace
+}  // namespace workload_lognormal_test
 }  // namespace kvscope

@@ -10,7 +10,7 @@
 #include "engine/error.h"
 
 namespace kvscope {
-namespace {
+namespace workload_test {
 
 TEST(Workload, ParsesTheThreeDistributionForms) {
     EXPECT_EQ(LengthDistribution::parse("128", "x").to_string(), "128");
@@ -71,5 +71,5 @@ TEST(Workload, PoissonArrivalsHaveMeanGapOneOverTheRate) {
     EXPECT_EQ(reqs[0].prompt_token_ids.size(), 4u);             // no BOS
 }
 
-}  // namespace
+}  // namespace workload_test
 }  // namespace kvscope

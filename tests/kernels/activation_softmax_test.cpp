@@ -10,9 +10,10 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/softmax.h"
+#include "tests/support/param_print.h"
 
 namespace kvscope {
-namespace {
+namespace activation_softmax_test {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -137,5 +138,5 @@ const auto kLevelName = [](const auto& info) { return std::string(simd_level_nam
 INSTANTIATE_TEST_SUITE_P(Levels, SwigluTest, kLevels, kLevelName);
 INSTANTIATE_TEST_SUITE_P(Levels, SoftmaxTest, kLevels, kLevelName);
 
-}  // namespace
+}  // namespace activation_softmax_test
 }  // namespace kvscope

@@ -13,7 +13,7 @@
 #include "tests/kernels/quant_test_util.h"
 
 namespace kvscope {
-namespace {
+namespace cpu_weights_test {
 
 struct Source {
     std::vector<std::vector<std::uint8_t>> bytes;  // one per weight
@@ -96,5 +96,5 @@ TEST(CpuWeights, WithoutPackingEveryWeightIsReadInPlace) {
     }
 }
 
-}  // namespace
+}  // namespace cpu_weights_test
 }  // namespace kvscope

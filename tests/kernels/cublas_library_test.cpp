@@ -12,7 +12,7 @@
 #include "kernels/cuda/device/cublas_library.h"
 
 namespace kvscope::cuda {
-namespace {
+namespace cublas_library_test {
 
 // Whether a file whose name contains `name` is mapped into this process (/proc/self/maps).
 bool mapped(const std::string& name) {
@@ -75,7 +75,7 @@ TEST(CublasLibrary, CandidatesStartWithTheToolkitsSoname) {
     EXPECT_EQ(names.front().rfind("libcublas.so.", 0), 0u) << names.front();
 }
 
-}  // namespace
+}  // namespace cublas_library_test
 }  // namespace kvscope::cuda
 
 #else

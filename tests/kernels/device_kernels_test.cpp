@@ -25,7 +25,7 @@
 #include "tests/support/backends.h"
 
 namespace kvscope {
-namespace {
+namespace device_kernels_test {
 
 using cuda::Launch;
 
@@ -454,5 +454,5 @@ TEST_P(DeviceKernels, SplitKeyDecodeAttentionMatchesTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceKernels, ::testing::ValuesIn(test::device_names()), test::param_name);
 
-}  // namespace
+}  // namespace device_kernels_test
 }  // namespace kvscope

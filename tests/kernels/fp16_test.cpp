@@ -13,7 +13,7 @@
 #include <random>
 
 namespace kvscope {
-namespace {
+namespace fp16_test {
 
 std::uint16_t half_bits(_Float16 h) {
     std::uint16_t b;
@@ -115,5 +115,5 @@ TEST(Bf16, SpecialValuesAndRoundTrip) {
     }
 }
 
-}  // namespace
+}  // namespace fp16_test
 }  // namespace kvscope

@@ -27,7 +27,7 @@
 #include "tests/kernels/quant_test_util.h"
 
 namespace kvscope {
-namespace {
+namespace gemm_float_avx512_emu_test {
 
 TEST(GemmFloatAvx512Emulated, MatchesTheReference) {
 #if !KVSCOPE_HAVE_SIMDE
@@ -83,5 +83,5 @@ TEST(GemmFloatAvx512Emulated, MatchesTheReference) {
 #endif
 }
 
-}  // namespace
+}  // namespace gemm_float_avx512_emu_test
 }  // namespace kvscope

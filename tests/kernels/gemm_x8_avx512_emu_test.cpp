@@ -30,7 +30,7 @@
 #include "tests/kernels/quant_test_util.h"
 
 namespace kvscope {
-namespace {
+namespace gemm_x8_avx512_emu_test {
 
 #if KVSCOPE_HAVE_SIMDE
 constexpr float kUntouched = -7.0f;
@@ -125,5 +125,5 @@ TEST(GemmX8Avx512Emulated, KernelsMatchScalar) {
 #endif
 }
 
-}  // namespace
+}  // namespace gemm_x8_avx512_emu_test
 }  // namespace kvscope

@@ -19,7 +19,7 @@
 #include "tests/kernels/quant_test_util.h"
 
 namespace kvscope {
-namespace {
+namespace matmul_test {
 
 using test::random_row;
 
@@ -232,5 +232,5 @@ TEST(Matmul, FusedWeightsEqualSeparateCalls) {
     }
 }
 
-}  // namespace
+}  // namespace matmul_test
 }  // namespace kvscope

@@ -8,9 +8,10 @@
 
 #include "kernels/norm.h"
 #include "kernels/rope.h"
+#include "tests/support/param_print.h"
 
 namespace kvscope {
-namespace {
+namespace norm_rope_test {
 
 std::vector<float> random_values(std::size_t n, std::mt19937& rng, float lo = -3.0f, float hi = 3.0f) {
     std::uniform_real_distribution<float> dist(lo, hi);
@@ -186,5 +187,5 @@ TEST(RopeTest, ScoresDependOnlyOnRelativePosition) {
     }
 }
 
-}  // namespace
+}  // namespace norm_rope_test
 }  // namespace kvscope

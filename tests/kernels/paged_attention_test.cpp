@@ -3,6 +3,7 @@
 // shuffled block tables, for each cache dtype, block size, GQA ratio and head dim.
 
 #include "kernels/paged_attention.h"
+#include "tests/support/param_print.h"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +38,7 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 
 namespace kvscope {
-namespace {
+namespace paged_attention_test {
 
 float f16_value(std::uint16_t bits) {
     _Float16 h;
@@ -403,5 +404,5 @@ TEST(PagedAttentionDeathTest, SequenceLongerThanItsBlockTableIsABug) {
     EXPECT_DEATH(run_attention(sc, pool, 1.0f, SimdLevel::Scalar), "longer than its block table");
 }
 
-}  // namespace
+}  // namespace paged_attention_test
 }  // namespace kvscope

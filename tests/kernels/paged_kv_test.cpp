@@ -15,7 +15,7 @@
 #include "kernels/cpu/f16.h"
 
 namespace kvscope {
-namespace {
+namespace paged_kv_test {
 
 std::uint16_t f16_bits_reference(float f) {
     const _Float16 h = static_cast<_Float16>(f);
@@ -226,5 +226,5 @@ TEST(PagedKvTest, LayoutErrorSaysWhatIsWrong) {
     EXPECT_NE(kv_cache_layout_error(TensorType::F32, 0, 64), "");
 }
 
-}  // namespace
+}  // namespace paged_kv_test
 }  // namespace kvscope

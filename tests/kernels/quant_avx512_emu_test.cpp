@@ -24,7 +24,7 @@
 #include "tests/kernels/quant_test_util.h"
 
 namespace kvscope {
-namespace {
+namespace quant_avx512_emu_test {
 
 using test::abs_dot_double;
 using test::dequantize;
@@ -140,5 +140,5 @@ TEST_F(QuantAvx512Emulated, ExtremeQuantsMatchScalar) {
 #endif
 }
 
-}  // namespace
+}  // namespace quant_avx512_emu_test
 }  // namespace kvscope

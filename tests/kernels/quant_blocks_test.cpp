@@ -14,7 +14,7 @@
 #include "kernels/quant_blocks.h"
 
 namespace kvscope {
-namespace {
+namespace quant_blocks_test {
 
 // binary16 bit patterns of exact values
 constexpr std::uint16_t kHalf = 0x3800;         // 0.5
@@ -242,5 +242,5 @@ TEST(QuantBlocks, Q8_K) {
     expect_exact(dequantize(TensorType::Q8_K, bytes, 256), want);
 }
 
-}  // namespace
+}  // namespace quant_blocks_test
 }  // namespace kvscope

@@ -14,9 +14,10 @@
 #include "kernels/cpu/quant_kernels.h"
 #include "kernels/quant.h"
 #include "tests/kernels/quant_test_util.h"
+#include "tests/support/param_print.h"
 
 namespace kvscope {
-namespace {
+namespace quant_simd_test {
 
 using test::abs_dot_double;
 using test::block_elems;
@@ -176,5 +177,5 @@ INSTANTIATE_TEST_SUITE_P(Levels, QuantSimd,
                                           testing::ValuesIn(weight_types())),
                          name_of);
 
-}  // namespace
+}  // namespace quant_simd_test
 }  // namespace kvscope

@@ -16,9 +16,10 @@
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
 #include "tests/kernels/quant_test_util.h"
+#include "tests/support/param_print.h"
 
 namespace kvscope {
-namespace {
+namespace quant_test {
 
 using test::abs_dot_double;
 using test::block_elems;
@@ -272,5 +273,5 @@ TEST(QuantDispatchDeathTest, NonComputableTypeIsABug) {
     }
 }
 
-}  // namespace
+}  // namespace quant_test
 }  // namespace kvscope

@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace kvscope {
-namespace {
+namespace thread_pool_test {
 
 // Every item of [0, num_items) is visited exactly once, by ranges that are contiguous,
 // non-empty and differ in size by at most one.
@@ -155,5 +155,5 @@ TEST(ThreadPoolDeathTest, NestedUseIsRejected) {
         "used from inside one of its own tasks");
 }
 
-}  // namespace
+}  // namespace thread_pool_test
 }  // namespace kvscope

@@ -8,7 +8,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace bad_request_http_test {
 
 using nlohmann::json;
 
@@ -219,5 +219,5 @@ TEST(ConstantTimeEqual, ComparesWholeStrings) {
     EXPECT_FALSE(server::constant_time_equal(std::string("a\0b", 3), "a"));
 }
 
-}  // namespace
+}  // namespace bad_request_http_test
 }  // namespace kvscope::test

@@ -11,7 +11,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace bench_serve_test {
 
 server::BenchServeOptions options_for(const TestServer& s, int num_prompts) {
     server::BenchServeOptions o;
@@ -163,5 +163,5 @@ TEST(BenchStats, SummaryFollowsVllmsDefinitions) {
     EXPECT_NEAR(r.e2el.percentiles_ms[1].second, 300 + 200 * 0.99, 1e-9);
 }
 
-}  // namespace
+}  // namespace bench_serve_test
 }  // namespace kvscope::test

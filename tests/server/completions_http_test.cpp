@@ -10,7 +10,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace completions_http_test {
 
 using nlohmann::json;
 
@@ -288,5 +288,5 @@ TEST_F(CompletionsHttp, ModelsAndHealth) {
     EXPECT_FALSE(server::model_card_from_json(bad));
 }
 
-}  // namespace
+}  // namespace completions_http_test
 }  // namespace kvscope::test

@@ -11,7 +11,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace kv_snapshot_http_test {
 
 using nlohmann::json;
 
@@ -205,5 +205,5 @@ TEST(KvSnapshotHttp, BadParametersAre400) {
     EXPECT_EQ(whole.body["blocks"].size(), 256u);  // free blocks listed by default
 }
 
-}  // namespace
+}  // namespace kv_snapshot_http_test
 }  // namespace kvscope::test

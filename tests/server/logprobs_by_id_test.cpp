@@ -9,7 +9,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace logprobs_by_id_test {
 
 using nlohmann::json;
 
@@ -154,5 +154,5 @@ TEST(ChatLogprobsReader, RanksFromTheAlternativesAndRefusesWhatIsNoId) {
     EXPECT_FALSE(server::token_id_of(json(12)));
 }
 
-}  // namespace
+}  // namespace logprobs_by_id_test
 }  // namespace kvscope::test

@@ -15,7 +15,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope::test {
-namespace {
+namespace lora_http_test {
 
 using nlohmann::json;
 
@@ -172,5 +172,5 @@ TEST(LoraHttp, TheKvSnapshotCarriesAdaptersBothWays) {
     EXPECT_EQ(plain.engine.sequences[0].lora, -1);
 }
 
-}  // namespace
+}  // namespace lora_http_test
 }  // namespace kvscope::test

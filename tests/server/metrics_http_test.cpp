@@ -18,7 +18,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace metrics_http_test {
 
 using nlohmann::json;
 using server::PromText;
@@ -243,5 +243,5 @@ TEST(PromText, NumbersAreWrittenAsPrometheusClientWritesThem) {
     EXPECT_EQ(server::prometheus_number(std::nan("")), "NaN");
 }
 
-}  // namespace
+}  // namespace metrics_http_test
 }  // namespace kvscope::test

@@ -15,7 +15,7 @@
 #include "tests/support/paths.h"
 
 namespace kvscope::test {
-namespace {
+namespace perplexity_server_test {
 
 using nlohmann::json;
 
@@ -150,5 +150,5 @@ TEST(PerplexityAtServer, FailuresAreOneLineReasons) {
     fails({"perplexity", "--url", "http://127.0.0.1:" + std::to_string(port), "--file", kStory}, "cannot reach");
 }
 
-}  // namespace
+}  // namespace perplexity_server_test
 }  // namespace kvscope::test

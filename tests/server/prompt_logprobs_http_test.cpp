@@ -9,7 +9,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace prompt_logprobs_http_test {
 
 using nlohmann::json;
 
@@ -203,5 +203,5 @@ TEST_F(PromptLogprobsHttp, WhatCannotBeServedIsRefusedNamingTheField) {
     }
 }
 
-}  // namespace
+}  // namespace prompt_logprobs_http_test
 }  // namespace kvscope::test

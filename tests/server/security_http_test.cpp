@@ -9,7 +9,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace security_http_test {
 
 TEST(Security, DefaultsListenOnLoopbackWithLimits) {
     const server::ServerOptions o;
@@ -46,5 +46,5 @@ TEST(Security, NoPathReachesTheFileSystem) {
     EXPECT_EQ(r.text.find("root:"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace security_http_test
 }  // namespace kvscope::test

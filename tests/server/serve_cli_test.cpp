@@ -20,7 +20,7 @@
 extern char** environ;
 
 namespace kvscope::test {
-namespace {
+namespace serve_cli_test {
 
 using nlohmann::json;
 
@@ -174,5 +174,5 @@ TEST(ServeCli, BadFlagsExit2AndABusyPortExits1) {
     EXPECT_EQ(first.stop(SIGTERM), 0);
 }
 
-}  // namespace
+}  // namespace serve_cli_test
 }  // namespace kvscope::test

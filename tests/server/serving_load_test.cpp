@@ -9,7 +9,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace serving_load_test {
 
 using nlohmann::json;
 
@@ -142,5 +142,5 @@ TEST(ServingLoad, StoppingTheServerEndsOpenStreamsAndFreesTheirBlocks) {
     EXPECT_EQ(idle.engine.kv.stats.num_used_blocks, 0);
 }
 
-}  // namespace
+}  // namespace serving_load_test
 }  // namespace kvscope::test

@@ -16,7 +16,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace serving_soak_test {
 
 constexpr int kClients = 300;
 constexpr int kMaxTokens = 16;
@@ -92,5 +92,5 @@ TEST(ServingSoak, HundredsOfConcurrentStreamsRoundAfterRoundLeakNothing) {
     EXPECT_LT(growth, 32ll << 20) << "resident memory grew by " << growth << " bytes after warm-up";
 }
 
-}  // namespace
+}  // namespace serving_soak_test
 }  // namespace kvscope::test

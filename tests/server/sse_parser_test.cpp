@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace kvscope::server {
-namespace {
+namespace sse_parser_test {
 
 std::vector<std::string> parse_in_chunks(const std::string& text, std::size_t chunk) {
     SseParser parser;
@@ -41,5 +41,5 @@ TEST(SseParser, AnUnfinishedEventWaitsForItsBlankLine) {
     EXPECT_EQ(events.size(), 1u);
 }
 
-}  // namespace
+}  // namespace sse_parser_test
 }  // namespace kvscope::server

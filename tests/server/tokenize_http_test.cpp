@@ -10,7 +10,7 @@
 #include "tests/server/test_server.h"
 
 namespace kvscope::test {
-namespace {
+namespace tokenize_http_test {
 
 using nlohmann::json;
 
@@ -159,5 +159,5 @@ TEST(TokenizeHttpKey, TheApiKeyIsAskedForAsOnV1) {
     EXPECT_EQ(get(*c, "/health").status, 200);
 }
 
-}  // namespace
+}  // namespace tokenize_http_test
 }  // namespace kvscope::test

@@ -25,7 +25,7 @@
 #include "tests/support/served_models.h"
 
 namespace kvscope::test {
-namespace {
+namespace worker_host_test {
 
 using server::RequestStream;
 using server::StreamItem;
@@ -299,5 +299,5 @@ TEST(WorkerHost, TheServerListsAndAcceptsTheAdaptersServedNow) {
     http.stop();
 }
 
-}  // namespace
+}  // namespace worker_host_test
 }  // namespace kvscope::test
