@@ -8,6 +8,7 @@
 #include <QStringList>
 #include <QVector>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,7 +16,9 @@
 #include "engine/chat_template.h"
 #include "engine/config.h"
 #include "engine/perplexity.h"
+#include "engine/request.h"
 #include "engine/sampling_params.h"
+#include "engine/snapshot.h"
 #include "engine/trace.h"
 #include "kernels/tensor_type.h"
 
@@ -112,6 +115,12 @@ struct ModelFileInfo {
 
 }  // namespace kvscope::ui
 
+// The engine's own types that cross the queued connections between the Session (ui/session.h) and
+// the worker (app/bridge/engine_worker.h): declared here, before any signal or spy can use them.
+Q_DECLARE_METATYPE(kvscope::EngineConfig)
+Q_DECLARE_METATYPE(kvscope::Request)
+Q_DECLARE_METATYPE(kvscope::RequestOutput)
+Q_DECLARE_METATYPE(std::shared_ptr<const kvscope::EngineSnapshot>)
 Q_DECLARE_METATYPE(kvscope::ui::LoadRequest)
 Q_DECLARE_METATYPE(kvscope::ui::ChatRequest)
 Q_DECLARE_METATYPE(kvscope::ui::LoraLoadRequest)

@@ -184,8 +184,3 @@ private:
 };
 
 }  // namespace kvscope::app
-
-Q_DECLARE_METATYPE(kvscope::EngineConfig)
-Q_DECLARE_METATYPE(kvscope::Request)
-Q_DECLARE_METATYPE(kvscope::RequestOutput)
-Q_DECLARE_METATYPE(std::shared_ptr<const kvscope::EngineSnapshot>)

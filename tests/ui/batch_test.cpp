@@ -7,15 +7,16 @@
 #include <QtTest>
 
 #include "engine/error.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/batch_run.h"
 #include "ui/batch_workload.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
 
+namespace batch_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 QString writeFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
     const QString path = dir.filePath(name);
@@ -40,8 +41,6 @@ RequestOutput finished(qint64 id, int tokens, FinishReason reason = FinishReason
     out.timings.decode_time = 0.1;
     return out;
 }
-
-}  // namespace
 
 class BatchTest : public QObject {
     Q_OBJECT
@@ -213,5 +212,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(BatchTest)
+}  // namespace batch_test
+
+KVSCOPE_QTEST_MAIN(batch_test, BatchTest)
 #include "batch_test.moc"

@@ -11,16 +11,17 @@
 #include <QTextDocument>
 #include <QtTest>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/chat_panel.h"
 #include "ui/conversation.h"
 #include "ui/request_log.h"
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
 
+namespace chat_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 RequestOutput delta(qint64 id, int index, const std::string& text, FinishReason reason = FinishReason::none) {
     RequestOutput out;
@@ -41,8 +42,6 @@ ModelSummary loadedModel() {
     m.chatTemplate = "plain";
     return m;
 }
-
-}  // namespace
 
 class ChatTest : public QObject {
     Q_OBJECT
@@ -295,5 +294,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(ChatTest)
+}  // namespace chat_test
+
+KVSCOPE_QTEST_MAIN(chat_test, ChatTest)
 #include "chat_test.moc"

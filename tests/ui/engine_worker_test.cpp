@@ -12,6 +12,9 @@
 
 #include "app/bridge/engine_worker.h"
 #include "resources/embedded_model.h"
+#include "tests/ui/qt_test_main.h"
+
+namespace engine_worker_test {
 
 using kvscope::app::EngineWorker;
 
@@ -446,5 +449,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(EngineWorkerTest)
+}  // namespace engine_worker_test
+
+KVSCOPE_QTEST_MAIN(engine_worker_test, EngineWorkerTest)
 #include "engine_worker_test.moc"

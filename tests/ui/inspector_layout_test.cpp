@@ -4,7 +4,10 @@
 
 #include <QtTest>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/inspector_layout.h"
+
+namespace inspector_layout_test {
 
 using kvscope::ui::InspectorLayout;
 
@@ -127,5 +130,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(InspectorLayoutTest)
+}  // namespace inspector_layout_test
+
+KVSCOPE_QTEST_MAIN(inspector_layout_test, InspectorLayoutTest)
 #include "inspector_layout_test.moc"

@@ -7,15 +7,16 @@
 #include <QtTest>
 #include <cmath>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/block_details.h"
 #include "ui/inspector_palette.h"
 #include "ui/inspector_renderer.h"
 #include "ui/inspector_scene.h"
 
+namespace inspector_scene_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 std::shared_ptr<const EngineSnapshot> handMadeSnapshot() {
     auto s = std::make_shared<EngineSnapshot>();
@@ -49,8 +50,6 @@ std::shared_ptr<const EngineSnapshot> handMadeSnapshot() {
     s->sequences = {a, b};
     return s;
 }
-
-}  // namespace
 
 class InspectorSceneTest : public QObject {
     Q_OBJECT
@@ -171,5 +170,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(InspectorSceneTest)
+}  // namespace inspector_scene_test
+
+KVSCOPE_QTEST_MAIN(inspector_scene_test, InspectorSceneTest)
 #include "inspector_scene_test.moc"

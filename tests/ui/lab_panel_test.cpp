@@ -21,16 +21,17 @@
 #include "app/bridge/session_wiring.h"
 #include "engine/lab/replay.h"
 #include "engine/trace_io.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/lab_charts.h"
 #include "ui/lab_panel.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
 #include "ui/workbench_settings.h"
 
+namespace lab_panel_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 TraceRequest request(double arrival, std::int32_t prompt, std::vector<std::int32_t> outputs) {
     TraceRequest r;
@@ -71,8 +72,6 @@ QString writeTrace(const QTemporaryDir& dir, const QString& name, const Trace& t
 bool waitFinished(LabPanel& panel, QSignalSpy& spy, int ms = 60000) {
     return QTest::qWaitFor([&] { return spy.count() >= 1 && !panel.isRunning(); }, ms);
 }
-
-}  // namespace
 
 class LabPanelTest : public QObject {
     Q_OBJECT
@@ -327,5 +326,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(LabPanelTest)
+}  // namespace lab_panel_test
+
+KVSCOPE_QTEST_MAIN(lab_panel_test, LabPanelTest)
 #include "lab_panel_test.moc"

@@ -34,6 +34,7 @@
 #include "engine/synthetic_lora.h"
 #include "engine/synthetic_model.h"
 #include "tests/support/served_models.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/batch_panel.h"
 #include "ui/batch_run.h"
 #include "ui/chat_panel.h"
@@ -50,10 +51,10 @@
 #include "ui/session.h"
 #include "ui/workbench_settings.h"
 
+namespace lora_workbench_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 // What EngineWorker::submitChat sends for `chat`, built here from the model alone: the oracle's input.
 Request chatRequest(const Model& model, const ChatRequest& chat) {
@@ -79,8 +80,6 @@ std::vector<std::int32_t> generate(Engine& engine, const Request& request) {
     }
     return tokens;
 }
-
-}  // namespace
 
 class LoraWorkbenchTest : public QObject {
     Q_OBJECT
@@ -483,5 +482,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(LoraWorkbenchTest)
+}  // namespace lora_workbench_test
+
+KVSCOPE_QTEST_MAIN(lora_workbench_test, LoraWorkbenchTest)
 #include "lora_workbench_test.moc"

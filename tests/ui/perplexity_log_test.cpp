@@ -8,12 +8,13 @@
 #include <QtTest>
 #include <cmath>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/perplexity_log.h"
+
+namespace perplexity_log_test {
 
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 PerplexityRecord run(const QString& cache) {
     PerplexityRecord r;
@@ -39,8 +40,6 @@ PerplexityEstimate estimate(std::int64_t scored, double ppl, double error) {
 QString shown(const PerplexityLog& log, int row, int column) {
     return log.data(log.index(row, column), Qt::DisplayRole).toString();
 }
-
-}  // namespace
 
 class PerplexityLogTest : public QObject {
     Q_OBJECT
@@ -175,5 +174,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(PerplexityLogTest)
+}  // namespace perplexity_log_test
+
+KVSCOPE_QTEST_MAIN(perplexity_log_test, PerplexityLogTest)
 #include "perplexity_log_test.moc"

@@ -11,15 +11,16 @@
 #include <cmath>
 
 #include "resources/sample_text.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/perplexity_log.h"
 #include "ui/perplexity_panel.h"
 #include "ui/perplexity_run.h"
 #include "ui/session.h"
 
+namespace perplexity_panel_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 ModelSummary embeddedModel() {
     ModelSummary m;
@@ -42,8 +43,6 @@ void answerOneChunk(Session& session, QSignalSpy& submits, qint64 id, double nll
     out.finished = true;
     session.onOutputs({out});
 }
-
-}  // namespace
 
 class PerplexityPanelTest : public QObject {
     Q_OBJECT
@@ -159,5 +158,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(PerplexityPanelTest)
+}  // namespace perplexity_panel_test
+
+KVSCOPE_QTEST_MAIN(perplexity_panel_test, PerplexityPanelTest)
 #include "perplexity_panel_test.moc"

@@ -7,14 +7,15 @@
 #include <QtTest>
 #include <cmath>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/perplexity_run.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
 
+namespace perplexity_run_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 SampleResult scored(float logprob) {
     SampleResult r;
@@ -34,8 +35,6 @@ RequestOutput chunkOutput(qint64 id, const std::vector<float>& logprobs, bool fi
 std::vector<std::vector<std::int32_t>> twoChunks() {
     return {{1, 10, 11, 12, 13, 14}, {1, 20, 21, 22, 23, 24}};
 }
-
-}  // namespace
 
 class PerplexityRunTest : public QObject {
     Q_OBJECT
@@ -160,5 +159,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(PerplexityRunTest)
+}  // namespace perplexity_run_test
+
+KVSCOPE_QTEST_MAIN(perplexity_run_test, PerplexityRunTest)
 #include "perplexity_run_test.moc"

@@ -32,6 +32,7 @@
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/batch_panel.h"
 #include "ui/batch_run.h"
 #include "ui/batch_workload.h"
@@ -45,9 +46,9 @@
 #include "ui/session.h"
 #include "ui/session_recorder.h"
 
-using namespace kvscope;
+namespace remote_attach_test {
 
-namespace {
+using namespace kvscope;
 
 EngineConfig testConfig() {
     EngineConfig c;
@@ -118,8 +119,6 @@ double metricValue(const std::string& text, const std::string& name) {
 bool runToEnd(ui::BatchPanel& panel) {
     return QTest::qWaitFor([&] { return panel.currentRun() && panel.currentRun()->isDone(); }, 60000);
 }
-
-}  // namespace
 
 class RemoteAttachTest : public QObject {
     Q_OBJECT
@@ -725,5 +724,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(RemoteAttachTest)
+}  // namespace remote_attach_test
+
+KVSCOPE_QTEST_MAIN(remote_attach_test, RemoteAttachTest)
 #include "remote_attach_test.moc"

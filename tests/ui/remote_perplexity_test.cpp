@@ -25,14 +25,15 @@
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/perplexity_log.h"
 #include "ui/perplexity_panel.h"
 #include "ui/session.h"
 
+namespace remote_perplexity_test {
+
 using namespace kvscope;
 using nlohmann::json;
-
-namespace {
 
 EngineConfig testConfig() {
     EngineConfig c;
@@ -104,8 +105,6 @@ private:
     std::vector<json> m_bodies;
     std::atomic<bool> m_short{false};
 };
-
-}  // namespace
 
 class RemotePerplexityTest : public QObject {
     Q_OBJECT
@@ -262,5 +261,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(RemotePerplexityTest)
+}  // namespace remote_perplexity_test
+
+KVSCOPE_QTEST_MAIN(remote_perplexity_test, RemotePerplexityTest)
 #include "remote_perplexity_test.moc"

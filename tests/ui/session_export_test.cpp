@@ -13,6 +13,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/atomic_file.h"
 #include "ui/perplexity_log.h"
 #include "ui/request_log.h"
@@ -20,10 +21,10 @@
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
 
+namespace session_export_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 QStringList readLines(const QString& path) {
     QFile f(path);
@@ -89,8 +90,6 @@ QByteArray readAll(const QString& path) {
     QFile f(path);
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
-
-}  // namespace
 
 class SessionExportTest : public QObject {
     Q_OBJECT
@@ -268,5 +267,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(SessionExportTest)
+}  // namespace session_export_test
+
+KVSCOPE_QTEST_MAIN(session_export_test, SessionExportTest)
 #include "session_export_test.moc"

@@ -9,15 +9,16 @@
 #include <QtTest>
 #include <cmath>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/charts_panel.h"
 #include "ui/metric_sample.h"
 #include "ui/session.h"
 #include "ui/session_recorder.h"
 
+namespace session_recorder_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 MetricSample sample(double t, std::int64_t generated, std::int32_t epoch = 0) {
     MetricSample s;
@@ -41,8 +42,6 @@ std::shared_ptr<const EngineSnapshot> snapshotWith(std::int64_t generated, Snaps
     if (detail == SnapshotDetail::Full) s->kv.blocks.resize(std::size_t(numBlocks));
     return s;
 }
-
-}  // namespace
 
 class SessionRecorderTest : public QObject {
     Q_OBJECT
@@ -165,5 +164,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(SessionRecorderTest)
+}  // namespace session_recorder_test
+
+KVSCOPE_QTEST_MAIN(session_recorder_test, SessionRecorderTest)
 #include "session_recorder_test.moc"

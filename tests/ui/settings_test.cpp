@@ -13,8 +13,11 @@
 #include <QtTest>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/settings_dialog.h"
 #include "ui/workbench_settings.h"
+
+namespace settings_test {
 
 using namespace kvscope;
 using namespace kvscope::ui;
@@ -271,5 +274,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(SettingsTest)
+}  // namespace settings_test
+
+KVSCOPE_QTEST_MAIN(settings_test, SettingsTest)
 #include "settings_test.moc"

@@ -9,14 +9,15 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/ui/qt_test_main.h"
 #include "ui/conversation.h"
 #include "ui/token_probabilities.h"
 #include "ui/token_vocabulary.h"
 
+namespace token_probabilities_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 // 0 "a", 1 " b", 2..4 the bytes of "€", 5 "</s>" (special), 6 "<b>", 7 "\n", 8 "x"
 std::shared_ptr<const TokenVocabulary> vocabulary() {
@@ -50,8 +51,6 @@ QString plainText(const QString& html) {
     doc.setHtml(html);
     return doc.toPlainText();
 }
-
-}  // namespace
 
 class TokenProbabilitiesTest : public QObject {
     Q_OBJECT
@@ -230,5 +229,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TokenProbabilitiesTest)
+}  // namespace token_probabilities_test
+
+KVSCOPE_QTEST_MAIN(token_probabilities_test, TokenProbabilitiesTest)
 #include "token_probabilities_test.moc"

@@ -25,6 +25,7 @@
 #include "app/bridge/session_wiring.h"
 #include "engine/engine.h"
 #include "engine/model.h"
+#include "tests/ui/qt_test_main.h"
 #include "ui/batch_panel.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
@@ -40,18 +41,16 @@
 #include "ui/token_probabilities.h"
 #include "ui/workbench_settings.h"
 
+namespace workbench_e2e_test {
+
 using namespace kvscope;
 using namespace kvscope::ui;
-
-namespace {
 
 int countKind(const InspectorScene& scene, BlockKind kind) {
     int n = 0;
     for (int b = 0; b < scene.numBlocks(); ++b) n += scene.kind(b) == kind;
     return n;
 }
-
-}  // namespace
 
 class WorkbenchE2eTest : public QObject {
     Q_OBJECT
@@ -301,5 +300,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(WorkbenchE2eTest)
+}  // namespace workbench_e2e_test
+
+KVSCOPE_QTEST_MAIN(workbench_e2e_test, WorkbenchE2eTest)
 #include "workbench_e2e_test.moc"
