@@ -91,18 +91,29 @@ ui::ChatRequest greedyChat() {
     return chat;
 }
 
-// A loopback port nothing listens on: bound once by the kernel's choice, then closed.
-int closedPort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
+// A loopback port nothing listens on: bound (the kernel's choice) and held, never listened on, so
+// a connection is refused and no other test's server can take the port while this one lives
+// (closing it first would leave that race open: tests run in parallel).
+class ClosedPort {
+public:
+    ClosedPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+    }
+    ~ClosedPort() { ::close(fd_); }
+    ClosedPort(const ClosedPort&) = delete;
+    ClosedPort& operator=(const ClosedPort&) = delete;
+    int port() const { return port_; }
+
+private:
+    int fd_;
+    int port_ = 0;
+};
 
 // The value of the sample named exactly `name` (no labels given: any) in Prometheus text, read
 // line by line: the tests' own reading, independent of server::PromText.
@@ -614,7 +625,9 @@ private slots:
     }
 
     void unreachableServerFailsWithMessage() {
-        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(closedPort());
+        const ClosedPort closed;
+        QVERIFY(closed.port() > 0);
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(closed.port());
         const auto failed = attach(url);
         QVERIFY(failed.first.isEmpty());
         QVERIFY2(failed.second.contains(url) && failed.second.contains(QStringLiteral("cannot connect")),
