@@ -5,16 +5,10 @@
 // multiple of 16) and a row range inside the weight. CPUs with AVX-512 run the real kernel in
 // matmul_test. Without SIMDe the test skips.
 
-#if __has_include(<simde/x86/avx512.h>)
-#define KVSCOPE_HAVE_SIMDE 1
-#endif
-
+#include "tests/kernels/simde_avx512.h"  // KVSCOPE_HAVE_SIMDE; with it, the emulated intrinsics
 #if KVSCOPE_HAVE_SIMDE
-#include "tests/kernels/simde_avx512.h"
-
-#define KVSCOPE_AVX512_EMULATED 1
 #include "kernels/cpu/gemm_float_avx512.cpp"
-#endif  // KVSCOPE_HAVE_SIMDE
+#endif
 
 #include <gtest/gtest.h>
 

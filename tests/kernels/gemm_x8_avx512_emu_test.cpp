@@ -6,16 +6,10 @@
 // must not depend on whether its group was paired: bit for bit equal to one group at a time.
 // CPUs with AVX-512 VNNI run the real kernels in matmul_test. Without SIMDe the tests skip.
 
-#if __has_include(<simde/x86/avx512.h>)
-#define KVSCOPE_HAVE_SIMDE 1
-#endif
-
+#include "tests/kernels/simde_avx512.h"  // KVSCOPE_HAVE_SIMDE; with it, the emulated intrinsics
 #if KVSCOPE_HAVE_SIMDE
-#include "tests/kernels/simde_avx512.h"
-
-#define KVSCOPE_AVX512_EMULATED 1
 #include "kernels/cpu/gemm_x8_avx512.cpp"
-#endif  // KVSCOPE_HAVE_SIMDE
+#endif
 
 #include <gtest/gtest.h>
 

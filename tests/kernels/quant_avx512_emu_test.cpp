@@ -4,16 +4,10 @@
 // AVX-512 (like the CI machines) run no real AVX-512 code, so this is what keeps that file
 // honest there. Without SIMDe the tests skip.
 
-#if __has_include(<simde/x86/avx512.h>)
-#define KVSCOPE_HAVE_SIMDE 1
-#endif
-
+#include "tests/kernels/simde_avx512.h"  // KVSCOPE_HAVE_SIMDE; with it, the emulated intrinsics
 #if KVSCOPE_HAVE_SIMDE
-#include "tests/kernels/simde_avx512.h"
-
-#define KVSCOPE_AVX512_EMULATED 1
 #include "kernels/cpu/quant_avx512.cpp"
-#endif  // KVSCOPE_HAVE_SIMDE
+#endif
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,19 @@
 #pragma once
 // SIMDe's emulation of the AVX-512 intrinsics (Debian's libsimde-dev), for the tests that compile
-// an AVX-512 kernel file once more in portable C++ (the *_avx512_emu_test.cpp files): include
-// this, define KVSCOPE_AVX512_EMULATED, then include the kernel file. It takes over the
-// intrinsics' names (SIMDe's native aliases), and adds, written lane by lane, the ones SIMDe 0.7
-// lacks. Test-only; speed is irrelevant. Include only where __has_include(<simde/x86/avx512.h>).
+// an AVX-512 kernel file once more in portable C++ (the *_avx512_emu_test.cpp files). Including
+// this sets KVSCOPE_HAVE_SIMDE (0 without SIMDe: the tests skip); with SIMDe it also defines
+// KVSCOPE_AVX512_EMULATED, so the kernel file included next builds its emulated kernels. It
+// takes over the intrinsics' names (SIMDe's native aliases), and adds, written lane by lane, the
+// ones SIMDe 0.7 lacks. Test-only; speed is irrelevant.
+
+#if __has_include(<simde/x86/avx512.h>)
+#define KVSCOPE_HAVE_SIMDE 1
+#else
+#define KVSCOPE_HAVE_SIMDE 0
+#endif
+
+#if KVSCOPE_HAVE_SIMDE
+#define KVSCOPE_AVX512_EMULATED 1
 
 #include <immintrin.h>  // the real declarations first; SIMDe's aliases then take over the names
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -71,20 +81,23 @@ inline std::int32_t reduce_add_epi32(simde__m512i a) {
     return s;
 }
 
-inline simde__m512i cvtepi8_epi32(simde__m128i a) {
-    std::int8_t b[16];
-    std::memcpy(b, &a, sizeof(b));
+// The 16 lanes of `a`, each a Lane, widened (sign or zero as Lane is) to 32 bits.
+template <typename Lane, typename Vec>
+simde__m512i widen_epi32(const Vec& a) {
+    static_assert(sizeof(Vec) == 16 * sizeof(Lane));
+    Lane in[16];
+    std::memcpy(in, &a, sizeof(in));
     I32x16 out;
-    for (int i = 0; i < 16; ++i) out.v[i] = b[i];
+    for (int i = 0; i < 16; ++i) out.v[i] = in[i];
     return bits_as<simde__m512i>(out);
 }
 
+inline simde__m512i cvtepi8_epi32(simde__m128i a) {
+    return widen_epi32<std::int8_t>(a);
+}
+
 inline simde__m512i cvtepu16_epi32(simde__m256i a) {
-    std::uint16_t h[16];
-    std::memcpy(h, &a, sizeof(h));
-    I32x16 out;
-    for (int i = 0; i < 16; ++i) out.v[i] = h[i];
-    return bits_as<simde__m512i>(out);
+    return widen_epi32<std::uint16_t>(a);
 }
 
 }  // namespace kvscope_emu
@@ -97,3 +110,5 @@ inline simde__m512i cvtepu16_epi32(simde__m256i a) {
 #define _mm512_reduce_add_epi32 kvscope_emu::reduce_add_epi32
 #define _mm512_cvtepi8_epi32 kvscope_emu::cvtepi8_epi32
 #define _mm512_cvtepu16_epi32 kvscope_emu::cvtepu16_epi32
+
+#endif  // KVSCOPE_HAVE_SIMDE
