@@ -50,6 +50,9 @@ QString probabilitiesTip() {
 ChatPanel::ChatPanel(Session* session, QWidget* parent) : QWidget(parent), m_session(session) {
     m_list = new QListWidget(this);
     m_list->setObjectName("conversations");
+    // The pane is narrow: long titles are elided (the whole one is the item's tooltip), not scrolled.
+    m_list->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_list->setTextElideMode(Qt::ElideRight);
     auto* add = new QPushButton(tr("New"), this);
     add->setObjectName("newConversation");
     add->setToolTip(tr("Start another conversation (they share the engine and its prefix cache)"));
@@ -371,10 +374,11 @@ void ChatPanel::showTurns(const QStringList& turns) {
 void ChatPanel::refreshList() {
     for (int i = 0; i < conversationCount(); ++i) {
         const QString title = m_conversations[std::size_t(i)].title();
-        if (i < m_list->count()) {
-            if (m_list->item(i)->text() != title) m_list->item(i)->setText(title);
-        } else {
-            m_list->addItem(title);
+        if (i >= m_list->count()) m_list->addItem(QString());
+        QListWidgetItem* item = m_list->item(i);
+        if (item->text() != title) {
+            item->setText(title);
+            item->setToolTip(title);
         }
     }
 }

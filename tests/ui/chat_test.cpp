@@ -3,6 +3,7 @@
 // chat panel's buttons through a turn's life.
 
 #include <QCheckBox>
+#include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -152,6 +153,11 @@ private slots:
         panel.newConversation();
         QCOMPARE(panel.conversationCount(), 2);
         QCOMPARE(panel.currentConversation(), 1);
+        auto* list = panel.findChild<QListWidget*>("conversations");
+        QCOMPARE(list->count(), 2);
+        QCOMPARE(list->item(0)->text(), QString("first"));  // titled by its first message
+        QCOMPARE(list->item(0)->toolTip(), QString("first"));
+        QCOMPARE(list->item(1)->toolTip(), QString("Conversation 2"));
         panel.send("second");  // the first conversation is still busy; this one is not
         QCOMPARE(chats.count(), 2);
         QCOMPARE(int(chats.at(1).at(1).value<ChatRequest>().messages.size()), 1);
