@@ -89,6 +89,7 @@ MainWindow::MainWindow(Session* session, QSettings* settings, QWidget* parent)
     connect(session, &Session::modelLoaded, this, &MainWindow::onModelLoaded);
     connect(session, &Session::modelLoadFailed, this, &MainWindow::onModelLoadFailed);
     connect(session, &Session::pausedChanged, this, &MainWindow::updateStatus);
+    connect(session, &Session::pausedChanged, this, &MainWindow::updateEngineActions);
     connect(session, &Session::prefixCacheResetDone, this, [this](bool done, const QString& message) {
         if (done) {
             statusBar()->showMessage(message, 5000);
@@ -143,8 +144,11 @@ void MainWindow::createMenus() {
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QMenu* engine = menuBar()->addMenu(tr("&Engine"));
-    engine->addAction(tr("&Start"), QKeySequence(Qt::Key_F5), this, [this] { m_session->setPaused(false); });
-    engine->addAction(tr("&Pause"), QKeySequence(Qt::Key_F6), this, [this] { m_session->setPaused(true); });
+    m_startAction =
+        engine->addAction(tr("&Start"), QKeySequence(Qt::Key_F5), this, [this] { m_session->setPaused(false); });
+    m_pauseAction =
+        engine->addAction(tr("&Pause"), QKeySequence(Qt::Key_F6), this, [this] { m_session->setPaused(true); });
+    updateEngineActions();
     engine->addAction(tr("S&top All Requests"), QKeySequence(Qt::SHIFT | Qt::Key_F5), this, &MainWindow::stopAll);
     engine->addSeparator();
     engine->addAction(tr("&Reset Prefix Cache"), this, [this] { m_session->resetPrefixCache(); });
@@ -305,6 +309,12 @@ void MainWindow::updateStatus() {
                     : (s.running + s.waiting > 0) ? tr("running %1, waiting %2").arg(s.running).arg(s.waiting)
                                                   : tr("idle");
     m_stateLabel->setText(state);
+}
+
+// Start is offered only while the engine is paused, Pause only while it runs.
+void MainWindow::updateEngineActions() {
+    m_startAction->setEnabled(m_session->paused());
+    m_pauseAction->setEnabled(!m_session->paused());
 }
 
 void MainWindow::saveSettings() {

@@ -73,6 +73,7 @@ private slots:
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
     void onModelLoadFailed(const QString& message);
     void updateStatus();
+    void updateEngineActions();
 
 private:
     void createMenus();
@@ -90,6 +91,8 @@ private:
     QHash<QString, QDockWidget*> m_docks;
     QHash<Menu, QMenu*> m_menus;
     QMenu* m_recent = nullptr;
+    QAction* m_startAction = nullptr;
+    QAction* m_pauseAction = nullptr;
     ChatPanel* m_chat = nullptr;
     BatchPanel* m_batch = nullptr;
     InspectorPanel* m_inspector = nullptr;

@@ -6,12 +6,14 @@
 // turn's token probabilities as an engine of the test's own computes them, and measures the
 // sample text's perplexity as llama-perplexity does.
 
+#include <QAction>
 #include <QCheckBox>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QMenu>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
@@ -152,6 +154,23 @@ private slots:
         QCOMPARE(reset.at(0).at(0).toBool(), true);
         QTRY_COMPARE(countKind(m_window->inspector()->scene(), BlockKind::Cached), 0);
         QCOMPARE(countKind(m_window->inspector()->scene(), BlockKind::Free), 256);
+    }
+
+    void theEngineMenuOffersStartOnlyWhenPaused() {
+        QAction* start = nullptr;
+        QAction* pause = nullptr;
+        for (QAction* a : m_window->menu(MainWindow::Menu::Engine)->actions()) {
+            if (a->text() == "&Start") start = a;
+            if (a->text() == "&Pause") pause = a;
+        }
+        QVERIFY(start && pause);
+        QVERIFY(!start->isEnabled() && pause->isEnabled());
+        pause->trigger();  // the worker answers; the actions follow its answer, not the click
+        QTRY_VERIFY(m_session->paused());
+        QVERIFY(start->isEnabled() && !pause->isEnabled());
+        start->trigger();
+        QTRY_VERIFY(!m_session->paused());
+        QVERIFY(!start->isEnabled() && pause->isEnabled());
     }
 
     void aSmallBatchRunsBesideTheChat() {
