@@ -152,6 +152,17 @@ RequestId Engine::add_request(Request request) {
                           std::to_string(max_len) + " tokens) but the cache has " + std::to_string(plan_.num_blocks) +
                           "; raise the KV cache size or lower max_tokens");
     }
+    // Without chunked prefill a prompt is computed in one step, and so is a sequence recomputed
+    // after preemption (its prompt and output so far): a longer one would wait forever.
+    // (The last token is sampled, never computed: a live sequence holds at most max_len - 1.)
+    const std::int64_t one_step = std::max<std::int64_t>(num_prompt, max_len - 1);
+    if (!config_.enable_chunked_prefill && one_step > config_.max_num_batched_tokens) {
+        throw ConfigError("the request may need " + std::to_string(one_step) +
+                          " tokens computed in one step, but without chunked prefill a step computes at most "
+                          "max_num_batched_tokens = " +
+                          std::to_string(config_.max_num_batched_tokens) +
+                          "; enable chunked prefill, raise max_num_batched_tokens or lower max_tokens");
+    }
     if (request.params.n > config_.max_num_seqs) {
         throw ConfigError("n = " + std::to_string(request.params.n) + " samples exceed max_num_seqs = " +
                           std::to_string(config_.max_num_seqs) + "; lower n or raise max_num_seqs");

@@ -144,7 +144,7 @@ TEST(Engine, GreedyOutputIsTheSameAloneAndInsideTightBatches) {
             EngineConfig config;
             config.block_size = block_size;
             config.num_kv_blocks = 96 / block_size * 2;  // about 190 slots for 6 x ~50 tokens: preemption
-            config.max_num_batched_tokens = chunked ? 16 : 64;
+            config.max_num_batched_tokens = chunked ? 16 : 80;  // whole: up to ~70 tokens
             config.enable_chunked_prefill = chunked;
             config.max_num_seqs = 5;
             Engine engine(embedded(), config);
@@ -299,6 +299,26 @@ TEST(Engine, RequestsThatCanNeverRunAreRejectedWithAReason) {
     Request bad_id;
     bad_id.prompt_token_ids = {1, 99999};
     EXPECT_NE(message(bad_id).find("outside the vocabulary"), std::string::npos);
+}
+
+// Without chunked prefill a step computes a whole prompt (or a preempted sequence's recompute):
+// one that can grow past the step budget is refused, rather than waiting in the queue forever.
+TEST(Engine, WithoutChunkedPrefillARequestLongerThanTheStepBudgetIsRefused) {
+    EngineConfig config;
+    config.enable_chunked_prefill = false;
+    config.max_num_batched_tokens = 8;
+    Engine engine(embedded(), config);
+    // 5 prompt tokens + 4 sampled: at most 8 computed at once (a recompute after preemption)
+    EXPECT_NO_THROW(engine.add_request(greedy("Once upon a time", 4)));
+    try {
+        engine.add_request(greedy("Once upon a time", 5));
+        FAIL() << "a request of up to 9 computed tokens was accepted with a step budget of 8";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("may need 9 tokens"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("enable chunked prefill"), std::string::npos) << e.what();
+    }
+    const auto results = run_all(engine);
+    EXPECT_EQ(results.size(), 1u);
 }
 
 TEST(Engine, RandomisedWorkloadKeepsTheKvInvariantsAndEndsWithEveryBlockFree) {
