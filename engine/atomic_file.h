@@ -1,6 +1,13 @@
 #pragma once
 // Writing a file so that readers see the old content or the new, never a torn one: the bytes go
 // to a temporary file beside the target, which is flushed to disk and renamed over it.
+//
+// What the path names decides how:
+//  - a regular file, or none: temporary file + rename; an existing file keeps its permissions;
+//  - a symbolic link: the file it leads to is written that way, and the link stays a link;
+//  - a device, pipe or socket (/dev/stdout, a FIFO): written in place, in order (there is nothing
+//    to rename over it, and replacing it would break it);
+//  - a directory: refused.
 
 #include <cstdint>
 #include <span>
@@ -10,25 +17,49 @@
 namespace kvscope {
 
 // Throws FileError (one line: the path, what failed, what to do) when the file cannot be written.
-void write_file_atomically(const std::string& path, std::string_view content);
+// `what` names the file in that message: "<path>: cannot write <what> (...)".
+void write_file_atomically(const std::string& path, std::string_view content, std::string_view what = "the file");
 
-// A file written in pieces, at any offsets, into a temporary file beside `path`; commit() flushes
-// it and renames it into place. Destroyed without commit(), the temporary file is removed and
-// `path` is untouched. Every failure is a FileError as above.
+// A file written in pieces into a temporary file beside `path`; commit() flushes it and renames
+// it into place. Destroyed without commit(), the temporary file is removed and `path` is
+// untouched. Every failure is a FileError as above. A device or pipe takes only append() (or
+// write_at at the end), and gets the bytes as they come.
 class AtomicFile {
 public:
-    explicit AtomicFile(std::string path);
+    explicit AtomicFile(std::string path, std::string what = "the file");
     ~AtomicFile();
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
 
     void resize(std::uint64_t size);
     void write_at(std::uint64_t offset, std::span<const std::uint8_t> bytes);
+    void append(std::span<const std::uint8_t> bytes) { write_at(end_, bytes); }
     void commit();
 
+    // The file that receives the bytes (the path, or where its symbolic links lead).
+    const std::string& target() const { return target_; }
+
+    // Throws the FileError that writing `path` would, without writing it (a temporary file is
+    // created and removed; a device or pipe is not opened): for a check before a long run.
+    static void check_writable(const std::string& path, std::string_view what = "the file");
+
 private:
-    std::string path_, temp_;
+    struct Plan;
+    struct Probe {};
+    AtomicFile(std::string path, std::string what, Probe) : path_(std::move(path)), what_(std::move(what)) {}
+    Plan plan() const;
+    int create_temp(const std::string& target, std::string& temp) const;
+    [[noreturn]] void fail(const std::string& step, int error) const;
+
+    std::string path_, what_, target_, temp_;  // temp_ empty: written in place
     int fd_ = -1;
+    int slot_ = -1;  // in the registry of temporary files removed on SIGINT / SIGTERM
+    std::uint64_t end_ = 0;
 };
+
+// For command-line programs: on SIGINT, SIGTERM or SIGHUP, remove the temporary files of the
+// AtomicFiles being written, then end by the signal as before. (Programs that handle those
+// signals themselves, such as `serve`, are unaffected.)
+void remove_temporary_files_on_termination();
 
 }  // namespace kvscope

@@ -1,14 +1,9 @@
 #include "engine/gguf_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <random>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "kernels/check.h"
 
@@ -82,58 +77,6 @@ public:
 private:
     std::vector<std::uint8_t> bytes_;
 };
-
-std::string io_advice(int err) {
-    switch (err) {
-        case ENOSPC:
-        case EDQUOT:
-            return "free some disk space or write to another disk";
-        case EROFS:
-        case EACCES:
-        case EPERM:
-            return "choose a directory you can write to";
-        case ENOENT:
-        case ENOTDIR:
-            return "create the directory first or fix the path";
-        case EFBIG:
-            return "the file system (or a limit) does not allow a file this large";
-        case EISDIR:
-            return "the path is a directory; give a file name";
-        default:
-            return "check the path and the disk";
-    }
-}
-
-[[noreturn]] void io_failure(const std::string& path, const std::string& what, int err) {
-    throw FileError(path + ": cannot write the GGUF file (" + what + ": " + std::strerror(err) + "); " +
-                    io_advice(err));
-}
-
-void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& path) {
-    while (!bytes.empty()) {
-        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            io_failure(path, "write", errno);
-        }
-        bytes = bytes.subspan(static_cast<std::size_t>(n));
-    }
-}
-
-// A fresh file beside `path`, created exclusively; returns its descriptor and name.
-std::pair<int, std::string> create_temp_beside(const std::string& path) {
-    const std::filesystem::path target(path);
-    std::random_device rd;
-    for (int attempt = 0;; ++attempt) {
-        const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-        const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) return {fd, temp};
-        if (errno != EEXIST || attempt == 16) {
-            const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-            io_failure(path, "cannot create a temporary file in " + dir, errno);
-        }
-    }
-}
 
 }  // namespace
 
@@ -306,19 +249,9 @@ std::vector<std::uint8_t> GgufWriter::to_bytes(std::uint32_t version) const {
 
 void GgufWriter::write(const std::string& path, std::uint32_t version) const {
     header_bytes(version);  // validates the version before any file is created
-    auto [fd, temp] = create_temp_beside(path);
-    try {
-        emit(version, [&, fd = fd](std::span<const std::uint8_t> b) { write_all(fd, b, path); });
-        if (::fsync(fd) != 0) io_failure(path, "fsync", errno);
-        const int closed = ::close(fd);
-        fd = -1;
-        if (closed != 0) io_failure(path, "close", errno);
-        if (::rename(temp.c_str(), path.c_str()) != 0) io_failure(path, "rename " + temp, errno);
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
-    }
+    AtomicFile file(path, "the GGUF file");
+    emit(version, [&](std::span<const std::uint8_t> b) { file.append(b); });
+    file.commit();
 }
 
 }  // namespace kvscope

@@ -4,12 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
 #include "app/cli/engine_options.h"
+#include "app/cli/output_path.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 #include "kernels/backend.h"
@@ -84,7 +85,7 @@ CommonOptions common_options(const ParsedArgs& a) {
         o.threads.push_back(static_cast<int>(t));
     }
     o.json = a.has("json");
-    o.json_file = a.string("json-file").value_or("");
+    o.json_file = output_path(a, "json-file", "the JSON result", {o.model_path}).value_or("");
     o.pack_weights = !a.has("no-repack");
     o.block_size = static_cast<std::int32_t>(a.integer("block-size", 16, 1, 1 << 16));
     if (auto dtype = a.string("cache-dtype")) {
@@ -214,16 +215,7 @@ void print_result(const CommonOptions& options, const nlohmann::json& j, const T
     else
         std::cout << table.render();
     std::cout.flush();
-    if (!options.json_file.empty()) {
-        // temp + rename: a reader never sees half a file
-        const std::string temp = options.json_file + ".tmp";
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out << text;
-        out.close();
-        if (!out || std::rename(temp.c_str(), options.json_file.c_str()) != 0) {
-            throw FileError(options.json_file + ": cannot write the JSON result; check the directory");
-        }
-    }
+    if (!options.json_file.empty()) write_file_atomically(options.json_file, text, "the JSON result");
 }
 
 }  // namespace kvscope::cli::bench

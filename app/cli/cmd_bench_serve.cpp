@@ -9,6 +9,7 @@
 #include "app/cli/args.h"
 #include "app/cli/bench_commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/output_path.h"
 #include "app/server/bench_serve.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -80,6 +81,8 @@ int run_bench_serve(const std::vector<std::string>& args) {
     if (!parsed) return 0;
     const ParsedArgs& a = *parsed;
     server::BenchServeOptions o = bench_serve_options(a);
+    const std::optional<std::string> json_file =
+        output_path(a, "json-file", "the JSON result", {a.string("tokenizer").value_or("")});
     const std::shared_ptr<const Model> vocab =
         Model::load(a.string("tokenizer").value_or(std::string(kEmbeddedModelName)));
     const bool chat = o.endpoint.find("chat/completions") != std::string::npos;
@@ -100,7 +103,7 @@ int run_bench_serve(const std::vector<std::string>& args) {
             break;
         }
     }
-    if (auto path = a.string("json-file")) write_file_atomically(*path, j.dump(2) + "\n");
+    if (json_file) write_file_atomically(*json_file, j.dump(2) + "\n", "the JSON result");
     return result.failed == 0 ? 0 : 1;
 }
 

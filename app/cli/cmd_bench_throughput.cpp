@@ -9,6 +9,7 @@
 #include "app/cli/bench_commands.h"
 #include "app/cli/bench_common.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/output_path.h"
 #include "engine/workload.h"
 #include "resources/embedded_model.h"
 
@@ -69,9 +70,9 @@ int run_bench_throughput(const std::vector<std::string>& args) {
     const EngineConfig config = engine_config_from_args(a);
     bench::CommonOptions common;
     common.json = a.has("json");
-    common.json_file = a.string("json-file").value_or("");
     common.pack_weights = !a.has("no-repack");
     common.model_path = a.string("model").value_or(std::string(kEmbeddedModelName));
+    common.json_file = output_path(a, "json-file", "the JSON result", {common.model_path}).value_or("");
 
     const std::shared_ptr<const Model> model = load_model_from_args(a);
     const auto engine = bench::make_engine(model, config, common.pack_weights);

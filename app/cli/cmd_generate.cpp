@@ -11,6 +11,7 @@
 #include "app/cli/engine_options.h"
 #include "app/cli/lab_options.h"
 #include "app/cli/lora_options.h"
+#include "app/cli/output_path.h"
 #include "engine/engine.h"
 #include "engine/error.h"
 #include "engine/trace_io.h"
@@ -160,6 +161,8 @@ int run_generate(const std::vector<std::string>& args) {
         for (PromptJob& job : read_prompts_file(*file, defaults)) jobs.push_back(std::move(job));
     }
     if (jobs.empty()) throw UsageError("no prompt: give --prompt TEXT (repeatable) or --prompts FILE.jsonl");
+    const std::optional<std::string> trace_out =
+        output_path(a, "trace-out", "the trace", {a.string("model").value_or(""), a.string("prompts").value_or("")});
 
     const std::shared_ptr<const Model> model = load_model_from_args(a);
     Engine engine(model, config);
@@ -172,7 +175,7 @@ int run_generate(const std::vector<std::string>& args) {
                      std::string(type_name(config.cache_dtype)).c_str());
     }
 
-    if (a.has("trace-out")) engine.record_trace(jobs.size());
+    if (trace_out) engine.record_trace(jobs.size());
     std::map<RequestId, std::size_t> job_of;
     std::vector<JobResult> results(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -236,11 +239,11 @@ int run_generate(const std::vector<std::string>& args) {
         }
     }
     if (stream) std::fputs("\n", stdout);
-    if (auto path = a.string("trace-out")) {
+    if (trace_out) {
         Trace trace{trace_header_of(engine, "kvscope-cli generate"), engine.take_trace()};
         const double start = trace.requests.empty() ? 0.0 : trace.requests.front().arrival_s;
         for (TraceRequest& r : trace.requests) r.arrival_s -= start;
-        write_trace(trace, *path);
+        write_trace(trace, *trace_out);
     }
     if (!json) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

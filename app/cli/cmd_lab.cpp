@@ -8,6 +8,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
 #include "app/cli/lab_options.h"
+#include "app/cli/output_path.h"
 #include "engine/atomic_file.h"
 #include "engine/lab/lab_json.h"
 #include "engine/lab/replay.h"
@@ -150,6 +151,8 @@ int run_lab(const std::vector<std::string>& args) {
     const ParsedArgs& a = *parsed;
     const std::optional<std::string> trace_path = a.string("trace");
     if (!trace_path) throw UsageError("--trace FILE is required (make one with generate --trace-out or make-trace)");
+    const std::optional<std::string> out =
+        output_path(a, "out", "the JSON report", {*trace_path, a.string("model").value_or("")});
     const Trace trace = read_trace(*trace_path);
     const lab::LabConfig config = lab_config_from_args(a, trace.header);
     const std::vector<lab::AllocatorSpec> allocators =
@@ -160,9 +163,9 @@ int run_lab(const std::vector<std::string>& args) {
     lab::LabJsonOptions json_options;
     json_options.trace_path = *trace_path;
     json_options.max_series_points = static_cast<int>(a.integer("series-points", 2000, 0, 1 << 24));
-    if (a.has("json") || a.has("out")) {
+    if (a.has("json") || out) {
         const std::string json = lab::lab_report_json(report, json_options);
-        if (auto out = a.string("out")) write_file_atomically(*out, json + "\n");
+        if (out) write_file_atomically(*out, json + "\n", "the JSON report");
         if (a.has("json")) std::printf("%s\n", json.c_str());
     }
     if (!a.has("json")) print_table(report, *trace_path);

@@ -5,6 +5,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "app/cli/output_path.h"
 #include "engine/gguf.h"
 #include "engine/synthetic_lora.h"
 
@@ -24,8 +25,8 @@ int run_make_lora(const std::vector<std::string>& args) {
     }
     const ParsedArgs a = parser.parse(args);
     const std::optional<std::string> base = a.string("base");
-    const std::optional<std::string> out = a.string("out");
     if (!base) throw UsageError("--base MODEL is required");
+    const std::optional<std::string> out = output_path(a, "out", "the adapter", {*base});
     if (!out) throw UsageError("--out PATH is required");
     SyntheticLoraSpec spec;
     spec.rank = static_cast<std::int32_t>(a.integer("rank", spec.rank, 1, 4096));

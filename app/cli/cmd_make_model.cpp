@@ -4,6 +4,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "app/cli/output_path.h"
 #include "engine/synthetic_model.h"
 
 namespace kvscope::cli {
@@ -33,7 +34,7 @@ int run_make_model(const std::vector<std::string>& args) {
     const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
     if (!parsed) return 0;
     const ParsedArgs& a = *parsed;
-    const std::optional<std::string> out = a.string("out");
+    const std::optional<std::string> out = output_path(a, "out", "the GGUF file");
     if (!out) throw UsageError("--out PATH is required");
     SyntheticModelSpec spec = a.has("preset") ? synthetic_preset(*a.string("preset")) : SyntheticModelSpec{};
     constexpr std::int64_t kMax = 1 << 22;

@@ -7,6 +7,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
 #include "app/cli/lab_options.h"
+#include "app/cli/output_path.h"
 #include "engine/model.h"
 #include "engine/trace_io.h"
 
@@ -69,7 +70,7 @@ int run_make_trace(const std::vector<std::string>& args) {
     const std::optional<ParsedArgs> parsed = parser.parse_or_help(args);
     if (!parsed) return 0;
     const ParsedArgs& a = *parsed;
-    const std::optional<std::string> out = a.string("out");
+    const std::optional<std::string> out = output_path(a, "out", "the trace", {a.string("model").value_or("")});
     if (!out) throw UsageError("--out FILE is required");
 
     WorkloadSpec spec;

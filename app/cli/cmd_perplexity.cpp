@@ -13,6 +13,7 @@
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
 #include "app/cli/engine_options.h"
+#include "app/cli/output_path.h"
 #include "app/cli/perplexity_report.h"
 #include "app/cli/perplexity_server.h"
 #include "engine/error.h"
@@ -181,6 +182,8 @@ int run_perplexity(const std::vector<std::string>& args) {
         if (a.has(name)) throw UsageError(std::string("--") + name + " goes with --url; give the server's --url too");
     }
     const EngineConfig config = engine_config_from_args(a);
+    output_path(a, "kl-divergence-base", "the KL-divergence base",
+                {a.string("model").value_or(""), a.string("file").value_or("")});
     Scoring s = read_scoring(a);
     const std::shared_ptr<const Model> model = load_model_from_args(a);
     cut_chunks(s, *model);

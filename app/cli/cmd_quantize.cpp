@@ -3,10 +3,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "app/cli/output_path.h"
 #include "engine/gguf.h"
 #include "engine/quantize_file.h"
 #include "engine/requantization.h"
@@ -38,10 +38,7 @@ int run_quantize(const std::vector<std::string>& args) {
         throw UsageError("--type: expected " + requantization_target_list() +
                          ", or the mixture Q4_K_M or Q5_K_M, got '" + *type + "'");
     }
-    std::error_code ec;
-    if (std::filesystem::equivalent(*in, *out, ec)) {
-        throw UsageError("--out " + *out + " is the input file; write to another path");
-    }
+    output_path(a, "out", "the GGUF file", {*in});
     const int threads = static_cast<int>(a.integer("threads", 0, 1, 1024));
     const GgufFile file = GgufFile::open(*in);
     const auto start = std::chrono::steady_clock::now();

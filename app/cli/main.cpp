@@ -7,6 +7,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 
 namespace {
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     const std::vector<std::string> args(argv + 2, argv + argc);
+    kvscope::remove_temporary_files_on_termination();  // Ctrl-C while writing leaves no .tmp- file
     for (const Command& c : kCommands) {
         if (name != c.name) continue;
         try {
@@ -62,6 +64,9 @@ int main(int argc, char** argv) {
             return 1;
         } catch (const std::bad_alloc&) {
             std::fprintf(stderr, "kvscope-cli %s: error: out of memory; use a smaller model or cache\n", c.name);
+            return 1;
+        } catch (const std::exception& e) {  // a failure no check above foresaw: still a message, not an abort
+            std::fprintf(stderr, "kvscope-cli %s: error: %s\n", c.name, e.what());
             return 1;
         }
     }

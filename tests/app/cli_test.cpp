@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -326,6 +327,43 @@ TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     r = run({"generate", "--prompt", "x", "--block-size", "12"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("block size 12 is not supported"), std::string::npos) << r.err;
+}
+
+// An output file is checked before the work (a bad folder fails at once, not after a benchmark),
+// never replaces one of the command's inputs, and a link or pipe given as the output stays one.
+TEST(Cli, OutputsAreCheckedFirstAndNeverReplaceAnInputALinkOrAPipe) {
+    const auto dir = kvscope::test::temp_dir();
+    const std::string model = (dir / "m.gguf").string();
+    RunResult r = run({"make-model", "--out", model, "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto before = std::filesystem::file_size(model);
+
+    r = run({"make-lora", "--base", model, "--out", model});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
+    EXPECT_EQ(std::filesystem::file_size(model), before);
+    r = run({"make-trace", "--model", model, "--out", model, "--num-requests", "2"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
+    EXPECT_EQ(std::filesystem::file_size(model), before);
+
+    // A bench with a --json-file in a missing folder stops before it measures anything.
+    r = run({"bench", "latency", "--model", model, "--prompt-tokens", "8", "--gen-tokens", "4", "--json-file",
+             (dir / "no" / "r.json").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("cannot write the JSON result (cannot create a temporary file in"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out, "");
+    r = run({"generate", "--prompt", "x", "--max-tokens", "2", "--trace-out", ""});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--trace-out: give the path of the file to write"), std::string::npos) << r.err;
+
+    // Through a link: the file it leads to is written, the link stays.
+    std::filesystem::create_symlink("t.jsonl", dir / "link.jsonl");
+    r = run({"make-trace", "--out", (dir / "link.jsonl").string(), "--num-requests", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(std::filesystem::is_symlink(dir / "link.jsonl"));
+    EXPECT_GT(std::filesystem::file_size(dir / "t.jsonl"), 0u);
 }
 
 }  // namespace

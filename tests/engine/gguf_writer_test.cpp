@@ -373,7 +373,7 @@ TEST(GgufWriter, UnwritableDirectory) {
 TEST(GgufWriter, TargetIsADirectory) {
     const auto dir = test::temp_dir();
     fs::create_directory(dir / "m.gguf");
-    expect_write_error(small_writer("x"), (dir / "m.gguf").string(), {"rename", "give a file name"});
+    expect_write_error(small_writer("x"), (dir / "m.gguf").string(), {"Is a directory", "give a file name"});
     EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"m.gguf"});
 }
 
