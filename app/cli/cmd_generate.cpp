@@ -1,10 +1,13 @@
 // kvscope-cli generate: every prompt through the paged engine as one continuous batch.
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
@@ -12,6 +15,7 @@
 #include "app/cli/lab_options.h"
 #include "app/cli/lora_options.h"
 #include "app/cli/output_path.h"
+#include "app/server/json_fields.h"
 #include "engine/engine.h"
 #include "engine/error.h"
 #include "engine/trace_io.h"
@@ -43,6 +47,27 @@ struct JobResult {
 
 // Reads {"prompt": ..., optional sampling overrides} per line.
 std::vector<PromptJob> read_prompts_file(const std::string& path, const SamplingParams& defaults) {
+    static const std::set<std::string> kFields = {"prompt",
+                                                  "priority",
+                                                  "lora",
+                                                  "max_tokens",
+                                                  "temperature",
+                                                  "top_k",
+                                                  "top_p",
+                                                  "min_p",
+                                                  "n",
+                                                  "presence_penalty",
+                                                  "frequency_penalty",
+                                                  "repetition_penalty",
+                                                  "ignore_eos",
+                                                  "logprobs",
+                                                  "prompt_logprobs",
+                                                  "seed",
+                                                  "stop"};
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw FileError(path + ": is a directory, not a prompts file; give a JSONL file");
+    }
     std::ifstream in(path);
     if (!in) throw FileError(path + ": cannot open the prompts file; check the path");
     std::vector<PromptJob> jobs;
@@ -53,21 +78,33 @@ std::vector<PromptJob> read_prompts_file(const std::string& path, const Sampling
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
             throw FileError(where + "not valid JSON (" + e.what() + "); each line must be {\"prompt\": \"...\"}");
         }
         if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
             throw FileError(where + "each line must be a JSON object with a string \"prompt\"");
+        }
+        for (const auto& [key, value] : j.items()) {
+            if (!kFields.contains(key)) {
+                std::string known;
+                for (const std::string& k : kFields) known += (known.empty() ? "" : ", ") + k;
+                throw FileError(where + "unknown field '" + key + "'; the fields are " + known);
+            }
         }
         PromptJob job;
         job.prompt = j["prompt"].get<std::string>();
         job.params = defaults;
         try {
             apply_sampling_json(j, job.params);
-            if (j.contains("priority")) job.priority = j["priority"].get<std::int32_t>();
-            if (j.contains("lora")) job.lora = j["lora"].get<std::string>();
-        } catch (const nlohmann::json::exception& e) {
-            throw FileError(where + "a field has the wrong type (" + e.what() + ")");
+            const server::JsonFields f(j);
+            if (auto v = f.integer("priority", std::numeric_limits<std::int32_t>::min(),
+                                   std::numeric_limits<std::int32_t>::max())) {
+                job.priority = static_cast<std::int32_t>(*v);
+            }
+            if (auto v = f.string("lora")) job.lora = *v;
+            job.params.validate(std::numeric_limits<std::int32_t>::max());  // ranges now; the vocabulary later
+        } catch (const std::exception& e) {  // ApiError (a field's type or range), ConfigError (a value)
+            throw FileError(where + e.what());
         }
         jobs.push_back(std::move(job));
     }

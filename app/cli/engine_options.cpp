@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "app/server/json_fields.h"
 #include "resources/embedded_model.h"
 
 namespace kvscope::cli {
@@ -183,32 +185,35 @@ void report_backend_note(const Engine& engine) {
 }
 
 void apply_sampling_json(const nlohmann::json& j, SamplingParams& p) {
-    if (j.contains("max_tokens")) p.max_tokens = j["max_tokens"].get<std::int32_t>();
-    if (j.contains("temperature")) p.temperature = j["temperature"].get<double>();
-    if (j.contains("top_k")) p.top_k = j["top_k"].get<std::int32_t>();
-    if (j.contains("top_p")) p.top_p = j["top_p"].get<double>();
-    if (j.contains("min_p")) p.min_p = j["min_p"].get<double>();
-    if (j.contains("n")) p.n = j["n"].get<std::int32_t>();
-    if (j.contains("presence_penalty")) p.presence_penalty = j["presence_penalty"].get<double>();
-    if (j.contains("frequency_penalty")) p.frequency_penalty = j["frequency_penalty"].get<double>();
-    if (j.contains("repetition_penalty")) p.repetition_penalty = j["repetition_penalty"].get<double>();
-    if (j.contains("ignore_eos")) p.ignore_eos = j["ignore_eos"].get<bool>();
-    if (j.contains("logprobs") && !j["logprobs"].is_null()) p.logprobs = j["logprobs"].get<std::int32_t>();
-    if (j.contains("prompt_logprobs") && !j["prompt_logprobs"].is_null()) {
-        p.prompt_logprobs = j["prompt_logprobs"].get<std::int32_t>();
+    // The HTTP API's reader: a wrong type, a fraction or a number past the field's range is an
+    // error naming the field, never a silently wrapped or truncated value.
+    constexpr std::int64_t kMax32 = std::numeric_limits<std::int32_t>::max();
+    const server::JsonFields f(j);
+    if (auto v = f.integer("max_tokens", 1, kMax32)) p.max_tokens = static_cast<std::int32_t>(*v);
+    if (auto v = f.number("temperature", -1e300, 1e300)) p.temperature = *v;
+    if (auto v = f.integer("top_k", -1, kMax32)) p.top_k = static_cast<std::int32_t>(*v);
+    if (auto v = f.number("top_p", -1e300, 1e300)) p.top_p = *v;
+    if (auto v = f.number("min_p", -1e300, 1e300)) p.min_p = *v;
+    if (auto v = f.integer("n", 1, kMax32)) p.n = static_cast<std::int32_t>(*v);
+    if (auto v = f.number("presence_penalty", -1e300, 1e300)) p.presence_penalty = *v;
+    if (auto v = f.number("frequency_penalty", -1e300, 1e300)) p.frequency_penalty = *v;
+    if (auto v = f.number("repetition_penalty", -1e300, 1e300)) p.repetition_penalty = *v;
+    if (auto v = f.boolean("ignore_eos")) p.ignore_eos = *v;
+    if (auto v = f.integer("logprobs", 0, kMax32)) p.logprobs = static_cast<std::int32_t>(*v);
+    if (auto v = f.integer("prompt_logprobs", 0, kMax32)) p.prompt_logprobs = static_cast<std::int32_t>(*v);
+    if (const nlohmann::json* seed = f.find("seed")) {
+        // As the HTTP API (vLLM): -1 is "no seed"; other negative seeds are their two's complement.
+        if (seed->is_number_unsigned()) {
+            p.seed = seed->get<std::uint64_t>();
+        } else if (const auto s = f.integer("seed", std::numeric_limits<std::int64_t>::min(),
+                                            std::numeric_limits<std::int64_t>::max());
+                   s && *s != -1) {
+            p.seed = static_cast<std::uint64_t>(*s);
+        } else {
+            p.seed.reset();
+        }
     }
-    if (j.contains("seed") && !j["seed"].is_null()) {
-        const std::int64_t seed = j["seed"].get<std::int64_t>();
-        if (seed == -1)
-            p.seed.reset();  // vLLM: -1 means unseeded
-        else
-            p.seed = static_cast<std::uint64_t>(seed);
-    }
-    if (j.contains("stop")) {
-        const nlohmann::json& stop = j["stop"];
-        p.stop =
-            stop.is_string() ? std::vector<std::string>{stop.get<std::string>()} : stop.get<std::vector<std::string>>();
-    }
+    if (auto stop = f.strings("stop", 64)) p.stop = std::move(*stop);
 }
 
 std::int64_t parse_bytes(const std::string& text, const std::string& option) {

@@ -329,6 +329,30 @@ TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     EXPECT_NE(r.err.find("block size 12 is not supported"), std::string::npos) << r.err;
 }
 
+// Each bad field of a prompts file is named with its line, before the model loads; numbers are
+// never wrapped or truncated into another value.
+TEST(Cli, APromptsFileLineWithABadNumberOrAnUnknownFieldIsAnErrorAtItsLine) {
+    const auto dir = kvscope::test::temp_dir();
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {R"({"prompt": "Hi", "max_tokens": 1e400})", "number overflow"},
+        {R"({"prompt": "Hi", "max_tokens": 4294967298})", "'max_tokens' is 4294967298, outside [1, 2147483647]"},
+        {R"({"prompt": "Hi", "max_tokens": 2.5})", "'max_tokens' must be an integer"},
+        {R"({"prompt": "Hi", "top_k": 1e30})", "'top_k' must be an integer"},
+        {R"({"prompt": "Hi", "max_token": 3})", "unknown field 'max_token'"},
+        {R"({"prompt": "Hi", "temperature": -1})", "temperature"},
+    };
+    for (const auto& [line, expected] : cases) {
+        const auto file = (dir / "p.jsonl").string();
+        std::ofstream(file) << R"({"prompt": "fine"})"
+                            << "\n"
+                            << line << "\n";
+        const RunResult r = run({"generate", "--prompts", file, "--model", "/nonexistent.gguf"});
+        EXPECT_EQ(r.exit_code, 1) << line;
+        EXPECT_NE(r.err.find("p.jsonl:2: "), std::string::npos) << line << ": " << r.err;
+        EXPECT_NE(r.err.find(expected), std::string::npos) << line << ": " << r.err;
+    }
+}
+
 // An output file is checked before the work (a bad folder fails at once, not after a benchmark),
 // never replaces one of the command's inputs, and a link or pipe given as the output stays one.
 TEST(Cli, OutputsAreCheckedFirstAndNeverReplaceAnInputALinkOrAPipe) {
