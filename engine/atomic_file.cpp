@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -195,6 +197,17 @@ AtomicFile::~AtomicFile() {
         ::unlink(temp_.c_str());
         unregister_temp(slot_);
     }
+}
+
+void AtomicFile::check_room(std::uint64_t size) const {
+    struct statvfs fs {};
+    if (temp_.empty() || ::fstatvfs(fd_, &fs) != 0) return;
+    const double free_bytes = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    if (static_cast<double>(size) <= free_bytes) return;
+    char sizes[128];
+    std::snprintf(sizes, sizeof sizes, "it needs %.1f GiB and the disk has %.1f GiB free",
+                  static_cast<double>(size) / (1 << 30), free_bytes / (1 << 30));
+    fail(sizes, ENOSPC);
 }
 
 void AtomicFile::resize(std::uint64_t size) {

@@ -31,6 +31,9 @@ public:
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
 
+    // Refuses at once (ENOSPC, with both sizes) a file of `size` bytes that the disk has no room
+    // for, rather than failing when it is full. Nothing to check for a device or pipe.
+    void check_room(std::uint64_t size) const;
     void resize(std::uint64_t size);
     void write_at(std::uint64_t offset, std::span<const std::uint8_t> bytes);
     void append(std::span<const std::uint8_t> bytes) { write_at(end_, bytes); }

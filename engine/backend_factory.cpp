@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/error.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace kvscope {
@@ -29,6 +30,10 @@ BackendChoice make_backend(const Model& model, const EngineConfig& config) {
             choice.backend = make_cuda_backend(model.shape(), model.weights(), kv, options);
             choice.config.num_kv_blocks = choice.backend->kv_spec().num_blocks;
             return choice;
+        }
+        if (config.backend == BackendKind::Cuda) {  // asked for by name: no quiet substitute
+            throw ConfigError("the CUDA backend was asked for, but " + device.reason +
+                              "; choose the backend auto (CUDA when a device is there, else the CPU) or cpu");
         }
         choice.note = "kvscope: " + device.reason + "; using the CPU backend";
     }

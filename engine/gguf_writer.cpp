@@ -250,6 +250,7 @@ std::vector<std::uint8_t> GgufWriter::to_bytes(std::uint32_t version) const {
 void GgufWriter::write(const std::string& path, std::uint32_t version) const {
     header_bytes(version);  // validates the version before any file is created
     AtomicFile file(path, "the GGUF file");
+    file.check_room(file_size());
     emit(version, [&](std::span<const std::uint8_t> b) { file.append(b); });
     file.commit();
 }

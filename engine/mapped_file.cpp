@@ -14,14 +14,20 @@
 namespace kvscope {
 
 MappedFile MappedFile::open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (path.empty()) throw FileError("no file path given; pass the path of a .gguf model file");
+    // O_NONBLOCK: a FIFO would block the open until a writer came; it is refused below instead.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         throw FileError(path + ": cannot open (" + std::strerror(errno) + "); check the path and permissions");
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw FileError(path + ": not a regular file; pass the path of a .gguf model file");
+        throw FileError(path + ": not a regular file (" +
+                        (S_ISDIR(st.st_mode)    ? "a directory"
+                         : S_ISFIFO(st.st_mode) ? "a pipe"
+                                                : "a device or socket") +
+                        "); pass the path of a .gguf model file");
     }
     if (st.st_size == 0) {
         ::close(fd);

@@ -1,5 +1,6 @@
 #include "engine/model_config.h"
 
+#include <cmath>
 #include <map>
 #include <sstream>
 
@@ -125,6 +126,12 @@ ModelConfig read_model_config(const GgufFile& file) {
     }
     s.rope_style = c.architecture == Architecture::Qwen2 ? RopeStyle::Neox : RopeStyle::Normal;
     s.rms_eps = static_cast<float>(file.require_float(c.architecture_name + ".attention.layer_norm_rms_epsilon"));
+    if (!(s.rms_eps > 0.0f) || !std::isfinite(s.rms_eps)) {  // NaN or <= 0: every RMSNorm would be NaN
+        r.fail("attention.layer_norm_rms_epsilon is " + std::to_string(s.rms_eps) + "; it must be a positive number");
+    }
+    if (!(s.rope_freq_base > 0.0f) || !std::isfinite(s.rope_freq_base)) {
+        r.fail("rope.freq_base is " + std::to_string(s.rope_freq_base) + "; it must be a positive number");
+    }
     s.max_context = r.positive_int("context_length", 2048);
 
     // Tensors: presence, shapes (GGUF order: innermost first) and computable types.

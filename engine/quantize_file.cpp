@@ -62,6 +62,12 @@ QuantizeFileResult quantize_file(const GgufFile& in, TensorType base, const std:
         ++result.num_converted;
         result.bytes_out += static_cast<std::uint64_t>(t.shape[1]) * dst_row;
     }
+    if (result.num_converted == 0) {  // the file would be a copy labelled with a type it does not hold
+        throw ConfigError("no tensor of this model can be stored as " + std::string(type_name(base)) +
+                          ": none is a 2-D weight of a re-quantisable type whose rows hold whole " +
+                          std::to_string(type_info(base).block_elems) +
+                          "-element blocks; choose a type with smaller blocks (q8_0, q4_0, f16); nothing was written");
+    }
     w.write(out_path);
     return result;
 }

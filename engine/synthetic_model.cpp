@@ -1,6 +1,7 @@
 #include "engine/synthetic_model.h"
 
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "engine/error.h"
@@ -105,16 +106,19 @@ public:
           type_(type),
           cols_(cols),
           scale_(scale),
-          row_bytes_(row_bytes(type, cols)),
-          row_(static_cast<std::size_t>(cols)) {}
+          row_bytes_(row_bytes(type, cols)) {}
 
-    void operator()(std::uint64_t byte_offset, std::span<std::uint8_t> out) {
+    void operator()(std::uint64_t byte_offset, std::span<std::uint8_t> out) const {
+        // One row of floats per thread, shared by every tensor: a filler per tensor waits in the
+        // writer until its turn, and a buffer each would add up (layers x 7 rows).
+        thread_local std::vector<float> row;
+        row.resize(static_cast<std::size_t>(cols_));
         const std::uint64_t first_row = byte_offset / row_bytes_;
         const std::size_t num_rows = out.size() / row_bytes_;
         for (std::size_t i = 0; i < num_rows; ++i) {
             SequenceRandom random(seed_, first_row + i);
-            for (float& v : row_) v = static_cast<float>((2.0 * random.uniform01() - 1.0) * scale_);
-            quantize_row(type_, row_.data(), out.data() + i * row_bytes_, cols_);
+            for (float& v : row) v = static_cast<float>((2.0 * random.uniform01() - 1.0) * scale_);
+            quantize_row(type_, row.data(), out.data() + i * row_bytes_, cols_);
         }
     }
 
@@ -124,13 +128,15 @@ private:
     std::int64_t cols_;
     float scale_;
     std::size_t row_bytes_;
-    std::vector<float> row_;
 };
 
+// Filled as it is written (not held: thousands of norm vectors of a huge shape add up).
 void add_constant(GgufWriter& w, const std::string& name, std::int64_t n, float value) {
-    std::vector<float> v(static_cast<std::size_t>(n), value);
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(v.data());
-    w.add_tensor(name, {n}, TensorType::F32, std::span<const std::uint8_t>(bytes, v.size() * sizeof(float)));
+    w.add_tensor(name, {n}, TensorType::F32, [value](std::uint64_t, std::span<std::uint8_t> out) {
+        for (std::size_t i = 0; i + sizeof(float) <= out.size(); i += sizeof(float)) {
+            std::memcpy(out.data() + i, &value, sizeof(float));
+        }
+    });
 }
 
 }  // namespace

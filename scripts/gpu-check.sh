@@ -165,7 +165,7 @@ if [ -x "$cli" ]; then
     fi
     figures+=("stories260K greedy 40 tokens, cuda vs cpu: token ids $same")
     figures+=("stories260K perplexity, cuda vs cpu: $(perplexity_vs_cpu)")
-    fallback=$("$cli" generate --backend cuda --prompt x --max-tokens 1 --json 2>&1 >/dev/null | grep -m1 "using the CPU backend")
+    fallback=$("$cli" generate --backend auto --prompt x --max-tokens 1 --json 2>&1 >/dev/null | grep -m1 "using the CPU backend")
     if [ -n "$fallback" ]; then note "the 'cuda' figures below ran on the CPU: $fallback"; fi
 
     if [ "$quick" = 1 ]; then

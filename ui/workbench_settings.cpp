@@ -5,6 +5,7 @@
 #include <QObject>
 
 #include "engine/model_load_options.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "resources/embedded_model.h"
 #include "ui/model_summary.h"
 
@@ -81,6 +82,9 @@ WorkbenchSettings WorkbenchSettings::read(QSettings& s) {
     c.max_model_len = int(readInt(s, "scheduler/maxModelLen", defaults.max_model_len, 0, 1 << 24));
     c.num_threads = int(readInt(s, "backend/threads", defaults.num_threads, 0, 1024));
     c.backend = parse_backend_kind(s.value("backend/kind").toString().toStdString()).value_or(defaults.backend);
+    // CUDA chosen on a machine with a GPU, read on one without (where the engine would refuse it):
+    // start on auto, as a remembered model that is gone falls back to the embedded one.
+    if (c.backend == BackendKind::Cuda && !cuda_device_info().available) c.backend = BackendKind::Auto;
     c.preemption_mode = s.value("scheduler/preemption").toString() == QStringLiteral("swap") ? PreemptionMode::Swap
                                                                                            : PreemptionMode::Recompute;
     if (!c.validate().empty()) c = defaults;

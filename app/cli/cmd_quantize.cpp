@@ -50,10 +50,6 @@ int run_quantize(const std::vector<std::string>& args) {
                  out->c_str(), r.num_converted, r.num_tensors,
                  (conversion->name() + (conversion->k_quant_medium ? " mixture" : "")).c_str(), seconds,
                  static_cast<double>(r.bytes_in) / (1 << 20), static_cast<double>(r.bytes_out) / (1 << 20));
-    if (r.num_converted == 0) {
-        std::fprintf(stderr, "kvscope: no tensor changed: none is a 2-D weight whose rows fit %s's %d-element blocks\n",
-                     conversion->name().c_str(), static_cast<int>(type_info(conversion->base).block_elems));
-    }
     return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/gguf.h"
+#include "engine/gguf_writer.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/paths.h"
@@ -98,6 +100,13 @@ TEST(Cli, TheBackendChoiceIsReportedOnceAndBadKindsAreRejected) {
         std::vector<std::string> a = {"generate", "--backend", backend};
         a.insert(a.end(), args.begin(), args.end());
         const RunResult r = run(a);
+        if (backend == "cuda" && !kvscope::cuda_device_info().available) {  // by name: no quiet CPU run
+            EXPECT_EQ(r.exit_code, 1);
+            EXPECT_NE(r.err.find("the CUDA backend was asked for, but " + kvscope::cuda_device_info().reason),
+                      std::string::npos)
+                << r.err;
+            continue;
+        }
         ASSERT_EQ(r.exit_code, 0) << r.err;
         EXPECT_EQ(json_lines(r.out).at(0)["token_ids"],
                   (std::vector<int>{432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
@@ -295,6 +304,23 @@ TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     RunResult r = run({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("/nonexistent/model.gguf: cannot open"), std::string::npos) << r.err;
+
+    // A model whose BOS id is outside its vocabulary cannot generate: info says so.
+    const auto badbos = (kvscope::test::temp_dir() / "badbos.gguf").string();
+    r = run({"make-model", "--out", badbos, "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    {
+        const kvscope::GgufFile in = kvscope::GgufFile::open(badbos);
+        kvscope::GgufWriter w;
+        for (const auto& [key, value] : in.metadata()) w.set(key, value);
+        w.set_u32("tokenizer.ggml.bos_token_id", 99999);
+        for (const kvscope::GgufTensorInfo& t : in.tensors()) w.add_tensor(t.name, t.shape, t.type, in.tensor_data(t));
+        w.write(badbos + ".2");
+    }
+    r = run({"info", "--model", badbos + ".2"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("runnable:      no: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("bos_token_id = 99999 is outside the vocabulary"), std::string::npos) << r.out;
 
     const auto notgguf = (kvscope::test::temp_dir() / "notes.txt").string();
     std::ofstream(notgguf) << "hello, this is not a model\n";

@@ -1,6 +1,6 @@
-// Choosing the backend: CUDA only when asked for (cuda or auto) and a device exists, otherwise
-// the CPU with a one-line note; the CUDA backend's KV cache sized by a fraction of free memory
-// (on its host emulation, whose "free memory" is 1 GiB).
+// Choosing the backend: CUDA only when asked for (cuda or auto) and a device exists; auto
+// without one runs on the CPU with a one-line note, cuda by name is refused with the reason; the CUDA backend's KV
+// cache sized by a fraction of free memory (on its host emulation, whose "free memory" is 1 GiB).
 
 #include "engine/backend_factory.h"
 
@@ -26,16 +26,24 @@ TEST(BackendFactory, CpuIsUsedWithoutANoteWhenAskedFor) {
     EXPECT_EQ(choice.config.num_kv_blocks, std::nullopt);
 }
 
-TEST(BackendFactory, CudaOrAutoWithoutADeviceFallsBackToTheCpuAndSaysWhy) {
+TEST(BackendFactory, AutoWithoutADeviceFallsBackToTheCpuAndSaysWhyButCudaByNameIsRefused) {
     if (cuda_device_info().available) GTEST_SKIP() << "a CUDA device is present: " << cuda_device_info().name;
-    for (BackendKind kind : {BackendKind::Cuda, BackendKind::Auto}) {
-        EngineConfig config;
-        config.backend = kind;
-        const BackendChoice choice = make_backend(*embedded(), config);
-        EXPECT_EQ(choice.backend->name().rfind("cpu", 0), 0u);
-        EXPECT_NE(choice.note.find(cuda_device_info().reason), std::string::npos) << choice.note;
-        EXPECT_NE(choice.note.find("using the CPU backend"), std::string::npos) << choice.note;
-        EXPECT_EQ(choice.note.find('\n'), std::string::npos);
+    EngineConfig config;
+    config.backend = BackendKind::Auto;
+    const BackendChoice choice = make_backend(*embedded(), config);
+    EXPECT_EQ(choice.backend->name().rfind("cpu", 0), 0u);
+    EXPECT_NE(choice.note.find(cuda_device_info().reason), std::string::npos) << choice.note;
+    EXPECT_NE(choice.note.find("using the CPU backend"), std::string::npos) << choice.note;
+    EXPECT_EQ(choice.note.find('\n'), std::string::npos);
+
+    config.backend = BackendKind::Cuda;
+    try {
+        make_backend(*embedded(), config);
+        ADD_FAILURE() << "backend cuda without a device ran on something else";
+    } catch (const ConfigError& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find(cuda_device_info().reason), std::string::npos) << message;
+        EXPECT_NE(message.find("choose the backend auto"), std::string::npos) << message;
     }
     EXPECT_THROW(make_cuda_backend(embedded()->shape(), embedded()->weights(), KvCacheSpec{8, 16}, {}), ConfigError);
 }

@@ -4,6 +4,7 @@
 // from the encoding: header 24 bytes; a key is 8 + its length; a value type 4.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <filesystem>
@@ -54,6 +55,24 @@ TEST(GgufBadFile, NotAGgufFile) {
     GgufBytes tiny;
     tiny.raw("GX");
     expect_file_error(tiny, {"not a GGUF file", "47 58"});
+}
+
+// What is not a file is named, without waiting on it: a pipe blocks an open() until a writer comes.
+TEST(GgufBadFile, APipeADirectoryOrNoPathIsNamedWithoutWaiting) {
+    const auto dir = test::temp_dir();
+    const std::string fifo = (dir / "model.gguf").string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    auto message = [](const std::string& path) {
+        try {
+            GgufFile::open(path);
+        } catch (const FileError& e) {
+            return std::string(e.what());
+        }
+        return std::string("opened");
+    };
+    expect_message(message(fifo), fifo, {"not a regular file (a pipe)", "a .gguf model file"});
+    expect_message(message(dir.string()), dir.string(), {"not a regular file (a directory)"});
+    EXPECT_NE(message("").find("no file path given"), std::string::npos);
 }
 
 TEST(GgufBadFile, Version1IsNotSupported) {

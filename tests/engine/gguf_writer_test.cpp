@@ -377,6 +377,18 @@ TEST(GgufWriter, TargetIsADirectory) {
     EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"m.gguf"});
 }
 
+// A file larger than the disk's free space is refused before a byte is written.
+TEST(GgufWriter, AFileTheDiskHasNoRoomForIsRefusedUpFront) {
+    const auto dir = test::temp_dir();
+    GgufWriter w = small_writer("huge");
+    bool filled = false;
+    w.add_tensor("huge", {std::int64_t{1} << 26, std::int64_t{1} << 26}, TensorType::F32,  // 16 PiB
+                 [&](std::uint64_t, std::span<std::uint8_t>) { filled = true; });
+    expect_write_error(w, (dir / "m.gguf").string(), {"it needs", "GiB free", "free some disk space"});
+    EXPECT_FALSE(filled);
+    EXPECT_TRUE(dir_entries(dir).empty());
+}
+
 TEST(GgufWriter, BadVersionCreatesNoFile) {
     const auto dir = test::temp_dir();
     EXPECT_THROW(small_writer("x").write((dir / "m.gguf").string(), 1), ConfigError);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <functional>
 
 #include "engine/error.h"
@@ -143,6 +145,18 @@ TEST(ModelConfig, TensorTypeKvscopeCannotCompute) {
 TEST(ModelConfig, MixtureOfExpertsIsRefused) {
     const auto msg = load_error(rewrite({[](GgufWriter& w) { w.set_u32("llama.expert_count", 8); }, {}}, "moe.gguf"));
     expect_message(msg, {"mixture-of-experts"});
+}
+
+TEST(ModelConfig, AnEpsilonOrRopeBaseThatIsNotPositiveIsRefused) {
+    for (float bad : {std::nanf(""), -1e-5f, 0.0f}) {
+        expect_message(
+            load_error(rewrite({[bad](GgufWriter& w) { w.set_f32("llama.attention.layer_norm_rms_epsilon", bad); }, {}},
+                               "eps.gguf")),
+            {"attention.layer_norm_rms_epsilon is", "must be a positive number"});
+        expect_message(
+            load_error(rewrite({[bad](GgufWriter& w) { w.set_f32("llama.rope.freq_base", bad); }, {}}, "rope.gguf")),
+            {"rope.freq_base is", "must be a positive number"});
+    }
 }
 
 TEST(ModelConfig, TokenizerLargerThanTheEmbedding) {

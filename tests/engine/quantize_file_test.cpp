@@ -189,5 +189,23 @@ TEST(QuantizeFile, RefusesOtherTypesAndAFailedWriteLeavesNothing) {
     EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
+// Rows of 64 elements hold no 256-element K-quant block: a "Q6_K" file would be a relabelled
+// copy, so none is written.
+TEST(QuantizeFile, AModelWithNoTensorToConvertIsRefusedAndNothingIsWritten) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.dim = 64, spec.ffn_dim = 128, spec.num_heads = 2, spec.num_kv_heads = 2, spec.num_layers = 1;
+    const auto dir = test::temp_dir();
+    write_synthetic_model(spec, (dir / "small.gguf").string());
+    const GgufFile in = GgufFile::open((dir / "small.gguf").string());
+    try {
+        quantize_file(in, TensorType::Q6_K, (dir / "q6.gguf").string(), 1);
+        ADD_FAILURE() << "a file was written with no tensor converted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("256-element blocks"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / "q6.gguf"));
+    EXPECT_GT(quantize_file(in, TensorType::Q8_0, (dir / "q8.gguf").string(), 1).num_converted, 0);
+}
+
 }  // namespace quantize_file_test
 }  // namespace kvscope

@@ -93,6 +93,14 @@ private slots:
         QCOMPARE(r.load.source, embeddedModelSource());  // the file is gone: the embedded model
     }
 
+    void cudaRememberedOnAMachineWithoutAGpuStartsOnAuto() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath("s.ini"), QSettings::IniFormat);
+        store.setValue("backend/kind", "cuda");
+        const WorkbenchSettings r = WorkbenchSettings::read(store);
+        QCOMPARE(r.load.config.backend, kvscope::cuda_device_info().available ? BackendKind::Cuda : BackendKind::Auto);
+    }
+
     void aCorruptSettingsFileGivesDefaultsAndIsRewrittenWhole() {
         QTemporaryDir dir;
         const QString path = dir.filePath("s.ini");
