@@ -3,37 +3,16 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "app/server/server_address.h"
+
 namespace kvscope::app {
 
 std::optional<RemoteEndpoint> parse_server_url(const std::string& url, std::string& error) {
-    std::string rest = url;
-    while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back()))) rest.pop_back();
-    while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.front()))) rest.erase(0, 1);
-    if (rest.rfind("https://", 0) == 0) {
-        error = "'" + url + "': https is not supported; use http:// (or a TLS-terminating proxy on this machine)";
-        return std::nullopt;
-    }
-    if (rest.rfind("http://", 0) == 0) rest.erase(0, 7);
-    for (const std::string tail : {"/v1/", "/v1", "/"}) {
-        if (rest.size() >= tail.size() && rest.compare(rest.size() - tail.size(), tail.size(), tail) == 0) {
-            rest.erase(rest.size() - tail.size());
-            break;
-        }
-    }
+    const std::optional<server::ServerAddress> address = server::parse_server_address(url, error);
+    if (!address) return std::nullopt;
     RemoteEndpoint e;
-    const std::size_t colon = rest.rfind(':');
-    e.host = colon == std::string::npos ? rest : rest.substr(0, colon);
-    bool ok = !e.host.empty() && e.host.find('/') == std::string::npos;
-    if (ok && colon != std::string::npos) {
-        const std::string port = rest.substr(colon + 1);
-        ok = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
-             std::stoi(port) >= 1 && std::stoi(port) <= 65535;
-        if (ok) e.port = std::stoi(port);
-    }
-    if (!ok) {
-        error = "'" + url + "' is not a server address; type one like http://127.0.0.1:8000";
-        return std::nullopt;
-    }
+    e.host = address->host;
+    e.port = address->port;
     return e;
 }
 

@@ -11,6 +11,7 @@
 #include "app/server/bench_serve.h"
 #include "app/server/model_card.h"
 #include "app/server/served_model.h"
+#include "app/server/server_address.h"
 #include "app/server/sse_parser.h"
 #include "engine/error.h"
 
@@ -24,8 +25,10 @@ double seconds_since(Clock::time_point t0) {
 }
 
 std::unique_ptr<httplib::Client> make_client(const BenchServeOptions& o) {
-    auto client = std::make_unique<httplib::Client>(o.url);
-    if (!client->is_valid()) throw ConfigError("--url '" + o.url + "' is not a URL such as http://127.0.0.1:8000");
+    std::string error;
+    const std::optional<ServerAddress> address = parse_server_address(o.url, error);
+    if (!address) throw ConfigError("--url " + error);
+    auto client = std::make_unique<httplib::Client>(address->host, address->port);
     const auto timeout = std::chrono::duration<double>(o.timeout_s);
     client->set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     client->set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));

@@ -29,6 +29,61 @@ httplib::Server::Handler guarded(Fn fn) {
     };
 }
 
+ApiError body_too_large(std::size_t max_bytes) {
+    return ApiError(413, "the request body is larger than " + std::to_string(max_bytes) + " bytes; send less", "",
+                    "request_too_large");
+}
+
+// A POST route that reads its body itself, up to max_bytes: httplib 0.11 applies its payload
+// limit to bodies with a Content-Length only, so a chunked body could have any size (and be
+// tokenized whole). Form-encoded bodies (curl -d without a JSON Content-Type) are read as they
+// are, not as form fields.
+template <typename Fn>
+httplib::Server::HandlerWithContentReader guarded_post(std::size_t max_bytes, Fn fn) {
+    return [max_bytes, handler = guarded(std::move(fn))](const httplib::Request& req, httplib::Response& res,
+                                                         const httplib::ContentReader& read) {
+        if (req.is_multipart_form_data()) {
+            send_error(res, ApiError(400,
+                                     "the body is multipart form data; send the request as JSON "
+                                     "('Content-Type: application/json')",
+                                     "", "invalid_json"));
+            return;
+        }
+        const bool has_body = req.has_header("Content-Length") ||
+                              req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+        if (!has_body) {  // a POST with no body at all: an empty one, which the handler names
+            handler(req, res);
+            return;
+        }
+        std::string body;
+        bool too_large = false;
+        const bool complete = read([&](const char* data, std::size_t n) {
+            if (body.size() + n > max_bytes) {
+                too_large = true;
+                return false;
+            }
+            body.append(data, n);
+            return true;
+        });
+        if (too_large || res.status == 413) {
+            send_error(res, body_too_large(max_bytes));
+            res.set_header("Connection", "close");  // the rest of the body is never read
+            return;
+        }
+        if (!complete) {
+            send_error(res, ApiError(400,
+                                     "the request body could not be read (cut short, or a broken chunked "
+                                     "encoding); send it again",
+                                     "", "invalid_body"));
+            res.set_header("Connection", "close");
+            return;
+        }
+        httplib::Request with_body = req;
+        with_body.body = std::move(body);
+        handler(with_body, res);
+    };
+}
+
 std::string default_model_name(const ServingInfo& info) {
     return info.model->config().name.empty() ? "kvscope" : info.model->config().name;
 }
@@ -156,17 +211,8 @@ void HttpServer::Impl::install_routes() {
                                                                        httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         const int status = res.status;
-        if (status == 413 && req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
-            // httplib caps form-encoded bodies (what curl -d sends by default) at 8 KiB.
-            send_error(res, ApiError(413,
-                                     "form-encoded bodies are limited to 8192 bytes; send the JSON with "
-                                     "'Content-Type: application/json'",
-                                     "", "request_too_large"));
-        } else if (status == 413) {
-            send_error(res, ApiError(413,
-                                     "the request body is larger than " +
-                                         std::to_string(options.limits.max_body_bytes) + " bytes; send less",
-                                     "", "request_too_large"));
+        if (status == 413) {
+            send_error(res, body_too_large(options.limits.max_body_bytes));
         } else if (status == 404) {
             send_error(res, ApiError(404, "no route for " + req.method + " " + req.path, "", "not_found"));
         } else {
@@ -187,16 +233,20 @@ void HttpServer::Impl::install_routes() {
              guarded([this](const httplib::Request&, httplib::Response& res) { handle_vocabulary(res); }));
     http.Get("/v1/kv/snapshot",
              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); }));
-    http.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) {
+    const std::size_t max_body = options.limits.max_body_bytes;
+    http.Post("/v1/completions", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
                   handle_completion(req, res, ApiKind::Completion);
               }));
-    http.Post("/v1/chat/completions", guarded([this](const httplib::Request& req, httplib::Response& res) {
+    http.Post("/v1/chat/completions",
+              guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
                   handle_completion(req, res, ApiKind::Chat);
               }));
-    http.Post("/tokenize",
-              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(req, res); }));
-    http.Post("/detokenize",
-              guarded([this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(req, res); }));
+    http.Post("/tokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+                  handle_tokenize(req, res);
+              }));
+    http.Post("/detokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+                  handle_detokenize(req, res);
+              }));
 }
 
 HttpServer::HttpServer(EngineHost& host, ServerOptions options)

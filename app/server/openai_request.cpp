@@ -53,6 +53,19 @@ void refuse_unsupported(const JsonFields& f, std::int32_t n) {
         const bool text = format->is_object() && format->value("type", std::string()) == "text";
         if (!text) throw bad_field("response_format", "only {\"type\": \"text\"} is supported", "unsupported");
     }
+    // Sampling controls of OpenAI's and vLLM's APIs that this engine does not apply: refused
+    // rather than accepted and ignored (an empty value, as some clients send by default, is fine).
+    for (const char* key : {"logit_bias", "min_tokens", "allowed_token_ids", "bad_words", "guided_json", "guided_regex",
+                            "guided_choice", "guided_grammar", "structured_outputs", "tool_choice"}) {
+        const nlohmann::json* v = f.find(key);
+        const bool empty = !v || (v->is_object() && v->empty()) || (v->is_array() && v->empty()) ||
+                           (v->is_number_integer() && v->get<std::int64_t>() == 0) ||
+                           (v->is_string() && (v->get<std::string>().empty() || v->get<std::string>() == "none"));
+        if (!empty) {
+            throw bad_field(key, std::string("'") + key + "' is not supported by this server; leave it out",
+                            "unsupported");
+        }
+    }
 }
 
 // Fields common to both endpoints. `max_tokens` is read by the caller (its default differs).

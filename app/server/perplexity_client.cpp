@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "app/server/server_address.h"
 #include "engine/error.h"
 
 namespace kvscope::server {
@@ -146,8 +147,10 @@ nlohmann::json perplexity_body(std::span<const std::int32_t> chunk, const std::s
 }
 
 std::unique_ptr<httplib::Client> perplexity_client(const ServerPerplexityOptions& o) {
-    auto client = std::make_unique<httplib::Client>(o.url);
-    if (!client->is_valid()) throw ConfigError("--url '" + o.url + "' is not a URL such as http://127.0.0.1:8000");
+    std::string error;
+    const std::optional<ServerAddress> address = parse_server_address(o.url, error);
+    if (!address) throw ConfigError("--url " + error);
+    auto client = std::make_unique<httplib::Client>(address->host, address->port);
     const auto timeout =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(o.timeout_s));
     client->set_connection_timeout(std::chrono::seconds(5));

@@ -121,6 +121,21 @@ TEST_F(BadRequests, ValuesOutOfRange) {
     expect_error_shape(
         post_json(*client, "/v1/completions", completion({{"stream_options", {{"include_usage", true}}}})), 400,
         "stream_options");
+    // Controls the engine does not apply are refused, not ignored; their empty values are harmless.
+    for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{{"logit_bias", {{"300", 100}}},
+                                                                              {"min_tokens", 5},
+                                                                              {"allowed_token_ids", {1, 2}},
+                                                                              {"bad_words", {"cat"}},
+                                                                              {"guided_json", {{"type", "object"}}},
+                                                                              {"logit_bias", "garbage"}}) {
+        const HttpReply r = post_json(*client, "/v1/completions", completion({{key, value}}));
+        expect_error_shape(r, 400, key);
+        EXPECT_EQ(r.body["error"]["code"], "unsupported") << key;
+    }
+    for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+             {"logit_bias", json::object()}, {"min_tokens", 0}, {"bad_words", json::array()}}) {
+        EXPECT_EQ(post_json(*client, "/v1/completions", completion({{key, value}})).status, 200) << key;
+    }
     expect_still_serving();
 }
 
@@ -160,6 +175,32 @@ TEST_F(BadRequests, BodyTooLargeIs413WithAnErrorObject) {
     const HttpReply r = to_reply(client->Post("/v1/completions", big, "application/json"));
     expect_error_shape(r, 413);
     EXPECT_EQ(r.body["error"]["code"], "request_too_large");
+    expect_still_serving();
+}
+
+// A chunked body has no Content-Length for httplib's limit to check: the server counts it itself.
+TEST_F(BadRequests, AChunkedBodyOverTheLimitIs413AndOneWithinItIsServed) {
+    auto send_chunked = [&](const std::string& body) {
+        return to_reply(client->Post(
+            "/v1/completions",
+            [&body](std::size_t, httplib::DataSink& sink) {
+                for (std::size_t at = 0; at < body.size(); at += 1000) {
+                    if (!sink.write(body.data() + at, std::min<std::size_t>(1000, body.size() - at))) return false;
+                }
+                sink.done();
+                return true;
+            },
+            "application/json"));
+    };
+    const HttpReply big = send_chunked(json{{"prompt", std::string(20000, 'a')}, {"max_tokens", 4}}.dump());
+    expect_error_shape(big, 413);
+    EXPECT_EQ(big.body["error"]["code"], "request_too_large");
+    const HttpReply small = send_chunked(completion({}).dump());
+    EXPECT_EQ(small.status, 200) << small.text;
+    // curl -d sends JSON as form-encoded: read as the JSON it is.
+    const HttpReply form =
+        to_reply(client->Post("/v1/completions", completion({}).dump(), "application/x-www-form-urlencoded"));
+    EXPECT_EQ(form.status, 200) << form.text;
     expect_still_serving();
 }
 
