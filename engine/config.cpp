@@ -73,6 +73,11 @@ CachePlan plan_cache(const EngineConfig& config, const ModelShape& shape) {
         }
         plan.num_blocks = static_cast<std::int32_t>(std::min<std::int64_t>(blocks, 1 << 24));
     }
+    if (config.max_model_len > shape.max_context) {  // positions the model was never trained on: garbage
+        throw ConfigError("max_model_len " + std::to_string(config.max_model_len) +
+                          " is longer than the model's context of " + std::to_string(shape.max_context) +
+                          " tokens; give at most " + std::to_string(shape.max_context) + " (or 0 for the model's)");
+    }
     plan.max_model_len = config.max_model_len > 0 ? config.max_model_len : shape.max_context;
     if (config.preemption_mode == PreemptionMode::Swap) {
         const std::int64_t blocks = config.swap_space_bytes / static_cast<std::int64_t>(plan.block_bytes);

@@ -8,10 +8,17 @@
 namespace kvscope::cli {
 namespace {
 
+// A bound as typed: the shortest form that reads back the same (16777216, not 1.67772e+07;
+// 1e-09), the extremes of int64 as "(no limit)".
+std::string bound_text(double v) {
+    if (std::abs(v) >= 9e18 && !std::isinf(v)) return v > 0 ? "(no limit)" : "(no lower limit)";
+    char buf[64];
+    const auto result = std::to_chars(buf, buf + sizeof(buf), v);
+    return std::string(buf, result.ptr);
+}
+
 std::string range_text(double min, double max) {
-    std::ostringstream s;
-    s << "from " << min << " to " << max;
-    return s.str();
+    return "from " + bound_text(min) + " to " + bound_text(max);
 }
 
 }  // namespace
@@ -52,7 +59,8 @@ double ParsedArgs::number(const std::string& name, double fallback, double min, 
     double value = 0;
     const char* end = text->data() + text->size();
     auto [ptr, ec] = std::from_chars(text->data(), end, value);
-    if (ec != std::errc() || ptr != end || !std::isfinite(value) || value < min || value > max) {
+    const bool infinite_allowed = std::isinf(value) && value > 0 && std::isinf(max);  // "inf": unbounded
+    if (ec != std::errc() || ptr != end || (!std::isfinite(value) && !infinite_allowed) || value < min || value > max) {
         throw UsageError("--" + name + ": expected a number " + range_text(min, max) + ", got '" + *text + "'");
     }
     return value;

@@ -1,17 +1,17 @@
 #include "app/server/json_fields.h"
 
+#include <charconv>
 #include <cmath>
 
 namespace kvscope::server {
 namespace {
 
 std::string range_text(double min, double max) {
-    auto fmt = [](double v) {
+    auto fmt = [](double v) {  // the shortest form that reads back the same: 1e-09, not 0.000000
         if (std::abs(v) >= 1e15) return v > 0 ? std::string("inf") : std::string("-inf");
-        std::string s = std::to_string(v);
-        while (!s.empty() && s.back() == '0') s.pop_back();
-        if (!s.empty() && s.back() == '.') s.pop_back();
-        return s;
+        char buf[64];
+        const auto result = std::to_chars(buf, buf + sizeof(buf), v);
+        return std::string(buf, result.ptr);
     };
     std::string out = "[";  // (built by appending: GCC 12 warns falsely on "[" + std::string)
     out.append(fmt(min)).append(", ").append(fmt(max)).append("]");

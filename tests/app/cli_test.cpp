@@ -353,6 +353,16 @@ TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     r = run({"generate", "--prompt", "x", "--block-size", "12"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("block size 12 is not supported"), std::string::npos) << r.err;
+
+    // Positions the model was never trained on would give garbage: refused.
+    r = run({"generate", "--prompt", "x", "--max-model-len", "100000"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("max_model_len 100000 is longer than the model's context of 2048 tokens"), std::string::npos)
+        << r.err;
+    // Ranges are written as typed, not as 1.67772e+07.
+    r = run({"make-trace", "--out", (kvscope::test::temp_dir() / "t.jsonl").string(), "--num-requests", "0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("expected an integer from 1 to 16777216, got '0'"), std::string::npos) << r.err;
 }
 
 // Each bad field of a prompts file is named with its line, before the model loads; numbers are
