@@ -84,6 +84,17 @@ httplib::Server::HandlerWithContentReader guarded_post(std::size_t max_bytes, Fn
     };
 }
 
+// The methods a route of this server answers ("GET", "POST"), or "" for a path it does not have.
+std::string allowed_methods(const std::string& path) {
+    for (const char* get : {"/health", "/metrics", "/v1/models", "/v1/kv/vocabulary", "/v1/kv/snapshot"}) {
+        if (path == get) return "GET, HEAD";
+    }
+    for (const char* post : {"/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize"}) {
+        if (path == post) return "POST";
+    }
+    return {};
+}
+
 std::string default_model_name(const ServingInfo& info) {
     return info.model->config().name.empty() ? "kvscope" : info.model->config().name;
 }
@@ -213,6 +224,11 @@ void HttpServer::Impl::install_routes() {
         const int status = res.status;
         if (status == 413) {
             send_error(res, body_too_large(options.limits.max_body_bytes));
+        } else if (status == 404 && !allowed_methods(req.path).empty()) {
+            const std::string allowed = allowed_methods(req.path);
+            send_error(res, ApiError(405, req.method + " is not allowed on " + req.path + "; use " + allowed, "",
+                                     "method_not_allowed"));
+            res.set_header("Allow", allowed);
         } else if (status == 404) {
             send_error(res, ApiError(404, "no route for " + req.method + " " + req.path, "", "not_found"));
         } else {

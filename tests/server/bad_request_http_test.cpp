@@ -209,6 +209,14 @@ TEST_F(BadRequests, UnknownModelAndPath) {
     expect_error_shape(model, 404, "model");
     EXPECT_EQ(model.body["error"]["code"], "model_not_found");
     expect_error_shape(get(*client, "/v1/nothing"), 404);
+    // A route asked with the wrong method: 405 and the methods it takes (as vLLM's FastAPI).
+    const httplib::Result wrong = client->Get("/v1/completions");
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 405);
+    EXPECT_EQ(wrong->get_header_value("Allow"), "POST");
+    const HttpReply post_models = post_json(*client, "/v1/models", json::object());
+    expect_error_shape(post_models, 405);
+    EXPECT_EQ(post_models.body["error"]["code"], "method_not_allowed");
     expect_error_shape(post_json(*client, "/v1/embeddings", {{"input", "x"}}), 404);
     expect_still_serving();
 }
