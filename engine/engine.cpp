@@ -447,7 +447,12 @@ void Engine::append_token(Sequence& seq, RequestState& request, const SampleResu
     const bool context_full = seq.num_tokens() >= plan_.max_model_len;
     TokenFinish finish =
         check_token_finish(result.token, seq.num_output_tokens(), context_full, request.params, eos_ids_);
-    if (stop.stopped) finish.reason = FinishReason::stop;
+    if (stop.stopped) {
+        finish.reason = FinishReason::stop;
+        out.stop_string = request.params.stop[static_cast<std::size_t>(stop.stop_index)];
+    } else if (finish.reason == FinishReason::stop && finish.stop_token_id >= 0) {
+        out.stop_token = finish.stop_token_id;
+    }
     if (finish.reason == FinishReason::none) return;
     if (!stop.stopped) {
         std::string rest;

@@ -2,6 +2,7 @@
 // What goes into the engine (Request) and what comes out of each step (RequestOutput).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct SequenceOutput {
     std::string text_delta;                   // new text, valid UTF-8 (stop strings held back)
     std::vector<SampleResult> logprobs;       // per new token, when the request asked for logprobs
     FinishReason finish_reason = FinishReason::none;
+    // What ended a `stop` other than EOS (vLLM's stop_reason): the matched stop string, or the
+    // stop_token_ids entry; neither for EOS or another reason.
+    std::optional<std::string> stop_string;
+    std::optional<std::int32_t> stop_token;
     bool finished() const { return finish_reason != FinishReason::none; }
 };
 

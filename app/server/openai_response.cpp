@@ -168,6 +168,9 @@ std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const Strea
         choice.token_ids.insert(choice.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());
         choice.logprobs.insert(choice.logprobs.end(), s.logprobs.begin(), s.logprobs.end());
         if (s.finished()) choice.finish = s.finish_reason;
+        if (s.stop_string) choice.stop_reason = *s.stop_string;
+        if (s.stop_token) choice.stop_reason = *s.stop_token;
+        d.stop_reason = choice.stop_reason;
         deltas.push_back(std::move(d));
     }
     return deltas;
@@ -197,11 +200,12 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
         nlohmann::json choice = {{"index", i}, {"logprobs", nullptr}, {"finish_reason", finish_json(c.finish)}};
         if (job.kind == ApiKind::Chat) {
             choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+            choice["stop_reason"] = c.stop_reason;  // vLLM's, beside OpenAI's fields
             if (job.want_logprobs) choice["logprobs"] = chat_logprobs(c.token_ids, c.logprobs, spell);
         } else {
             const std::string& prompt = job.prompt_texts[i / n];
             choice["text"] = job.echo ? prompt + c.text : c.text;
-            choice["stop_reason"] = nullptr;
+            choice["stop_reason"] = c.stop_reason;
             const std::vector<SampleResult>& scored = acc.prompt_logprobs()[i / n];
             if (job.want_logprobs) {
                 choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, spell,
@@ -257,10 +261,11 @@ nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, c
     if (job.kind == ApiKind::Chat) {
         c["delta"] = nlohmann::json::object();
         if (!d.text.empty() || d.finish == FinishReason::none) c["delta"]["content"] = d.text;
+        if (d.finish != FinishReason::none) c["stop_reason"] = d.stop_reason;
         if (job.want_logprobs) c["logprobs"] = chat_logprobs(d.token_ids, d.logprobs, spell);
     } else {
         c["text"] = d.text;
-        c["stop_reason"] = nullptr;
+        c["stop_reason"] = d.stop_reason;
         if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, spell, d.text_offset);
     }
     if (job.return_token_ids) c["token_ids"] = d.token_ids;

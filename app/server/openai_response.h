@@ -40,6 +40,7 @@ struct ChoiceText {
     std::vector<std::int32_t> token_ids;
     std::vector<SampleResult> logprobs;
     FinishReason finish = FinishReason::none;
+    nlohmann::json stop_reason;  // null, the stop string or the stop token id that ended it
 };
 
 // Collects a request's outputs into its choices.
@@ -56,6 +57,7 @@ public:
         std::vector<SampleResult> logprobs;
         FinishReason finish = FinishReason::none;
         std::int64_t text_offset = 0;  // where `text` starts in the choice's text (after an echo)
+        nlohmann::json stop_reason;    // as ChoiceText's, on the delta that finishes
     };
     std::vector<Delta> add(const StreamItem& item);
 

@@ -245,6 +245,22 @@ TEST_F(CompletionsHttp, EchoAndStopStrings) {
     ASSERT_EQ(stop.status, 200) << stop.text;
     EXPECT_EQ(stop.body["choices"][0]["text"], ", there was a little girl named ");
     EXPECT_EQ(stop.body["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(stop.body["choices"][0]["stop_reason"], "Lily");      // vLLM's: what stopped it
+    EXPECT_TRUE(echo.body["choices"][0]["stop_reason"].is_null());  // ended by length
+
+    // A stop token id: the id; streamed, on the chunk that finishes.
+    json request = {{"prompt", "Once upon a time"}, {"max_tokens", 20}, {"temperature", 0}, {"stop_token_ids", {261}}};
+    const HttpReply by_token = post_json(*client, "/v1/completions", request);
+    ASSERT_EQ(by_token.status, 200) << by_token.text;
+    EXPECT_EQ(by_token.body["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(by_token.body["choices"][0]["stop_reason"], 261);
+    request["stream"] = true;
+    const SseReply streamed = post_stream(*client, "/v1/completions", request);
+    ASSERT_EQ(streamed.status, 200);
+    ASSERT_FALSE(streamed.events.empty());
+    const json& last = streamed.events.back();
+    EXPECT_EQ(last["choices"][0]["finish_reason"], "stop") << last.dump();
+    EXPECT_EQ(last["choices"][0]["stop_reason"], 261) << last.dump();
 }
 
 TEST_F(CompletionsHttp, ModelsAndHealth) {
