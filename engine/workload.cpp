@@ -125,13 +125,15 @@ std::vector<WorkloadRequest> generate_workload(const WorkloadSpec& spec, std::in
         return first_token_id + static_cast<std::int32_t>(tokens.uniform01() * (vocab_size - first_token_id));
     };
     std::vector<WorkloadRequest> out(static_cast<std::size_t>(spec.num_requests));
+    // The drawn length is the whole prompt's, BOS included: --prompt-len 128 sends 128 tokens.
+    const std::size_t head = bos_id >= 0 ? 1 : 0;
     std::int32_t shortest = INT32_MAX;
     for (WorkloadRequest& r : out) {
         r.prompt_token_ids.resize(static_cast<std::size_t>(draw(spec.prompt_len, lengths)));
         r.max_tokens = draw(spec.output_len, lengths);
-        shortest = std::min(shortest, static_cast<std::int32_t>(r.prompt_token_ids.size()));
+        shortest = std::min(shortest, static_cast<std::int32_t>(r.prompt_token_ids.size() - head));
     }
-    // The shared prefix, then each prompt's own tokens.
+    // After the BOS, the shared prefix, then each prompt's own tokens.
     const auto num_shared = static_cast<std::size_t>(std::floor(spec.shared_prefix_fraction * shortest));
     std::vector<std::int32_t> shared(num_shared);
     for (std::int32_t& t : shared) t = token();
@@ -139,9 +141,9 @@ std::vector<WorkloadRequest> generate_workload(const WorkloadSpec& spec, std::in
     for (std::size_t i = 0; i < out.size(); ++i) {
         WorkloadRequest& r = out[i];
         r.index = static_cast<std::int32_t>(i);
-        std::copy(shared.begin(), shared.end(), r.prompt_token_ids.begin());
-        for (std::size_t j = num_shared; j < r.prompt_token_ids.size(); ++j) r.prompt_token_ids[j] = token();
-        if (bos_id >= 0) r.prompt_token_ids.insert(r.prompt_token_ids.begin(), bos_id);
+        if (head) r.prompt_token_ids[0] = bos_id;
+        std::copy(shared.begin(), shared.end(), r.prompt_token_ids.begin() + static_cast<std::ptrdiff_t>(head));
+        for (std::size_t j = head + num_shared; j < r.prompt_token_ids.size(); ++j) r.prompt_token_ids[j] = token();
         if (std::isfinite(spec.request_rate) && i > 0) {
             clock += -std::log(std::max(1.0 - arrivals.uniform01(), 1e-300)) / spec.request_rate;
         }

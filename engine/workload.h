@@ -47,7 +47,8 @@ struct WorkloadRequest {
 };
 
 // Prompt tokens are drawn uniformly from [first_token_id, vocab_size); `bos_id` (-1: none)
-// starts every prompt. Lengths are at least 1.
+// starts every prompt and counts in its drawn length (a length of 1 is the BOS alone). Lengths
+// are at least 1.
 std::vector<WorkloadRequest> generate_workload(const WorkloadSpec& spec, std::int32_t vocab_size,
                                                std::int32_t first_token_id, std::int32_t bos_id);
 

@@ -146,7 +146,7 @@ TEST(TraceIo, WorkloadsBecomeTraces) {
     const Trace t = trace_from_workload(generate_workload(spec, 100, 3, 1), 2);
     ASSERT_EQ(t.requests.size(), 5u);
     for (const TraceRequest& r : t.requests) {
-        EXPECT_EQ(r.prompt_len, 129);  // BOS + 128
+        EXPECT_EQ(r.prompt_len, 128);  // the BOS and 127 drawn tokens
         EXPECT_EQ(r.output_lens, (std::vector<std::int32_t>{128, 128}));
     }
     EXPECT_GT(t.requests[4].arrival_s, 0);

@@ -39,11 +39,11 @@ TEST(Workload, LengthsPrefixAndTokensFollowTheSpec) {
     ASSERT_EQ(reqs.size(), 400u);
     double out_sum = 0;
     for (const auto& r : reqs) {
-        ASSERT_GE(r.prompt_token_ids.size(), 21u);  // BOS + 20..60
-        ASSERT_LE(r.prompt_token_ids.size(), 61u);
+        ASSERT_GE(r.prompt_token_ids.size(), 20u);  // 20..60, the BOS included
+        ASSERT_LE(r.prompt_token_ids.size(), 60u);
         EXPECT_EQ(r.prompt_token_ids[0], 1);
-        // the shared prefix: half of the shortest prompt (20 tokens) -> 10 tokens after BOS
-        for (int j = 1; j <= 10; ++j)
+        // the shared prefix: half of the shortest prompt's 19 tokens after its BOS -> 9 tokens
+        for (int j = 1; j <= 9; ++j)
             EXPECT_EQ(r.prompt_token_ids[std::size_t(j)], reqs[0].prompt_token_ids[std::size_t(j)]);
         for (std::size_t j = 1; j < r.prompt_token_ids.size(); ++j) {
             EXPECT_GE(r.prompt_token_ids[j], 3);
@@ -54,7 +54,7 @@ TEST(Workload, LengthsPrefixAndTokensFollowTheSpec) {
     }
     EXPECT_NEAR(out_sum / 400, 100, 2.5);  // 4 standard errors of the mean
     // Prompts differ after the prefix.
-    EXPECT_NE(reqs[0].prompt_token_ids[11], reqs[1].prompt_token_ids[11]);
+    EXPECT_NE(reqs[0].prompt_token_ids[10], reqs[1].prompt_token_ids[10]);
     EXPECT_EQ(generate_workload(spec, 1000, 3, 1)[7].prompt_token_ids, reqs[7].prompt_token_ids);
 }
 
