@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <unordered_set>
 
@@ -113,6 +114,8 @@ private:
     LabRun run_;
 };
 
+constexpr double kMaxArrivalStep = 1e15;
+
 void Replay::prepare(const Trace& trace) {
     std::int32_t filler = static_cast<std::int32_t>(trace.requests.size()) + 1;
     for (std::size_t i = 0; i < trace.requests.size(); ++i) {
@@ -120,7 +123,16 @@ void Replay::prepare(const Trace& trace) {
         LabRequest r;
         r.index = static_cast<std::int32_t>(i);
         r.source = &t;
-        r.arrival_step = static_cast<std::int64_t>(std::ceil(t.arrival_s / config_.step_time_s - 1e-9));
+        const double steps = std::ceil(t.arrival_s / config_.step_time_s - 1e-9);
+        if (!(steps <= kMaxArrivalStep)) {  // past it the step count would overflow (or NaN)
+            char message[256];
+            std::snprintf(message, sizeof message,
+                          "trace request %zu arrives at %g s, step %g of %g s; the lab counts at most 1e15 steps: use "
+                          "a larger step time or earlier arrivals",
+                          i + 1, t.arrival_s, steps, config_.step_time_s);
+            throw ConfigError(message);
+        }
+        r.arrival_step = static_cast<std::int64_t>(steps);
         r.prompt = t.prompt_token_ids;
         // A prompt known only by its length shares nothing: its own token, repeated.
         if (r.prompt.empty()) r.prompt.assign(static_cast<std::size_t>(t.prompt_len), -1 - r.index);
@@ -228,6 +240,8 @@ void Replay::step(std::int64_t index) {
     record.num_waiting = scheduler_.num_waiting();
     record.num_preempted = static_cast<std::int32_t>(batch.preempted.size());
     record.num_finished = num_finished_;
+    // Between steps, as the engine's snapshots: a request admitted and finished in one step (an
+    // output of one token) is never seen holding memory. lab_engine_match_test holds the two equal.
     record.memory = model_.measure(blocked ? &*blocked : nullptr);
     run_.steps.push_back(record);
 }

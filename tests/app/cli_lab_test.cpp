@@ -106,6 +106,17 @@ TEST(CliLab, AHandBuiltTraceGivesTheHandComputedFigures) {
     EXPECT_NEAR(bytes["allocators"][0]["totals"]["mean_bytes"]["token"].get<double>(), 46.0 / 5 * 1000, 1e-9);
 }
 
+// An arrival so late that its step number would overflow is refused, not replayed at step 0.
+TEST(CliLab, AnArrivalPastTheStepCounterIsRefused) {
+    const auto trace = (kvscope::test::temp_dir() / "late.jsonl").string();
+    std::ofstream(trace) << "{\"arrival_s\": 0, \"prompt_len\": 5, \"output_len\": 3}\n"
+                         << "{\"arrival_s\": 1e18, \"prompt_len\": 5, \"output_len\": 3}\n";
+    const RunResult r = run({"lab", "--trace", trace, "--budget-tokens", "256", "--allocators", "oracle", "--json"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("trace request 2 arrives at 1e+18 s"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+}
+
 TEST(CliLab, MakeTraceWritesASyntheticTraceTheLabReads) {
     const auto trace = (kvscope::test::temp_dir() / "sharegpt.jsonl").string();
     const RunResult m = run({"make-trace", "--preset", "sharegpt", "--num-requests", "60", "--seed", "3",
