@@ -76,6 +76,14 @@ std::vector<std::int64_t> integer_list(const ParsedArgs& args, const std::string
     return out;
 }
 
+void check_fits_context(const Model& model, std::int64_t tokens) {
+    const std::int32_t context = model.shape().max_context;
+    if (context > 0 && tokens > context) {
+        throw ConfigError("a test needs " + std::to_string(tokens) + " tokens, more than the model's context of " +
+                          std::to_string(context) + "; use shorter tests");
+    }
+}
+
 CommonOptions common_options(const ParsedArgs& a) {
     CommonOptions o;
     o.model_path = a.string("model").value_or(std::string(kEmbeddedModelName));

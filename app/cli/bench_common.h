@@ -41,6 +41,8 @@ CommonOptions common_options(const ParsedArgs& args);
 
 // The model of --model, re-quantised as --weight-type asks (on the most threads of --threads).
 std::shared_ptr<const Model> load_model(const CommonOptions& common);
+// ConfigError unless a sequence of `tokens` tokens fits the model's context.
+void check_fits_context(const Model& model, std::int64_t tokens);
 
 // "1,2,4" -> {1, 2, 4}; each in [min, max]. Throws UsageError naming the option.
 std::vector<std::int64_t> integer_list(const ParsedArgs& args, const std::string& name, const std::string& fallback,

@@ -98,6 +98,7 @@ int run_bench_batched(const std::vector<std::string>& args) {
         }
     }
     const std::shared_ptr<const Model> model = bench::load_model(common);
+    bench::check_fits_context(*model, longest);
     nlohmann::json results = nlohmann::json::array();
     bench::Table table(
         {"threads", "PP", "TG", "B", "N_KV", "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s"});

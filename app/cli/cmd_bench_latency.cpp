@@ -85,10 +85,7 @@ int run_bench_latency(const std::vector<std::string>& args) {
     if (tests.empty()) throw UsageError("nothing to run: give a --prompt-tokens or --gen-tokens above 0");
 
     const std::shared_ptr<const Model> model = bench::load_model(common);
-    if (longest > model->shape().max_context && model->shape().max_context > 0) {
-        throw ConfigError("a test needs " + std::to_string(longest) + " tokens, more than the model's context of " +
-                          std::to_string(model->shape().max_context) + "; use shorter tests");
-    }
+    bench::check_fits_context(*model, longest);
     nlohmann::json results = nlohmann::json::array();
     bench::Table table({"model", "size", "params", "backend", "threads", "test", "t/s"});
     std::string backend;

@@ -1,5 +1,6 @@
 // kvscope-cli make-lora: synthetic LoRA adapters (random A and B) for a base model.
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -31,6 +32,11 @@ int run_make_lora(const std::vector<std::string>& args) {
     SyntheticLoraSpec spec;
     spec.rank = static_cast<std::int32_t>(a.integer("rank", spec.rank, 1, 4096));
     spec.alpha = static_cast<float>(a.number("alpha", spec.alpha, 0.0, 1e6));
+    if (spec.alpha == 0.0f) {  // adapter.lora.alpha = 0 is read as "not set": scale 1, not 0
+        throw UsageError(
+            "--alpha 0 would be read back as 'no alpha' (scale 1, as llama.cpp reads adapters); give a "
+            "positive alpha (the scale is alpha / rank)");
+    }
     spec.seed = static_cast<std::uint64_t>(a.integer("seed", 1, 0, INT64_MAX));
     if (auto list = a.string("targets")) {
         spec.targets.clear();
@@ -42,6 +48,9 @@ int run_make_lora(const std::vector<std::string>& args) {
                 spec.targets.push_back(parse_lora_target(name));
             } catch (const std::exception& e) {
                 throw UsageError(std::string("--targets: ") + e.what());
+            }
+            if (std::count(spec.targets.begin(), spec.targets.end(), spec.targets.back()) > 1) {
+                throw UsageError("--targets: '" + name + "' is named twice; name each target once");
             }
             start = comma + 1;
         }

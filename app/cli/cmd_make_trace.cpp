@@ -46,7 +46,8 @@ std::vector<OptionSpec> make_trace_options() {
         {"n", "N", "samples per request (default 1)"},
         {"seed", "S", "random seed (default 0)"},
         {"max-model-len", "N",
-         "context of the requests: prompts are cut to half of it, outputs to the rest (default 2048)"},
+         "context of the requests: prompts are cut to half of it, outputs to the rest (default: the --model's "
+         "context, else 2048)"},
         {"model", "PATH", "draw token ids from this model's vocabulary and note its KV bytes per token"},
         {"cache-dtype", "TYPE", "KV element type for the bytes per token with --model (default f32)"}};
 }
@@ -86,7 +87,7 @@ int run_make_trace(const std::vector<std::string>& args) {
     spec.shared_prefix_fraction = a.number("shared-prefix", 0, 0, 1);
     spec.seed = static_cast<std::uint64_t>(a.integer("seed", 0, 0, INT64_MAX));
     const auto n = static_cast<std::int32_t>(a.integer("n", 1, 1, 1 << 16));
-    const auto max_model_len = static_cast<std::int32_t>(a.integer("max-model-len", 2048, 4, 1 << 24));
+    std::int32_t max_model_len = 2048;  // or the --model's context, or --max-model-len
 
     TraceHeader header;
     std::int32_t vocab = 32000, first_token = 3, bos = 1;
@@ -97,7 +98,9 @@ int run_make_trace(const std::vector<std::string>& args) {
         first_token = std::min(3, vocab - 1);
         header.model = model->config().name;
         header.kv_bytes_per_token = kv_bytes_per_token(*model, a);
+        max_model_len = model->shape().max_context;
     }
+    max_model_len = static_cast<std::int32_t>(a.integer("max-model-len", max_model_len, 4, 1 << 24));
     std::vector<WorkloadRequest> workload = generate_workload(spec, vocab, first_token, bos);
     cut_to_context(workload, max_model_len);
     Trace trace = trace_from_workload(workload, n);

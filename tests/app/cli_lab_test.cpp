@@ -135,6 +135,17 @@ TEST(CliLab, MakeTraceWritesASyntheticTraceTheLabReads) {
     const nlohmann::json report = nlohmann::json::parse(lab.out);
     EXPECT_FALSE(report["allocators"][0].contains("series"));
     EXPECT_EQ(report["trace"]["requests"], 60);
+
+    // With --model, the requests fit that model's context unless --max-model-len says otherwise.
+    const auto model = (kvscope::test::temp_dir() / "ctx64.gguf").string();
+    ASSERT_EQ(run({"make-model", "--out", model, "--preset", "tiny", "--context", "64"}).exit_code, 0);
+    const auto fitted = (kvscope::test::temp_dir() / "fitted.jsonl").string();
+    const RunResult f = run({"make-trace", "--model", model, "--num-requests", "4", "--prompt-len", "100",
+                             "--output-len", "10", "--out", fitted});
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    const auto fitted_lines = json_lines(read_file(fitted));
+    EXPECT_EQ(fitted_lines[0]["max_model_len"], 64);
+    EXPECT_EQ(fitted_lines[1]["prompt_token_ids"].size(), 32u);  // cut to half the context
 }
 
 TEST(CliLab, BadInputExitsWithOneLine) {

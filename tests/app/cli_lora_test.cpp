@@ -92,6 +92,13 @@ TEST(CliLora, BadAdapterInputGivesAClearMessageAndANonZeroExit) {
     r = run({"make-lora", "--base", f.base, "--out", (f.dir / "x.gguf").string(), "--targets", "q,lm_head"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("unknown LoRA target 'lm_head'"), std::string::npos) << r.err;
+    r = run({"make-lora", "--base", f.base, "--out", (f.dir / "x.gguf").string(), "--targets", "q,v,q"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("'q' is named twice"), std::string::npos) << r.err;
+    // alpha 0 is "no alpha" (scale 1) to a reader of the file, not a zero scale
+    r = run({"make-lora", "--base", f.base, "--out", (f.dir / "x.gguf").string(), "--alpha", "0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--alpha 0 would be read back as 'no alpha'"), std::string::npos) << r.err;
     r = run({"make-lora", "--out", (f.dir / "x.gguf").string()});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--base MODEL is required"), std::string::npos) << r.err;
