@@ -1,12 +1,25 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/error.h"
 #include "kernels/check.h"
 
 namespace kvscope {
 namespace {
+
+// No NaN or infinity in the row: an exponent of all ones marks both. Integer bits, so the loop
+// vectorises (a float reduction would have to keep its order).
+bool all_finite(std::span<const float> row) {
+    std::uint32_t non_finite = 0;
+    for (const float v : row) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        non_finite |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+    }
+    return non_finite == 0;
+}
 
 KvCacheConfig kv_config(const EngineConfig& config, const CachePlan& plan) {
     return KvCacheConfig{plan.num_blocks, config.block_size, config.enable_prefix_caching, plan.num_swap_blocks};
@@ -200,19 +213,7 @@ bool Engine::abort(RequestId id) {
     auto it = requests_.find(id);
     if (it == requests_.end()) return false;
     RequestState& request = it->second;
-    const Clock::time_point now = Clock::now();
-    for (SampleState& sample : request.samples) {
-        if (sample.finish == FinishReason::none) finish_sample(request, sample, FinishReason::abort, now);
-    }
-    // Samples not forked yet end too.
-    if (request.num_unfinished > 0) {
-        for (std::int32_t index = static_cast<std::int32_t>(request.samples.size()); index < request.params.n;
-             ++index) {
-            pending_output(request, index).finish_reason = FinishReason::abort;
-        }
-        request.num_unfinished = 0;
-        complete_request(request, now);
-    }
+    end_all_samples(request, Clock::now());
     request.pending.finished = true;
     finished_outside_step_.push_back(std::move(request.pending));
     requests_.erase(it);
@@ -354,6 +355,12 @@ std::vector<RequestOutput> Engine::step() {
     const Clock::time_point now = Clock::now();
     const std::size_t vocab = static_cast<std::size_t>(model_->shape().vocab_size);
     std::size_t row = 0;
+    std::vector<RequestId> broken;  // stays empty (allocates nothing) unless a model misbehaves
+    auto check_row = [&](RequestState& request, std::span<const float> logits) {
+        if (request.broken || all_finite(logits)) return;
+        request.broken = true;
+        broken.push_back(request.id);
+    };
     for (const ScheduledSequence& s : batch.seqs) {
         Sequence& seq = scheduler_.sequence(s.id);
         RequestState& request = requests_.at(seq.request_id);
@@ -361,6 +368,8 @@ std::vector<RequestOutput> Engine::step() {
         const auto [first_scored, end_scored] = prompt_logprob_rows(s, seq);
         for (std::int32_t p = first_scored; p < end_scored; ++p) {
             const std::span<const float> scored(logits_.data() + row++ * vocab, vocab);
+            check_row(request, scored);
+            if (request.broken) continue;
             if (prompt_logits_observer_) prompt_logits_observer_(request.id, p, scored);
             request.pending.prompt_logprobs.push_back(sampler_.score(
                 scored, seq.token_ids[static_cast<std::size_t>(p) + 1], *request.params.prompt_logprobs));
@@ -368,6 +377,8 @@ std::vector<RequestOutput> Engine::step() {
         request.next_prompt_logprob = std::max(request.next_prompt_logprob, end_scored);
         if (!s.samples) continue;
         std::span<float> logits(logits_.data() + row++ * vocab, vocab);
+        check_row(request, logits);
+        if (request.broken) continue;
         // Sample 0 and (after a fork) its new siblings draw from the same logits.
         const bool forks = seq.awaits_fork();
         if (forks) fork_samples(seq, request);
@@ -383,6 +394,17 @@ std::vector<RequestOutput> Engine::step() {
                                 tokens.subspan(static_cast<std::size_t>(num_prompt)));
             append_token(target, request, result, now);
         }
+    }
+
+    // A request whose logits were NaN or infinite ends with the reason; the others go on.
+    for (const RequestId id : broken) {
+        RequestState& request = requests_.at(id);
+        request.pending.error =
+            "the model's output (logits) for this request is not finite (NaN or infinity) at output token " +
+            std::to_string(request.num_generation_tokens) +
+            ": the weights are corrupt or overflow in this format; check the file (kvscope-cli info) or use "
+            "another one";
+        end_all_samples(request, now);
     }
 
     // Collect the news.
@@ -487,6 +509,21 @@ void Engine::finish_sample(RequestState& request, SampleState& sample, FinishRea
             break;
     }
     if (request.num_unfinished == 0) complete_request(request, now);
+}
+
+void Engine::end_all_samples(RequestState& request, Clock::time_point now) {
+    for (SampleState& sample : request.samples) {
+        if (sample.finish == FinishReason::none) finish_sample(request, sample, FinishReason::abort, now);
+    }
+    // Samples not forked yet end too.
+    if (request.num_unfinished > 0) {
+        for (std::int32_t index = static_cast<std::int32_t>(request.samples.size()); index < request.params.n;
+             ++index) {
+            pending_output(request, index).finish_reason = FinishReason::abort;
+        }
+        request.num_unfinished = 0;
+        complete_request(request, now);
+    }
 }
 
 void Engine::complete_request(RequestState& request, Clock::time_point now) {

@@ -130,6 +130,7 @@ private:
         std::int32_t num_generation_tokens = 0;
         std::int32_t next_prompt_logprob = 0;  // the first prompt position not scored yet
         TraceRequest trace;  // filled as samples finish, while recording
+        bool broken = false;  // its logits were not finite this step: it fails at the step's end
     };
 
     SampleState make_sample(const RequestState& request, std::int32_t index, SeqId seq) const;
@@ -141,6 +142,8 @@ private:
     void fork_samples(Sequence& parent, RequestState& request);
     void append_token(Sequence& seq, RequestState& request, const SampleResult& sample, Clock::time_point now);
     void finish_sample(RequestState& request, SampleState& sample, FinishReason reason, Clock::time_point now);
+    // Ends every unfinished sample (those not forked yet too) with FinishReason::abort.
+    void end_all_samples(RequestState& request, Clock::time_point now);
     // Every sample has finished: the request's timings and request-level metrics.
     void complete_request(RequestState& request, Clock::time_point now);
     SequenceOutput& pending_output(RequestState& request, std::int32_t index);

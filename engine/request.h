@@ -58,6 +58,9 @@ struct RequestOutput {
     // first token), or in the abort's output if it never got that far.
     std::vector<SampleResult> prompt_logprobs;
     bool finished = false;                // every sample has finished (or the request was aborted)
+    // Why the engine ended the request itself (its samples finish as `abort`): the model's logits
+    // were not finite. Empty otherwise.
+    std::string error;
     RequestTimings timings;               // filled when finished
 };
 

@@ -62,6 +62,7 @@ bool Conversation::apply(const RequestOutput& out) {
         if (s.finished() && turn.finishReason.isEmpty())
             turn.finishReason = QString::fromUtf8(finish_reason_name(s.finish_reason).data());
     }
+    if (!out.error.empty()) turn.error = QString::fromStdString(out.error);  // the engine ended it
     if (out.finished) {
         turn.streaming = false;
         turn.timings = out.timings;

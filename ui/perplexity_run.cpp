@@ -56,6 +56,10 @@ void PerplexityRun::requestOutput(const RequestOutput& output) {
     if (!output.finished) return;
     m_byRequest.remove(output.id);
     if (m_finished) return;
+    if (!output.error.empty()) {
+        fail(tr("chunk %1: %2").arg(index + 1).arg(QString::fromStdString(output.error)));
+        return;
+    }
     if (chunk.num_scored != scored_per_chunk(m_options)) {
         fail(tr("chunk %1 ended with %2 of its %3 tokens scored (aborted?)")
                  .arg(index + 1)

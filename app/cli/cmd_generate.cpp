@@ -43,6 +43,7 @@ struct JobResult {
     std::vector<SampleResult> prompt_logprobs;  // entry i scores prompt token i + 1
     RequestTimings timings;
     bool finished = false;
+    std::string error;  // the engine ended it (RequestOutput::error)
 };
 
 // Reads {"prompt": ..., optional sampling overrides} per line.
@@ -145,6 +146,7 @@ nlohmann::json result_json(const PromptJob& job, const JobResult& result) {
                         {"finish_reason", finish_reason_name(first.finish)},
                         {"lora", job.lora},
                         {"timings", timings_json(result.timings)}};
+    if (!result.error.empty()) j["error"] = result.error;
     if (job.params.logprobs) j["logprobs"] = logprobs_json(first.logprobs);
     if (job.params.prompt_logprobs) j["prompt_logprobs"] = logprobs_json(result.prompt_logprobs);
     if (result.samples.size() > 1) {
@@ -235,6 +237,7 @@ int run_generate(const std::vector<std::string>& args) {
     const bool stream = !json && jobs.size() == 1 && jobs[0].params.n == 1;
     if (stream) std::fputs(jobs[0].prompt.c_str(), stdout);
     std::size_t next_to_print = 0;
+    std::size_t num_failed = 0;
     const auto started = std::chrono::steady_clock::now();
     std::int64_t generated = 0;
     while (engine.has_work()) {
@@ -256,11 +259,17 @@ int run_generate(const std::vector<std::string>& args) {
             if (out.finished) {
                 r.finished = true;
                 r.timings = out.timings;
+                r.error = out.error;
             }
         }
         while (next_to_print < jobs.size() && results[next_to_print].finished) {
             const PromptJob& job = jobs[next_to_print];
             const JobResult& r = results[next_to_print];
+            if (!r.error.empty()) {
+                std::fprintf(stderr, "kvscope-cli generate: prompt %zu: error: %s\n", next_to_print + 1,
+                             r.error.c_str());
+                ++num_failed;
+            }
             if (json) {
                 std::printf("%s\n", dump(result_json(job, r)).c_str());
             } else if (!stream) {
@@ -292,7 +301,7 @@ int run_generate(const std::vector<std::string>& args) {
                      elapsed > 0 ? double(generated) / elapsed : 0.0, static_cast<long long>(m.num_steps),
                      static_cast<long long>(m.num_preemptions), 100.0 * m.prefix_cache_hit_rate());
     }
-    return 0;
+    return num_failed == 0 ? 0 : 1;  // the others were printed in full
 }
 
 }  // namespace kvscope::cli

@@ -83,6 +83,10 @@ private:
             const ApiError error(503, stream_->message(), "", "", "server_error");
             return job_.stream ? sse_event(error.to_json()) + kSseDone : dump_json(error.to_json());
         }
+        if (!accumulator_.engine_error().empty()) {  // the model failed on this request: no partial answer
+            const ApiError error(500, accumulator_.engine_error(), "", "model_error", "server_error");
+            return job_.stream ? sse_event(error.to_json()) + kSseDone : dump_json(error.to_json());
+        }
         if (!job_.stream) return dump_json(completion_response(meta_, job_, accumulator_, tokenizer_));
         return (job_.include_usage ? sse_event(usage_chunk(meta_, job_, accumulator_)) : std::string()) + kSseDone;
     }

@@ -148,6 +148,7 @@ CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
 std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const StreamItem& item) {
     std::vector<Delta> deltas;
     if (item.output.finished) cached_tokens_ += item.output.timings.num_cached_tokens;
+    if (!item.output.error.empty()) engine_error_ = item.output.error;
     if (item.prompt_index < prompt_logprobs_.size()) {
         auto& scored = prompt_logprobs_[item.prompt_index];
         scored.insert(scored.end(), item.output.prompt_logprobs.begin(), item.output.prompt_logprobs.end());

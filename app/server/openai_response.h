@@ -65,6 +65,8 @@ public:
     // Per prompt: entry i scores prompt token i + 1 (when the job asked for prompt logprobs).
     const std::vector<std::vector<SampleResult>>& prompt_logprobs() const { return prompt_logprobs_; }
     std::int64_t prompt_tokens() const { return prompt_tokens_; }
+    // Why the engine ended one of the job's requests itself (RequestOutput::error), or "".
+    const std::string& engine_error() const { return engine_error_; }
     std::int64_t completion_tokens() const;
     // Prompt tokens the prefix cache served, over the prompts that have finished.
     std::int64_t cached_tokens() const { return cached_tokens_; }
@@ -77,6 +79,7 @@ private:
     std::vector<std::int64_t> echo_bytes_;  // per choice: the echoed prompt's length
     std::int64_t prompt_tokens_ = 0;
     std::int64_t cached_tokens_ = 0;
+    std::string engine_error_;
 };
 
 // {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens"}}
