@@ -40,8 +40,9 @@ std::vector<std::int32_t> token_ids(const LineContext& at, const Json& j, const 
     std::vector<std::int32_t> ids;
     ids.reserve(j.size());
     for (const Json& t : j) {
-        ids.push_back(static_cast<std::int32_t>(integer(at, t, key + "[]", std::numeric_limits<std::int32_t>::min(),
-                                                        std::numeric_limits<std::int32_t>::max())));
+        // Token ids are never negative (the lab's placeholders for unknown tokens are).
+        ids.push_back(
+            static_cast<std::int32_t>(integer(at, t, key + "[]", 0, std::numeric_limits<std::int32_t>::max())));
     }
     return ids;
 }

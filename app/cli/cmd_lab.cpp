@@ -117,6 +117,9 @@ lab::LabConfig lab_config_from_args(const ParsedArgs& a, const TraceHeader& head
     if (auto bytes = a.optional_integer("kv-bytes-per-token", 1, std::int64_t{1} << 40)) {
         config.bytes_per_token = *bytes;
     }
+    if (a.has("budget-tokens") && a.has("budget-bytes")) {
+        throw UsageError("give --budget-tokens or --budget-bytes, not both");
+    }
     if (auto tokens = a.optional_integer("budget-tokens", 1, std::int64_t{1} << 40)) {
         config.budget_tokens = *tokens;
     } else if (auto bytes = a.string("budget-bytes")) {

@@ -175,6 +175,15 @@ TEST(CliLab, BadInputExitsWithOneLine) {
     EXPECT_NE(r.err.find("cannot open the trace"), std::string::npos) << r.err;
     r = run({"make-trace", "--preset", "reddit", "--out", (dir / "x.jsonl").string()});
     EXPECT_EQ(r.exit_code, 2);
+    r = run({"lab", "--trace", good, "--budget-tokens", "100", "--budget-bytes", "1G", "--kv-bytes-per-token", "8"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("give --budget-tokens or --budget-bytes, not both"), std::string::npos) << r.err;
+    // Negative ids are the lab's own placeholders: a trace may not use them.
+    const auto negative = (dir / "negative.jsonl").string();
+    std::ofstream(negative) << "{\"prompt_token_ids\": [1, -1, 2], \"output_len\": 3}\n";
+    r = run({"lab", "--trace", negative, "--budget-tokens", "100"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find(negative + ":1: \"prompt_token_ids[]\" is -1"), std::string::npos) << r.err;
 }
 
 }  // namespace
