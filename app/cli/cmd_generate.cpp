@@ -191,6 +191,11 @@ int run_generate(const std::vector<std::string>& args) {
     }
     const ParsedArgs a = parser.parse(args);
     const SamplingParams defaults = sampling_params_from_args(a);
+    for (const char* option : {"logprobs", "prompt-logprobs"}) {
+        if (a.has(option) && !a.has("json")) {  // the text output has nowhere to show them
+            throw UsageError(std::string("--") + option + " is reported in the JSON output; add --json");
+        }
+    }
     const EngineConfig config = engine_config_from_args(a);
 
     std::vector<PromptJob> jobs;

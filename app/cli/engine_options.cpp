@@ -59,7 +59,7 @@ void append_sampling_options(std::vector<OptionSpec>& options) {
         {"frequency-penalty", "P", "penalise tokens by how often they were generated (default 0)"},
         {"stop", "TEXT", "stop when the output contains TEXT", true},
         {"ignore-eos", "", "keep generating past the end-of-sequence token"},
-        {"logprobs", "N", "report the chosen token's logprob and N alternatives"},
+        {"logprobs", "N", "report the chosen token's logprob and N alternatives (--json)"},
         {"prompt-logprobs", "N", "report each prompt token's logprob (after the first) and N alternatives (--json)"},
     };
     options.insert(options.end(), sampling.begin(), sampling.end());

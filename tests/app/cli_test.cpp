@@ -91,6 +91,9 @@ TEST(Cli, GeneratePromptLogprobsScoreEachPromptTokenAfterTheFirst) {
     const RunResult bad = run({"generate", "--prompt", "x", "--prompt-logprobs", "21"});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("--prompt-logprobs"), std::string::npos) << bad.err;
+    const RunResult text = run({"generate", "--prompt", "x", "--logprobs", "2"});  // nowhere to show them
+    EXPECT_EQ(text.exit_code, 2);
+    EXPECT_NE(text.err.find("--logprobs is reported in the JSON output; add --json"), std::string::npos) << text.err;
 }
 
 TEST(Cli, TheBackendChoiceIsReportedOnceAndBadKindsAreRejected) {
