@@ -81,6 +81,21 @@ extern "C" void remove_temporary_files_and_die(int signal) {
     std::raise(signal);
 }
 
+// The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N names, or -1.
+int own_stream_fd(const std::string& path) {
+    if (path == "/dev/stdin" || path == "/dev/fd/0" || path == "/proc/self/fd/0") return -1;
+    if (path == "/dev/stdout") return 1;
+    if (path == "/dev/stderr") return 2;
+    for (const char* prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+        const std::string p(prefix);
+        if (path.size() > p.size() && path.compare(0, p.size(), p) == 0 &&
+            path.find_first_not_of("0123456789", p.size()) == std::string::npos && path.size() - p.size() <= 6) {
+            return std::stoi(path.substr(p.size()));
+        }
+    }
+    return -1;
+}
+
 // Where the symbolic links from `path` lead, when that file does not exist yet.
 std::string follow_dangling_links(std::string path) {
     for (int hop = 0; hop < 40; ++hop) {
@@ -129,7 +144,9 @@ AtomicFile::Plan AtomicFile::plan() const {
     if (S_ISBLK(st.st_mode)) {
         throw FileError(path_ + ": cannot write " + what_ + " (it is a block device: a disk); give the path of a file");
     }
-    if (!S_ISREG(st.st_mode)) {
+    // A device, pipe or socket; or this process's own stream (/dev/stdout, /dev/fd/N), even when
+    // the shell sent it to a file: renaming over that file would lose what else goes to the stream.
+    if (!S_ISREG(st.st_mode) || own_stream_fd(path_) >= 0) {
         p.in_place = true;
         return p;
     }
@@ -160,7 +177,14 @@ AtomicFile::AtomicFile(std::string path, std::string what) : path_(std::move(pat
     const Plan p = plan();
     target_ = p.target;
     if (p.in_place) {
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+        if (const int own = own_stream_fd(path_); own >= 0) {
+            // The stream itself (its offset shared with the rest of this process's output), after
+            // what stdio still buffers for it.
+            std::fflush(own == 1 ? stdout : own == 2 ? stderr : nullptr);
+            fd_ = ::fcntl(own, F_DUPFD_CLOEXEC, 0);
+        } else {
+            fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+        }
         if (fd_ < 0) fail("open", errno);
         return;
     }

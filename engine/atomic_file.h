@@ -5,8 +5,9 @@
 // What the path names decides how:
 //  - a regular file, or none: temporary file + rename; an existing file keeps its permissions;
 //  - a symbolic link: the file it leads to is written that way, and the link stays a link;
-//  - a device, pipe or socket (/dev/stdout, a FIFO): written in place, in order (there is nothing
-//    to rename over it, and replacing it would break it);
+//  - a device, pipe or socket (a FIFO), or this process's own stream (/dev/stdout, /dev/fd/N, even
+//    redirected to a file): written in place, in order (there is nothing to rename over it, and
+//    replacing it would break it or lose the rest of the stream);
 //  - a directory: refused.
 
 #include <cstdint>

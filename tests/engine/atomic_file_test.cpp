@@ -5,6 +5,7 @@
 
 #include "engine/atomic_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -96,6 +97,21 @@ TEST(AtomicFile, WritesIntoAPipeInPlace) {
     drain.join();
     EXPECT_NE(message.find("the base file"), std::string::npos) << message;
     EXPECT_NE(message.find("written in order"), std::string::npos) << message;
+}
+
+// /dev/stdout redirected to a file by the shell: the stream itself is written, its offset shared
+// with what else the process writes to it, not a new file renamed over the shell's.
+TEST(AtomicFile, AStreamOfThisProcessIsWrittenInPlaceInOrder) {
+    const auto dir = test::temp_dir();
+    const fs::path file = dir / "redirected.txt";
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "first\n", 6), 6);
+    write_file_atomically("/dev/fd/" + std::to_string(fd), "second\n");
+    ASSERT_EQ(::write(fd, "third\n", 6), 6);
+    ::close(fd);
+    EXPECT_EQ(read(file), "first\nsecond\nthird\n");
+    EXPECT_EQ(entries(dir), std::vector<std::string>{"redirected.txt"});
 }
 
 TEST(AtomicFile, RefusesADirectoryAndAMissingFolderWithTheReason) {
