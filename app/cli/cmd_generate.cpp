@@ -48,23 +48,11 @@ struct JobResult {
 
 // Reads {"prompt": ..., optional sampling overrides} per line.
 std::vector<PromptJob> read_prompts_file(const std::string& path, const SamplingParams& defaults) {
-    static const std::set<std::string> kFields = {"prompt",
-                                                  "priority",
-                                                  "lora",
-                                                  "max_tokens",
-                                                  "temperature",
-                                                  "top_k",
-                                                  "top_p",
-                                                  "min_p",
-                                                  "n",
-                                                  "presence_penalty",
-                                                  "frequency_penalty",
-                                                  "repetition_penalty",
-                                                  "ignore_eos",
-                                                  "logprobs",
-                                                  "prompt_logprobs",
-                                                  "seed",
-                                                  "stop"};
+    static const std::set<std::string> kFields = [] {
+        std::set<std::string> fields = {"prompt", "priority", "lora"};
+        fields.insert(std::begin(kSamplingJsonFields), std::end(kSamplingJsonFields));
+        return fields;
+    }();
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
         throw FileError(path + ": is a directory, not a prompts file; give a JSONL file");

@@ -32,11 +32,13 @@ EngineConfig engine_config_from_args(const ParsedArgs& args);
 // Prints the engine's backend note ("...; using the CPU backend") to stderr, once per process.
 void report_backend_note(const Engine& engine);
 
-// Overrides `params` with the sampling fields present in a JSON object (OpenAI/vLLM names:
-// max_tokens, temperature, top_k, top_p, min_p, seed, n, stop, presence_penalty,
-// frequency_penalty, repetition_penalty, ignore_eos, logprobs, prompt_logprobs). Throws nlohmann::json::exception
-// on a wrong type.
+// Overrides `params` with the sampling fields present in a JSON object (OpenAI/vLLM names: those
+// of kSamplingJsonFields), read as the HTTP API reads them. Throws server::ApiError naming the
+// field for a wrong type or a number out of its range.
 void apply_sampling_json(const nlohmann::json& j, SamplingParams& params);
+inline constexpr const char* kSamplingJsonFields[] = {
+    "max_tokens",        "temperature",        "top_k",      "top_p",    "min_p",           "n",    "presence_penalty",
+    "frequency_penalty", "repetition_penalty", "ignore_eos", "logprobs", "prompt_logprobs", "seed", "stop"};
 
 // "1073741824", "512M", "512MiB", "2G", "1.5GB" -> bytes. Throws UsageError naming `option`.
 std::int64_t parse_bytes(const std::string& text, const std::string& option);

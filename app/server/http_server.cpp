@@ -84,17 +84,6 @@ httplib::Server::HandlerWithContentReader guarded_post(std::size_t max_bytes, Fn
     };
 }
 
-// The methods a route of this server answers ("GET", "POST"), or "" for a path it does not have.
-std::string allowed_methods(const std::string& path) {
-    for (const char* get : {"/health", "/metrics", "/v1/models", "/v1/kv/vocabulary", "/v1/kv/snapshot"}) {
-        if (path == get) return "GET, HEAD";
-    }
-    for (const char* post : {"/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize"}) {
-        if (path == post) return "POST";
-    }
-    return {};
-}
-
 std::string default_model_name(const ServingInfo& info) {
     return info.model->config().name.empty() ? "kvscope" : info.model->config().name;
 }
@@ -224,8 +213,8 @@ void HttpServer::Impl::install_routes() {
         const int status = res.status;
         if (status == 413) {
             send_error(res, body_too_large(options.limits.max_body_bytes));
-        } else if (status == 404 && !allowed_methods(req.path).empty()) {
-            const std::string allowed = allowed_methods(req.path);
+        } else if (status == 404 && route_methods.contains(req.path)) {
+            const std::string& allowed = route_methods.at(req.path);
             send_error(res, ApiError(405, req.method + " is not allowed on " + req.path + "; use " + allowed, "",
                                      "method_not_allowed"));
             res.set_header("Allow", allowed);
@@ -240,29 +229,36 @@ void HttpServer::Impl::install_routes() {
         send_error(res, ApiError(500, "internal error", "", "", "server_error"));
     });
 
-    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    auto get = [this](const char* path, httplib::Server::Handler handler) {
+        http.Get(path, std::move(handler));
+        route_methods[path] = "GET, HEAD";
+    };
+    auto post = [this](const char* path, httplib::Server::HandlerWithContentReader handler) {
+        http.Post(path, std::move(handler));
+        route_methods[path] = "POST";
+    };
+    get("/health", [this](const httplib::Request&, httplib::Response& res) {
         res.status = host.running() && !stopping ? 200 : 503;
     });
-    http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); }));
-    http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { handle_models(res); }));
-    http.Get("/v1/kv/vocabulary",
-             guarded([this](const httplib::Request&, httplib::Response& res) { handle_vocabulary(res); }));
-    http.Get("/v1/kv/snapshot",
-             guarded([this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); }));
+    get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); }));
+    get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { handle_models(res); }));
+    get("/v1/kv/vocabulary",
+        guarded([this](const httplib::Request&, httplib::Response& res) { handle_vocabulary(res); }));
+    get("/v1/kv/snapshot",
+        guarded([this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); }));
     const std::size_t max_body = options.limits.max_body_bytes;
-    http.Post("/v1/completions", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
-                  handle_completion(req, res, ApiKind::Completion);
-              }));
-    http.Post("/v1/chat/completions",
-              guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
-                  handle_completion(req, res, ApiKind::Chat);
-              }));
-    http.Post("/tokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
-                  handle_tokenize(req, res);
-              }));
-    http.Post("/detokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
-                  handle_detokenize(req, res);
-              }));
+    post("/v1/completions", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+             handle_completion(req, res, ApiKind::Completion);
+         }));
+    post("/v1/chat/completions", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+             handle_completion(req, res, ApiKind::Chat);
+         }));
+    post("/tokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+             handle_tokenize(req, res);
+         }));
+    post("/detokenize", guarded_post(max_body, [this](const httplib::Request& req, httplib::Response& res) {
+             handle_detokenize(req, res);
+         }));
 }
 
 HttpServer::HttpServer(EngineHost& host, ServerOptions options)

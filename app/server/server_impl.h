@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -48,6 +49,9 @@ struct HttpServer::Impl {
     std::atomic<int> snapshot_streams{0};
     std::mutex streams_mutex;
     std::set<std::shared_ptr<RequestStream>> streams;  // open completions, ended on stop()
+    // Path -> the methods it answers ("GET, HEAD" or "POST"), filled as the routes are installed:
+    // a known path asked with another method is 405, not 404.
+    std::map<std::string, std::string> route_methods;
 };
 
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
