@@ -1,6 +1,7 @@
 #include "engine/trace_io.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -167,6 +168,10 @@ Trace parse_trace(std::istream& in, const std::string& name) {
 }
 
 Trace read_trace(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw FileError(path + ": is a directory, not a trace; give a JSONL file (make-trace or generate --trace-out)");
+    }
     std::ifstream in(path);
     if (!in) throw FileError(path + ": cannot open the trace; check the path");
     return parse_trace(in, path);

@@ -166,7 +166,11 @@ EngineConfig engine_config_from_args(const ParsedArgs& a) {
     if (auto swap = a.string("swap-space")) {
         // vLLM's --swap-space counts GiB; a unit (512M, 2G) may be given too.
         const bool bare = swap->find_first_not_of("0123456789.") == std::string::npos;
-        c.swap_space_bytes = parse_bytes(bare ? *swap + "G" : *swap, "swap-space");
+        try {
+            c.swap_space_bytes = parse_bytes(bare ? *swap + "G" : *swap, "swap-space");
+        } catch (const UsageError&) {  // named as typed, not with the unit added above
+            throw UsageError("--swap-space: expected GiB such as 4, or a size such as 512M or 2G, got '" + *swap + "'");
+        }
     }
     const std::string backend = a.string("backend").value_or("auto");
     const std::optional<BackendKind> kind = parse_backend_kind(backend);

@@ -173,6 +173,9 @@ TEST(CliLab, BadInputExitsWithOneLine) {
     r = run({"lab", "--trace", (dir / "missing.jsonl").string(), "--budget-tokens", "100"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("cannot open the trace"), std::string::npos) << r.err;
+    r = run({"lab", "--trace", dir.string(), "--budget-tokens", "100"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("is a directory, not a trace"), std::string::npos) << r.err;
     r = run({"make-trace", "--preset", "reddit", "--out", (dir / "x.jsonl").string()});
     EXPECT_EQ(r.exit_code, 2);
     r = run({"lab", "--trace", good, "--budget-tokens", "100", "--budget-bytes", "1G", "--kv-bytes-per-token", "8"});

@@ -357,6 +357,12 @@ TEST(Cli, BadInputGivesAClearMessageAndANonZeroExit) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("block size 12 is not supported"), std::string::npos) << r.err;
 
+    r = run({"generate", "--prompt", "x", "--swap-space", "0"});  // named as typed
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--swap-space: expected GiB such as 4, or a size such as 512M or 2G, got '0'"),
+              std::string::npos)
+        << r.err;
+
     // Positions the model was never trained on would give garbage: refused.
     r = run({"generate", "--prompt", "x", "--max-model-len", "100000"});
     EXPECT_EQ(r.exit_code, 1);
