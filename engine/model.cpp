@@ -35,6 +35,14 @@ std::shared_ptr<const Model> Model::load(GgufFile file, const ModelLoadOptions& 
     return std::shared_ptr<const Model>(new Model(std::move(file), options));
 }
 
+void check_tokenizer_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& file_name) {
+    if (tokenizer.vocab_size() > config.shape.vocab_size) {
+        throw ModelError(file_name + ": the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
+                         " tokens but the embedding only " + std::to_string(config.shape.vocab_size) +
+                         " rows; the file is inconsistent — re-convert the model");
+    }
+}
+
 Model::Model(GgufFile file, const ModelLoadOptions& options)
     : file_(std::move(file)),
       config_(read_model_config(file_)),
@@ -45,11 +53,7 @@ Model::Model(GgufFile file, const ModelLoadOptions& options)
       chat_template_(ChatTemplate::for_model(file_.get_string("tokenizer.chat_template").value_or(""), *tokenizer_)) {
     report("tokenizer and configuration read");
     if (requantized_to_) load_pool_ = std::make_unique<ThreadPool>(options.threads);
-    if (tokenizer_->vocab_size() > config_.shape.vocab_size) {
-        throw ModelError(file_.name() + ": the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
-                         " tokens but the embedding only " + std::to_string(config_.shape.vocab_size) +
-                         " rows; the file is inconsistent — re-convert the model");
-    }
+    check_tokenizer_fits(*tokenizer_, config_, file_.name());
     weights_.token_embedding = weight("token_embd.weight");
     weights_.output_norm = f32_vector("output_norm.weight");
     weights_.output = config_.tied_embeddings ? weights_.token_embedding : weight("output.weight");

@@ -18,6 +18,10 @@
 
 namespace kvscope {
 
+// ModelError when the tokenizer has more tokens than the embedding has rows (what Model's
+// constructor checks; kvscope-cli info asks it too).
+void check_tokenizer_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& file_name);
+
 class Model {
 public:
     // `source` is a path to a .gguf file, or kEmbeddedModelName / "" for the embedded default.

@@ -8,8 +8,7 @@
 #include "app/cli/commands.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
-#include "engine/model_config.h"
-#include "engine/tokenizer.h"
+#include "engine/model.h"
 #include "resources/embedded_model.h"
 
 namespace kvscope::cli {
@@ -82,12 +81,7 @@ int run_info(const std::vector<std::string>& args) {
     try {
         config = read_model_config(file);
         // The tokenizer as Model::load reads it: special token ids, and a vocabulary that fits.
-        const Tokenizer tokenizer(tokenizer_spec_from_gguf(file));
-        if (tokenizer.vocab_size() > config->shape.vocab_size) {
-            throw ModelError(file.name() + ": the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
-                             " tokens but the embedding only " + std::to_string(config->shape.vocab_size) +
-                             " rows; the file is inconsistent — re-convert the model");
-        }
+        check_tokenizer_fits(Tokenizer(tokenizer_spec_from_gguf(file)), *config, file.name());
     } catch (const ModelError& e) {
         config.reset();
         problem = e.what();
