@@ -1,9 +1,9 @@
-#include <charconv>
 #include <limits>
 
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/gguf_cursor.h"
+#include "engine/shortest_text.h"
 
 namespace kvscope {
 namespace {
@@ -18,13 +18,6 @@ bool is_unsigned(GgufValueType t) {
 bool is_signed(GgufValueType t) {
     return t == GgufValueType::Int8 || t == GgufValueType::Int16 || t == GgufValueType::Int32 ||
            t == GgufValueType::Int64;
-}
-
-template <typename T>
-std::string shortest(T v) {
-    char buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    return std::string(buf, r.ptr);
 }
 
 // A quoted string, escaped, cut at a UTF-8 character boundary when longer than the limit.
@@ -221,9 +214,9 @@ std::string GgufValue::to_display_string(std::size_t max_items) const {
     if (is_signed(type_)) return std::to_string(std::get<std::int64_t>(value_));
     switch (type_) {
         case GgufValueType::Float32:
-            return shortest(static_cast<float>(std::get<double>(value_)));
+            return shortest_text(static_cast<float>(std::get<double>(value_)));
         case GgufValueType::Float64:
-            return shortest(std::get<double>(value_));
+            return shortest_text(std::get<double>(value_));
         case GgufValueType::Bool:
             return std::get<bool>(value_) ? "true" : "false";
         case GgufValueType::String:

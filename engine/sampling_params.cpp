@@ -1,19 +1,17 @@
 #include "engine/sampling_params.h"
 
-#include <charconv>
 #include <cmath>
 #include <string_view>
 
 #include "engine/error.h"
+#include "engine/shortest_text.h"
 #include "kernels/check.h"
 
 namespace kvscope {
 namespace {
 
 std::string format_number(double value) {
-    char buf[64];
-    const auto result = std::to_chars(buf, buf + sizeof(buf), value);
-    return std::string(buf, result.ptr);
+    return shortest_text(value);
 }
 
 std::string format_number(int64_t value) {

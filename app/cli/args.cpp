@@ -5,6 +5,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/shortest_text.h"
+
 namespace kvscope::cli {
 namespace {
 
@@ -12,9 +14,7 @@ namespace {
 // 1e-09), the extremes of int64 as "(no limit)".
 std::string bound_text(double v) {
     if (std::abs(v) >= 9e18 && !std::isinf(v)) return v > 0 ? "(no limit)" : "(no lower limit)";
-    char buf[64];
-    const auto result = std::to_chars(buf, buf + sizeof(buf), v);
-    return std::string(buf, result.ptr);
+    return shortest_text(v);
 }
 
 std::string range_text(double min, double max) {

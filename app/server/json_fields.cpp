@@ -1,7 +1,8 @@
 #include "app/server/json_fields.h"
 
-#include <charconv>
 #include <cmath>
+
+#include "engine/shortest_text.h"
 
 namespace kvscope::server {
 namespace {
@@ -9,9 +10,7 @@ namespace {
 std::string range_text(double min, double max) {
     auto fmt = [](double v) {  // the shortest form that reads back the same: 1e-09, not 0.000000
         if (std::abs(v) >= 1e15) return v > 0 ? std::string("inf") : std::string("-inf");
-        char buf[64];
-        const auto result = std::to_chars(buf, buf + sizeof(buf), v);
-        return std::string(buf, result.ptr);
+        return shortest_text(v);
     };
     std::string out = "[";  // (built by appending: GCC 12 warns falsely on "[" + std::string)
     out.append(fmt(min)).append(", ").append(fmt(max)).append("]");
