@@ -7,8 +7,7 @@
 namespace kvscope::cli {
 
 void append_lora_options(std::vector<OptionSpec>& options) {
-    options.push_back(
-        {"lora", "NAME=PATH", "load a LoRA adapter (GGUF) that requests pick by NAME (repeatable)", true});
+    options.push_back({"lora", "NAME=PATH", "load a LoRA adapter (GGUF) that requests pick by NAME", true});
 }
 
 std::pair<std::string, std::string> parse_lora_spec(const std::string& spec) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "engine/gguf.h"
@@ -152,6 +153,30 @@ TEST(Cli, PreemptionBySwapGivesTheSameIdsAsRecompute) {
     const RunResult bad = run({"generate", "--prompt", "x", "--preemption-mode", "later"});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("--preemption-mode: expected recompute or swap"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, EveryCommandsHelpListsItsOptionsOnceEach) {
+    const std::vector<std::string> commands = {
+        "generate", "info",  "make-model",    "quantize",      "perplexity",       "make-lora",      "make-trace",
+        "lab",      "serve", "bench latency", "bench batched", "bench throughput", "bench roofline", "bench serve"};
+    for (const std::string& command : commands) {
+        std::vector<std::string> args;
+        std::istringstream words(command);
+        for (std::string w; words >> w;) args.push_back(w);
+        args.push_back("--help");
+        const RunResult r = run(args);
+        ASSERT_EQ(r.exit_code, 0) << command << ": " << r.err;
+        EXPECT_NE(r.out.find("usage: kvscope-cli " + command), std::string::npos) << r.out;
+        std::istringstream lines(r.out);
+        std::set<std::string> seen;
+        for (std::string line; std::getline(lines, line);) {
+            EXPECT_EQ(line.find("(repeatable) (repeatable)"), std::string::npos) << command << ": " << line;
+            if (line.rfind("  --", 0) != 0) continue;
+            const std::string option = line.substr(2, line.find(' ', 2) - 2);
+            EXPECT_TRUE(seen.insert(option).second) << command << " lists " << option << " twice";
+        }
+        EXPECT_FALSE(seen.empty()) << command << " lists no option:\n" << r.out;
+    }
 }
 
 TEST(Cli, InfoDescribesTheEmbeddedModel) {
