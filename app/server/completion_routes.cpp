@@ -22,7 +22,7 @@ public:
           stream_(std::move(stream)),
           job_(std::move(job)),
           meta_(std::move(meta)),
-          accumulator_(job_),
+          accumulator_(job_, server.context.model->tokenizer()),
           tokenizer_(server.context.model->tokenizer()) {}
 
     // Called by httplib, again and again on the handler's thread, until done or failed.

@@ -20,8 +20,8 @@ nlohmann::json finish_json(FinishReason reason) {
 }
 
 // How logprobs name a token: its piece, or with vLLM's return_tokens_as_token_ids "token_id:<id>"
-// (a client that has the vocabulary needs no guessing which token a piece was). Text offsets and
-// chat's "bytes" stay those of the piece.
+// (a client that has the vocabulary needs no guessing which token a piece was). Chat's "bytes"
+// stay those of the piece.
 struct Spelling {
     const Tokenizer& tokenizer;
     bool as_ids = false;
@@ -44,17 +44,15 @@ nlohmann::json scored_alternatives(const SampleResult& r, std::int32_t num_top, 
 }
 
 nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, const std::vector<SampleResult>& results,
-                                   const Spelling& spell, std::int64_t offset) {
+                                   const std::vector<std::int64_t>& text_offsets, const Spelling& spell) {
     nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
                    offsets = nlohmann::json::array();
-    for (std::size_t i = 0; i < results.size() && i < tokens.size(); ++i) {
+    for (std::size_t i = 0; i < results.size() && i < tokens.size() && i < text_offsets.size(); ++i) {
         const SampleResult& r = results[i];
-        const std::string& piece = spell.piece(tokens[i]);
         pieces.push_back(spell(tokens[i]));
         lps.push_back(json_logprob(r.logprob));
         tops.push_back(scored_alternatives(r, r.num_top_logprobs, spell));
-        offsets.push_back(offset);
-        offset += static_cast<std::int64_t>(piece.size());
+        offsets.push_back(text_offsets[i]);
     }
     return {{"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
@@ -64,15 +62,13 @@ void add_prompt_logprobs(nlohmann::json& logprobs, const std::vector<std::int32_
                          const std::vector<SampleResult>& scored, std::int32_t num_top, const Spelling& spell) {
     nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
                    offsets = nlohmann::json::array();
-    std::int64_t offset = 0;
+    TextOffsets offset(spell.tokenizer, 0, /*strip_space_prefix=*/true);
     for (std::size_t i = 0; i < prompt.size(); ++i) {
-        const std::string& piece = spell.piece(prompt[i]);
         pieces.push_back(spell(prompt[i]));
         const bool has_score = i > 0 && i - 1 < scored.size();
         lps.push_back(has_score ? nlohmann::json(json_logprob(scored[i - 1].logprob)) : nlohmann::json(nullptr));
         tops.push_back(has_score ? scored_alternatives(scored[i - 1], num_top, spell) : nlohmann::json(nullptr));
-        offsets.push_back(offset);
-        offset += static_cast<std::int64_t>(piece.size());
+        offsets.push_back(offset.push(prompt[i]));
     }
     nlohmann::json prompt_part = {
         {"tokens", pieces}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
@@ -132,7 +128,7 @@ nlohmann::json envelope(const ResponseMeta& meta, const CompletionJob& job, bool
 
 }  // namespace
 
-CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
+CompletionAccumulator::CompletionAccumulator(const CompletionJob& job, const Tokenizer& tokenizer)
     : n_(job.params.n),
       echo_only_(job.echo_only),
       choices_(job.prompts.size() * static_cast<std::size_t>(job.params.n)),
@@ -140,7 +136,7 @@ CompletionAccumulator::CompletionAccumulator(const CompletionJob& job)
     for (std::size_t p = 0; p < job.prompts.size(); ++p) {
         prompt_tokens_ += static_cast<std::int64_t>(job.prompts[p].size());
         for (std::int32_t s = 0; s < n_; ++s) {
-            echo_bytes_.push_back(job.echo ? static_cast<std::int64_t>(job.prompt_texts[p].size()) : 0);
+            offsets_.emplace_back(tokenizer, job.echo ? count_chars(job.prompt_texts[p]) : 0);
         }
     }
 }
@@ -160,11 +156,20 @@ std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const Strea
         if (echo_only_) {  // the prompt alone: only the end counts (max_tokens 0 ends by length)
             if (!s.finished()) continue;
             choice.finish = FinishReason::length;
-            deltas.push_back(Delta{index, {}, {}, {}, FinishReason::length, echo_bytes_[index]});
+            Delta d;
+            d.choice = index;
+            d.finish = FinishReason::length;
+            deltas.push_back(std::move(d));
             continue;
         }
-        Delta d{index,      s.text_delta,    s.new_token_ids,
-                s.logprobs, s.finish_reason, echo_bytes_[index] + static_cast<std::int64_t>(choice.text.size())};
+        Delta d;
+        d.choice = index;
+        d.text = s.text_delta;
+        d.token_ids = s.new_token_ids;
+        d.logprobs = s.logprobs;
+        d.finish = s.finish_reason;
+        for (const std::int32_t id : s.new_token_ids) d.text_offsets.push_back(offsets_[index].push(id));
+        choice.text_offsets.insert(choice.text_offsets.end(), d.text_offsets.begin(), d.text_offsets.end());
         choice.text += s.text_delta;
         choice.token_ids.insert(choice.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());
         choice.logprobs.insert(choice.logprobs.end(), s.logprobs.begin(), s.logprobs.end());
@@ -209,8 +214,7 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
             choice["stop_reason"] = c.stop_reason;
             const std::vector<SampleResult>& scored = acc.prompt_logprobs()[i / n];
             if (job.want_logprobs) {
-                choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, spell,
-                                                         job.echo ? static_cast<std::int64_t>(prompt.size()) : 0);
+                choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, c.text_offsets, spell);
                 if (job.echo)
                     add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], scored, *job.params.logprobs, spell);
             }
@@ -245,7 +249,7 @@ nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, s
         c["text"] = job.echo ? job.prompt_texts[prompt] : std::string();
         c["stop_reason"] = nullptr;
         if (job.echo && job.want_logprobs) {
-            c["logprobs"] = completion_logprobs({}, {}, spell, 0);
+            c["logprobs"] = completion_logprobs({}, {}, {}, spell);
             add_prompt_logprobs(c["logprobs"], job.prompts[prompt], scored, *job.params.logprobs, spell);
         }
         if (job.prompt_logprobs) c["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
@@ -267,7 +271,7 @@ nlohmann::json delta_chunk(const ResponseMeta& meta, const CompletionJob& job, c
     } else {
         c["text"] = d.text;
         c["stop_reason"] = d.stop_reason;
-        if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, spell, d.text_offset);
+        if (job.want_logprobs) c["logprobs"] = completion_logprobs(d.token_ids, d.logprobs, d.text_offsets, spell);
     }
     if (job.return_token_ids) c["token_ids"] = d.token_ids;
     out["choices"] = nlohmann::json::array({c});

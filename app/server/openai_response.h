@@ -11,12 +11,12 @@
 // With return_token_ids (vLLM's extension) choices also carry "token_ids" and, whole,
 // "prompt_token_ids"; chunks carry the new "token_ids".
 // Logprobs: completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"} (with echo the
-// prompt's tokens first, the first of them with null logprob and alternatives, offsets counted in
-// token pieces); completions' "prompt_logprobs" as vLLM's: [null, {"<id>": {"logprob", "rank",
-// "decoded_token"}, ...}, ...], the prompt token and its alternatives; chat
+// prompt's tokens first, the first of them with null logprob and alternatives; "text_offset" in
+// characters of the choice's text, see text_offsets.h); completions' "prompt_logprobs" as vLLM's: [null, {"<id>":
+// {"logprob", "rank", "decoded_token"}, ...}, ...], the prompt token and its alternatives; chat
 // {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
 // With return_tokens_as_token_ids (vLLM's) the logprobs name each token "token_id:<id>" instead
-// of its piece (keys and "token"); "bytes" and text offsets stay the piece's.
+// of its piece (keys and "token"); "bytes" stay the piece's.
 
 #include <cstdint>
 #include <ctime>
@@ -26,6 +26,7 @@
 
 #include "app/server/openai_request.h"
 #include "app/server/request_stream.h"
+#include "app/server/text_offsets.h"
 
 namespace kvscope::server {
 
@@ -39,6 +40,7 @@ struct ChoiceText {
     std::string text;
     std::vector<std::int32_t> token_ids;
     std::vector<SampleResult> logprobs;
+    std::vector<std::int64_t> text_offsets;  // per token: where its text starts in the choice's text
     FinishReason finish = FinishReason::none;
     nlohmann::json stop_reason;  // null, the stop string or the stop token id that ended it
 };
@@ -46,7 +48,7 @@ struct ChoiceText {
 // Collects a request's outputs into its choices.
 class CompletionAccumulator {
 public:
-    CompletionAccumulator(const CompletionJob& job);
+    CompletionAccumulator(const CompletionJob& job, const Tokenizer& tokenizer);
 
     // Adds the item's news to its choices; returns the indices of the choices it touched, with
     // the part of each that is new (for a streamed chunk).
@@ -56,8 +58,8 @@ public:
         std::vector<std::int32_t> token_ids;
         std::vector<SampleResult> logprobs;
         FinishReason finish = FinishReason::none;
-        std::int64_t text_offset = 0;  // where `text` starts in the choice's text (after an echo)
-        nlohmann::json stop_reason;    // as ChoiceText's, on the delta that finishes
+        std::vector<std::int64_t> text_offsets;  // per new token, as ChoiceText's
+        nlohmann::json stop_reason;              // as ChoiceText's, on the delta that finishes
     };
     std::vector<Delta> add(const StreamItem& item);
 
@@ -76,7 +78,7 @@ private:
     bool echo_only_ = false;  // the sampled token is not part of the response
     std::vector<ChoiceText> choices_;
     std::vector<std::vector<SampleResult>> prompt_logprobs_;
-    std::vector<std::int64_t> echo_bytes_;  // per choice: the echoed prompt's length
+    std::vector<TextOffsets> offsets_;  // per choice: counts its text from the echoed prompt's end
     std::int64_t prompt_tokens_ = 0;
     std::int64_t cached_tokens_ = 0;
     std::string engine_error_;

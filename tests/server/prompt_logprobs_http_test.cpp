@@ -21,6 +21,13 @@ struct Scored {
     std::vector<SampleResult> logprobs;
 };
 
+// The text of prompt tokens as an echo shows it: no SentencePiece dummy space in front.
+std::string prompt_text(const std::vector<std::int32_t>& tokens) {
+    std::string text = embedded_model()->tokenizer().decode(tokens, /*skip_special=*/true);
+    if (!text.empty() && text.front() == ' ') text.erase(0, 1);
+    return text;
+}
+
 Scored engine_scores(std::int32_t num_top) {
     Engine engine(embedded_model(), small_engine_config());
     Request r;
@@ -61,12 +68,12 @@ TEST_F(PromptLogprobsHttp, EchoWithMaxTokensZeroScoresThePromptAlone) {
     EXPECT_TRUE(lp["token_logprobs"][0].is_null());
     EXPECT_TRUE(lp["top_logprobs"][0].is_null());
     const Tokenizer& tokenizer = embedded_model()->tokenizer();
-    std::int64_t offset = 0;
     for (std::size_t i = 0; i < expected.tokens.size(); ++i) {
         const std::string& piece = tokenizer.token_piece(expected.tokens[i]);
         EXPECT_EQ(lp["tokens"][i], piece);
-        EXPECT_EQ(lp["text_offset"][i], offset);
-        offset += static_cast<std::int64_t>(piece.size());
+        // Each token's text starts where the text of the tokens before it ends (the prompt is ASCII).
+        const std::vector<std::int32_t> before(expected.tokens.begin(), expected.tokens.begin() + i);
+        EXPECT_EQ(lp["text_offset"][i], prompt_text(before).size()) << i;
         if (i == 0) continue;
         const SampleResult& e = expected.logprobs[i - 1];
         EXPECT_EQ(lp["token_logprobs"][i].get<double>(), static_cast<double>(e.logprob));
@@ -76,6 +83,23 @@ TEST_F(PromptLogprobsHttp, EchoWithMaxTokensZeroScoresThePromptAlone) {
         EXPECT_EQ(top[piece].get<double>(), static_cast<double>(e.logprob));
         EXPECT_EQ(top[tokenizer.token_piece(e.top()[0].token)].get<double>(), static_cast<double>(e.top()[0].logprob));
     }
+}
+
+TEST_F(PromptLogprobsHttp, TextOffsetsCountCharactersAsOpenAIDoesNotBytes) {
+    // "é" is two UTF-8 bytes, here two byte tokens; the offsets count it as one character.
+    const std::string prompt = "Caf\u00e9 au lait, Once";
+    const HttpReply r =
+        post_json(*client, "/v1/completions",
+                  {{"prompt", prompt}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 0}, {"return_token_ids", true}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    const json& choice = r.body["choices"][0];
+    EXPECT_EQ(choice["text"], prompt);
+    const json& offsets = choice["logprobs"]["text_offset"];
+    ASSERT_EQ(offsets.size(), choice["prompt_token_ids"].size());
+    EXPECT_EQ(offsets.front(), 0);
+    for (std::size_t i = 1; i < offsets.size(); ++i) EXPECT_LE(offsets[i - 1], offsets[i]) << offsets.dump();
+    EXPECT_EQ(choice["logprobs"]["tokens"].back(), " Once");
+    EXPECT_EQ(offsets.back(), 13) << "\"Caf\u00e9 au lait,\" is 13 characters (14 bytes): " << offsets.dump();
 }
 
 TEST_F(PromptLogprobsHttp, EchoWithGenerationScoresThePromptThenTheOutput) {
@@ -92,8 +116,15 @@ TEST_F(PromptLogprobsHttp, EchoWithGenerationScoresThePromptThenTheOutput) {
     const json& lp = choice["logprobs"];
     ASSERT_EQ(lp["tokens"].size(), num_prompt + 5);
     EXPECT_EQ(r.body["usage"]["completion_tokens"], 5);
-    // The generated part keeps its offsets into the text (after the echoed prompt).
-    EXPECT_EQ(lp["text_offset"][num_prompt], kPrompt.size());
+    // The generated part keeps its offsets into the text (after the echoed prompt): each token's
+    // text starts where the text of the tokens generated before it ends.
+    const std::vector<std::int32_t> generated = choice["token_ids"];
+    for (std::size_t j = 0; j < generated.size(); ++j) {
+        const std::string before = embedded_model()->tokenizer().decode(
+            std::vector<std::int32_t>(generated.begin(), generated.begin() + j), /*skip_special=*/true);
+        EXPECT_EQ(lp["text_offset"][num_prompt + j], kPrompt.size() + before.size()) << j;
+    }
+    EXPECT_EQ(choice["text"], kPrompt + embedded_model()->tokenizer().decode(generated, true));
     for (std::size_t i = 1; i < num_prompt + 5; ++i) EXPECT_LE(lp["token_logprobs"][i].get<double>(), 0.0);
 }
 
