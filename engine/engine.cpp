@@ -161,20 +161,23 @@ RequestId Engine::add_request(Request request) {
         std::min<std::int64_t>(std::int64_t{num_prompt} + request.params.max_tokens, plan_.max_model_len);
     const std::int64_t blocks = (max_len + config_.block_size - 1) / config_.block_size;
     if (blocks > plan_.num_blocks) {
-        throw ConfigError("the request needs up to " + std::to_string(blocks) + " KV blocks (" +
-                          std::to_string(max_len) + " tokens) but the cache has " + std::to_string(plan_.num_blocks) +
-                          "; raise the KV cache size or lower max_tokens");
+        throw RequestTooLargeError(RequestTooLargeError::Limit::kv_blocks,
+                                   "the request needs up to " + std::to_string(blocks) + " KV blocks (" +
+                                       std::to_string(max_len) + " tokens) but the cache has " +
+                                       std::to_string(plan_.num_blocks),
+                                   "raise the KV cache size or lower max_tokens");
     }
     // Without chunked prefill a prompt is computed in one step, and so is a sequence recomputed
     // after preemption (its prompt and output so far): a longer one would wait forever.
     // (The last token is sampled, never computed: a live sequence holds at most max_len - 1.)
     const std::int64_t one_step = std::max<std::int64_t>(num_prompt, max_len - 1);
     if (!config_.enable_chunked_prefill && one_step > config_.max_num_batched_tokens) {
-        throw ConfigError("the request may need " + std::to_string(one_step) +
-                          " tokens computed in one step, but without chunked prefill a step computes at most "
-                          "max_num_batched_tokens = " +
-                          std::to_string(config_.max_num_batched_tokens) +
-                          "; enable chunked prefill, raise max_num_batched_tokens or lower max_tokens");
+        throw RequestTooLargeError(RequestTooLargeError::Limit::step_tokens,
+                                   "the request may need " + std::to_string(one_step) +
+                                       " tokens computed in one step, but without chunked prefill a step computes "
+                                       "at most max_num_batched_tokens = " +
+                                       std::to_string(config_.max_num_batched_tokens),
+                                   "enable chunked prefill, raise max_num_batched_tokens or lower max_tokens");
     }
     if (request.params.n > config_.max_num_seqs) {
         throw ConfigError("n = " + std::to_string(request.params.n) + " samples exceed max_num_seqs = " +

@@ -32,4 +32,20 @@ public:
     using Error::Error;
 };
 
+// A request that the engine as configured can never serve: it needs more KV blocks than the cache
+// has, or more tokens computed in one step than a step allows. what() is the reason and what to
+// do; a caller whose users know other knobs (perplexity's chunk size) words its own from reason().
+class RequestTooLargeError : public ConfigError {
+public:
+    enum class Limit { kv_blocks, step_tokens };
+    RequestTooLargeError(Limit limit, const std::string& reason, const std::string& remedy)
+        : ConfigError(reason + "; " + remedy), limit_(limit), reason_(reason) {}
+    Limit limit() const { return limit_; }
+    const std::string& reason() const { return reason_; }
+
+private:
+    Limit limit_;
+    std::string reason_;
+};
+
 }  // namespace kvscope

@@ -93,7 +93,15 @@ std::vector<PerplexityChunk> run_perplexity(Engine& engine, const std::vector<st
         } catch (const ConfigError& e) {  // the engine is left as it was found
             for (const auto& [id, chunk] : chunk_of) engine.abort(id);
             while (engine.has_work()) engine.step();
-            throw ConfigError("a perplexity chunk of " + std::to_string(options.context) + " tokens: " + e.what());
+            const std::string chunk = "a perplexity chunk of " + std::to_string(options.context) + " tokens: ";
+            const auto* too_large = dynamic_cast<const RequestTooLargeError*>(&e);
+            if (!too_large) throw ConfigError(chunk + e.what());
+            // The engine's advice names max_tokens, which a perplexity run does not have.
+            throw ConfigError(chunk + too_large->reason() +
+                              (too_large->limit() == RequestTooLargeError::Limit::kv_blocks
+                                   ? "; raise the KV cache size or use a smaller context"
+                                   : "; enable chunked prefill, raise max_num_batched_tokens or use a smaller "
+                                     "context"));
         }
     }
 

@@ -172,9 +172,27 @@ TEST(Perplexity, AChunkTheCacheCannotHoldIsRefusedAndLeavesTheEngineIdle) {
     } catch (const ConfigError& e) {
         EXPECT_NE(std::string(e.what()).find("a perplexity chunk of 64 tokens: "), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("KV blocks"), std::string::npos) << e.what();
+        // The advice is perplexity's: it has a context, not max_tokens.
+        EXPECT_NE(std::string(e.what()).find("raise the KV cache size or use a smaller context"), std::string::npos)
+            << e.what();
+        EXPECT_EQ(std::string(e.what()).find("max_tokens"), std::string::npos) << e.what();
     }
     EXPECT_FALSE(engine.has_work());
     EXPECT_TRUE(engine.request_ids().empty());
+
+    config.num_kv_blocks.reset();  // a cache that holds the chunk, but a step of 32 tokens and no chunking
+    config.enable_chunked_prefill = false;
+    config.max_num_batched_tokens = 32;
+    Engine unchunked(embedded(), config);
+    try {
+        run_perplexity(unchunked, chunks, options);
+        FAIL() << "a chunk longer than a step was accepted without chunked prefill";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("max_num_batched_tokens = 32; enable chunked prefill, raise "
+                                             "max_num_batched_tokens or use a smaller context"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(Perplexity, TheEstimateOfNothingIsEmpty) {
