@@ -1,12 +1,16 @@
 // POST /v1/completions and /v1/chat/completions: parse, hand the requests to the engine host,
-// then write the response from what the engine thread pushes into the stream - whole (a JSON
-// body) or as server-sent events. Both go through a chunked content provider, which is where a
-// vanished client is noticed (a failed write, or a dead socket while waiting), so its requests
-// are aborted and their blocks freed even before it would have received anything.
+// then write the response from what the engine thread pushes into the stream. Server-sent events
+// go through a chunked content provider, where a vanished client is noticed (a failed write, or a
+// dead socket while waiting). A whole response (a JSON body) is waited for in the handler, so its
+// status says how it ended (200, 500 for a model failure, 503 at shutdown); the handler watches
+// the client's socket meanwhile (ClientConnection). Either way a vanished client's requests are
+// aborted and their blocks freed even before it would have received anything.
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 
+#include "app/server/client_connection.h"
 #include "app/server/openai_response.h"
 #include "app/server/server_impl.h"
 
@@ -25,6 +29,23 @@ public:
           accumulator_(job_, server.context.model->tokenizer()),
           tokenizer_(server.context.model->tokenizer()) {}
 
+    // A whole response: waits for the outcome on the handler's thread, then sends it with its
+    // status; a client that goes away meanwhile has its requests aborted (by release()).
+    void respond_whole(const httplib::Request& req, httplib::Response& res) {
+        const ClientConnection client(req);
+        for (;;) {
+            std::vector<StreamItem> items;
+            const RequestStream::State state = stream_->wait(items, kPollInterval);
+            for (const StreamItem& item : items) accumulator_.add(item);
+            if (state == RequestStream::State::Finished || state == RequestStream::State::Closed) {
+                done_ = true;
+                if (const std::optional<ApiError> error = failure(state)) return send_error(res, *error);
+                return send_json(res, completion_response(meta_, job_, accumulator_, tokenizer_));
+            }
+            if (client.gone()) return;
+        }
+    }
+
     // Called by httplib, again and again on the handler's thread, until done or failed.
     bool provide(httplib::DataSink& sink) {
         std::vector<StreamItem> items;
@@ -35,7 +56,6 @@ public:
         std::string out = items.empty() && !over ? std::string() : opening();
         for (const StreamItem& item : items) {
             for (const CompletionAccumulator::Delta& d : accumulator_.add(item)) {
-                if (!job_.stream) continue;
                 if (!opened_choice_[d.choice]) {
                     opened_choice_[d.choice] = true;
                     if (has_first_chunk(job_)) {
@@ -66,7 +86,7 @@ private:
     // Chat streams start with one chunk per choice that says who speaks. (Completions open each
     // choice with its echo or prompt logprobs just before its first delta: see provide.)
     std::string opening() {
-        if (opened_ || !job_.stream) return {};
+        if (opened_) return {};
         opened_ = true;
         std::string out;
         if (job_.kind == ApiKind::Chat) {
@@ -78,16 +98,18 @@ private:
         return out;
     }
 
+    // Why a finished response is an error: the server closed it, or the model failed on one of
+    // its requests (then there is no partial answer).
+    std::optional<ApiError> failure(RequestStream::State state) const {
+        if (state == RequestStream::State::Closed) return ApiError(503, stream_->message(), "", "", "server_error");
+        if (!accumulator_.engine_error().empty())
+            return ApiError(500, accumulator_.engine_error(), "", "model_error", "server_error");
+        return std::nullopt;
+    }
+
+    // The end of an event stream.
     std::string closing(RequestStream::State state) {
-        if (state == RequestStream::State::Closed) {
-            const ApiError error(503, stream_->message(), "", "", "server_error");
-            return job_.stream ? sse_event(error.to_json()) + kSseDone : dump_json(error.to_json());
-        }
-        if (!accumulator_.engine_error().empty()) {  // the model failed on this request: no partial answer
-            const ApiError error(500, accumulator_.engine_error(), "", "model_error", "server_error");
-            return job_.stream ? sse_event(error.to_json()) + kSseDone : dump_json(error.to_json());
-        }
-        if (!job_.stream) return dump_json(completion_response(meta_, job_, accumulator_, tokenizer_));
+        if (const std::optional<ApiError> error = failure(state)) return sse_event(error->to_json()) + kSseDone;
         return (job_.include_usage ? sse_event(usage_chunk(meta_, job_, accumulator_)) : std::string()) + kSseDone;
     }
 
@@ -143,12 +165,19 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
             break;
     }
 
-    const bool streaming = job.stream;
+    if (!job.stream) {
+        Responder responder(*this, stream, std::move(job), meta);
+        struct Release {
+            Responder& responder;
+            ~Release() { responder.release(); }
+        } release{responder};
+        responder.respond_whole(req, res);
+        return;
+    }
     auto responder = std::make_shared<Responder>(*this, stream, std::move(job), meta);
-    if (streaming) res.set_header("Cache-Control", "no-cache");
+    res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
-        streaming ? "text/event-stream" : "application/json",
-        [responder](std::size_t, httplib::DataSink& sink) { return responder->provide(sink); },
+        "text/event-stream", [responder](std::size_t, httplib::DataSink& sink) { return responder->provide(sink); },
         [responder](bool) { responder->release(); });
 }
 

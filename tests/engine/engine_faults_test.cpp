@@ -7,17 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
 
 #include "engine/engine.h"
 #include "engine/error.h"
-#include "engine/gguf.h"
-#include "engine/gguf_writer.h"
-#include "resources/embedded_model.h"
+#include "tests/support/nan_model.h"
 
 namespace kvscope {
 namespace engine_faults_test {
@@ -214,37 +210,13 @@ TEST(EngineFaults, AbortAfterForkingSamplesAndAfterFinishing) {
 
 namespace kvscope::engine_faults_test {
 
-// The embedded model with one token's embedding row made NaN: a prompt holding that token gives
-// NaN logits from the first step, one without it never sees the row.
-std::shared_ptr<const Model> model_with_a_nan_token(std::int32_t token) {
-    static std::vector<std::uint8_t> bytes;  // the Model maps these bytes: they must outlive it
-    const GgufFile in = GgufFile::from_memory(embedded_model_bytes(), "stories260K.gguf");
-    GgufWriter w;
-    for (const auto& [key, value] : in.metadata()) w.set(key, value);
-    std::vector<std::uint8_t> embedding;
-    for (const GgufTensorInfo& t : in.tensors()) {
-        const std::span<const std::uint8_t> data = in.tensor_data(t);
-        if (t.name != "token_embd.weight") {
-            w.add_tensor(t.name, t.shape, t.type, data);
-            continue;
-        }
-        EXPECT_EQ(t.type, TensorType::F32);
-        embedding.assign(data.begin(), data.end());
-        const float nan = std::nanf("");
-        std::memcpy(embedding.data() + std::size_t(token) * std::size_t(t.shape[0]) * sizeof(float), &nan, sizeof nan);
-        w.add_tensor(t.name, t.shape, t.type, embedding);
-    }
-    bytes = w.to_bytes();
-    return Model::load(GgufFile::from_memory(bytes, "nan.gguf"));
-}
-
 // A model whose logits turn NaN fails that request with the reason; the others in the batch get
 // exactly the tokens they get alone. (Sampling used to abort the process; greedy decoding picked
 // token 0 again and again.)
 TEST(EngineFaults, NanLogitsFailTheirRequestWithTheReasonAndTheOthersServeOn) {
     const std::vector<std::int32_t> lily = embedded()->tokenizer().encode("Lily", true, false);
     const std::int32_t poisoned = lily.back();
-    const std::shared_ptr<const Model> model = model_with_a_nan_token(poisoned);
+    const std::shared_ptr<const Model> model = test::model_with_a_nan_token(poisoned);
     for (const double temperature : {0.0, 0.8}) {
         Engine engine(model, EngineConfig{});
         Request bad = greedy("Lily", 8);

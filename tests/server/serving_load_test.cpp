@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/server/test_server.h"
+#include "tests/support/nan_model.h"
 
 namespace kvscope::test {
 namespace serving_load_test {
@@ -140,6 +141,52 @@ TEST(ServingLoad, StoppingTheServerEndsOpenStreamsAndFreesTheirBlocks) {
     const server::ServingState idle = server.wait_idle();
     EXPECT_EQ(idle.engine.metrics.request_success_abort, 1);
     EXPECT_EQ(idle.engine.kv.stats.num_used_blocks, 0);
+}
+
+TEST(ServingLoad, StoppingTheServerAnswersAWaitingWholeResponseWith503) {
+    TestServer server;
+    HttpReply reply;
+    std::thread waiter([&] {
+        auto client = server.client();
+        reply = post_json(*client, "/v1/completions",
+                          {{"prompt", "Once upon a time"}, {"max_tokens", 1900}, {"ignore_eos", true}});
+    });
+    for (int i = 0; i < 2000; ++i) {
+        const auto s = server.loop.state();
+        if (s && !s->engine.sequences.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    server.http.stop();
+    waiter.join();
+    // The status says the answer is not a completion (it used to be 200 with an error body).
+    EXPECT_EQ(reply.status, 503) << reply.text;
+    EXPECT_NE(reply.text.find("shutting down"), std::string::npos) << reply.text;
+    const server::ServingState idle = server.wait_idle();
+    EXPECT_EQ(idle.engine.metrics.request_success_abort, 1);
+}
+
+// A request the model fails on (NaN logits) is answered 500 "model_error", whole or streamed,
+// and the server serves the next request as before.
+TEST(ServingLoad, ARequestTheModelFailsOnIsA500ModelErrorAndTheServerServesOn) {
+    const std::int32_t poisoned = embedded_model()->tokenizer().encode("Lily", true, false).back();
+    TestServer server({}, small_engine_config(), model_with_a_nan_token(poisoned));
+    auto client = server.client();
+    const HttpReply whole = post_json(*client, "/v1/completions", {{"prompt", "Lily"}, {"max_tokens", 8}});
+    EXPECT_EQ(whole.status, 500) << whole.text;
+    EXPECT_EQ(whole.body["error"]["code"], "model_error") << whole.text;
+    EXPECT_NE(whole.text.find("not finite"), std::string::npos) << whole.text;
+
+    const SseReply streamed =
+        post_stream(*client, "/v1/completions", {{"prompt", "Lily"}, {"max_tokens", 8}, {"stream", true}});
+    EXPECT_EQ(streamed.status, 200);  // the stream had begun
+    ASSERT_FALSE(streamed.events.empty());
+    EXPECT_EQ(streamed.events.back()["error"]["code"], "model_error") << streamed.events.back();
+    EXPECT_TRUE(streamed.done);
+
+    const HttpReply good =
+        post_json(*client, "/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0}});
+    EXPECT_EQ(good.status, 200) << good.text;
+    EXPECT_EQ(good.body["usage"]["completion_tokens"], 8);
 }
 
 }  // namespace serving_load_test

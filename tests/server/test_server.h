@@ -34,8 +34,9 @@ inline EngineConfig small_engine_config() {
 }
 
 struct TestServer {
-    explicit TestServer(server::ServerOptions options = {}, EngineConfig config = small_engine_config())
-        : loop(embedded_model(), config), http(loop, with_test_defaults(std::move(options))) {
+    explicit TestServer(server::ServerOptions options = {}, EngineConfig config = small_engine_config(),
+                        std::shared_ptr<const Model> model = embedded_model())
+        : loop(std::move(model), config), http(loop, with_test_defaults(std::move(options))) {
         http.start();
     }
 
