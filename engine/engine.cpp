@@ -139,9 +139,10 @@ RequestId Engine::add_request(Request request) {
         lora_slot = static_cast<std::int32_t>(it - loras_.begin());
     }
     const Tokenizer& tokenizer = model_->tokenizer();
-    std::vector<std::int32_t> prompt = request.prompt_token_ids.empty()
-                                           ? tokenizer.encode(request.prompt, /*add_special=*/true, false)
-                                           : std::move(request.prompt_token_ids);
+    std::vector<std::int32_t> prompt =
+        request.prompt_token_ids.empty()
+            ? tokenizer.encode(request.prompt, /*add_special=*/true, /*parse_special=*/true)
+            : std::move(request.prompt_token_ids);
     request.params.validate(model_->shape().vocab_size);
     if (prompt.empty()) throw ConfigError("the prompt is empty; give at least one token");
     for (std::int32_t t : prompt) {

@@ -15,7 +15,7 @@ namespace kvscope {
 using RequestId = std::int64_t;
 
 struct Request {
-    std::string prompt;                          // text, tokenised with the model's BOS rules
+    std::string prompt;  // text, tokenised with the model's BOS rules; "<|im_start|>" & co. are those tokens
     std::vector<std::int32_t> prompt_token_ids;  // used instead of `prompt` when not empty
     SamplingParams params;
     std::int32_t priority = 0;    // lower is served first, as vLLM's priority scheduling; ties: arrival

@@ -212,7 +212,7 @@ int run_generate(const std::vector<std::string>& args) {
     std::vector<JobResult> results(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         PromptJob& job = jobs[i];
-        job.prompt_token_ids = model->tokenizer().encode(job.prompt, /*add_special=*/true, /*parse_special=*/false);
+        job.prompt_token_ids = model->tokenizer().encode(job.prompt, /*add_special=*/true, /*parse_special=*/true);
         Request request;
         request.prompt_token_ids = job.prompt_token_ids;
         request.params = job.params;

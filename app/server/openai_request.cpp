@@ -180,7 +180,10 @@ void read_prompts(const nlohmann::json* prompt, const RequestContext& c, Complet
     const Tokenizer& tokenizer = c.model->tokenizer();
     const auto add_text = [&](const std::string& text) {
         job.prompt_texts.push_back(text);
-        job.prompts.push_back(tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false));
+        job.prompt_is_text.push_back(true);
+        // Special-token texts ("<|im_start|>") are those tokens, as in vLLM's and llama.cpp's
+        // servers: a client may render its own chat template.
+        job.prompts.push_back(tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/true));
         if (job.prompts.back().empty()) throw bad_field("prompt", "the prompt is empty; give some text");
     };
     const auto add_ids = [&](const nlohmann::json& list) {
@@ -189,6 +192,7 @@ void read_prompts(const nlohmann::json* prompt, const RequestContext& c, Complet
         std::string text = tokenizer.decode(job.prompts.back(), /*skip_special=*/true);
         if (tokenizer.add_space_prefix() && !text.empty() && text.front() == ' ') text.erase(0, 1);
         job.prompt_texts.push_back(std::move(text));
+        job.prompt_is_text.push_back(false);
     };
     if (prompt->is_string()) return add_text(prompt->get<std::string>());
     if (!prompt->is_array()) {
@@ -323,6 +327,7 @@ CompletionJob parse_chat_request(const nlohmann::json& body, const RequestContex
     const ChatTemplate& chat = c.model->chat_template();
     const std::string text = chat.apply(messages, generation_prompt);
     job.prompt_texts.push_back(text);
+    job.prompt_is_text.push_back(true);
     job.prompts.push_back(tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/true));
     if (job.prompts.back().empty()) throw bad_field("messages", "the conversation renders to no tokens");
     for (std::int32_t id : chat.stop_tokens(tokenizer)) {
@@ -353,7 +358,7 @@ TokenizeJob parse_tokenize_request(const nlohmann::json& body, const RequestCont
     if (has_prompt) {
         const std::optional<std::string> prompt = f.string("prompt");
         if (!prompt) throw bad_field("prompt", "'prompt' must be a string", "invalid_type");
-        job.tokens = tokenizer.encode(*prompt, add_special, /*parse_special=*/false);
+        job.tokens = tokenizer.encode(*prompt, add_special, /*parse_special=*/true);  // as completions
         return job;
     }
     if (f.boolean("continue_final_message").value_or(false)) {

@@ -49,6 +49,9 @@ struct CompletionJob {
     ApiKind kind = ApiKind::Completion;
     std::vector<std::vector<std::int32_t>> prompts;  // token ids, one list per prompt
     std::vector<std::string> prompt_texts;           // the prompts as text (for echo)
+    // Per prompt: given as text (its special tokens' texts are in prompt_texts), not as ids
+    // (prompt_texts is their decoding without special tokens).
+    std::vector<bool> prompt_is_text;
     SamplingParams params;
     std::int32_t priority = 0;
     std::string lora;  // the adapter the "model" named; empty: the base model

@@ -58,11 +58,11 @@ nlohmann::json completion_logprobs(const std::vector<std::int32_t>& tokens, cons
 }
 
 // The prompt's part of an echo's completion logprobs: every prompt token, the first unscored.
-void add_prompt_logprobs(nlohmann::json& logprobs, const std::vector<std::int32_t>& prompt,
+void add_prompt_logprobs(nlohmann::json& logprobs, const std::vector<std::int32_t>& prompt, bool prompt_is_text,
                          const std::vector<SampleResult>& scored, std::int32_t num_top, const Spelling& spell) {
     nlohmann::json pieces = nlohmann::json::array(), lps = nlohmann::json::array(), tops = nlohmann::json::array(),
                    offsets = nlohmann::json::array();
-    TextOffsets offset(spell.tokenizer, 0, /*strip_space_prefix=*/true);
+    TextOffsets offset(spell.tokenizer, prompt_is_text ? TextOffsets::Prompt::text : TextOffsets::Prompt::ids);
     for (std::size_t i = 0; i < prompt.size(); ++i) {
         pieces.push_back(spell(prompt[i]));
         const bool has_score = i > 0 && i - 1 < scored.size();
@@ -216,7 +216,8 @@ nlohmann::json completion_response(const ResponseMeta& meta, const CompletionJob
             if (job.want_logprobs) {
                 choice["logprobs"] = completion_logprobs(c.token_ids, c.logprobs, c.text_offsets, spell);
                 if (job.echo)
-                    add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], scored, *job.params.logprobs, spell);
+                    add_prompt_logprobs(choice["logprobs"], job.prompts[i / n], job.prompt_is_text[i / n], scored,
+                                        *job.params.logprobs, spell);
             }
             if (job.prompt_logprobs)
                 choice["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
@@ -250,7 +251,8 @@ nlohmann::json first_chunk(const ResponseMeta& meta, const CompletionJob& job, s
         c["stop_reason"] = nullptr;
         if (job.echo && job.want_logprobs) {
             c["logprobs"] = completion_logprobs({}, {}, {}, spell);
-            add_prompt_logprobs(c["logprobs"], job.prompts[prompt], scored, *job.params.logprobs, spell);
+            add_prompt_logprobs(c["logprobs"], job.prompts[prompt], job.prompt_is_text[prompt], scored,
+                                *job.params.logprobs, spell);
         }
         if (job.prompt_logprobs) c["prompt_logprobs"] = vllm_prompt_logprobs(scored, *job.prompt_logprobs, tokenizer);
     }

@@ -4,11 +4,20 @@
 
 namespace kvscope::server {
 
-TextOffsets::TextOffsets(const Tokenizer& tokenizer, std::int64_t start, bool strip_space_prefix)
-    : detokenizer_(tokenizer), chars_(start), strip_space_(strip_space_prefix && tokenizer.add_space_prefix()) {}
+TextOffsets::TextOffsets(const Tokenizer& tokenizer, std::int64_t start)
+    : detokenizer_(tokenizer, /*skip_special=*/true), chars_(start) {}
+
+TextOffsets::TextOffsets(const Tokenizer& tokenizer, Prompt prompt)
+    : detokenizer_(tokenizer, /*skip_special=*/prompt == Prompt::ids),
+      strip_space_(tokenizer.add_space_prefix()),
+      skip_added_bos_(prompt == Prompt::text && tokenizer.add_bos()),
+      bos_(tokenizer.bos_id()) {}
 
 std::int64_t TextOffsets::push(std::int32_t id) {
     const std::int64_t offset = chars_;
+    const bool added_bos = skip_added_bos_ && id == bos_;
+    skip_added_bos_ = false;
+    if (added_bos) return offset;
     text_.clear();
     detokenizer_.push(id, text_);
     std::string_view shown = text_;

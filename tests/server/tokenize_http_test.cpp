@@ -63,6 +63,37 @@ TEST_F(TokenizeHttp, TheTokensAreThoseTheCompletionAndChatRun) {
     EXPECT_EQ(noBos.body["tokens"], withoutFirst);  // the same conversation without BOS
 }
 
+// A client that renders the chat template itself and posts the text as a completion prompt gets
+// the tokens the chat endpoint runs: special-token texts in a text prompt are those tokens (as
+// vLLM's and llama.cpp's servers read them).
+TEST_F(TokenizeHttp, SpecialTokenTextsInATextPromptAreThoseTokens) {
+    const std::vector<ChatMessage> conversation = {{"user", "Tell me a story."}};
+    const json messages = json::array({{{"role", "user"}, {"content", "Tell me a story."}}});
+    const HttpReply chat = post_json(*client, "/v1/chat/completions",
+                                     {{"messages", messages}, {"max_tokens", 1}, {"return_token_ids", true}});
+    ASSERT_EQ(chat.status, 200) << chat.text;
+    const std::string rendered = embedded_model()->chat_template().apply(conversation, true);
+    const HttpReply completion =
+        post_json(*client, "/v1/completions", {{"prompt", rendered}, {"max_tokens", 1}, {"return_token_ids", true}});
+    ASSERT_EQ(completion.status, 200) << completion.text;
+    EXPECT_EQ(completion.body["choices"][0]["prompt_token_ids"], chat.body["choices"][0]["prompt_token_ids"])
+        << rendered;
+
+    const Tokenizer& tokenizer = embedded_model()->tokenizer();
+    const HttpReply eos = post_json(*client, "/tokenize", {{"prompt", "Once</s>"}, {"add_special_tokens", false}});
+    ASSERT_EQ(eos.status, 200) << eos.text;
+    EXPECT_EQ(eos.body["tokens"].back(), tokenizer.eos_id()) << eos.text;
+
+    // Echoed, the text shows "</s>" and the offsets count it (the BOS that was added, not).
+    const HttpReply echo = post_json(*client, "/v1/completions",
+                                     {{"prompt", "Once</s>"}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 0}});
+    ASSERT_EQ(echo.status, 200) << echo.text;
+    const json& choice = echo.body["choices"][0];
+    EXPECT_EQ(choice["text"], "Once</s>");
+    EXPECT_EQ(choice["logprobs"]["tokens"], json::array({"<s>", " Once", "</s>"}));
+    EXPECT_EQ(choice["logprobs"]["text_offset"], json::array({0, 0, 4}));
+}
+
 TEST_F(TokenizeHttp, DetokenizeGivesTheTextBack) {
     const std::string text = "Once upon a time, there was a kite.\nIt flew.";
     const HttpReply tokens = post_json(*client, "/tokenize", {{"prompt", text}, {"add_special_tokens", false}});
