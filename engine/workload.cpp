@@ -114,6 +114,7 @@ void WorkloadSpec::validate() const {
         throw ConfigError("workload: the shared-prefix fraction must be in [0, 1]");
     }
     if (!(request_rate > 0)) throw ConfigError("workload: the request rate must be positive (inf: all at once)");
+    if (max_prompt_len < 1) throw ConfigError("workload: the longest prompt must be at least 1 token");
 }
 
 std::vector<WorkloadRequest> generate_workload(const WorkloadSpec& spec, std::int32_t vocab_size,
@@ -129,7 +130,8 @@ std::vector<WorkloadRequest> generate_workload(const WorkloadSpec& spec, std::in
     const std::size_t head = bos_id >= 0 ? 1 : 0;
     std::int32_t shortest = INT32_MAX;
     for (WorkloadRequest& r : out) {
-        r.prompt_token_ids.resize(static_cast<std::size_t>(draw(spec.prompt_len, lengths)));
+        r.prompt_token_ids.resize(
+            static_cast<std::size_t>(std::min(draw(spec.prompt_len, lengths), spec.max_prompt_len)));
         r.max_tokens = draw(spec.output_len, lengths);
         shortest = std::min(shortest, static_cast<std::int32_t>(r.prompt_token_ids.size() - head));
     }

@@ -35,6 +35,10 @@ struct WorkloadSpec {
     // Requests per second of the Poisson arrival process; infinity: all arrive at time 0.
     double request_rate = std::numeric_limits<double>::infinity();
     std::uint64_t seed = 0;
+    // Longer prompt draws are cut to this many tokens (a front end that knows the context cuts
+    // them there: a longer prompt would only be refused, and the tail of a distribution must not
+    // take the memory of prompts no engine runs).
+    std::int32_t max_prompt_len = 10'000'000;
 
     void validate() const;  // ConfigError naming the field
 };

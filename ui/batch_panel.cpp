@@ -240,12 +240,27 @@ bool BatchPanel::startSynthetic(const WorkloadSpec& spec) {
     if (!m_session->modelReady()) return false;
     setWorkloadSpec(spec);  // the form shows what runs
     const ModelSummary& m = m_session->model();
+    WorkloadSpec fitted = spec;
+    if (m.contextLength > 0) {
+        // The fixed length, the lowest of a uniform range, or the mean: most prompts are at least
+        // this long, and none of those could run.
+        if (spec.prompt_len.a >= m.contextLength) {
+            fail(tr("Prompt lengths of %1 do not fit %2's context of %3 tokens (prompt and output); "
+                    "choose shorter prompts.")
+                     .arg(QString::fromStdString(spec.prompt_len.to_string()), m.name)
+                     .arg(m.contextLength));
+            return false;
+        }
+        // A longer draw (a distribution's tail) is refused by the engine as it arrives; cut, it
+        // still is, without the memory of a prompt that no engine runs.
+        fitted.max_prompt_len = m.contextLength;
+    }
     try {
         if (m.vocabSize <= 0) {  // a server that does not say its vocabulary: text prompts
-            return begin(syntheticTextBatch(spec, m_temperature->value()),
+            return begin(syntheticTextBatch(fitted, m_temperature->value()),
                          tr("%1 synthetic requests, as text").arg(spec.num_requests));
         }
-        return begin(syntheticBatch(spec, m.vocabSize, m.firstTokenId, m.bosId, m_temperature->value()),
+        return begin(syntheticBatch(fitted, m.vocabSize, m.firstTokenId, m.bosId, m_temperature->value()),
                      tr("%1 synthetic requests").arg(spec.num_requests));
     } catch (const Error& e) {
         fail(QString::fromStdString(e.what()));
@@ -330,7 +345,12 @@ void BatchPanel::updateButtons() {
                              : QString());
     const bool running = m_run && !m_run->isDone();
     m_start->setEnabled(m_session->modelReady());
-    m_start->setText(running ? tr("Start another") : tr("Start batch"));
+    // One batch runs at a time: a new one cancels the one that runs, and the button says so.
+    m_start->setText(running ? tr("Cancel && start another") : tr("Start batch"));
+    m_start->setToolTip(running ? tr("Cancels %1 (its running requests are aborted, the rest never sent) and "
+                                     "starts a new batch")
+                                      .arg(m_run->source())
+                                : tr("Starts the batch described above"));
     m_cancel->setEnabled(running);
 }
 

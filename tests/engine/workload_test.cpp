@@ -58,6 +58,23 @@ TEST(Workload, LengthsPrefixAndTokensFollowTheSpec) {
     EXPECT_EQ(generate_workload(spec, 1000, 3, 1)[7].prompt_token_ids, reqs[7].prompt_token_ids);
 }
 
+TEST(Workload, PromptDrawsAreCutToTheLongestPromptAsked) {
+    WorkloadSpec spec;
+    spec.num_requests = 50;
+    spec.prompt_len = LengthDistribution::parse("999999999", "p");  // a draw is at most 1e7 tokens
+    spec.max_prompt_len = 64;
+    for (const WorkloadRequest& r : generate_workload(spec, 1000, 3, 1)) EXPECT_EQ(r.prompt_token_ids.size(), 64u);
+    spec.prompt_len = LengthDistribution::parse("lognormal:40,1.5", "p");
+    std::size_t cut = 0;
+    for (const WorkloadRequest& r : generate_workload(spec, 1000, 3, 1)) {
+        EXPECT_LE(r.prompt_token_ids.size(), 64u);
+        cut += r.prompt_token_ids.size() == 64u;
+    }
+    EXPECT_GT(cut, 0u) << "sigma 1.5 around 40 reaches past 64 in some of 50 draws";
+    spec.max_prompt_len = 0;
+    EXPECT_THROW(generate_workload(spec, 1000, 3, 1), ConfigError);
+}
+
 TEST(Workload, PoissonArrivalsHaveMeanGapOneOverTheRate) {
     WorkloadSpec spec;
     spec.num_requests = 4001;

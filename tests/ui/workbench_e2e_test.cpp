@@ -13,7 +13,9 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QLabel>
 #include <QMenu>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
@@ -182,6 +184,10 @@ private slots:
         spec.output_len = LengthDistribution::parse("8", "o");
         spec.shared_prefix_fraction = 0.5;
         QVERIFY(batch->startSynthetic(spec));
+        // One batch runs at a time; the button says that another cancels this one.
+        const auto* startButton = batch->findChild<QPushButton*>("batchStart");
+        QVERIFY(startButton);
+        QCOMPARE(startButton->text(), QString("Cancel && start another"));
         m_window->chat()->send(" Then");  // chat keeps working while the batch runs
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 20000));
         QCOMPARE(batch->currentRun()->finished(), 12);
@@ -190,6 +196,21 @@ private slots:
         QVERIFY(QTest::qWaitFor([&] { return !m_window->chat()->conversation(0).busy(); }, 10000));
         // Shared prefixes were served from the cache.
         QTRY_VERIFY(m_session->latest() && m_session->latest()->metrics.prefix_cache_hits > 0);
+    }
+
+    void promptsLongerThanTheContextAreRefusedBeforeAnyIsBuilt() {
+        // 200 prompts of ~1e7 tokens each used to be built on the UI thread (gigabytes, a frozen
+        // window) and then refused one by one.
+        BatchPanel* batch = m_window->batch();
+        BatchRun* before = batch->currentRun();
+        WorkloadSpec spec;
+        spec.num_requests = 200;
+        spec.prompt_len = LengthDistribution::parse("999999999", "p");
+        QVERIFY(!batch->startSynthetic(spec));
+        QCOMPARE(batch->currentRun(), before);
+        const auto* summary = batch->findChild<QLabel*>("batchSummary");
+        QVERIFY(summary);
+        QVERIFY2(summary->text().contains("do not fit stories260K's context of"), qPrintable(summary->text()));
     }
 
     void theSessionExportsAsJsonAndCsv() {
