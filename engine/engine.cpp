@@ -225,6 +225,12 @@ bool Engine::abort(RequestId id) {
     return true;
 }
 
+std::vector<RequestOutput> Engine::take_aborted() {
+    std::vector<RequestOutput> outputs = std::move(finished_outside_step_);
+    finished_outside_step_.clear();
+    return outputs;
+}
+
 bool Engine::has_work() const {
     return scheduler_.has_work() || !finished_outside_step_.empty();
 }
@@ -303,8 +309,7 @@ void Engine::build_forward_batch(const ScheduledBatch& batch) {
 }
 
 std::vector<RequestOutput> Engine::step() {
-    std::vector<RequestOutput> outputs = std::move(finished_outside_step_);
-    finished_outside_step_.clear();
+    std::vector<RequestOutput> outputs = take_aborted();
     const ScheduledBatch batch = scheduler_.schedule();
     metrics_.num_preemptions += static_cast<std::int64_t>(batch.preempted.size());
     // Swaps first, even in a step that computes nothing: blocks swapped out are free from now on.

@@ -67,6 +67,10 @@ public:
     // Stops a request at once and frees its blocks; the next step() reports it finished with
     // FinishReason::abort. Returns false for an unknown or finished request.
     bool abort(RequestId id);
+    // The reports of the requests aborted since the last step(), taken now, without a step (a
+    // front end whose stepping is paused still shows its aborts at once); step() then does not
+    // report them again.
+    std::vector<RequestOutput> take_aborted();
 
     // Runs one scheduling step and returns the news of every request that has some.
     std::vector<RequestOutput> step();

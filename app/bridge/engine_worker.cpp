@@ -161,13 +161,24 @@ void EngineWorker::submitChat(quint64 tag, const kvscope::ui::ChatRequest& chat)
 }
 
 void EngineWorker::abortRequest(qint64 requestId) {
-    if (engine_ && engine_->abort(requestId)) scheduleStep();
+    if (engine_ && engine_->abort(requestId)) reportAborts();
 }
 
 void EngineWorker::abortAll() {
     if (!engine_) return;
     for (const RequestId id : engine_->request_ids()) engine_->abort(id);
-    scheduleStep();
+    reportAborts();
+}
+
+void EngineWorker::reportAborts() {
+    if (!paused_) {
+        scheduleStep();  // the step reports them, with its own news
+        return;
+    }
+    // Paused: no step runs, yet the aborted requests end now and their blocks are free now.
+    std::vector<RequestOutput> outputs = engine_->take_aborted();
+    route(outputs);
+    publishSnapshot(Detail::Full);
 }
 
 void EngineWorker::setPaused(bool paused) {

@@ -138,6 +138,8 @@ private:
     // as a paced one would be.
     enum class Detail { Paced, Start, Full, CountersOnly };
     void scheduleStep();
+    // After aborts: the next step reports them, or at once while paused.
+    void reportAborts();
     void publishSnapshot(Detail detail);
     void armIdleTick();
     void emitOutputs(std::vector<RequestOutput>& outputs);

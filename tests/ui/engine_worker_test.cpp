@@ -447,6 +447,46 @@ private slots:
         }
         QVERIFY(aborted);
     }
+
+    void stoppingEverythingWhilePausedEndsTheRequestsAndFreesTheirBlocksAtOnce() {
+        QSignalSpy accepted(m_relay, &Relay::requestAccepted);
+        QSignalSpy outputs(m_relay, &Relay::outputsReady);
+        QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
+        kvscope::Request r;
+        r.prompt = "Once upon a time";
+        r.params.max_tokens = 100000;
+        r.params.ignore_eos = true;
+        call([w = m_worker, r] { w->submit(5, r); });
+        QVERIFY(waitFor(accepted));
+        const qint64 id = accepted.at(0).at(1).toLongLong();
+        QVERIFY(QTest::qWaitFor([&] {
+            return !snapshots.isEmpty() && snapshots.last().at(0).value<Snapshot>()->kv.stats.num_used_blocks > 0;
+        }));
+        QSignalSpy paused(m_relay, &Relay::pausedChanged);
+        call([w = m_worker] { w->setPaused(true); });
+        QVERIFY(waitFor(paused));
+        outputs.clear();
+        snapshots.clear();
+        call([w = m_worker] { w->abortAll(); });
+        // Still paused: the abort is reported and the blocks show free without a step.
+        bool aborted = false;
+        QVERIFY(QTest::qWaitFor([&] {
+            for (const QList<QVariant>& args : outputs) {
+                for (const kvscope::RequestOutput& out : args.at(0).value<QVector<kvscope::RequestOutput>>()) {
+                    aborted = aborted || (out.id == id && out.finished && !out.samples.empty() &&
+                                          out.samples[0].finish_reason == kvscope::FinishReason::abort);
+                }
+            }
+            return aborted;
+        }));
+        QVERIFY(QTest::qWaitFor([&] {
+            if (snapshots.isEmpty()) return false;
+            const Snapshot s = snapshots.last().at(0).value<Snapshot>();
+            return s->detail == kvscope::SnapshotDetail::Full && s->kv.stats.num_used_blocks == 0 &&
+                   s->sequences.empty();
+        }));
+        call([w = m_worker] { w->setPaused(false); });
+    }
 };
 
 }  // namespace engine_worker_test

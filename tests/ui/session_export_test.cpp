@@ -59,7 +59,7 @@ void fill(Session& session) {
     RequestOutput out;
     out.id = 10;
     out.finished = true;
-    out.samples.push_back(SequenceOutput{0, {5, 6}, "ab", {}, FinishReason::length});
+    out.samples.push_back(SequenceOutput{0, {5, 6}, "ab", {}, FinishReason::length, {}, {}});
     out.timings.num_prompt_tokens = 3;
     out.timings.num_generation_tokens = 2;
     out.timings.time_to_first_token = 0.004;

@@ -175,11 +175,11 @@ private slots:
         c.setRequestId(5);
         RequestOutput out;
         out.id = 5;
-        SequenceOutput first{0, {0}, "a", {scored(0, -0.1f)}, FinishReason::none};
-        SequenceOutput second{1, {8}, "x", {scored(8, -0.7f)}, FinishReason::none};
+        SequenceOutput first{0, {0}, "a", {scored(0, -0.1f)}, FinishReason::none, {}, {}};
+        SequenceOutput second{1, {8}, "x", {scored(8, -0.7f)}, FinishReason::none, {}, {}};
         out.samples = {first, second};
         QVERIFY(c.apply(out));
-        out.samples = {SequenceOutput{0, {1}, " b", {scored(1, -0.2f)}, FinishReason::length}};
+        out.samples = {SequenceOutput{0, {1}, " b", {scored(1, -0.2f)}, FinishReason::length, {}, {}}};
         QVERIFY(c.apply(out));
         const ChatTurn& turn = c.turns().back();
         QCOMPARE(int(turn.scores.size()), 2);
@@ -207,7 +207,7 @@ private slots:
         silent.beginAssistant(1, v);
         silent.setRequestId(7);
         out.id = 7;
-        out.samples = {SequenceOutput{0, {0}, "words", {}, FinishReason::stop}};
+        out.samples = {SequenceOutput{0, {0}, "words", {}, FinishReason::stop, {}, {}}};
         out.finished = true;
         QVERIFY(silent.apply(out));
         QVERIFY(silent.html("m").contains("words"));
@@ -220,7 +220,12 @@ private slots:
         c.setRequestId(1);
         RequestOutput out;
         out.id = 1;
-        out.samples = {SequenceOutput{0, {0, 1}, "a b", {scored(0, -0.5f), scored(1, -1.5f)}, FinishReason::length}};
+        SequenceOutput sample;
+        sample.new_token_ids = {0, 1};
+        sample.text_delta = "a b";
+        sample.logprobs = {scored(0, -0.5f), scored(1, -1.5f)};
+        sample.finish_reason = FinishReason::length;
+        out.samples = {sample};
         out.finished = true;
         out.timings.num_generation_tokens = 2;
         QVERIFY(c.apply(out));
