@@ -161,7 +161,7 @@ void ChartsPanel::resizeEvent(QResizeEvent* event) {
 QCustomPlot* ChartsPanel::addChart(const QString& title, const QString& yLabel, bool percent) {
     auto* plot = new QCustomPlot(this);
     plot->setObjectName(QStringLiteral("chart%1").arg(m_plots.size()));
-    plot->setMinimumSize(240, 150);
+    plot->setMinimumSize(160, 110);  // six of them still fit beside the batch queue on a 1280 x 800 screen
     plot->plotLayout()->insertRow(0);
     QFont titleFont = font();
     titleFont.setBold(true);

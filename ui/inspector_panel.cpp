@@ -121,6 +121,10 @@ QWidget* InspectorPanel::buildSidePane() {
     m_details = new QTextBrowser(pane);
     m_details->setObjectName("inspectorDetails");
     m_details->setOpenLinks(false);
+    // Two lines each at the least (both scroll): the window still fits a 1280 x 800 screen.
+    const int twoLines = 2 * fontMetrics().lineSpacing() + 8;
+    m_requests->setMinimumHeight(twoLines);
+    m_details->setMinimumHeight(twoLines);
     auto* layout = new QVBoxLayout(pane);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_byAdapter);

@@ -31,6 +31,7 @@
 #include "ui/session_export.h"
 #include "ui/session_recorder.h"
 #include "ui/settings_dialog.h"
+#include "ui/window_fit.h"
 
 namespace kvscope::ui {
 
@@ -187,6 +188,19 @@ void MainWindow::restoreLayout() {
     m_defaultLayout = saveState();
     restoreGeometry(m_store->value("window/geometry").toByteArray());
     if (!restoreState(m_store->value("window/state").toByteArray())) restoreState(m_defaultLayout);
+    keepOnScreen();  // remembered on a larger screen, or an older layout larger than this one
+}
+
+void MainWindow::keepOnScreen() {
+    const QScreen* s = screen();
+    if (!s) return;
+    const QRect frame = frameGeometry();
+    const QRect fitted = fitToScreen(frame, s->availableGeometry());
+    if (fitted == frame) return;
+    const QRect inner = geometry();
+    const QMargins decorations(inner.left() - frame.left(), inner.top() - frame.top(), frame.right() - inner.right(),
+                               frame.bottom() - inner.bottom());
+    setGeometry(fitted.marginsRemoved(decorations));
 }
 
 void MainWindow::rebuildRecentMenu() {

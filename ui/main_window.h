@@ -52,6 +52,9 @@ public:
 
     // Restores the dock layout saved by a previous run (after every panel is registered).
     void restoreLayout();
+    // Cuts the window to its screen's available area and moves it into it, where it is larger or
+    // outside (a geometry remembered on a larger screen).
+    void keepOnScreen();
 
 public slots:
     void openModel();

@@ -47,7 +47,11 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     m_chunks->setRange(0, 1 << 20);
     m_chunks->setSpecialValueText(tr("all"));
     m_chunks->setToolTip(tr("Score only the first N chunks (--chunks)"));
-    m_scoreAll = new QCheckBox(tr("Score every token (not only each chunk's second half)"), this);
+    m_scoreAll = new QCheckBox(tr("Score every token"), this);
+    m_scoreAll->setToolTip(
+        tr("Score every token of each chunk after the first, not only the chunk's second half "
+           "(llama-perplexity's default, which gives each scored token at least half a "
+           "chunk of context)"));
     m_scoreAll->setObjectName("perplexityScoreAll");
     auto* numbers = new QHBoxLayout;
     numbers->addWidget(new QLabel(tr("Context:"), this));

@@ -158,6 +158,14 @@ private slots:
         QCOMPARE(countKind(m_window->inspector()->scene(), BlockKind::Free), 256);
     }
 
+    void theWindowFitsALaptopScreen() {
+        // With every panel laid out as it starts (chat, inspector, batch queue, charts), the
+        // layout's minimum leaves room on a 1280 x 800 screen for the window's frame and a panel.
+        const QSize minimum = m_window->minimumSizeHint();
+        QVERIFY2(minimum.width() <= 1240 && minimum.height() <= 740,
+                 qPrintable(QString("%1 x %2").arg(minimum.width()).arg(minimum.height())));
+    }
+
     void theEngineMenuOffersStartOnlyWhenPaused() {
         QAction* start = nullptr;
         QAction* pause = nullptr;
