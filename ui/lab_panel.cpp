@@ -362,6 +362,7 @@ void LabPanel::onTrace(const Trace& trace) {
     if (!m_awaitingTrace) return;  // asked by someone else, or cancelled
     m_awaitingTrace = false;
     if (trace.requests.empty()) {
+        updateButtons();  // nothing runs: Run again, Cancel off
         showError(tr("This session has no finished requests yet: run a batch or chat first, or open a trace file."));
         emit finished();
         return;

@@ -11,6 +11,7 @@
 #include <QJsonObject>
 #include <QMessageBox>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -259,6 +260,40 @@ private slots:
         QVERIFY(!m_panel->isRunning());
         QVERIFY(m_panel->lastError().contains("No allocator"));
         QCOMPARE(m_panel->report()->runs.size(), runs);
+    }
+
+    // A session with no finished requests: the error is shown, and the panel is ready to run
+    // again (Run enabled, Cancel not) rather than stuck as if still collecting.
+    void anEmptySessionTraceLeavesThePanelReadyToRunAgain() {
+        Session session;
+        ModelSummary model;
+        model.numBlocks = 64;
+        model.blockSize = 16;
+        session.onModelLoaded(model);
+        int asked = 0;
+        connect(&session, &Session::traceCommand, &session, [&] {
+            ++asked;
+            QMetaObject::invokeMethod(
+                &session, [&] { session.onTrace(Trace{}); }, Qt::QueuedConnection);
+        });
+        LabPanel panel(&session);
+        auto* runButton = panel.findChild<QPushButton*>("labRun");
+        QVERIFY(runButton);
+        QPushButton* cancelButton = nullptr;
+        for (QPushButton* b : panel.findChildren<QPushButton*>()) {
+            if (b->text() == "Cancel") cancelButton = b;
+        }
+        QVERIFY(cancelButton);
+        for (int attempt = 1; attempt <= 2; ++attempt) {
+            QSignalSpy finished(&panel, &LabPanel::finished);
+            QTest::mouseClick(runButton, Qt::LeftButton);
+            QCOMPARE(asked, attempt);  // the click ran
+            QVERIFY(waitFinished(panel, finished));
+            QVERIFY(panel.lastError().contains("no finished requests"));
+            QVERIFY(runButton->isEnabled());
+            QVERIFY(!cancelButton->isEnabled());
+            for (QMessageBox* box : panel.findChildren<QMessageBox*>()) box->close();
+        }
     }
 
     void theSessionsRequestsBecomeTheTrace() {
