@@ -13,6 +13,11 @@
 #include "ui/session_recorder.h"
 
 namespace kvscope::ui {
+namespace {
+
+constexpr double kSpeeds[] = {1.0, 4.0, 16.0};  // the speed box's entries
+
+}  // namespace
 
 TimelineBar::TimelineBar(SessionRecorder* recorder, QWidget* parent) : QWidget(parent), m_recorder(recorder) {
     m_play = new QToolButton(this);
@@ -21,6 +26,7 @@ TimelineBar::TimelineBar(SessionRecorder* recorder, QWidget* parent) : QWidget(p
     m_play->setIcon(style()->standardIcon(QStyle::SP_MediaPlay));
     m_play->setToolTip(tr("Replay the recorded snapshots from the shown one"));
     m_speed = new QComboBox(this);
+    m_speed->setObjectName("timelineSpeed");
     m_speed->addItems({QStringLiteral("1×"), QStringLiteral("4×"), QStringLiteral("16×")});
     m_speed->setToolTip(tr("Replay speed"));
     m_slider = new QSlider(Qt::Horizontal, this);
@@ -53,6 +59,7 @@ TimelineBar::TimelineBar(SessionRecorder* recorder, QWidget* parent) : QWidget(p
             [this](bool on) { on ? goLive() : showFrame(m_slider->value()); });
     connect(m_play, &QToolButton::toggled, this, &TimelineBar::setPlaying);
     connect(m_replay, &QTimer::timeout, this, &TimelineBar::replayTick);
+    connect(m_speed, &QComboBox::currentIndexChanged, this, &TimelineBar::onSpeedChanged);
     connect(m_recorder, &SessionRecorder::framesChanged, this, &TimelineBar::onFramesChanged);
     updateLabel();
 }
@@ -105,16 +112,28 @@ void TimelineBar::setPlaying(bool playing) {
     if (start >= int(frames.size()) - 1) start = 0;  // at the end: replay from the start
     showFrame(start);
     m_replayFrom = frames[std::size_t(start)].timeS;
+    m_replaySpeed = kSpeeds[std::clamp(m_speed->currentIndex(), 0, 2)];
     m_replayClock.start();
     m_replay->start();
+}
+
+double TimelineBar::replayTime() const {
+    return m_replayFrom + double(m_replayClock.elapsed()) / 1000.0 * m_replaySpeed;
+}
+
+// The new speed applies from now on: the time replayed so far stays as replayed.
+void TimelineBar::onSpeedChanged() {
+    if (isPlaying()) {
+        m_replayFrom = replayTime();
+        m_replayClock.start();
+    }
+    m_replaySpeed = kSpeeds[std::clamp(m_speed->currentIndex(), 0, 2)];
 }
 
 void TimelineBar::replayTick() {
     const auto& frames = m_recorder->frames();
     if (frames.empty()) return setPlaying(false);
-    static constexpr double kSpeeds[] = {1.0, 4.0, 16.0};
-    const double t =
-        m_replayFrom + m_replayClock.elapsed() / 1000.0 * kSpeeds[std::clamp(m_speed->currentIndex(), 0, 2)];
+    const double t = replayTime();
     int index = m_slider->value();
     while (index + 1 < int(frames.size()) && frames[std::size_t(index + 1)].timeS <= t) ++index;
     if (index != m_slider->value()) showFrame(index);

@@ -40,6 +40,10 @@ private slots:
 
 private:
     void updateLabel();
+    // The frame time the replay has reached: where the current speed took over, plus the time
+    // since then at that speed.
+    double replayTime() const;
+    void onSpeedChanged();
 
     SessionRecorder* m_recorder;
     QSlider* m_slider = nullptr;
@@ -48,8 +52,9 @@ private:
     QComboBox* m_speed = nullptr;
     QLabel* m_label = nullptr;
     QTimer* m_replay = nullptr;
-    QElapsedTimer m_replayClock;
-    double m_replayFrom = 0;  // frame time where the replay started
+    QElapsedTimer m_replayClock;  // since m_replayFrom
+    double m_replayFrom = 0;      // frame time where the replay started, or its speed last changed
+    double m_replaySpeed = 1;     // frame seconds per second since m_replayFrom
     double m_shownTime = 0;   // time of the shown frame (survives thinning)
     bool m_live = true;
 };
