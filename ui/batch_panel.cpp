@@ -50,7 +50,7 @@ BatchPanel::BatchPanel(Session* session, QWidget* parent) : QWidget(parent), m_s
     m_cancel->setObjectName("batchCancel");
     m_progress = new QProgressBar(this);
     m_progress->setObjectName("batchProgress");
-    m_progress->setFormat(tr("%v / %m done"));
+    m_progress->setFormat(tr("no batch yet"));  // "%v / %m done" once one runs
     m_progress->setRange(0, 1);
     m_progress->setValue(0);
     m_summary = new QLabel(tr("No batch has run yet."), this);
@@ -291,6 +291,7 @@ bool BatchPanel::begin(std::vector<BatchItem> items, const QString& what) {
     m_run = new BatchRun(m_session, source, std::move(items), this);
     m_proxy->setFilterRegularExpression(
         QRegularExpression(QStringLiteral("^%1$").arg(QRegularExpression::escape(source))));
+    m_progress->setFormat(tr("%v / %m done"));
     m_progress->setRange(0, m_run->total());
     m_progress->setValue(0);
     connect(m_run, &BatchRun::progressChanged, this, &BatchPanel::updateProgress);

@@ -2,12 +2,14 @@
 // worker, answers are fed back by hand. Prompts files (good and bad lines), synthetic batches,
 // arrivals sent as the (test's) clock reaches them, cancel, and the request log's rows.
 
+#include <QProgressBar>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "engine/error.h"
 #include "tests/ui/qt_test_main.h"
+#include "ui/batch_panel.h"
 #include "ui/batch_run.h"
 #include "ui/batch_workload.h"
 #include "ui/request_log.h"
@@ -211,6 +213,38 @@ private slots:
         snap.kv.sequences.clear();
         log.snapshot(snap);
         QCOMPARE(log.records()[0].blocksHeld, 2);
+    }
+
+    // The panel's progress bar counts a batch's requests once there is one; before, it counts
+    // nothing (no "0 / 1 done" of a batch that does not exist).
+    void theProgressBarCountsOnlyABatchThatExists() {
+        Session session;
+        BatchPanel panel(&session);
+        auto* progress = panel.findChild<QProgressBar*>("batchProgress");
+        QVERIFY(progress);
+        QCOMPARE(progress->text(), QString("no batch yet"));
+        ModelSummary model;
+        model.name = "stories260K";
+        model.vocabSize = 512;
+        model.firstTokenId = 259;
+        model.bosId = 1;
+        session.onModelLoaded(model);
+        QCOMPARE(progress->text(), QString("no batch yet"));
+        QSignalSpy submits(&session, &Session::submitCommand);
+        WorkloadSpec spec;
+        spec.num_requests = 3;
+        spec.prompt_len = {LengthDistribution::Kind::Fixed, 8, 0};
+        spec.output_len = {LengthDistribution::Kind::Fixed, 4, 0};
+        QVERIFY(panel.startSynthetic(spec));
+        QCOMPARE(progress->text(), QString("0 / 3 done"));
+        QVERIFY(QTest::qWaitFor([&] { return submits.count() == 3; }, 5000));
+        RequestOutput out = finished(0, 4);
+        for (int i = 0; i < 3; ++i) {
+            session.onRequestAccepted(submits.at(i).at(0).toULongLong(), 10 + i);
+            out.id = 10 + i;
+            session.onOutputs({out});
+        }
+        QCOMPARE(progress->text(), QString("3 / 3 done"));
     }
 };
 
