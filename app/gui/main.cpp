@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <string_view>
 
 #include "app/bridge/engine_hub.h"
 #include "ui/batch_panel.h"
@@ -55,7 +56,7 @@ struct Options {
     QString error;                                // a malformed option: said, then exit 2
 };
 
-Options parseOptions(const QApplication& app) {
+Options parseOptions(const QCoreApplication& app) {
     QCommandLineParser cli;
     cli.setApplicationDescription(QStringLiteral("kvscope workbench: watch a paged KV cache at work"));
     cli.addHelpOption();
@@ -176,13 +177,36 @@ void armDemo(kvscope::ui::Session& session, kvscope::ui::MainWindow& window, con
     QObject::connect(window.lab(), &kvscope::ui::LabPanel::finished, &window, [] { say("lab finished"); });
 }
 
+void nameApplication() {
+    QCoreApplication::setApplicationName(QStringLiteral("kvscope"));
+    QCoreApplication::setOrganizationName(QStringLiteral("kvscope"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
+}
+
+// --help (-h, -?, --help-all) or --version (-v) among the arguments, before any "--".
+bool asksForHelpOrVersion(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--") return false;
+        if (arg == "-h" || arg == "-?" || arg == "--help" || arg == "--help-all" || arg == "-v" || arg == "--version")
+            return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Help and version are printed without a window, so without a display: a QApplication would
+    // need a platform plugin first. (An argument that is an option's value, --demo-chat --help,
+    // is no request for help: the parser returns, and the workbench starts.)
+    if (asksForHelpOrVersion(argc, argv)) {
+        QCoreApplication app(argc, argv);
+        nameApplication();
+        parseOptions(app);  // prints the help or the version and exits
+    }
     QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("kvscope"));
-    QApplication::setOrganizationName(QStringLiteral("kvscope"));
-    QApplication::setApplicationVersion(QStringLiteral(KVSCOPE_VERSION));
+    nameApplication();
     const Options options = parseOptions(app);
     if (!options.error.isEmpty()) {
         std::fprintf(stderr, "kvscope: %s\n", qPrintable(options.error));
