@@ -129,6 +129,7 @@ QWidget* SettingsDialog::buildModelBox() {
     layout->addWidget(tabs, 1);
     layout->addLayout(form);
     connect(m_source, &QLineEdit::editingFinished, this, &SettingsDialog::sourceChanged);
+    connect(m_source, &QLineEdit::textChanged, this, &SettingsDialog::validate);  // another path: Load again
     connect(browse, &QPushButton::clicked, this, [this] {
         const QString path = QFileDialog::getOpenFileName(this, tr("Open GGUF Model"), QString(),
                                                           tr("GGUF models (*.gguf);;All files (*)"));
@@ -295,6 +296,7 @@ void SettingsDialog::setFileInfo(const ModelFileInfo& info) {
     if (info.source != m_source->text().trimmed()) return;  // an answer for a file no longer chosen
     m_fileInfo = info;
     showWeightsEstimate();
+    validate();  // a file known not to load cannot be loaded
     if (!info.error.isEmpty()) {
         m_summary->setText(QStringLiteral("<span style=\"color:#b00020\">%1</span>").arg(info.error.toHtmlEscaped()));
         return;
@@ -328,7 +330,10 @@ void SettingsDialog::setFileInfo(const ModelFileInfo& info) {
 void SettingsDialog::validate() {
     m_problems = validateLoadRequest(request());
     m_problemsLabel->setText(m_problems.join(QStringLiteral("\n")));
-    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(m_problems.isEmpty());
+    // The chosen file's header said it cannot be read or run (the summary says why): no Load.
+    const bool knownBad = m_fileInfo.source == m_source->text().trimmed() && !m_fileInfo.source.isEmpty() &&
+                          (!m_fileInfo.error.isEmpty() || !m_fileInfo.runnable);
+    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(m_problems.isEmpty() && !knownBad);
 }
 
 }  // namespace kvscope::ui

@@ -280,6 +280,47 @@ private slots:
         if (!cuda_device_info().available)
             QVERIFY(backend->itemText(1).contains(QString::fromStdString(cuda_device_info().reason)));
     }
+
+    // A file the dialog has reported as unloadable (unreadable, or read but not runnable here)
+    // cannot be loaded; another path, and a file that runs, can.
+    void loadIsOffWhileTheChosenFileIsKnownNotToLoad() {
+        SettingsDialog dialog;
+        dialog.setRequest(LoadRequest{"/models/bad.gguf", std::nullopt, EngineConfig{}});
+        auto* ok = dialog.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+        auto* source = dialog.findChild<QLineEdit*>("modelSource");
+        auto* summary = dialog.findChild<QLabel*>("modelFileSummary");
+        QVERIFY(ok->isEnabled());  // not read yet
+        ModelFileInfo bad;
+        bad.source = "/models/bad.gguf";
+        bad.error = "/models/bad.gguf: not a GGUF file";
+        dialog.setFileInfo(bad);
+        QVERIFY(summary->text().contains("not a GGUF file"));
+        QVERIFY(!ok->isEnabled());
+        QVERIFY(dialog.problems().isEmpty());  // the settings themselves are fine
+
+        source->setText("/models/good.gguf");
+        QVERIFY(ok->isEnabled());  // another file: Load again while its header is read
+        QMetaObject::invokeMethod(source, "editingFinished");
+        QVERIFY(ok->isEnabled());
+        ModelFileInfo good;
+        good.source = "/models/good.gguf";
+        good.runnable = true;
+        good.summary = "good (llama)";
+        dialog.setFileInfo(good);
+        QVERIFY(ok->isEnabled());
+
+        source->setText("/models/odd.gguf");
+        QMetaObject::invokeMethod(source, "editingFinished");
+        ModelFileInfo odd;
+        odd.source = "/models/odd.gguf";
+        odd.runProblem = "unsupported architecture 'mamba'";
+        dialog.setFileInfo(odd);
+        QVERIFY(summary->text().contains("mamba"));
+        QVERIFY(!ok->isEnabled());
+
+        dialog.setRequest(LoadRequest{"/models/good.gguf", std::nullopt, EngineConfig{}});
+        QVERIFY(ok->isEnabled());
+    }
 };
 
 }  // namespace settings_test
