@@ -236,7 +236,7 @@ void ChatPanel::ask(int index) {
     ChatRequest request = c.request(params, m_system->text());
     request.priority = kChatPriority;
     request.lora = m_lora->currentData().toString().toStdString();
-    c.beginAssistant(params.n, scored ? m_vocabulary : nullptr);
+    c.beginAssistant(params.n, m_modelName, scored ? m_vocabulary : nullptr);
     const quint64 tag = m_session->submitChat(request, this, tr("chat %1").arg(index + 1));
     m_byTag.insert(tag, index);
     refresh();
@@ -337,7 +337,7 @@ void ChatPanel::refresh() {
     const int keep = bar->value();
     QElapsedTimer timer;
     timer.start();
-    showTurns(m_conversations[std::size_t(m_current)].turnsHtml(m_modelName.isEmpty() ? tr("Model") : m_modelName));
+    showTurns(m_conversations[std::size_t(m_current)].turnsHtml());
     bar->setValue(atBottom ? bar->maximum() : keep);
     // A long streamed answer (most of all with token probabilities) takes a while to lay out:
     // stream it less often then, so that redrawing never takes more than about a third of the

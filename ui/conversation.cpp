@@ -35,9 +35,10 @@ ChatRequest Conversation::request(const SamplingParams& params, const QString& s
     return r;
 }
 
-void Conversation::beginAssistant(int numSamples, std::shared_ptr<const TokenVocabulary> vocabulary) {
+void Conversation::beginAssistant(int numSamples, QString model, std::shared_ptr<const TokenVocabulary> vocabulary) {
     ChatTurn turn;
     turn.role = ChatTurn::Role::Assistant;
+    turn.model = std::move(model);
     turn.streaming = true;
     for (int i = 0; i < std::max(1, numSamples); ++i) turn.samples << QString();
     if (vocabulary) turn.scores.resize(std::size_t(turn.samples.size()));
@@ -135,9 +136,13 @@ QString sampleHtml(const ChatTurn& t, int turn, int sample) {
     return scoredTokensHtml(scores[std::size_t(sample)], *t.vocabulary, turn, sample, textBytes);
 }
 
+QString speaker(const ChatTurn& t) {
+    return t.model.isEmpty() ? QObject::tr("Model") : t.model;
+}
+
 }  // namespace
 
-QStringList Conversation::turnsHtml(const QString& modelName) const {
+QStringList Conversation::turnsHtml() const {
     QStringList out;
     for (std::size_t index = 0; index < m_turns.size(); ++index) {
         const ChatTurn& t = m_turns[index];
@@ -155,7 +160,7 @@ QStringList Conversation::turnsHtml(const QString& modelName) const {
                    "<b>%2</b>%3<br>%4</td></tr></table>")
                    .arg(
                        user ? QStringLiteral("#e3f0ff") : QStringLiteral("#f3f3f3"),
-                       user ? QObject::tr("You") : modelName.toHtmlEscaped(),
+                       user ? QObject::tr("You") : speaker(t).toHtmlEscaped(),
                        user
                            ? QString()
                            : QStringLiteral(" <span style=\"color:#777; font-size:small\">%1</span>").arg(statsLine(t)),

@@ -19,6 +19,7 @@ struct ChatTurn {
     enum class Role { User, Assistant };
     Role role = Role::User;
     QStringList samples;  // the text; an assistant turn has one per sample (n)
+    QString model;        // an assistant turn: the name of the model that answered it
     qint64 requestId = -1;
     bool streaming = false;
     QString error;
@@ -47,9 +48,10 @@ public:
     // The request for the next assistant turn: every finished turn (an assistant turn by its first
     // sample), system prompt first when set.
     ChatRequest request(const SamplingParams& params, const QString& systemPrompt = {}) const;
-    // Starts the assistant turn that streams the answer to request(). With a vocabulary, the turn
-    // keeps the logprobs its outputs carry and shows its tokens by probability.
-    void beginAssistant(int numSamples, std::shared_ptr<const TokenVocabulary> vocabulary = {});
+    // Starts the assistant turn that streams the answer to request() from the model named `model`
+    // (the turn keeps that name whatever is loaded later). With a vocabulary, the turn keeps the
+    // logprobs its outputs carry and shows its tokens by probability.
+    void beginAssistant(int numSamples, QString model, std::shared_ptr<const TokenVocabulary> vocabulary = {});
     void setRequestId(qint64 id);
     // News of the running turn's request; false when it is not this conversation's.
     bool apply(const RequestOutput& output);
@@ -58,10 +60,11 @@ public:
     // Regenerate: drops the last assistant turn so that request() asks for it again.
     void dropLastAssistant();
 
-    // The turns as rich text, one table each; an assistant turn with scores shows its tokens as
-    // links (token_probabilities.h) coloured by probability.
-    QStringList turnsHtml(const QString& modelName) const;
-    QString html(const QString& modelName) const { return turnsHtml(modelName).join(QString()); }
+    // The turns as rich text, one table each, an answer under the name of the model that gave it;
+    // an assistant turn with scores shows its tokens as links (token_probabilities.h) coloured by
+    // probability.
+    QStringList turnsHtml() const;
+    QString html() const { return turnsHtml().join(QString()); }
 
 private:
     QString m_title;

@@ -171,7 +171,7 @@ private slots:
         const auto v = vocabulary();
         Conversation c;
         c.addUser("hi");
-        c.beginAssistant(2, v);
+        c.beginAssistant(2, "m", v);
         c.setRequestId(5);
         RequestOutput out;
         out.id = 5;
@@ -186,37 +186,37 @@ private slots:
         QCOMPARE(int(turn.scores[0].size()), 2);
         QCOMPARE(turn.scores[0][1].token, 1);
         QCOMPARE(int(turn.scores[1].size()), 1);
-        const QString html = c.html("m");
+        const QString html = c.html();
         QVERIFY(html.contains("token:1/0/1/1"));
         QVERIFY(html.contains("token:1/1/0/1"));
 
         // Without a vocabulary the turn keeps no scores and shows plain text.
         Conversation plain;
         plain.addUser("hi");
-        plain.beginAssistant(1);
+        plain.beginAssistant(1, "m");
         plain.setRequestId(6);
         out.id = 6;
         out.samples = {first};
         QVERIFY(plain.apply(out));
         QVERIFY(plain.turns().back().scores.empty());
-        QVERIFY(!plain.html("m").contains("token:"));
+        QVERIFY(!plain.html().contains("token:"));
 
         // Asked for, but no logprobs came (a server that sends none): the text still shows.
         Conversation silent;
         silent.addUser("hi");
-        silent.beginAssistant(1, v);
+        silent.beginAssistant(1, "m", v);
         silent.setRequestId(7);
         out.id = 7;
         out.samples = {SequenceOutput{0, {0}, "words", {}, FinishReason::stop, {}, {}}};
         out.finished = true;
         QVERIFY(silent.apply(out));
-        QVERIFY(silent.html("m").contains("words"));
+        QVERIFY(silent.html().contains("words"));
     }
 
     void theStatsLineGivesTheAnswersPerplexity() {
         Conversation c;
         c.addUser("hi");
-        c.beginAssistant(1, vocabulary());
+        c.beginAssistant(1, "m", vocabulary());
         c.setRequestId(1);
         RequestOutput out;
         out.id = 1;
@@ -230,7 +230,7 @@ private slots:
         out.timings.num_generation_tokens = 2;
         QVERIFY(c.apply(out));
         // exp(1.0) = 2.72; the least likely token: exp(-1.5) = 22.3 %.
-        QVERIFY2(c.html("m").contains("answer perplexity 2.72 · least likely token 22.3 %"), qPrintable(c.html("m")));
+        QVERIFY2(c.html().contains("answer perplexity 2.72 · least likely token 22.3 %"), qPrintable(c.html()));
     }
 };
 
