@@ -148,7 +148,11 @@ QStringList Conversation::turnsHtml() const {
         const ChatTurn& t = m_turns[index];
         const bool user = t.role == ChatTurn::Role::User;
         QString body;
-        if (t.samples.size() > 1) {
+        const bool noText =
+            std::all_of(t.samples.begin(), t.samples.end(), [](const QString& s) { return s.isEmpty(); });
+        if (!t.error.isEmpty() && noText) {
+            // Rejected before any text: the reason is on the turn's line; no sample to show.
+        } else if (t.samples.size() > 1) {
             for (int i = 0; i < t.samples.size(); ++i)
                 body += QObject::tr("<p><b>sample %1</b><br>%2</p>").arg(i + 1).arg(sampleHtml(t, int(index), i));
         } else {

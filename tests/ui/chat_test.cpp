@@ -107,6 +107,33 @@ private slots:
         QCOMPARE(int(c.request(SamplingParams{}).messages.size()), 1);  // the failed turn is not sent
     }
 
+    // A turn of several samples rejected before any text says why once, with no empty samples;
+    // one that failed part way keeps the samples it had.
+    void aRejectedTurnOfSeveralSamplesShowsTheReasonOnly() {
+        Conversation c;
+        c.addUser("x");
+        c.beginAssistant(4, "m");
+        c.fail("the prompt is too long");
+        QTextDocument shown;
+        shown.setHtml(c.html());
+        const QString text = shown.toPlainText();
+        QCOMPARE(text.count("rejected: the prompt is too long"), 1);
+        QVERIFY2(!text.contains("sample"), qPrintable(text));
+
+        Conversation partial;
+        partial.addUser("x");
+        partial.beginAssistant(2, "m");
+        partial.setRequestId(5);
+        partial.apply(delta(5, 0, "Once"));
+        RequestOutput failed = delta(5, 1, "Upon", FinishReason::abort);
+        failed.error = "the model failed";
+        partial.apply(failed);
+        shown.setHtml(partial.html());
+        QVERIFY(shown.toPlainText().contains("sample 1"));
+        QVERIFY(shown.toPlainText().contains("Upon"));
+        QCOMPARE(shown.toPlainText().count("the model failed"), 1);
+    }
+
     void thePanelSendsStreamsStopsAndRegenerates() {
         Session session;
         ChatPanel panel(&session);
