@@ -121,6 +121,7 @@ QWidget* ChatPanel::buildConversationPane() {
     m_input->setObjectName("chatInput");
     m_input->setPlaceholderText(tr("Write a message, or the start of a story… (Ctrl+Enter sends)"));
     m_input->setMaximumHeight(80);
+    m_input->setTabChangesFocus(true);  // Tab leaves the box, as in a form (a message needs no tabs)
     m_send = new QPushButton(tr("Send"), this);
     m_send->setObjectName("send");
     m_send->setDefault(true);

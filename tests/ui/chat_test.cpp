@@ -4,6 +4,7 @@
 
 #include <QCheckBox>
 #include <QListWidget>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -245,6 +246,29 @@ private slots:
         QVERIFY(!panel.showTokenDetails(tokenLinkUrl({3, 0, 2, 1})));  // no third token
         QVERIFY(!panel.showTokenDetails(tokenLinkUrl({1, 0, 0, 1})));  // a turn without scores
         QVERIFY(!panel.showTokenDetails(QUrl("https://example.com")));
+    }
+
+    // Tab in the message box moves on to the next control, Shift+Tab back, as in any form: no
+    // tab character is typed.
+    void tabLeavesTheMessageBox() {
+        Session session;
+        ChatPanel panel(&session);
+        session.onModelLoaded(loadedModel());
+        panel.show();
+        panel.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&panel));
+        auto* input = panel.findChild<QPlainTextEdit*>("chatInput");
+        QVERIFY(input);
+        input->setFocus();
+        QTest::keyClicks(input, "draft");
+        QTest::keyClick(input, Qt::Key_Tab);
+        QCOMPARE(input->toPlainText(), QString("draft"));
+        QVERIFY(!input->hasFocus());
+        QVERIFY(panel.focusWidget() != nullptr);
+        input->setFocus();
+        QTest::keyClick(input, Qt::Key_Backtab, Qt::ShiftModifier);
+        QCOMPARE(input->toPlainText(), QString("draft"));
+        QVERIFY(!input->hasFocus());
     }
 
     // An answer stays under the name of the model that gave it: loading another model names the
