@@ -10,9 +10,11 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTableView>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "resources/sample_text.h"
 #include "ui/atomic_file.h"
@@ -24,6 +26,7 @@ namespace kvscope::ui {
 namespace {
 
 constexpr qint64 kMaxTextBytes = qint64{256} << 20;  // a text file larger than this is refused
+constexpr int kMaxContext = 1 << 20;                 // the context box's bound while no model says its own
 
 }  // namespace
 
@@ -39,8 +42,9 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     fileRow->addWidget(browse);
     m_context = new QSpinBox(this);
     m_context->setObjectName("perplexityContext");
-    m_context->setRange(4, 1 << 20);
+    m_context->setRange(4, kMaxContext);
     m_context->setValue(128);
+    m_askedContext = m_context->value();
     m_context->setToolTip(tr("Tokens per chunk (llama-perplexity's -c); below the model's context length"));
     m_chunks = new QSpinBox(this);
     m_chunks->setObjectName("perplexityChunks");
@@ -105,6 +109,7 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     connect(m_stop, &QPushButton::clicked, this, &PerplexityPanel::stop);
     connect(m_save, &QPushButton::clicked, this, &PerplexityPanel::chooseAndSave);
     connect(m_clear, &QPushButton::clicked, this, &PerplexityPanel::clearRuns);
+    connect(m_context, &QSpinBox::valueChanged, this, [this](int context) { m_askedContext = context; });
     connect(session, &Session::modelLoaded, this, &PerplexityPanel::onModelLoaded);
     connect(session, &Session::perplexityPrepared, this, &PerplexityPanel::onChunks);
     setStatus(
@@ -131,7 +136,11 @@ void PerplexityPanel::updateButtons() {
 void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {
     m_model = summary;
     m_modelReady = true;
-    if (summary.contextLength > 4) m_context->setMaximum(summary.contextLength - 1);
+    // Each model clamps the context the user chose to its own length, not what an earlier model
+    // clamped it to (a context of 0: not said, nothing to clamp to).
+    const QSignalBlocker keepAsked(m_context);
+    m_context->setMaximum(summary.contextLength > 4 ? summary.contextLength - 1 : kMaxContext);
+    m_context->setValue(std::min(m_askedContext, m_context->maximum()));
     updateButtons();
 }
 

@@ -77,6 +77,7 @@ private:
     bool m_preparing = false;  // chunks asked for, not yet here
     quint64 m_asked = 0;       // the id of the last text sent for chunks (a stopped one's answer is dropped)
     bool m_stopped = false;    // the current run was stopped by the user
+    int m_askedContext = 0;    // the context the user chose; the box shows it clamped to the model's
     PerplexityOptions m_options;
     QString m_textName;
     PerplexityRun* m_run = nullptr;

@@ -156,6 +156,35 @@ private slots:
         QCOMPARE(table->rowCount(), 0);
         QVERIFY(!panel.compareWith(0));
     }
+
+    // The context the user asks for is kept: a model with a shorter context runs it clamped to
+    // its own, and a longer one runs it as asked again.
+    void theContextAskedForOutlivesASmallerModel() {
+        Session session;
+        PerplexityPanel panel(&session);
+        QSignalSpy asked(&session, &Session::perplexityCommand);
+        ModelSummary large = embeddedModel();
+        large.contextLength = 2048;
+        ModelSummary small = embeddedModel();
+        small.contextLength = 64;
+        session.onModelLoaded(large);
+        panel.contextBox()->setValue(2047);
+        session.onModelLoaded(small);
+        QCOMPARE(panel.contextBox()->value(), 63);
+        QVERIFY(panel.measure());
+        QCOMPARE(asked.last().at(0).value<PerplexityText>().options.context, 63);
+        panel.stop();
+        session.onModelLoaded(large);
+        QCOMPARE(panel.contextBox()->value(), 2047);
+        QVERIFY(panel.measure());
+        QCOMPARE(asked.last().at(0).value<PerplexityText>().options.context, 2047);
+        panel.stop();
+        // A value chosen while the small model is loaded is what the user asks for from then on.
+        session.onModelLoaded(small);
+        panel.contextBox()->setValue(32);
+        session.onModelLoaded(large);
+        QCOMPARE(panel.contextBox()->value(), 32);
+    }
 };
 
 }  // namespace perplexity_panel_test
