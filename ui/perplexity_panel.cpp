@@ -111,6 +111,11 @@ PerplexityPanel::PerplexityPanel(Session* session, QWidget* parent) : QWidget(pa
     connect(m_clear, &QPushButton::clicked, this, &PerplexityPanel::clearRuns);
     connect(m_context, &QSpinBox::valueChanged, this, [this](int context) { m_askedContext = context; });
     connect(session, &Session::modelLoaded, this, &PerplexityPanel::onModelLoaded);
+    // Clear and Save… need runs: they follow the session's log, whoever adds or clears them.
+    PerplexityLog* log = session->perplexityLog();
+    connect(log, &QAbstractItemModel::rowsInserted, this, &PerplexityPanel::updateButtons);
+    connect(log, &QAbstractItemModel::rowsRemoved, this, &PerplexityPanel::updateButtons);
+    connect(log, &QAbstractItemModel::modelReset, this, &PerplexityPanel::updateButtons);
     connect(session, &Session::perplexityPrepared, this, &PerplexityPanel::onChunks);
     setStatus(
         tr("Measures how well the loaded model predicts a text, as llama-perplexity does: load the model "
@@ -130,7 +135,9 @@ void PerplexityPanel::setStatus(const QString& text, bool error) {
 void PerplexityPanel::updateButtons() {
     m_measure->setEnabled(m_modelReady && !busy());
     m_stop->setEnabled(busy());
-    m_clear->setEnabled(!busy());
+    const bool runs = m_session->perplexityLog()->rowCount() > 0;
+    m_clear->setEnabled(runs && !busy());
+    m_save->setEnabled(runs);
 }
 
 void PerplexityPanel::onModelLoaded(const ModelSummary& summary) {

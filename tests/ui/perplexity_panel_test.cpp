@@ -157,6 +157,39 @@ private slots:
         QVERIFY(!panel.compareWith(0));
     }
 
+    // Clear and Save… are offered only when there are runs to clear or save.
+    void clearAndSaveWaitForARun() {
+        Session session;
+        PerplexityPanel panel(&session);
+        auto* save = panel.findChild<QPushButton*>("savePerplexity");
+        QVERIFY(save);
+        QVERIFY(!panel.clearButton()->isEnabled());
+        QVERIFY(!save->isEnabled());
+        session.onModelLoaded(embeddedModel());
+        QVERIFY(!panel.clearButton()->isEnabled());
+        QVERIFY(!save->isEnabled());
+
+        QSignalSpy asked(&session, &Session::perplexityCommand);
+        QSignalSpy submits(&session, &Session::submitCommand);
+        panel.contextBox()->setValue(6);
+        QVERIFY(panel.measure());
+        QVERIFY(!save->isEnabled());  // tokenising: no run in the table yet
+        PerplexityChunks chunks;
+        chunks.id = asked.last().at(0).value<PerplexityText>().id;
+        chunks.chunks = {{1, 2, 3, 4, 5, 6}};
+        session.onPerplexityPrepared(chunks);
+        QVERIFY(save->isEnabled());                  // the running run's row
+        QVERIFY(!panel.clearButton()->isEnabled());  // not while it runs
+        answerOneChunk(session, submits, 7, 2.0);
+        QVERIFY(!panel.busy());
+        QVERIFY(save->isEnabled());
+        QVERIFY(panel.clearButton()->isEnabled());
+        panel.clearButton()->click();
+        QCOMPARE(panel.table()->model()->rowCount(), 0);
+        QVERIFY(!panel.clearButton()->isEnabled());
+        QVERIFY(!save->isEnabled());
+    }
+
     // The context the user asks for is kept: a model with a shorter context runs it clamped to
     // its own, and a longer one runs it as asked again.
     void theContextAskedForOutlivesASmallerModel() {
