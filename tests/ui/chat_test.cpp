@@ -87,7 +87,7 @@ private slots:
         c.apply(delta(8, 1, " upon"));
         c.apply(delta(8, 0, " there"));
         RequestOutput last = delta(8, 0, " was", FinishReason::length);
-        last.samples.push_back(SequenceOutput{1, {2}, " a", {}, FinishReason::length});
+        last.samples.push_back(SequenceOutput{1, {2}, " a", {}, FinishReason::length, {}, {}});
         last.timings.num_generation_tokens = 4;
         c.apply(last);
         QCOMPARE(c.turns().back().samples, (QStringList{" there was", " upon a"}));
