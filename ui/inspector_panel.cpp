@@ -73,6 +73,7 @@ InspectorPanel::InspectorPanel(Session* session, QWidget* parent) : QWidget(pare
     connect(session, &Session::blockTokensArrived, this, &InspectorPanel::onTokens);
     connect(session, &Session::requestFocused, this, &InspectorPanel::selectRequest);
     connect(session, &Session::modelLoaded, this, &InspectorPanel::onModelLoaded);
+    connect(session, &Session::remoteAnsweringChanged, this, &InspectorPanel::updateNotice);
     connect(m_requests, &QListWidget::itemClicked, this,
             [this](QListWidgetItem* item) { selectRequest(item->data(Qt::UserRole).toLongLong()); });
     updateDetails();
@@ -179,17 +180,30 @@ QString InspectorPanel::noticeText() const {
 
 void InspectorPanel::onModelLoaded(const ModelSummary& summary) {
     const bool blocks = summary.hasBlockState();
-    m_notice->setText(blocks ? QString()
-                             : tr("<b>Block-level state not available from %1 servers.</b><br>%2 says what its "
-                                  "/metrics say: the charts show it.")
-                                   .arg(summary.remoteKind.toHtmlEscaped(), summary.source.toHtmlEscaped()));
-    m_notice->setVisible(!blocks);
+    updateNotice();
     m_grid->setVisible(blocks);
     if (!blocks) {
         m_grid->setScene(InspectorScene());
         updateRequestList();
         updateDetails();
     }
+}
+
+void InspectorPanel::updateNotice() {
+    QStringList lines;
+    const ModelSummary& summary = m_session->model();
+    if (m_session->attached() && !m_session->remoteProblem().isEmpty()) {
+        lines << tr("<span style=\"color:#b00020\"><b>%1 is not answering</b> (%2): what is drawn is its last "
+                    "state.</span>")
+                     .arg(m_session->attachedUrl().toHtmlEscaped(), m_session->remoteProblem().toHtmlEscaped());
+    }
+    if (m_session->modelReady() && !summary.hasBlockState()) {
+        lines << tr("<b>Block-level state not available from %1 servers.</b><br>%2 says what its /metrics say: the "
+                    "charts show it.")
+                     .arg(summary.remoteKind.toHtmlEscaped(), summary.source.toHtmlEscaped());
+    }
+    m_notice->setText(lines.join(QStringLiteral("<br>")));
+    m_notice->setVisible(!lines.isEmpty());
 }
 
 void InspectorPanel::setColorByAdapter(bool on) {

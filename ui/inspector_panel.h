@@ -54,6 +54,8 @@ private slots:
     void onHover(int block);
     void onTokens(const kvscope::ui::BlockTokens& tokens);
     void onModelLoaded(const kvscope::ui::ModelSummary& summary);
+    // The notice over the grid: a server without block state, or an attached one not answering.
+    void updateNotice();
 
 private:
     QLayout* buildTopBar();
@@ -70,7 +72,7 @@ private:
     TimelineBar* m_timeline = nullptr;
     QLabel* m_counters = nullptr;
     QLabel* m_zoom = nullptr;
-    QLabel* m_notice = nullptr;  // a server without block state (vLLM, llama.cpp)
+    QLabel* m_notice = nullptr;  // a server without block state (vLLM, llama.cpp), or one not answering
     QListWidget* m_requests = nullptr;
     InspectorLegend* m_legend = nullptr;
     QCheckBox* m_byAdapter = nullptr;

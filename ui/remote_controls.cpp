@@ -78,6 +78,7 @@ RemoteControls::RemoteControls(MainWindow* window, Session* session)
     window->addStatusWidget(m_label);
     connect(session, &Session::servingChanged, this, &RemoteControls::onServingChanged);
     connect(session, &Session::attachChanged, this, &RemoteControls::onAttachChanged);
+    connect(session, &Session::remoteAnsweringChanged, this, &RemoteControls::updateLabel);
 }
 
 QString RemoteControls::statusText() const {
@@ -145,8 +146,15 @@ void RemoteControls::onAttachChanged(const QString& url, const QString& message)
 
 void RemoteControls::updateLabel() {
     QStringList parts;
-    if (m_session->attached()) parts << tr("⇄ attached to %1").arg(m_session->attachedUrl());
-    if (m_session->serving()) parts << tr("● serving on %1").arg(m_session->servingAddress());
+    if (m_session->attached()) {
+        parts << (m_session->remoteProblem().isEmpty()
+                      ? tr("⇄ attached to %1").arg(m_session->attachedUrl().toHtmlEscaped())
+                      : tr("<span style=\"color:#b00020\">⚠ %1 is not answering: the views show its last "
+                           "state</span>")
+                            .arg(m_session->attachedUrl().toHtmlEscaped()));
+    }
+    if (m_session->serving()) parts << tr("● serving on %1").arg(m_session->servingAddress().toHtmlEscaped());
+    m_label->setToolTip(m_session->remoteProblem());
     m_label->setText(parts.join(QStringLiteral(" · ")));
     m_label->setVisible(!parts.isEmpty());
 }

@@ -200,8 +200,18 @@ void Session::onExternalRequest(qint64 requestId, const QString& source, qint32 
 }
 
 void Session::onAttachChanged(const QString& url, const QString& message) {
+    if (url != m_attachedUrl && !m_remoteProblem.isEmpty()) {  // a new attachment, or none, starts answering
+        m_remoteProblem.clear();
+        emit remoteAnsweringChanged(m_remoteProblem);
+    }
     m_attachedUrl = url;
     emit attachChanged(url, message);
+}
+
+void Session::onRemoteAnswering(const QString& problem) {
+    if (problem == m_remoteProblem) return;
+    m_remoteProblem = problem;
+    emit remoteAnsweringChanged(problem);
 }
 
 void Session::onLoraLoaded(const LoraSummary& lora) {

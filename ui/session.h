@@ -68,6 +68,9 @@ public:
     const QString& servingAddress() const { return m_servingAddress; }
     bool attached() const { return !m_attachedUrl.isEmpty(); }
     const QString& attachedUrl() const { return m_attachedUrl; }
+    // Why the attached server does not answer now (its last state is what the views show), or
+    // empty while it answers (remoteAnsweringChanged).
+    const QString& remoteProblem() const { return m_remoteProblem; }
     std::shared_ptr<const EngineSnapshot> latest() const { return m_latest; }
     std::shared_ptr<const EngineSnapshot> latestFull() const { return m_latestFull; }
     RequestLog* requestLog() const { return m_log; }
@@ -113,6 +116,7 @@ signals:
     // `url`: the server followed now, empty when back on the embedded engine; `message`: an error
     // (an attach that failed, a connection lost) or "" on success.
     void attachChanged(const QString& url, const QString& message);
+    void remoteAnsweringChanged(const QString& problem);
     // The adapters changed: one was loaded or unloaded, or a model came with its own list (loras()).
     void lorasChanged();
     // An adapter could not be loaded or unloaded, or was dropped with the previous model: a message to show.
@@ -137,6 +141,7 @@ public slots:
     // A request that no panel sent (an HTTP client's, while serving): logged under `source`.
     void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
     void onAttachChanged(const QString& url, const QString& message);
+    void onRemoteAnswering(const QString& problem);
     void onLoraLoaded(const kvscope::ui::LoraSummary& lora);
     void onLoraUnloaded(const QString& name);
     void onLoraLoadFailed(const QString& message);
@@ -160,6 +165,7 @@ private:
     LoadRequest m_pendingLoad;  // the load in flight
     QString m_servingAddress;
     QString m_attachedUrl;
+    QString m_remoteProblem;
     std::shared_ptr<const EngineSnapshot> m_latest;
     std::shared_ptr<const EngineSnapshot> m_latestFull;
     RequestLog* m_log = nullptr;

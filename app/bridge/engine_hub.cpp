@@ -39,6 +39,7 @@ void EngineHub::attach(const kvscope::ui::AttachRequest& request) {
     connect(m_remote, &RemoteWorker::attached, this, &EngineHub::onAttached, Qt::QueuedConnection);
     connect(m_remote, &RemoteWorker::attachFailed, this, &EngineHub::onAttachFailed, Qt::QueuedConnection);
     connect(m_remote, &RemoteWorker::notice, this, &EngineHub::onNotice, Qt::QueuedConnection);
+    connect(m_remote, &RemoteWorker::answeringChanged, this, &EngineHub::onAnsweringChanged, Qt::QueuedConnection);
     m_remoteThread->start();
     RemoteWorker* remote = m_remote;
     QMetaObject::invokeMethod(
@@ -63,6 +64,10 @@ void EngineHub::onAttachFailed(const QString& message) {
 
 void EngineHub::onNotice(const QString& message) {
     if (m_remoteLive && sender() == m_remote) m_session->onAttachChanged(m_url, message);
+}
+
+void EngineHub::onAnsweringChanged(const QString& problem) {
+    if (m_remoteLive && sender() == m_remote) m_session->onRemoteAnswering(problem);
 }
 
 void EngineHub::detach() {

@@ -40,6 +40,7 @@ private slots:
     void onAttached(const QString& url, const QString& kind);
     void onAttachFailed(const QString& message);
     void onNotice(const QString& message);
+    void onAnsweringChanged(const QString& problem);
 
 private:
     void dropRemote(bool wait = false);

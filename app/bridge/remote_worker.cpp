@@ -216,6 +216,7 @@ void RemoteWorker::report(const std::string& error) {
     const QString message = error.empty() ? QString() : tr("%1: %2").arg(qs(m_endpoint.url()), qs(error));
     if (message == m_lastError) return;
     m_lastError = message;
+    emit answeringChanged(message);
     emit notice(message.isEmpty() ? tr("%1 answers again.").arg(qs(m_endpoint.url())) : message);
 }
 

@@ -78,6 +78,8 @@ signals:
     // Something for the status bar: the server stopped answering (or answers again: `message`
     // empty), or a command a server cannot carry out.
     void notice(const QString& message);
+    // The server stopped answering (`problem`: why) or answers again (empty): a lasting state.
+    void answeringChanged(const QString& problem);
 
     void loadProgress(double fraction, const QString& stage);
     void modelLoaded(const kvscope::ui::ModelSummary& summary);

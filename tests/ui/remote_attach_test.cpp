@@ -374,6 +374,44 @@ private slots:
         serving.join();
     }
 
+    // A server that stops answering is a lasting state (the views show its last one), not only a
+    // status-bar message the next message replaces; answering again ends it.
+    void aServerThatStopsAnsweringIsShownAsSoUntilItAnswersAgain() {
+        const auto metrics = [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 2\n",
+                            "text/plain; version=0.0.4");
+        };
+        auto fake = std::make_unique<httplib::Server>();
+        fake->Get("/metrics", metrics);
+        const int port = fake->bind_to_any_port("127.0.0.1");
+        std::thread serving([&] { fake->listen_after_bind(); });
+        QVERIFY(QTest::qWaitFor([&] { return fake->is_running(); }, 20000));
+        ui::InspectorPanel inspector(m_session.get());
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(port);
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("llama.cpp"); }, 20000));
+        QVERIFY(m_session->remoteProblem().isEmpty());
+
+        fake->stop();
+        serving.join();
+        QVERIFY(QTest::qWaitFor([&] { return !m_session->remoteProblem().isEmpty(); }, 20000));
+        QVERIFY2(m_session->remoteProblem().contains(QStringLiteral("cannot connect")),
+                 qPrintable(m_session->remoteProblem()));
+        QVERIFY2(inspector.noticeText().contains(url + QStringLiteral(" is not answering")),
+                 qPrintable(inspector.noticeText()));
+        QVERIFY(inspector.noticeText().contains(QStringLiteral("not available from llama.cpp servers")));
+
+        fake = std::make_unique<httplib::Server>();
+        fake->Get("/metrics", metrics);
+        QVERIFY(fake->bind_to_port("127.0.0.1", port));
+        std::thread again([&] { fake->listen_after_bind(); });
+        QVERIFY(QTest::qWaitFor([&] { return m_session->remoteProblem().isEmpty(); }, 20000));
+        QVERIFY(!inspector.noticeText().contains(QStringLiteral("not answering")));
+        detach();
+        fake->stop();
+        again.join();
+    }
+
     // vLLM's names: gauges, counters, the block count of cache_config_info, and TTFT followed
     // from one reading to the next (hand-computed bucket counts).
     void vllmMetricsAndLatencyFollowing() {
