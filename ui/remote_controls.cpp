@@ -7,8 +7,11 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMessageBox>
 #include <QSpinBox>
 #include <QStatusBar>
+
+#include <utility>
 
 #include "ui/main_window.h"
 #include "ui/session.h"
@@ -102,6 +105,7 @@ void RemoteControls::askServe() {
     addButtons(dialog, form);
     if (dialog->exec() == QDialog::Accepted) {
         m_lastServe = {host->text().trimmed(), port->value(), key->text()};
+        m_serveAsked = true;
         m_session->serve(m_lastServe);
     }
     dialog->deleteLater();
@@ -122,6 +126,7 @@ void RemoteControls::askAttach() {
     if (dialog->exec() == QDialog::Accepted) {
         m_lastAttach = {url->text().trimmed(), key->text()};
         m_window->statusBar()->showMessage(tr("Attaching to %1…").arg(m_lastAttach.url), kMessageMs);
+        m_attachAsked = true;
         m_session->attach(m_lastAttach);
     }
     dialog->deleteLater();
@@ -130,11 +135,22 @@ void RemoteControls::askAttach() {
 void RemoteControls::onServingChanged(bool serving, const QString&, const QString& message) {
     m_serve->setChecked(serving);
     if (!message.isEmpty()) m_window->statusBar()->showMessage(message, kMessageMs);
+    if (std::exchange(m_serveAsked, false) && !serving && !message.isEmpty())
+        showProblem(tr("Serve over HTTP"), message);
     updateLabel();
+}
+
+void RemoteControls::showProblem(const QString& title, const QString& message) {
+    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, m_window);
+    box->setObjectName("remoteProblem");
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();  // window-modal, and the event loop goes on
 }
 
 void RemoteControls::onAttachChanged(const QString& url, const QString& message) {
     m_detach->setEnabled(!url.isEmpty());
+    if (std::exchange(m_attachAsked, false) && url.isEmpty() && !message.isEmpty())
+        showProblem(tr("Attach to Server"), message);
     if (!message.isEmpty()) {
         m_window->statusBar()->showMessage(message, kMessageMs);
     } else {

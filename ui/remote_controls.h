@@ -47,6 +47,11 @@ private:
     QLabel* m_label = nullptr;
     ServeRequest m_lastServe;
     AttachRequest m_lastAttach;
+    // What the user asked for from a dialog and has no answer yet: a refusal then gets a message
+    // box (as a failed model load does), not only the status bar.
+    bool m_serveAsked = false;
+    bool m_attachAsked = false;
+    void showProblem(const QString& title, const QString& message);
 };
 
 }  // namespace kvscope::ui

@@ -280,7 +280,7 @@ void HttpServer::start() {
     }
     if (s.port <= 0) {
         throw ConfigError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
-                          " (address in use, or not an address of this machine); choose another --host or --port");
+                          " (address in use, or not an address of this machine); choose another host or port");
     }
     s.http.raise_backlog(1024);
     s.thread = std::thread([&s] { s.http.listen_after_bind(); });

@@ -13,10 +13,15 @@
 #include <unistd.h>
 
 #include <qcustomplot.h>
+#include <QApplication>
+#include <QDialog>
 #include <QLabel>
+#include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QUrl>
 #include <QtTest>
 #include <algorithm>
@@ -676,6 +681,32 @@ private slots:
         QVERIFY(!m_session->attached());
         Collector still;  // the embedded engine still answers
         QVERIFY(!runChat(still).empty());
+    }
+
+    // Serve asked from its dialog at an address that cannot be had: a message box says why (it
+    // was a status-bar line only), and the switch stays off.
+    void aServeThatCannotListenSaysSoInAMessageBox() {
+        QTemporaryDir dir;
+        QSettings store(dir.filePath(QStringLiteral("s.ini")), QSettings::IniFormat);
+        ui::MainWindow window(m_session.get(), &store);
+        auto* controls = window.findChild<ui::RemoteControls*>();
+        QVERIFY(controls);
+        ClosedPort taken;  // bound, so that nobody else can listen on it
+        QTimer::singleShot(0, [&] {
+            auto* dialog = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+            QVERIFY(dialog);
+            dialog->findChild<QSpinBox*>()->setValue(taken.port());
+            dialog->accept();
+        });
+        controls->serveAction()->trigger();  // the dialog's exec() returns when the timer accepts it
+        QMessageBox* box = nullptr;
+        QVERIFY(QTest::qWaitFor(
+            [&] { return (box = window.findChild<QMessageBox*>(QStringLiteral("remoteProblem"))) != nullptr; }, 20000));
+        QVERIFY2(box->text().contains(QStringLiteral("cannot listen on")), qPrintable(box->text()));
+        QVERIFY2(!box->text().contains(QStringLiteral("--port")), qPrintable(box->text()));
+        QVERIFY(!controls->serveAction()->isChecked());
+        QVERIFY(!m_session->serving());
+        box->close();
     }
 
     void serveSwitchRunsHttpOnTheWorkbenchEngine() {
