@@ -22,7 +22,7 @@ std::string word(std::int64_t k) {
     return s;
 }
 
-// A SentencePiece-style vocabulary: <unk>, <s>, </s>, 256 byte tokens, then letter pieces.
+// A SentencePiece-style vocabulary: <unk>, <s>, </s>, 256 byte tokens, "▁", then letter pieces.
 void write_vocabulary(GgufWriter& w, std::int32_t vocab_size) {
     std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
     std::vector<float> scores = {0, 0, 0};
@@ -34,6 +34,11 @@ void write_vocabulary(GgufWriter& w, std::int32_t vocab_size) {
         scores.push_back(0);
         types.push_back(6);  // byte
     }
+    // The space marker alone: a space before a digit, a symbol or a byte-spelled character is a
+    // token of its own, as in real SentencePiece vocabularies (without it, its three bytes).
+    tokens.emplace_back("\xE2\x96\x81");
+    scores.push_back(-static_cast<float>(vocab_size));
+    types.push_back(1);  // normal
     for (std::int64_t k = 0; static_cast<std::int32_t>(tokens.size()) < vocab_size; ++k) {
         const std::string piece = (k % 2 == 0 ? "\xE2\x96\x81" : "") + word(k / 2);
         tokens.push_back(piece);

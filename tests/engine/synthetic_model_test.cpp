@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -140,6 +142,21 @@ TEST(SyntheticModel, TheBpeVocabularyRoundTripsMergesAndChatsInChatMl) {
         }
     }
     EXPECT_EQ(generated, 6u);
+}
+
+TEST(SyntheticModel, TheSentencePieceVocabularySpellsASpaceBeforeADigitAsOneToken) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");
+    spec.vocab_size = 1000;
+    auto model = Model::load(write(spec, "spm.gguf"));
+    const Tokenizer& tok = model->tokenizer();
+    const std::optional<std::int32_t> space = tok.find_token("\xE2\x96\x81");
+    ASSERT_TRUE(space.has_value());
+    // "a 1": "▁a", then the space alone (not its three byte tokens), then the digit's byte.
+    const std::vector<std::int32_t> ids = tok.encode("a 1", /*add_special=*/false, false);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), *space), 1) << ::testing::PrintToString(ids);
+    EXPECT_EQ(ids.size(), 3u) << ::testing::PrintToString(ids);
+    std::string text = tok.decode(ids, false);
+    EXPECT_EQ(text, " a 1");  // the dummy prefix, then the text as given
 }
 
 TEST(SyntheticModel, BadSpecsSayWhichFieldIsWrong) {
