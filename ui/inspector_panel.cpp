@@ -180,6 +180,15 @@ QString InspectorPanel::noticeText() const {
 
 void InspectorPanel::onModelLoaded(const ModelSummary& summary) {
     const bool blocks = summary.hasBlockState();
+    // Another engine (or server): its request ids and blocks are not the old one's.
+    m_selectedRequests.clear();
+    m_pinned = -1;
+    m_hover = -1;
+    m_tokens = BlockTokens();
+    m_tokensWanted = -1;
+    updateHighlight();
+    updateRequestList();
+    updateDetails();
     updateNotice();
     m_grid->setVisible(blocks);
     if (!blocks) {

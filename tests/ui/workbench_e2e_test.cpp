@@ -346,6 +346,21 @@ private slots:
         QCOMPARE(runs[0].toObject()["text_tokens"].toInt(),
                  fields[PerplexityLog::fields().indexOf("text_tokens")].toInt());
     }
+
+    // Last: it loads the model again. The inspector's selection belonged to the old engine (its
+    // request ids start again at 1 in the new one): it goes with it.
+    void anotherModelLoadClearsTheInspectorsSelection() {
+        InspectorPanel* inspector = m_window->inspector();
+        inspector->selectRequest(1);
+        QVERIFY2(inspector->detailsHtml().contains("Request 1"), qPrintable(inspector->detailsHtml()));
+        QSignalSpy loaded(m_session, &Session::modelLoaded);
+        LoadRequest load;
+        load.source = embeddedModelSource();
+        load.config.num_kv_blocks = 256;
+        m_session->load(load);
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 10000));
+        QVERIFY2(inspector->detailsHtml().contains("Hover a block"), qPrintable(inspector->detailsHtml()));
+    }
 };
 
 }  // namespace workbench_e2e_test
