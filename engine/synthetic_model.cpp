@@ -165,16 +165,20 @@ void SyntheticModelSpec::validate() const {
         fail("weight type " + std::string(type_name(weight_type)) + " cannot be written; use one of " +
              std::string(computable_type_names()));
     }
-    const std::int64_t block = type_info(weight_type).block_elems;
+    // K-quant rows that do not fill their 256-element blocks are written as Q8_0 (32).
+    const std::int64_t block = std::min<std::int64_t>(type_info(weight_type).block_elems, 32);
     if (dim % block != 0 || ffn_dim % block != 0) {
         fail("dim and ffn must be multiples of " + std::to_string(block) + " for " +
              std::string(type_name(weight_type)) + " weights");
     }
 }
 
-TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer) {
-    if (!spec.k_quant_medium) return spec.weight_type;
-    return k_quant_medium_type(spec.weight_type, name, layer, spec.num_layers, spec.tied_embeddings);
+TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer,
+                                 std::int64_t cols) {
+    const TensorType type =
+        spec.k_quant_medium ? k_quant_medium_type(spec.weight_type, name, layer, spec.num_layers, spec.tied_embeddings)
+                            : spec.weight_type;
+    return cols % type_info(type).block_elems == 0 ? type : TensorType::Q8_0;
 }
 
 bool parse_synthetic_weight_type(const std::string& text, SyntheticModelSpec& spec) {
@@ -252,7 +256,7 @@ void write_synthetic_model(const SyntheticModelSpec& spec, const std::string& pa
     std::uint64_t index = 0;
     int layer = -1;  // the block the tensors being added belong to
     auto matrix = [&](const std::string& name, std::int64_t rows, std::int64_t cols, float scale) {
-        const TensorType type = synthetic_weight_type(spec, name, layer);
+        const TensorType type = synthetic_weight_type(spec, name, layer, cols);
         w.add_tensor(name, {cols, rows}, type, TensorFiller(spec.seed, index++, type, cols, scale));
     };
     auto fan_in = [](std::int64_t cols) { return static_cast<float>(std::sqrt(3.0 / double(cols))); };

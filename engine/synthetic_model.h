@@ -38,8 +38,10 @@ struct SyntheticModelSpec {
 };
 
 // The type of one 2-D weight: `name` as in the file ("blk.3.ffn_down.weight"), `layer` its block
-// index (-1 for token_embd and output).
-TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer);
+// index (-1 for token_embd and output), `cols` its row length. As llama.cpp's quantize does, a
+// row that does not fill a K-quant's 256-element blocks (SmolLM's 576) takes a 32-element type
+// instead: Q8_0 (llama.cpp takes Q5_0, Q5_1 or Q8_0; kvscope has Q8_0 of these).
+TensorType synthetic_weight_type(const SyntheticModelSpec& spec, const std::string& name, int layer, std::int64_t cols);
 
 // Parses a --type value of make-model: a tensor type name, or q4_k_m / q5_k_m (the mixtures
 // above). Returns false for anything else.

@@ -91,9 +91,11 @@ TEST(SyntheticModel, TheQ4KMMixtureIsLlamaCppsLayerRecipe) {
     SyntheticModelSpec tied = spec;
     ASSERT_TRUE(parse_synthetic_weight_type("q5_k_m", tied));
     tied.tied_embeddings = true;
-    EXPECT_EQ(synthetic_weight_type(tied, "token_embd.weight", -1), TensorType::Q6_K);
-    EXPECT_EQ(synthetic_weight_type(tied, "blk.2.ffn_down.weight", 2), TensorType::Q5_K);
-    EXPECT_EQ(synthetic_weight_type(tied, "blk.15.attn_v.weight", 15), TensorType::Q6_K);
+    EXPECT_EQ(synthetic_weight_type(tied, "token_embd.weight", -1, 512), TensorType::Q6_K);
+    EXPECT_EQ(synthetic_weight_type(tied, "blk.2.ffn_down.weight", 2, 512), TensorType::Q5_K);
+    EXPECT_EQ(synthetic_weight_type(tied, "blk.15.attn_v.weight", 15, 512), TensorType::Q6_K);
+    // A row of 576 (SmolLM's) does not fill 256-element blocks: Q8_0, as llama.cpp falls back.
+    EXPECT_EQ(synthetic_weight_type(tied, "blk.2.ffn_down.weight", 2, 576), TensorType::Q8_0);
 
     // the mixture is of K-quants only, and unknown names are refused
     SyntheticModelSpec bad = synthetic_preset("tiny");
@@ -159,14 +161,40 @@ TEST(SyntheticModel, TheSentencePieceVocabularySpellsASpaceBeforeADigitAsOneToke
     EXPECT_EQ(text, " a 1");  // the dummy prefix, then the text as given
 }
 
+TEST(SyntheticModel, KQuantRowsThatDoNotFillTheirBlocksAreWrittenAsQ8_0AndRun) {
+    SyntheticModelSpec spec = synthetic_preset("tiny");  // dim 64: no whole 256-element block
+    ASSERT_TRUE(parse_synthetic_weight_type("q4_k_m", spec));
+    spec.validate();
+    const std::string path = write(spec, "fallback.gguf");
+    const GgufFile file = GgufFile::open(path);
+    for (const GgufTensorInfo& t : file.tensors()) {
+        if (t.shape.size() == 2) EXPECT_EQ(t.type, TensorType::Q8_0) << t.name;
+    }
+    auto model = Model::load(path);
+    Engine engine(model, EngineConfig{});
+    Request r;
+    r.prompt_token_ids = {1, 300, 301};
+    r.params.max_tokens = 4;
+    r.params.ignore_eos = true;
+    engine.add_request(r);
+    std::size_t generated = 0;
+    while (engine.has_work()) {
+        for (const RequestOutput& out : engine.step()) {
+            for (const auto& s : out.samples) generated += s.new_token_ids.size();
+        }
+    }
+    EXPECT_EQ(generated, 4u);
+}
+
 TEST(SyntheticModel, BadSpecsSayWhichFieldIsWrong) {
     SyntheticModelSpec spec = synthetic_preset("tiny");
-    spec.weight_type = TensorType::Q4_K;  // dim 64 is not a multiple of 256
+    spec.weight_type = TensorType::Q4_K;
+    spec.ffn_dim = 100;  // not even Q8_0's 32, where rows that do not fill 256 fall back
     try {
         spec.validate();
         FAIL();
     } catch (const ConfigError& e) {
-        EXPECT_NE(std::string(e.what()).find("multiples of 256"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("multiples of 32 for Q4_K"), std::string::npos) << e.what();
     }
     spec = synthetic_preset("tiny");
     spec.num_kv_heads = 3;
