@@ -13,7 +13,6 @@ class ClientConnection {
 public:
     explicit ClientConnection(const httplib::Request& req);
 
-    bool found() const { return fd_ >= 0; }
     // True once the client has closed its side or the connection has failed (never when the
     // socket was not found). Bytes waiting to be read, such as a pipelined request, do not count.
     bool gone() const;

@@ -131,6 +131,7 @@ nlohmann::json envelope(const ResponseMeta& meta, const CompletionJob& job, bool
 CompletionAccumulator::CompletionAccumulator(const CompletionJob& job, const Tokenizer& tokenizer)
     : n_(job.params.n),
       echo_only_(job.echo_only),
+      count_offsets_(job.want_logprobs && job.kind == ApiKind::Completion),
       choices_(job.prompts.size() * static_cast<std::size_t>(job.params.n)),
       prompt_logprobs_(job.prompts.size()) {
     for (std::size_t p = 0; p < job.prompts.size(); ++p) {
@@ -168,7 +169,9 @@ std::vector<CompletionAccumulator::Delta> CompletionAccumulator::add(const Strea
         d.token_ids = s.new_token_ids;
         d.logprobs = s.logprobs;
         d.finish = s.finish_reason;
-        for (const std::int32_t id : s.new_token_ids) d.text_offsets.push_back(offsets_[index].push(id));
+        if (count_offsets_) {  // only completions' logprobs show them: no second detokenizer otherwise
+            for (const std::int32_t id : s.new_token_ids) d.text_offsets.push_back(offsets_[index].push(id));
+        }
         choice.text_offsets.insert(choice.text_offsets.end(), d.text_offsets.begin(), d.text_offsets.end());
         choice.text += s.text_delta;
         choice.token_ids.insert(choice.token_ids.end(), s.new_token_ids.begin(), s.new_token_ids.end());

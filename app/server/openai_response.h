@@ -40,7 +40,7 @@ struct ChoiceText {
     std::string text;
     std::vector<std::int32_t> token_ids;
     std::vector<SampleResult> logprobs;
-    std::vector<std::int64_t> text_offsets;  // per token: where its text starts in the choice's text
+    std::vector<std::int64_t> text_offsets;  // per token (with completions' logprobs): where its text starts
     FinishReason finish = FinishReason::none;
     nlohmann::json stop_reason;  // null, the stop string or the stop token id that ended it
 };
@@ -76,6 +76,7 @@ public:
 private:
     std::int32_t n_ = 1;
     bool echo_only_ = false;  // the sampled token is not part of the response
+    bool count_offsets_ = false;
     std::vector<ChoiceText> choices_;
     std::vector<std::vector<SampleResult>> prompt_logprobs_;
     std::vector<TextOffsets> offsets_;  // per choice: counts its text from the echoed prompt's end
