@@ -168,7 +168,9 @@ TEST(SyntheticModel, KQuantRowsThatDoNotFillTheirBlocksAreWrittenAsQ8_0AndRun) {
     const std::string path = write(spec, "fallback.gguf");
     const GgufFile file = GgufFile::open(path);
     for (const GgufTensorInfo& t : file.tensors()) {
-        if (t.shape.size() == 2) EXPECT_EQ(t.type, TensorType::Q8_0) << t.name;
+        if (t.shape.size() == 2) {
+            EXPECT_EQ(t.type, TensorType::Q8_0) << t.name;
+        }
     }
     auto model = Model::load(path);
     Engine engine(model, EngineConfig{});
