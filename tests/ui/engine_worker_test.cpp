@@ -54,6 +54,28 @@ signals:
 
 using Snapshot = std::shared_ptr<const kvscope::EngineSnapshot>;
 
+// A request that runs until it is aborted (its context would end it long after any test).
+kvscope::Request endless() {
+    kvscope::Request r;
+    r.prompt = "Once upon a time";
+    r.params.max_tokens = 100000;
+    r.params.ignore_eos = true;
+    return r;
+}
+
+// Whether the outputsReady signals in `outputs` hold request `id`'s end, by abort.
+bool endedByAbort(const QSignalSpy& outputs, qint64 id) {
+    for (const QList<QVariant>& args : outputs) {
+        for (const kvscope::RequestOutput& out : args.at(0).value<QVector<kvscope::RequestOutput>>()) {
+            if (out.id == id && out.finished && !out.samples.empty() &&
+                out.samples[0].finish_reason == kvscope::FinishReason::abort) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 kvscope::ui::LoadRequest embeddedLoad() {
     kvscope::ui::LoadRequest r;
     r.source = QString::fromUtf8(kvscope::kEmbeddedModelName.data());
@@ -426,37 +448,18 @@ private slots:
     void abortEndsARequestWithAbort() {
         QSignalSpy accepted(m_relay, &Relay::requestAccepted);
         QSignalSpy outputs(m_relay, &Relay::outputsReady);
-        kvscope::Request r;
-        r.prompt = "Once upon a time";
-        r.params.max_tokens = 100000;
-        r.params.ignore_eos = true;
-        call([w = m_worker, r] { w->submit(2, r); });
+        call([w = m_worker] { w->submit(2, endless()); });
         QVERIFY(waitFor(accepted));
         const qint64 id = accepted.at(0).at(1).toLongLong();
         call([w = m_worker, id] { w->abortRequest(id); });
-        bool aborted = false;
-        for (int i = 0; i < 1000 && !aborted; ++i) {
-            if (!waitFor(outputs)) break;
-            while (!outputs.isEmpty()) {
-                for (const auto& out : outputs.takeFirst().at(0).value<QVector<kvscope::RequestOutput>>()) {
-                    if (out.id == id && out.finished) {
-                        aborted = !out.samples.empty() && out.samples[0].finish_reason == kvscope::FinishReason::abort;
-                    }
-                }
-            }
-        }
-        QVERIFY(aborted);
+        QVERIFY(QTest::qWaitFor([&] { return endedByAbort(outputs, id); }, 20000));
     }
 
     void stoppingEverythingWhilePausedEndsTheRequestsAndFreesTheirBlocksAtOnce() {
         QSignalSpy accepted(m_relay, &Relay::requestAccepted);
         QSignalSpy outputs(m_relay, &Relay::outputsReady);
         QSignalSpy snapshots(m_relay, &Relay::snapshotReady);
-        kvscope::Request r;
-        r.prompt = "Once upon a time";
-        r.params.max_tokens = 100000;
-        r.params.ignore_eos = true;
-        call([w = m_worker, r] { w->submit(5, r); });
+        call([w = m_worker] { w->submit(5, endless()); });
         QVERIFY(waitFor(accepted));
         const qint64 id = accepted.at(0).at(1).toLongLong();
         QVERIFY(QTest::qWaitFor([&] {
@@ -469,16 +472,7 @@ private slots:
         snapshots.clear();
         call([w = m_worker] { w->abortAll(); });
         // Still paused: the abort is reported and the blocks show free without a step.
-        bool aborted = false;
-        QVERIFY(QTest::qWaitFor([&] {
-            for (const QList<QVariant>& args : outputs) {
-                for (const kvscope::RequestOutput& out : args.at(0).value<QVector<kvscope::RequestOutput>>()) {
-                    aborted = aborted || (out.id == id && out.finished && !out.samples.empty() &&
-                                          out.samples[0].finish_reason == kvscope::FinishReason::abort);
-                }
-            }
-            return aborted;
-        }));
+        QVERIFY(QTest::qWaitFor([&] { return endedByAbort(outputs, id); }));
         QVERIFY(QTest::qWaitFor([&] {
             if (snapshots.isEmpty()) return false;
             const Snapshot s = snapshots.last().at(0).value<Snapshot>();

@@ -66,6 +66,16 @@ private:
     QSettings* m_store = nullptr;
     MainWindow* m_window = nullptr;
 
+    // Loads the embedded model with a cache of 256 blocks and waits for it.
+    bool loadEmbedded() {
+        QSignalSpy loaded(m_session, &Session::modelLoaded);
+        LoadRequest load;
+        load.source = embeddedModelSource();
+        load.config.num_kv_blocks = 256;
+        m_session->load(load);
+        return QTest::qWaitFor([&] { return loaded.count() == 1; }, 10000);
+    }
+
 private slots:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);
@@ -81,12 +91,7 @@ private slots:
         m_window->restoreLayout();
         m_window->show();
 
-        QSignalSpy loaded(m_session, &Session::modelLoaded);
-        LoadRequest load;
-        load.source = embeddedModelSource();
-        load.config.num_kv_blocks = 256;
-        m_session->load(load);
-        QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 10000));
+        QVERIFY(loadEmbedded());
         QCOMPARE(m_session->model().numBlocks, 256);
         // The load is remembered.
         QCOMPARE(m_store->value("cache/numBlocks").toInt(), 256);
@@ -353,12 +358,7 @@ private slots:
         InspectorPanel* inspector = m_window->inspector();
         inspector->selectRequest(1);
         QVERIFY2(inspector->detailsHtml().contains("Request 1"), qPrintable(inspector->detailsHtml()));
-        QSignalSpy loaded(m_session, &Session::modelLoaded);
-        LoadRequest load;
-        load.source = embeddedModelSource();
-        load.config.num_kv_blocks = 256;
-        m_session->load(load);
-        QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 10000));
+        QVERIFY(loadEmbedded());
         QVERIFY2(inspector->detailsHtml().contains("Hover a block"), qPrintable(inspector->detailsHtml()));
     }
 };
