@@ -53,9 +53,9 @@ QVariant RequestLog::sortKey(const RequestRecord& r, int column) {
             return r.id;
         case Source:
             return r.source;
-        case State: {
+        case State: {                                               // then by id within a state
             static constexpr int kOrder[] = {3, 2, 0, 1, 4, 5, 6};  // running, preempted, waiting, submitted, done
-            return kOrder[int(r.state)];
+            return (qlonglong(kOrder[int(r.state)]) << 48) + std::clamp<qlonglong>(r.id + 1, 0, (1ll << 48) - 1);
         }
         case PromptTokens:
             return r.promptTokens;
