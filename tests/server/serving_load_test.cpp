@@ -130,12 +130,7 @@ TEST(ServingLoad, StoppingTheServerEndsOpenStreamsAndFreesTheirBlocks) {
         post_stream(*client, "/v1/completions",
                     {{"prompt", "Once upon a time"}, {"max_tokens", 1900}, {"ignore_eos", true}, {"stream", true}});
     });
-    // Wait until the request runs, then stop the HTTP server under it.
-    for (int i = 0; i < 2000; ++i) {
-        const auto s = server.loop.state();
-        if (s && !s->engine.sequences.empty()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    server.wait_running();  // then stop the HTTP server under the request
     server.http.stop();
     streamer.join();
     const server::ServingState idle = server.wait_idle();
@@ -151,11 +146,7 @@ TEST(ServingLoad, StoppingTheServerAnswersAWaitingWholeResponseWith503) {
         reply = post_json(*client, "/v1/completions",
                           {{"prompt", "Once upon a time"}, {"max_tokens", 1900}, {"ignore_eos", true}});
     });
-    for (int i = 0; i < 2000; ++i) {
-        const auto s = server.loop.state();
-        if (s && !s->engine.sequences.empty()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    server.wait_running();
     server.http.stop();
     waiter.join();
     // The status says the answer is not a completion (it used to be 200 with an error body).

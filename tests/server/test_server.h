@@ -73,6 +73,15 @@ struct TestServer {
         return *loop.state();
     }
 
+    // Waits (bounded, 10 s) until some request runs in the engine.
+    void wait_running() {
+        for (int i = 0; i < 2000; ++i) {
+            const std::optional<server::ServingState> s = loop.state();
+            if (s && !s->engine.sequences.empty()) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+
     // Waits (bounded) until no request runs and no block is held; returns the state then.
     server::ServingState wait_idle() {
         for (int i = 0; i < 2000; ++i) {
