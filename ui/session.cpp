@@ -74,7 +74,7 @@ void Session::preparePerplexity(const PerplexityText& request) {
 }
 
 void Session::focusRequest(qint64 requestId) {
-    emit requestFocused(requestId);
+    emit requestFocused(m_servedAs.value(requestId, requestId));
 }
 
 void Session::serve(const ServeRequest& request) {
@@ -204,8 +204,13 @@ void Session::onAttachChanged(const QString& url, const QString& message) {
         m_remoteProblem.clear();
         emit remoteAnsweringChanged(m_remoteProblem);
     }
+    if (url != m_attachedUrl) m_servedAs.clear();
     m_attachedUrl = url;
     emit attachChanged(url, message);
+}
+
+void Session::onRequestServedAs(qint64 requestId, qint64 serverRequestId) {
+    m_servedAs.insert(requestId, serverRequestId);
 }
 
 void Session::onRemoteAnswering(const QString& problem) {

@@ -141,6 +141,9 @@ public slots:
     // A request that no panel sent (an HTTP client's, while serving): logged under `source`.
     void onExternalRequest(qint64 requestId, const QString& source, qint32 promptTokens, qint32 numSamples);
     void onAttachChanged(const QString& url, const QString& message);
+    // The attached server's own id of a request (the one its snapshots, and so the inspector,
+    // show): focusRequest() of the local id focuses that one.
+    void onRequestServedAs(qint64 requestId, qint64 serverRequestId);
     void onRemoteAnswering(const QString& problem);
     void onLoraLoaded(const kvscope::ui::LoraSummary& lora);
     void onLoraUnloaded(const QString& name);
@@ -157,6 +160,7 @@ private:
     quint64 m_nextTag = 1;
     QHash<quint64, Route> m_byTag;
     QHash<qint64, Route> m_byId;
+    QHash<qint64, qint64> m_servedAs;  // local request id -> the attached server's
     bool m_modelReady = false;
     bool m_loading = false;
     bool m_paused = false;

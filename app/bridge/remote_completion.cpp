@@ -2,6 +2,7 @@
 
 #include "app/server/chat_logprobs_reader.h"
 #include "app/server/perplexity_client.h"
+#include "app/server/request_ids_header.h"
 #include "app/server/sse_parser.h"
 
 namespace kvscope::app {
@@ -100,6 +101,11 @@ void RemoteCompletion::run(const std::function<void(const std::string&)>& starte
     req.set_header("Content-Type", "application/json");
     req.response_handler = [&](const httplib::Response& res) {
         status = res.status;
+        if (status == 200) {
+            if (auto ids = server::parse_request_ids(res.get_header_value(server::kRequestIdsHeader))) {
+                serverId_ = ids->front();
+            }
+        }
         if (status == 200 && streamed_) {  // an unstreamed response is announced once read
             announced = true;
             started("");

@@ -39,6 +39,9 @@ public:
              const std::function<void(RequestOutput)>& output);
     void stop();
     bool done() const { return done_.load(); }
+    // The server's engine id of the request (a kvscope server's X-Kvscope-Request-Ids), known
+    // when `started("")` is called; read on run()'s thread.
+    std::optional<RequestId> serverId() const { return serverId_; }
 
 private:
     void event(const std::string& data, const std::function<void(RequestOutput)>& output);
@@ -59,6 +62,7 @@ private:
     std::vector<std::int32_t> prompt_;    // a token-id prompt (to read its prompt logprobs)
     std::int32_t promptTop_ = -1;         // the prompt logprobs' alternatives; -1: none asked
     std::string responseError_;           // a response that could not be read
+    std::optional<RequestId> serverId_;
     std::atomic<bool> stopped_{false};
     std::atomic<bool> done_{false};
 };

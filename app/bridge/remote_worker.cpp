@@ -231,9 +231,11 @@ void RemoteWorker::launch(quint64 tag, const std::string& path, nlohmann::json b
     // Signals are emitted from the call's thread; the Session's connections are queued.
     call->thread = std::thread([this, completion, tag, id] {
         completion->run(
-            [this, tag, id](const std::string& error) {
+            [this, completion, tag, id](const std::string& error) {
                 if (error.empty()) {
                     emit requestAccepted(tag, id);
+                    if (const std::optional<RequestId> served = completion->serverId())
+                        emit requestServedAs(id, *served);
                 } else {
                     emit requestRejected(tag, qs(error));
                 }

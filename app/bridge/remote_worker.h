@@ -44,7 +44,8 @@ class RemoteWorker final : public QObject {
 
 public:
     static constexpr int kPollMs = 100;
-    // Local request ids start here, far from a kvscope server's own ids (which its snapshots show).
+    // Local request ids start here, far from a kvscope server's own ids (which its snapshots show,
+    // and requestServedAs names).
     static constexpr qint64 kFirstRequestId = qint64(1) << 40;
 
     // `clock`: where snapshots' `timeS` count from (the EngineWorker's, so that time goes on).
@@ -86,6 +87,9 @@ signals:
     void modelLoadFailed(const QString& message);
     void modelInspected(const kvscope::ui::ModelFileInfo& info);
     void requestAccepted(quint64 tag, qint64 requestId);
+    // After requestAccepted, when the server named its own id of the request (a kvscope server:
+    // X-Kvscope-Request-Ids), the one its snapshots show.
+    void requestServedAs(qint64 requestId, qint64 serverRequestId);
     void requestRejected(quint64 tag, const QString& message);
     void outputsReady(const QVector<kvscope::RequestOutput>& outputs);
     void snapshotReady(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);

@@ -69,7 +69,9 @@ QList<QMetaObject::Connection> connectSession(ui::Session* session, RemoteWorker
     connections << QObject::connect(session, &ui::Session::perplexityCommand, worker, &RemoteWorker::preparePerplexity,
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &RemoteWorker::perplexityPrepared, session,
-                                    &ui::Session::onPerplexityPrepared, Qt::QueuedConnection);
+                                    &ui::Session::onPerplexityPrepared, Qt::QueuedConnection)
+                << QObject::connect(worker, &RemoteWorker::requestServedAs, session, &ui::Session::onRequestServedAs,
+                                    Qt::QueuedConnection);
     return connections;
 }
 

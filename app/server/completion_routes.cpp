@@ -12,6 +12,7 @@
 
 #include "app/server/client_connection.h"
 #include "app/server/openai_response.h"
+#include "app/server/request_ids_header.h"
 #include "app/server/server_impl.h"
 
 namespace kvscope::server {
@@ -164,6 +165,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
         default:
             break;
     }
+    res.set_header(kRequestIdsHeader, format_request_ids(stream->engine_ids()));
 
     if (!job.stream) {
         Responder responder(*this, stream, std::move(job), meta);

@@ -10,9 +10,12 @@ std::vector<Request> RequestStream::take_requests() {
     return std::move(requests_);
 }
 
-void RequestStream::accept() {
+void RequestStream::accept(std::vector<RequestId> engine_ids) {
     std::lock_guard lock(mutex_);
-    if (state_ == State::Pending) state_ = num_requests_ == 0 ? State::Finished : State::Running;
+    if (state_ == State::Pending) {
+        state_ = num_requests_ == 0 ? State::Finished : State::Running;
+        engine_ids_ = std::move(engine_ids);
+    }
     changed_.notify_all();
 }
 
@@ -65,6 +68,11 @@ RequestStream::State RequestStream::state() const {
 std::string RequestStream::message() const {
     std::lock_guard lock(mutex_);
     return message_;
+}
+
+std::vector<RequestId> RequestStream::engine_ids() const {
+    std::lock_guard lock(mutex_);
+    return engine_ids_;
 }
 
 void RequestStream::mark_cancelled() {

@@ -6,7 +6,7 @@
 // Nothing here touches the Engine: a stream is only a locked mailbox between two threads.
 //
 //   handler:  host.submit(stream); stream->wait_started(); while (stream->wait(items, 50ms) ...)
-//   engine:   stream->take_requests(); engine.add_request(...); stream->accept(); stream->push(...)
+//   engine:   stream->take_requests(); engine.add_request(...); stream->accept(ids); stream->push(...)
 
 #include <chrono>
 #include <condition_variable>
@@ -42,7 +42,8 @@ public:
 
     // --- engine thread ---
     std::vector<Request> take_requests();
-    void accept();
+    // `engine_ids`: the engine's ids of the stream's requests, in prompt order.
+    void accept(std::vector<RequestId> engine_ids);
     void reject(std::string message);
     void push(std::size_t prompt_index, RequestOutput output);
     void close(std::string message);
@@ -55,6 +56,8 @@ public:
     State wait(std::vector<StreamItem>& out, std::chrono::milliseconds timeout);
     State state() const;
     std::string message() const;
+    // The engine's ids of the requests, in prompt order, once accepted (else empty).
+    std::vector<RequestId> engine_ids() const;
 
     // --- any thread ---
     // The client went away: the host aborts what is left (see EngineHost::cancel).
@@ -68,6 +71,7 @@ private:
     std::condition_variable changed_;
     std::vector<Request> requests_;
     std::vector<StreamItem> items_;
+    std::vector<RequestId> engine_ids_;
     std::size_t num_finished_ = 0;
     State state_ = State::Pending;
     std::string message_;

@@ -30,7 +30,9 @@ std::vector<AcceptedRequest> StreamRouter::accept(Engine& engine, const std::sha
             return {};
         }
     }
-    stream->accept();
+    std::vector<RequestId> ids;
+    for (const AcceptedRequest& a : added) ids.push_back(a.id);
+    stream->accept(std::move(ids));
     return added;
 }
 

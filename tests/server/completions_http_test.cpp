@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "app/server/model_card.h"
+#include "app/server/request_ids_header.h"
 #include "engine/engine.h"
 #include "tests/server/test_server.h"
 
@@ -230,6 +231,46 @@ TEST_F(CompletionsHttp, SeveralSamplesAndSeveralPromptsGetOneChoiceEach) {
     EXPECT_EQ(two.body["choices"][1]["text"], kOnceUponATimeText);  // greedy: both samples alike
     EXPECT_EQ(two.body["choices"][2]["text"], two.body["choices"][3]["text"]);
     EXPECT_NE(two.body["choices"][2]["text"], kOnceUponATimeText);
+}
+
+// X-Kvscope-Request-Ids names the engine requests serving a response, one per prompt, in prompt
+// order (the engine numbers requests as they are added), on whole and streamed, chat and
+// completion responses; the snapshot test checks the id against GET /v1/kv/snapshot.
+TEST_F(CompletionsHttp, EachResponseNamesTheEngineIdsOfItsPrompts) {
+    const auto ids_of = [&](const std::string& path, const json& body) {
+        const httplib::Result res = client->Post(path, body.dump(), "application/json");
+        EXPECT_TRUE(res && res->status == 200);
+        const auto ids = res ? server::parse_request_ids(res->get_header_value("X-Kvscope-Request-Ids"))
+                             : std::optional<std::vector<RequestId>>();
+        EXPECT_TRUE(ids.has_value()) << path;
+        return ids.value_or(std::vector<RequestId>{});
+    };
+    const std::vector<RequestId> two =
+        ids_of("/v1/completions", {{"prompt", {"Once upon a time", "The cat sat"}}, {"max_tokens", 2}, {"n", 2}});
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[1], two[0] + 1);
+    const std::vector<RequestId> streamed =
+        ids_of("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 2}, {"stream", true}});
+    EXPECT_EQ(streamed, std::vector<RequestId>{two[1] + 1});
+    const std::vector<RequestId> chat =
+        ids_of("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 2}});
+    EXPECT_EQ(chat, std::vector<RequestId>{two[1] + 2});
+    // A refused request names none.
+    const httplib::Result refused =
+        client->Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", -1}}.dump(), "application/json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400);
+    EXPECT_FALSE(refused->has_header("X-Kvscope-Request-Ids"));
+}
+
+TEST(RequestIdsHeader, ParsesWhatItFormatsAndRefusesTheRest) {
+    EXPECT_EQ(server::format_request_ids({3, 14, 15}), "3,14,15");
+    EXPECT_EQ(server::parse_request_ids("3,14,15"), (std::vector<RequestId>{3, 14, 15}));
+    EXPECT_EQ(server::parse_request_ids(" 7 , 8"), (std::vector<RequestId>{7, 8}));
+    EXPECT_EQ(server::parse_request_ids("0"), std::vector<RequestId>{0});
+    for (const char* bad : {"", " ", "1,", ",1", "1,,2", "-1", "x", "1;2", "99999999999999999999"}) {
+        EXPECT_FALSE(server::parse_request_ids(bad).has_value()) << bad;
+    }
 }
 
 TEST_F(CompletionsHttp, EchoAndStopStrings) {

@@ -116,10 +116,11 @@ TEST(KvSnapshotJson, RejectsWhatIsNotASnapshot) {
     EXPECT_THROW(server::kv_snapshot_from_json(j), server::SnapshotFormatError);
 }
 
-TEST(KvSnapshotHttp, ShowsARunningRequestUnderItsApiId) {
+TEST(KvSnapshotHttp, ShowsARunningRequestUnderItsApiIdAndTheEngineIdItsResponseNamed) {
     TestServer server;
     std::promise<std::string> id;
     std::promise<void> looked;
+    std::string named_ids;  // the response's X-Kvscope-Request-Ids
     std::thread streamer([&] {
         auto c = server.client();
         httplib::Request req;
@@ -128,6 +129,10 @@ TEST(KvSnapshotHttp, ShowsARunningRequestUnderItsApiId) {
         req.body =
             json{{"prompt", "Once upon a time"}, {"max_tokens", 1800}, {"ignore_eos", true}, {"stream", true}}.dump();
         req.set_header("Content-Type", "application/json");
+        req.response_handler = [&](const httplib::Response& res) {
+            named_ids = res.get_header_value("X-Kvscope-Request-Ids");
+            return true;
+        };
         server::SseParser parser;
         bool first = true;
         req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
@@ -156,6 +161,7 @@ TEST(KvSnapshotHttp, ShowsARunningRequestUnderItsApiId) {
     ASSERT_EQ(j["sequences"].size(), 1u);
     const json& seq = j["sequences"][0];
     EXPECT_EQ(seq["request_id"], api_id);
+    EXPECT_EQ(named_ids, std::to_string(seq["engine_request_id"].get<std::int64_t>()));
     EXPECT_EQ(seq["status"], "running");
     ASSERT_FALSE(seq["block_table"].empty());
     // Its blocks are active and owned by it.

@@ -16,10 +16,12 @@
 #include <QApplication>
 #include <QDialog>
 #include <QLabel>
+#include <QListWidget>
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QUrl>
@@ -595,6 +597,56 @@ private slots:
         QVERIFY(!last.beforeAttach);
         QVERIFY2(qAbs(last.ttftMeanMs - newSum / newCount * 1000.0) < 1e-6,
                  qPrintable(QStringLiteral("%1 vs %2").arg(last.ttftMeanMs).arg(newSum / newCount * 1000.0)));
+        detach();
+    }
+
+    // A batch row's click selects, in the inspector, the server's own request serving it (its id
+    // comes with the response: X-Kvscope-Request-Ids), though the row shows the workbench's id.
+    // A request of 1900 tokens is held long enough to click; sent again if it finished first.
+    void aBatchRowFocusesTheServersRequestInTheInspector() {
+        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
+        server::ServerOptions options;
+        options.port = 0;
+        server::HttpServer http(loop, options);
+        http.start();
+        ui::BatchPanel panel(m_session.get());
+        ui::InspectorPanel inspector(m_session.get());
+        panel.resize(900, 600);
+        panel.show();
+        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        QCOMPARE(attach(url).first, url);
+        QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 20000));
+        auto* table = panel.findChild<QTableView*>(QStringLiteral("batchTable"));
+        auto* requests = inspector.findChild<QListWidget*>(QStringLiteral("inspectorRequests"));
+        QVERIFY(table && requests);
+
+        WorkloadSpec spec;
+        spec.num_requests = 1;
+        spec.prompt_len = LengthDistribution::parse("16", "prompt");
+        spec.output_len = LengthDistribution::parse("1900", "output");
+        bool clicked = false;
+        for (int attempt = 0; attempt < 3 && !clicked; ++attempt) {
+            if (panel.currentRun() && !panel.currentRun()->isDone()) panel.cancel();
+            spec.seed = std::uint64_t(attempt + 1);
+            QVERIFY(panel.startSynthetic(spec));
+            // The server's request, listed by the inspector from the server's snapshots.
+            QVERIFY(QTest::qWaitFor([&] { return requests->count() == 1 || panel.currentRun()->isDone(); }, 20000));
+            if (requests->count() != 1) continue;
+            const qint64 served = requests->item(0)->data(Qt::UserRole).toLongLong();
+            QVERIFY(!requests->item(0)->isSelected());
+            const QModelIndex idCell = table->model()->index(0, ui::RequestLog::Id);
+            QVERIFY(idCell.isValid());
+            const qint64 local = idCell.data().toLongLong();
+            QVERIFY2(local != served, "the row shows the workbench's own id");
+            QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(idCell).center());
+            if (requests->count() != 1) continue;  // it finished meanwhile
+            QCOMPARE(requests->item(0)->data(Qt::UserRole).toLongLong(), served);
+            QVERIFY(requests->item(0)->isSelected());
+            clicked = true;
+        }
+        QVERIFY2(clicked, "three requests of 1900 tokens all finished before their row could be clicked");
+        panel.cancel();
+        QVERIFY(runToEnd(panel));
         detach();
     }
 
