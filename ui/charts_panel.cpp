@@ -240,6 +240,12 @@ void ChartsPanel::feed() {
     const std::size_t n = recorder->samples().size();
     for (; m_fed < n; ++m_fed) {
         const ChartPoint p = recorder->point(m_fed);
+        if (m_fed > 0 && recorder->samples()[m_fed].afterGap) {
+            // No sample was taken since the one before: a NaN between them breaks every line there
+            // (in the middle, so that it keeps a pixel of its own when adaptive sampling thins).
+            const double between = (recorder->samples()[m_fed - 1].timeS + p.timeS) / 2;
+            for (const Series& s : m_series) s.graph->addData(between, std::numeric_limits<double>::quiet_NaN());
+        }
         for (const Series& s : m_series) s.graph->addData(p.timeS, p.*(s.field));
         if (p.beforeAttach) markBeforeAttach(p);
     }

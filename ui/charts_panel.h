@@ -2,7 +2,8 @@
 // Charts of the session over time (QCustomPlot): tokens/s, KV usage and fragmentation, sharing,
 // prefix-cache hit rate, requests by state, and TTFT / ITL percentiles and means (after attaching
 // to a server, its first point is the server's history, marked "before attach"). Fed from the
-// SessionRecorder's samples; redrawn at most ~10 times a second. Drag and wheel pan and zoom the
+// SessionRecorder's samples; redrawn at most ~10 times a second. While an attached server did not
+// answer no sample was taken: the lines break there (MetricSample::afterGap). Drag and wheel pan and zoom the
 // time axis (all charts together); Pause freezes the view; the charts save as PNG or PDF.
 
 #include <QWidget>

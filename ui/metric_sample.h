@@ -33,6 +33,9 @@ struct MetricSample {
     // The first sample after an attach: its histograms hold what the server observed before it
     // (since the server started), which its chart point shows as "before attach".
     bool beforeAttach = false;
+    // The first sample after the attached server did not answer: none was taken in between, so the
+    // charts draw no line from the sample before (SessionRecorder::markGap).
+    bool afterGap = false;
 
     static MetricSample from(const EngineSnapshot& snapshot, double timeS, std::int32_t epoch);
 };

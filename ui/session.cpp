@@ -215,6 +215,7 @@ void Session::onRequestServedAs(qint64 requestId, qint64 serverRequestId) {
 
 void Session::onRemoteAnswering(const QString& problem) {
     if (problem == m_remoteProblem) return;
+    if (!problem.isEmpty()) m_recorder->markGap();  // no snapshot comes until it answers again
     m_remoteProblem = problem;
     emit remoteAnsweringChanged(problem);
 }

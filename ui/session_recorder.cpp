@@ -24,6 +24,7 @@ void SessionRecorder::record(std::shared_ptr<const EngineSnapshot> snapshot, dou
     if (!snapshot) return;
     m_samples.push_back(MetricSample::from(*snapshot, timeS, m_epoch));
     m_samples.back().beforeAttach = std::exchange(m_beforeAttach, false);
+    m_samples.back().afterGap = std::exchange(m_gap, false);
     if (m_samples.size() > m_maxSamples) {
         thinSamples();
         emit samplesReset();
@@ -62,7 +63,8 @@ void SessionRecorder::thinSamples() {
     std::vector<MetricSample> kept;
     kept.reserve(m_samples.size());
     for (std::size_t i = 0; i < m_samples.size(); ++i) {
-        if (i < half && i % 2 == 1 && !m_samples[i].beforeAttach) continue;  // an attach's history stays
+        // An attach's history stays, and so do the gaps.
+        if (i < half && i % 2 == 1 && !m_samples[i].beforeAttach && !m_samples[i].afterGap) continue;
         kept.push_back(std::move(m_samples[i]));
     }
     m_samples = std::move(kept);

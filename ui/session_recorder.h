@@ -39,6 +39,9 @@ public:
         ++m_epoch;
         m_beforeAttach = attached;
     }
+    // No sample can be taken for a while (the attached server does not answer): the next sample
+    // is marked MetricSample::afterGap.
+    void markGap() { m_gap = true; }
     void clear();
 
     const std::vector<MetricSample>& samples() const { return m_samples; }
@@ -67,6 +70,7 @@ private:
     std::size_t m_maxSamples;
     std::int32_t m_epoch = 0;
     bool m_beforeAttach = false;  // the next sample is an attach's first
+    bool m_gap = false;           // the next sample comes after a gap
     std::vector<MetricSample> m_samples;
     std::vector<Frame> m_frames;
     std::size_t m_frameBytes = 0;

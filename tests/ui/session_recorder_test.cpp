@@ -1,10 +1,12 @@
 // The session's time series: a MetricSample is the snapshot's own numbers; chart points derive
 // rates and windowed percentiles from samples (hand-computed here), never across a model load;
 // the recorder keeps frames within a byte budget and samples within a count; the charts are fed
-// one point per sample and save as PNG and PDF.
+// one point per sample and save as PNG and PDF; the time an attached server did not answer is a
+// gap in the drawn lines, and in nothing else.
 
 #include <qcustomplot.h>
 #include <QFile>
+#include <QJsonArray>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
@@ -13,6 +15,7 @@
 #include "ui/charts_panel.h"
 #include "ui/metric_sample.h"
 #include "ui/session.h"
+#include "ui/session_export.h"
 #include "ui/session_recorder.h"
 
 namespace session_recorder_test {
@@ -41,6 +44,29 @@ std::shared_ptr<const EngineSnapshot> snapshotWith(std::int64_t generated, Snaps
     s->kv.stats.num_used_blocks = numBlocks / 4;
     if (detail == SnapshotDetail::Full) s->kv.blocks.resize(std::size_t(numBlocks));
     return s;
+}
+
+// Shows the charts (paused) with the KV chart over [0, `untilS`] s and draws it.
+bool showKvChart(ChartsPanel& charts, double untilS) {
+    charts.setPaused(true);
+    charts.resize(1500, 800);
+    charts.show();
+    if (!QTest::qWaitForWindowExposed(&charts)) return false;
+    charts.chart(1)->xAxis->setRange(0, untilS);
+    charts.chart(1)->replot();
+    return true;
+}
+
+// Whether the KV chart draws its usage line (green, 0x2ca02c) within a few pixels of (t, 25%).
+bool usageDrawnAt(const ChartsPanel& charts, double t) {
+    QCustomPlot* kv = charts.chart(1);
+    const QImage image = kv->toPixmap().toImage();
+    const int x = int(kv->xAxis->coordToPixel(t)), y = int(kv->yAxis->coordToPixel(25.0));
+    for (int dy = -3; dy <= 3; ++dy) {
+        const QColor c = image.pixelColor(x, y + dy);
+        if (c.green() > c.red() + 40 && c.green() > c.blue() + 40) return true;
+    }
+    return false;
 }
 
 class SessionRecorderTest : public QObject {
@@ -161,6 +187,75 @@ private slots:
         QVERIFY(file.open(QIODevice::ReadOnly));
         QVERIFY(file.read(5) == "%PDF-");
         QVERIFY(charts.savePng(dir.filePath("missing/dir/charts.png")).contains("cannot write here"));
+    }
+
+    void aGapStaysThroughThinning() {
+        SessionRecorder recorder(nullptr, 1 << 20, 8);
+        for (int i = 0; i < 3; ++i) recorder.record(snapshotWith(i, SnapshotDetail::CountersOnly, 10), i);
+        recorder.markGap();
+        for (int i = 3; i < 9; ++i) recorder.record(snapshotWith(i, SnapshotDetail::CountersOnly, 10), i + 10);
+        QVERIFY(recorder.samples().size() <= 8);  // thinned once
+        int gaps = 0;
+        for (const MetricSample& s : recorder.samples()) {
+            if (!s.afterGap) continue;
+            ++gaps;
+            QCOMPARE(s.timeS, 13.0);  // the first sample after the gap, and only it
+        }
+        QCOMPARE(gaps, 1);
+    }
+
+    // KV usage is 25% before and after the 6 s the server did not answer. Oracle: the pixels of
+    // the drawn chart - the usage line's green is there at 1 s and 9 s, and not at 5 s (it was:
+    // a straight line across).
+    void theTimeAServerDidNotAnswerIsAGapInTheCharts() {
+        Session session;
+        ChartsPanel charts(&session);
+        for (int i = 0; i <= 20; ++i)
+            session.onSnapshot(snapshotWith(i * 50, SnapshotDetail::CountersOnly, 40), i * 0.1);
+        session.onRemoteAnswering("http://127.0.0.1:1: connection refused");
+        session.onRemoteAnswering("");
+        for (int i = 80; i <= 100; ++i)
+            session.onSnapshot(snapshotWith(i * 50, SnapshotDetail::CountersOnly, 40), i * 0.1);
+        QCOMPARE(int(session.recorder()->samples().size()), 42);
+        QVERIFY(showKvChart(charts, 10.0));
+        QVERIFY(usageDrawnAt(charts, 1.0));
+        QVERIFY(usageDrawnAt(charts, 9.0));
+        QVERIFY2(!usageDrawnAt(charts, 5.0), "a line across the 6 s the server did not answer");
+
+        // The exports hold the 42 samples as they were: numbers or null, no NaN.
+        const QJsonArray series = sessionJson(session)["time_series"].toArray();
+        QCOMPARE(series.size(), 42);
+        QCOMPARE(series[21].toObject()["time_s"].toDouble(), 8.0);
+        QCOMPARE(series[21].toObject()["kv_usage"].toDouble(), 0.25);
+        for (const QJsonValue& row : series) {
+            for (const QJsonValue& v : row.toObject()) QVERIFY(v.isDouble() || v.isNull());
+        }
+        QTemporaryDir dir;
+        QString error;
+        const QStringList files = exportSessionCsv(session, dir.filePath("s.csv"), &error);
+        QCOMPARE(error, QString());
+        QFile csv(files.value(0));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(csv.readAll());
+        QCOMPARE(text.count('\n'), 43);
+        QVERIFY(!text.contains("nan", Qt::CaseInsensitive) && !text.contains("inf", Qt::CaseInsensitive));
+    }
+
+    // Ten points a pixel, so that QCustomPlot's adaptive sampling thins the line: the gap (a minute
+    // of 460 s) stays.
+    void aGapStaysWhenTheLineIsThinnedToThePixels() {
+        Session session;
+        ChartsPanel charts(&session);
+        for (int i = 0; i <= 2000; ++i) session.onSnapshot(snapshotWith(i, SnapshotDetail::CountersOnly, 40), i * 0.1);
+        session.onRemoteAnswering("http://127.0.0.1:1: timed out");
+        session.onRemoteAnswering("");
+        for (int i = 2600; i <= 4600; ++i)
+            session.onSnapshot(snapshotWith(i, SnapshotDetail::CountersOnly, 40), i * 0.1);
+        QVERIFY(showKvChart(charts, 460.0));
+        QVERIFY(charts.chart(1)->axisRect()->width() * 2 + 2 < 4002);  // adaptive sampling on
+        QVERIFY(usageDrawnAt(charts, 100.0));
+        QVERIFY(usageDrawnAt(charts, 400.0));
+        QVERIFY2(!usageDrawnAt(charts, 230.0), "a line across the minute the server did not answer");
     }
 };
 
