@@ -81,6 +81,11 @@ void TimelineBar::goLive() {
 }
 
 void TimelineBar::showFrame(int index) {
+    display(index);
+    if (isPlaying()) restartReplayClock();  // a seek: without this the next tick went back
+}
+
+void TimelineBar::display(int index) {
     const auto& frames = m_recorder->frames();
     if (frames.empty()) return;
     index = std::clamp(index, 0, int(frames.size()) - 1);
@@ -110,11 +115,15 @@ void TimelineBar::setPlaying(bool playing) {
     if (frames.empty()) return;
     int start = m_live ? 0 : m_slider->value();
     if (start >= int(frames.size()) - 1) start = 0;  // at the end: replay from the start
-    showFrame(start);
-    m_replayFrom = frames[std::size_t(start)].timeS;
+    display(start);
     m_replaySpeed = kSpeeds[std::clamp(m_speed->currentIndex(), 0, 2)];
-    m_replayClock.start();
+    restartReplayClock();
     m_replay->start();
+}
+
+void TimelineBar::restartReplayClock() {
+    m_replayFrom = m_shownTime;
+    m_replayClock.start();
 }
 
 double TimelineBar::replayTime() const {
@@ -133,10 +142,11 @@ void TimelineBar::onSpeedChanged() {
 void TimelineBar::replayTick() {
     const auto& frames = m_recorder->frames();
     if (frames.empty()) return setPlaying(false);
+    if (m_slider->isSliderDown()) return restartReplayClock();  // held by the user: wait under the handle
     const double t = replayTime();
     int index = m_slider->value();
     while (index + 1 < int(frames.size()) && frames[std::size_t(index + 1)].timeS <= t) ++index;
-    if (index != m_slider->value()) showFrame(index);
+    if (index != m_slider->value()) display(index);
     if (index >= int(frames.size()) - 1) setPlaying(false);
 }
 

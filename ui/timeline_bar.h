@@ -1,6 +1,8 @@
 #pragma once
 // The inspector's timeline: a slider over the recorded frames (full snapshots), Live to follow
-// the engine, Play to replay from the current frame at real time (or faster).
+// the engine, Play to replay from the current frame at real time (or faster). Moving the slider
+// while playing moves the replay, as in a media player: it waits while the handle is held and
+// goes on from where it is dropped.
 
 #include <QElapsedTimer>
 #include <QWidget>
@@ -27,6 +29,7 @@ public:
 
 public slots:
     void goLive();
+    // Shows frame `index`; a replay goes on from there.
     void showFrame(int index);
     void setPlaying(bool playing);
 
@@ -39,6 +42,10 @@ private slots:
     void replayTick();
 
 private:
+    // Shows frame `index` (the replay's own progress, too).
+    void display(int index);
+    // The replay goes on from the shown frame, from now.
+    void restartReplayClock();
     void updateLabel();
     // The frame time the replay has reached: where the current speed took over, plus the time
     // since then at that speed.

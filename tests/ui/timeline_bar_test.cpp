@@ -1,10 +1,14 @@
 // The inspector's timeline replay, offscreen, over recorded frames 0.1 s apart: a change of speed
 // while playing applies from that moment on, so the replay goes on from the frame it had reached
-// instead of jumping as if the whole replay had run at the new speed.
+// instead of jumping as if the whole replay had run at the new speed; a drag of the slider while
+// playing moves the replay there (it waits while the handle is held, and goes on from where it
+// was dropped), as in a media player.
 
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QSignalSpy>
+#include <QSlider>
+#include <QStyleOptionSlider>
 #include <QtTest>
 
 #include "tests/ui/qt_test_main.h"
@@ -84,6 +88,85 @@ private slots:
         QVERIFY(QTest::qWaitFor([&] { return bar.currentFrame() >= 40; }, 10000));
         // 37 frames (3.7 s of recording) took far less than 3.7 s: 16×, not 1×.
         QVERIFY2(clock.elapsed() < 2500, qPrintable(QString::number(clock.elapsed())));
+        bar.setPlaying(false);
+    }
+
+    // Played from frame 150 at 1×, the slider dragged back to about frame 30 with the mouse.
+    // Oracle: the time measured here - after the drop the replay shows at most the frames that
+    // 1× covers since then; the bug's next tick took it back past frame 150 (as it would on a
+    // release at once: the hold is checked on its own).
+    void aDragOfTheSliderWhilePlayingMovesTheReplay() {
+        SessionRecorder recorder;
+        TimelineBar bar(&recorder);
+        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        bar.resize(900, 40);
+        bar.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&bar));
+        auto* slider = bar.findChild<QSlider*>("timelineSlider");
+        QVERIFY(slider);
+        bar.showFrame(150);
+        bar.setPlaying(true);
+        QVERIFY(QTest::qWaitFor([&] { return bar.currentFrame() >= 153; }, 10000));
+
+        // Press on the handle, drag it to a tenth of the groove.
+        QStyleOptionSlider option;
+        option.initFrom(slider);
+        option.orientation = slider->orientation();
+        option.minimum = slider->minimum();
+        option.maximum = slider->maximum();
+        option.sliderPosition = option.sliderValue = slider->value();
+        const QRect handle =
+            slider->style()->subControlRect(QStyle::CC_Slider, &option, QStyle::SC_SliderHandle, slider);
+        const QRect groove =
+            slider->style()->subControlRect(QStyle::CC_Slider, &option, QStyle::SC_SliderGroove, slider);
+        const QPoint target(groove.left() + handle.width() / 2 + (groove.width() - handle.width()) / 10,
+                            handle.center().y());
+        QTest::mousePress(slider, Qt::LeftButton, {}, handle.center());
+        QVERIFY(slider->isSliderDown());
+        QTest::mouseMove(slider, target);
+        QElapsedTimer sinceDrop;  // an upper bound of the time the replay may have run since
+        sinceDrop.start();
+        const int dropped = bar.currentFrame();
+        QVERIFY2(dropped >= 15 && dropped <= 45, qPrintable(QString::number(dropped)));
+        // Held for 0.3 s (about ten ticks): the replay waits under the handle.
+        QTest::qWait(300);
+        QCOMPARE(bar.currentFrame(), dropped);
+        QVERIFY(bar.isPlaying());
+        QTest::mouseRelease(slider, Qt::LeftButton, {}, target);
+        QVERIFY(!slider->isSliderDown());
+
+        // It goes on from the drop, at 1×.
+        QVERIFY(QTest::qWaitFor([&] { return bar.currentFrame() >= dropped + 3; }, 10000));
+        QTest::qWait(200);
+        const int now = bar.currentFrame();
+        const int bound = dropped + int(double(sinceDrop.elapsed()) / 1000.0 / kFrameGapS) + 2;
+        QVERIFY2(now <= bound, qPrintable(QStringLiteral("frame %1, %2 ms after the drop at frame %3 (at most %4)")
+                                              .arg(now)
+                                              .arg(sinceDrop.elapsed())
+                                              .arg(dropped)
+                                              .arg(bound)));
+        QVERIFY(bar.isPlaying());
+        QCOMPARE(slider->value(), now);
+        bar.setPlaying(false);
+    }
+
+    // Home on the slider while playing: the replay goes on from the first frame.
+    void theHomeKeyWhilePlayingReplaysFromTheStart() {
+        SessionRecorder recorder;
+        TimelineBar bar(&recorder);
+        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        auto* slider = bar.findChild<QSlider*>("timelineSlider");
+        bar.showFrame(150);
+        bar.setPlaying(true);
+        QVERIFY(QTest::qWaitFor([&] { return bar.currentFrame() >= 152; }, 10000));
+        QElapsedTimer sinceHome;
+        sinceHome.start();
+        QTest::keyClick(slider, Qt::Key_Home);
+        QVERIFY(QTest::qWaitFor([&] { return bar.currentFrame() >= 2 && bar.currentFrame() < 150; }, 10000));
+        QTest::qWait(200);
+        const int bound = int(double(sinceHome.elapsed()) / 1000.0 / kFrameGapS) + 2;
+        QVERIFY2(bar.currentFrame() <= bound, qPrintable(QString::number(bar.currentFrame())));
+        QVERIFY(bar.isPlaying());
         bar.setPlaying(false);
     }
 };
