@@ -39,6 +39,7 @@
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
+#include "tests/ui/local_server.h"
 #include "tests/ui/qt_test_main.h"
 #include "ui/batch_panel.h"
 #include "ui/batch_run.h"
@@ -194,13 +195,11 @@ private slots:
         QVERIFY(local.rejected.isEmpty());
         QVERIFY(expected.size() > 4);
 
-        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
         server::ServerOptions options;
-        options.port = 0;
         options.api_key = "sesame";
-        server::HttpServer http(loop, options);
-        http.start();
-        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        test::LocalServer kvscopeServer(testConfig(), options);
+        server::EngineLoop& loop = kvscopeServer.loop;
+        const QString url = kvscopeServer.url();
 
         // Without the key: a clear refusal, still on the embedded engine.
         const auto refused = attach(url);
@@ -282,12 +281,8 @@ private slots:
         const std::shared_ptr<const ui::TokenVocabulary> ours = m_session->model().vocabulary;
         QVERIFY(ours);
 
-        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
-        server::ServerOptions options;
-        options.port = 0;
-        server::HttpServer http(loop, options);
-        http.start();
-        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        test::LocalServer kvscopeServer(testConfig());
+        const QString url = kvscopeServer.url();
         QSignalSpy loaded(m_session.get(), &ui::Session::modelLoaded);
         QCOMPARE(attach(url).first, url);
         QVERIFY(QTest::qWaitFor([&] { return loaded.count() > 0; }, 10000));
@@ -480,12 +475,9 @@ private slots:
     // attach; /v1/models gives the vocabulary, so a synthetic batch of token-id prompts runs there
     // and every request finishes with the prompt and output lengths drawn.
     void syntheticBatchAndHistoryOnKvscopeServer() {
-        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
-        server::ServerOptions options;
-        options.port = 0;
-        server::HttpServer http(loop, options);
-        http.start();
-        httplib::Client client("127.0.0.1", http.port());
+        test::LocalServer kvscopeServer(testConfig());
+        server::EngineLoop& loop = kvscopeServer.loop;
+        httplib::Client client("127.0.0.1", kvscopeServer.port());
         client.set_read_timeout(60, 0);
         for (const int n : {6, 12, 3}) {
             const nlohmann::json body{{"prompt", "Once upon a time"}, {"max_tokens", n}, {"temperature", 0}};
@@ -503,7 +495,7 @@ private slots:
 
         ui::ChartsPanel charts(m_session.get());
         ui::BatchPanel panel(m_session.get());
-        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        const QString url = kvscopeServer.url();
         QCOMPARE(attach(url).first, url);
         QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 20000));
         const ui::ModelSummary& m = m_session->model();
@@ -604,16 +596,12 @@ private slots:
     // comes with the response: X-Kvscope-Request-Ids), though the row shows the workbench's id.
     // A request of 1900 tokens is held long enough to click; sent again if it finished first.
     void aBatchRowFocusesTheServersRequestInTheInspector() {
-        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
-        server::ServerOptions options;
-        options.port = 0;
-        server::HttpServer http(loop, options);
-        http.start();
+        test::LocalServer kvscopeServer(testConfig());
         ui::BatchPanel panel(m_session.get());
         ui::InspectorPanel inspector(m_session.get());
         panel.resize(900, 600);
         panel.show();
-        const QString url = QStringLiteral("http://127.0.0.1:%1").arg(http.port());
+        const QString url = kvscopeServer.url();
         QCOMPARE(attach(url).first, url);
         QVERIFY(QTest::qWaitFor([&] { return m_session->model().remoteKind == QStringLiteral("kvscope"); }, 20000));
         auto* table = panel.findChild<QTableView*>(QStringLiteral("batchTable"));

@@ -25,6 +25,7 @@
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
 #include "resources/embedded_model.h"
+#include "tests/ui/local_server.h"
 #include "tests/ui/qt_test_main.h"
 #include "ui/perplexity_log.h"
 #include "ui/perplexity_panel.h"
@@ -139,12 +140,9 @@ private slots:
     }
 
     void aKvscopeServerScoresTheSampleAsLlamaCpp() {
-        server::EngineLoop loop(Model::load(std::string(kEmbeddedModelName)), testConfig());
-        server::ServerOptions options;
-        options.port = 0;
-        server::HttpServer http(loop, options);
-        http.start();
-        QVERIFY(attach(QStringLiteral("http://127.0.0.1:%1").arg(http.port())));
+        test::LocalServer kvscopeServer(testConfig());
+        server::EngineLoop& loop = kvscopeServer.loop;
+        QVERIFY(attach(kvscopeServer.url()));
         QCOMPARE(m_session->model().remoteKind, QStringLiteral("kvscope"));
 
         QCOMPARE(m_panel->contextBox()->value(), 128);
