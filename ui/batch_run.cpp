@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/request_log.h"
 #include "ui/session.h"
 
 namespace kvscope::ui {
@@ -53,6 +54,13 @@ void BatchRun::cancel() {
     m_stopped = true;
     m_timer->stop();
     m_cancelled += int(m_items.size() - m_next);
+    std::vector<UnsentRequest> unsent;
+    unsent.reserve(m_items.size() - m_next);
+    for (std::size_t i = m_next; i < m_items.size(); ++i) {
+        const Request& r = m_items[i].request;
+        unsent.push_back(UnsentRequest{r.params.n, promptTokensOf(r)});
+    }
+    m_session->logNotSent(m_source, unsent);  // counted as cancelled above, logged as never sent
     m_next = m_items.size();
     for (const qint64 id : std::as_const(m_live)) m_session->abort(id);
     emit progressChanged();

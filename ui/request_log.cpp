@@ -23,8 +23,15 @@ QString requestStateName(RequestState state) {
             return RequestLog::tr("aborted");
         case RequestState::Rejected:
             return RequestLog::tr("rejected");
+        case RequestState::NotSent:
+            return RequestLog::tr("not sent");
     }
     return {};
+}
+
+std::optional<qint32> promptTokensOf(const Request& request) {
+    if (request.prompt_token_ids.empty()) return std::nullopt;
+    return qint32(request.prompt_token_ids.size());
 }
 
 RequestLog::RequestLog(QObject* parent) : QAbstractTableModel(parent) {}
@@ -54,11 +61,11 @@ QVariant RequestLog::sortKey(const RequestRecord& r, int column) {
         case Source:
             return r.source;
         case State: {                                               // then by id within a state
-            static constexpr int kOrder[] = {3, 2, 0, 1, 4, 5, 6};  // running, preempted, waiting, submitted, done
+            static constexpr int kOrder[] = {3, 2, 0, 1, 4, 5, 6, 7};  // running, preempted, waiting, submitted, done
             return (qlonglong(kOrder[int(r.state)]) << 48) + std::clamp<qlonglong>(r.id + 1, 0, (1ll << 48) - 1);
         }
         case PromptTokens:
-            return r.promptTokens;
+            return r.promptTokens.value_or(-1);
         case CachedTokens:
             return r.cachedTokens;
         case OutputTokens:
@@ -94,6 +101,8 @@ QVariant RequestLog::data(const QModelIndex& index, int role) const {
             case RequestState::Rejected:
             case RequestState::Aborted:
                 return QBrush(QColor(0xb0, 0x20, 0x20));
+            case RequestState::NotSent:
+                return QBrush(QColor(0x80, 0x80, 0x80));
             default:
                 return {};
         }
@@ -104,6 +113,8 @@ QVariant RequestLog::data(const QModelIndex& index, int role) const {
     switch (index.column()) {
         case Id:
             return r.id >= 0 ? QVariant(r.id) : QVariant(QStringLiteral("–"));
+        case PromptTokens:
+            return r.promptTokens ? QVariant(*r.promptTokens) : QVariant(QStringLiteral("–"));
         case Source:
             return r.source;
         case State:
@@ -156,7 +167,7 @@ void RequestLog::changed(int row) {
     emit dataChanged(index(row, 0), index(row, NumColumns - 1));
 }
 
-void RequestLog::added(quint64 tag, const QString& source, qint32 numSamples, qint32 promptTokens) {
+void RequestLog::added(quint64 tag, const QString& source, qint32 numSamples, std::optional<qint32> promptTokens) {
     const int row = rowCount();
     beginInsertRows({}, row, row);
     RequestRecord r;
@@ -167,6 +178,30 @@ void RequestLog::added(quint64 tag, const QString& source, qint32 numSamples, qi
     m_records.push_back(r);
     m_rowByTag.insert(tag, row);
     endInsertRows();
+}
+
+void RequestLog::addedNotSent(quint64 firstTag, const QString& source, const std::vector<UnsentRequest>& requests) {
+    if (requests.empty()) return;
+    const int first = rowCount();
+    beginInsertRows({}, first, first + int(requests.size()) - 1);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        RequestRecord r;
+        r.tag = firstTag + i;
+        r.source = source;
+        r.state = RequestState::NotSent;
+        r.numSamples = requests[i].numSamples;
+        r.promptTokens = requests[i].promptTokens;
+        m_rowByTag.insert(r.tag, int(m_records.size()));
+        m_records.push_back(std::move(r));
+    }
+    endInsertRows();
+}
+
+void RequestLog::tokenized(quint64 tag, qint32 promptTokens) {
+    const int row = m_rowByTag.value(tag, -1);
+    if (row < 0) return;
+    m_records[std::size_t(row)].promptTokens = promptTokens;
+    changed(row);
 }
 
 void RequestLog::accepted(quint64 tag, qint64 id) {
@@ -204,7 +239,7 @@ void RequestLog::output(const RequestOutput& out) {
             return s.finish_reason == FinishReason::abort;
         });
         r.state = aborted ? RequestState::Aborted : RequestState::Finished;
-        r.promptTokens = t.num_prompt_tokens;
+        if (t.num_prompt_tokens > 0) r.promptTokens = t.num_prompt_tokens;  // 0: not said (no prompt is empty)
         r.cachedTokens = t.num_cached_tokens;
         r.outputTokens = t.num_generation_tokens;
         r.preemptions = t.num_preemptions;

@@ -15,16 +15,19 @@
 
 namespace kvscope::ui {
 
-enum class RequestState { Submitted, Waiting, Running, Preempted, Finished, Aborted, Rejected };
+// NotSent: a panel had it but never sent it (a cancelled batch's later arrivals).
+enum class RequestState { Submitted, Waiting, Running, Preempted, Finished, Aborted, Rejected, NotSent };
 QString requestStateName(RequestState state);
 
 struct RequestRecord {
-    quint64 tag = 0;
-    qint64 id = -1;  // -1 until accepted
+    quint64 tag = 0;  // the workbench's own number of the request, unique in the session
+    qint64 id = -1;   // the engine's (attached: the workbench's call id), -1 until accepted
     QString source;  // "chat 1", "batch 2"
     RequestState state = RequestState::Submitted;
     qint32 numSamples = 1;
-    qint32 promptTokens = 0;  // known when accepted (snapshots) or finished
+    // Known when sent as tokens (a synthetic batch's) or tokenised (an embedded chat turn's), else
+    // from snapshots or the end; none for a text prompt or a server's chat turn that was refused.
+    std::optional<qint32> promptTokens;
     qint32 cachedTokens = 0;  // prompt tokens served by the prefix cache
     qint32 outputTokens = 0;  // over all samples
     qint32 blocksHeld = 0;    // over its sequences, as of the last full snapshot
@@ -35,9 +38,19 @@ struct RequestRecord {
     QString finishReason;  // "stop", "length", "abort"; the rejection message when rejected
 
     bool done() const {
-        return state == RequestState::Finished || state == RequestState::Aborted || state == RequestState::Rejected;
+        return state == RequestState::Finished || state == RequestState::Aborted || state == RequestState::Rejected ||
+               state == RequestState::NotSent;
     }
 };
+
+struct UnsentRequest {
+    qint32 numSamples = 1;
+    std::optional<qint32> promptTokens;
+};
+
+// The count of the prompt tokens a request carries; none when it carries text (the engine
+// tokenises it).
+std::optional<qint32> promptTokensOf(const Request& request);
 
 class RequestLog final : public QAbstractTableModel {
     Q_OBJECT
@@ -72,7 +85,10 @@ public:
     const RequestRecord* findById(qint64 id) const;
     int rowOfId(qint64 id) const { return m_rowById.value(id, -1); }
 
-    void added(quint64 tag, const QString& source, qint32 numSamples, qint32 promptTokens);
+    void added(quint64 tag, const QString& source, qint32 numSamples, std::optional<qint32> promptTokens);
+    // Requests never sent, one row each (tags from `firstTag` on), in one insertion.
+    void addedNotSent(quint64 firstTag, const QString& source, const std::vector<UnsentRequest>& requests);
+    void tokenized(quint64 tag, qint32 promptTokens);
     void accepted(quint64 tag, qint64 id);
     void rejected(quint64 tag, const QString& message);
     void output(const RequestOutput& output);

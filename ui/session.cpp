@@ -15,7 +15,8 @@ Session::Session(QObject* parent) : QObject(parent) {
 
 Session::~Session() = default;
 
-quint64 Session::track(RequestListener* listener, const QString& source, qint32 promptTokens, qint32 numSamples) {
+quint64 Session::track(RequestListener* listener, const QString& source, std::optional<qint32> promptTokens,
+                       qint32 numSamples) {
     const quint64 tag = m_nextTag++;
     m_byTag.insert(tag, Route{dynamic_cast<QObject*>(listener), listener});
     m_log->added(tag, source, numSamples, promptTokens);
@@ -23,15 +24,20 @@ quint64 Session::track(RequestListener* listener, const QString& source, qint32 
 }
 
 quint64 Session::submit(const Request& request, RequestListener* listener, const QString& source) {
-    const quint64 tag = track(listener, source, qint32(request.prompt_token_ids.size()), request.params.n);
+    const quint64 tag = track(listener, source, promptTokensOf(request), request.params.n);
     emit submitCommand(tag, request);
     return tag;
 }
 
 quint64 Session::submitChat(const ChatRequest& request, RequestListener* listener, const QString& source) {
-    const quint64 tag = track(listener, source, 0, request.params.n);
+    const quint64 tag = track(listener, source, std::nullopt, request.params.n);  // tokenised by the worker
     emit submitChatCommand(tag, request);
     return tag;
+}
+
+void Session::logNotSent(const QString& source, const std::vector<UnsentRequest>& requests) {
+    m_log->addedNotSent(m_nextTag, source, requests);
+    m_nextTag += requests.size();
 }
 
 void Session::abort(qint64 requestId) {
@@ -143,6 +149,10 @@ void Session::onRequestRejected(quint64 tag, const QString& message) {
     const Route route = m_byTag.take(tag);
     m_log->rejected(tag, message);
     if (RequestListener* l = listenerOf(route)) l->requestRejected(tag, message);
+}
+
+void Session::onChatTokenized(quint64 tag, qint32 promptTokens) {
+    m_log->tokenized(tag, promptTokens);
 }
 
 void Session::onOutputs(const QVector<RequestOutput>& outputs) {

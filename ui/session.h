@@ -9,6 +9,8 @@
 #include <QObject>
 #include <QPointer>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "engine/request.h"
 #include "engine/snapshot.h"
@@ -21,6 +23,7 @@ class PerplexityLog;
 class RequestListener;
 class RequestLog;
 class SessionRecorder;
+struct UnsentRequest;
 
 class Session final : public QObject {
     Q_OBJECT
@@ -33,6 +36,9 @@ public:
     // the sender in the request log ("chat 1", "batch 2"). Returns the request's tag.
     quint64 submit(const Request& request, RequestListener* listener, const QString& source);
     quint64 submitChat(const ChatRequest& request, RequestListener* listener, const QString& source);
+    // Requests a panel will never send (a cancelled batch's later arrivals): logged under `source`
+    // as not sent, each with a tag of its own.
+    void logNotSent(const QString& source, const std::vector<UnsentRequest>& requests);
     void abort(qint64 requestId);
     void abortAll();
     void setPaused(bool paused);
@@ -130,6 +136,8 @@ public slots:
     void onModelInspected(const kvscope::ui::ModelFileInfo& info);
     void onRequestAccepted(quint64 tag, qint64 requestId);
     void onRequestRejected(quint64 tag, const QString& message);
+    // The embedded engine's count of a chat turn's prompt tokens (before it is accepted or rejected).
+    void onChatTokenized(quint64 tag, qint32 promptTokens);
     void onOutputs(const QVector<kvscope::RequestOutput>& outputs);
     void onSnapshot(std::shared_ptr<const kvscope::EngineSnapshot> snapshot, double timeS);
     void onPausedChanged(bool paused);
@@ -155,7 +163,8 @@ private:
         RequestListener* listener = nullptr;
     };
     RequestListener* listenerOf(const Route& route) const;
-    quint64 track(RequestListener* listener, const QString& source, qint32 promptTokens, qint32 numSamples);
+    quint64 track(RequestListener* listener, const QString& source, std::optional<qint32> promptTokens,
+                  qint32 numSamples);
 
     quint64 m_nextTag = 1;
     QHash<quint64, Route> m_byTag;

@@ -98,12 +98,17 @@ QJsonValue optionalMs(const std::optional<double>& seconds) {
     return seconds ? QJsonValue(*seconds * 1000.0) : QJsonValue(QJsonValue::Null);
 }
 
+QJsonValue orNull(const std::optional<qint32>& v) {
+    return v ? QJsonValue(*v) : QJsonValue(QJsonValue::Null);
+}
+
 QJsonObject requestJson(const RequestRecord& r) {
-    return QJsonObject{{"id", r.id},
+    return QJsonObject{{"id", r.id >= 0 ? QJsonValue(r.id) : QJsonValue(QJsonValue::Null)},
+                       {"workbench_id", qint64(r.tag)},
                        {"source", r.source},
                        {"state", requestStateName(r.state)},
                        {"n", r.numSamples},
-                       {"prompt_tokens", r.promptTokens},
+                       {"prompt_tokens", orNull(r.promptTokens)},
                        {"cached_tokens", r.cachedTokens},
                        {"output_tokens", r.outputTokens},
                        {"ttft_ms", optionalMs(r.ttftS)},
@@ -114,9 +119,10 @@ QJsonObject requestJson(const RequestRecord& r) {
                        {"finish_reason", r.finishReason}};
 }
 
+// New columns go at the end: a reader that counts columns keeps working.
 const char* kRequestColumns[] = {
     "id",      "source",  "state",  "n",           "prompt_tokens", "cached_tokens", "output_tokens",
-    "ttft_ms", "tpot_ms", "e2e_ms", "blocks_held", "preemptions",   "finish_reason"};
+    "ttft_ms", "tpot_ms", "e2e_ms", "blocks_held", "preemptions",   "finish_reason", "workbench_id"};
 
 }  // namespace
 

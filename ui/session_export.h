@@ -8,9 +8,14 @@
 //
 // JSON shape: {"format": "kvscope-session", "version": 1, "exported_at", "model": {...},
 //   "settings": {...}, "totals": {...}, "time_series": [{"time_s", "kv_usage", ...}, ...],
-//   "requests": [{"id", "source", "state", ...}, ...],
+//   "requests": [{"id", "workbench_id", "source", "state", "prompt_tokens", ...}, ...],
 //   "perplexity_runs": [{"model", "weight_type", "cache_dtype", "ppl", ...}, ...]}
 //   (perplexity_runs' fields: ui/perplexity_log.h)
+// A request's "id" is the engine's (attached: the workbench's call id; ids start again with each
+// model), null for a request the engine never took (rejected, or "not sent": a cancelled batch's
+// later arrivals, which its summary counts as cancelled); "workbench_id" is the workbench's own,
+// unique in the session, for every request; "prompt_tokens" is null where the count is unknown
+// (a text prompt the engine refused, a chat turn a server refused).
 
 #include <QJsonObject>
 #include <QString>

@@ -146,6 +146,7 @@ void EngineWorker::submitChat(quint64 tag, const kvscope::ui::ChatRequest& chat)
         request.priority = chat.priority;
         request.lora = chat.lora;
         request.prompt_token_ids = model.tokenizer().encode(tpl.apply(chat.messages, true), true, true);
+        emit chatTokenized(tag, qint32(request.prompt_token_ids.size()));
         for (const std::string& stop : tpl.stop_strings()) {
             auto& list = request.params.stop;
             if (std::find(list.begin(), list.end(), stop) == list.end()) list.push_back(stop);

@@ -114,6 +114,9 @@ signals:
     // An adapter that could not be loaded or unloaded, or was dropped when another model was loaded.
     void loraLoadFailed(const QString& message);
     void requestAccepted(quint64 tag, qint64 requestId);
+    // A chat turn's prompt as the template rendered and the tokenizer encoded it, before it is
+    // accepted or rejected (the UI sent no tokens: it knows the count from here).
+    void chatTokenized(quint64 tag, qint32 promptTokens);
     void requestRejected(quint64 tag, const QString& message);
     void outputsReady(const QVector<kvscope::RequestOutput>& outputs);
     // `timeS`: seconds since the worker started (one clock across model loads).

@@ -41,8 +41,11 @@ QList<QMetaObject::Connection> connectCommands(ui::Session* session, Worker* wor
 QList<QMetaObject::Connection> connectSession(ui::Session* session, EngineWorker* worker) {
     QList<QMetaObject::Connection> connections = connectCommands(session, worker);
     // The session's trace (the memory lab) and LoRA adapters exist only on the embedded engine;
-    // perplexity chunks come from its tokenizer (an attached server's: below).
+    // perplexity chunks come from its tokenizer (an attached server's: below), and so do chat
+    // turns' prompt tokens (a server's are known when it answers).
     connections << QObject::connect(session, &ui::Session::traceCommand, worker, &EngineWorker::requestTrace,
+                                    Qt::QueuedConnection)
+                << QObject::connect(worker, &EngineWorker::chatTokenized, session, &ui::Session::onChatTokenized,
                                     Qt::QueuedConnection)
                 << QObject::connect(worker, &EngineWorker::traceReady, session, &ui::Session::onTrace,
                                     Qt::QueuedConnection)

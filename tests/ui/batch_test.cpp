@@ -208,7 +208,7 @@ private slots:
         log.snapshot(snap);
         QCOMPARE(log.records()[0].state, RequestState::Preempted);
         QCOMPARE(log.records()[0].preemptions, 2);
-        QCOMPARE(log.records()[0].promptTokens, 30);
+        QCOMPARE(log.records()[0].promptTokens.value_or(-1), 30);
         snap.sequences[0].status = SequenceStatus::Running;
         snap.kv.sequences = {KvSequenceInfo{9, 30, 0, 2}};
         log.snapshot(snap);

@@ -559,7 +559,7 @@ private slots:
         for (const ui::RequestRecord& r : m_session->requestLog()->records()) {
             if (r.source != run.source()) continue;
             QCOMPARE(r.state, ui::RequestState::Finished);
-            gotPrompt << r.promptTokens;
+            gotPrompt << r.promptTokens.value_or(-1);
             gotOutput << r.outputTokens;
         }
         std::sort(wantPrompt.begin(), wantPrompt.end());

@@ -1,5 +1,7 @@
 // Session exports parsed back: the JSON document (model, settings, time series, requests,
-// perplexity runs), the CSV files (header, one row per sample, request or run, quoting), atomic writes that leave
+// perplexity runs), requests the engine never took (rejected, a cancelled batch's never sent:
+// as many as the batch's own counts say) with an identity and what is known of their prompt,
+// the CSV files (header, one row per sample, request or run, quoting), atomic writes that leave
 // nothing behind on failure, and a clear message for a path that cannot be written, a full disk
 // and a read-only one (a small tmpfs mounted for the test, where allowed) with the previous
 // export intact.
@@ -15,6 +17,8 @@
 
 #include "tests/ui/qt_test_main.h"
 #include "ui/atomic_file.h"
+#include "ui/batch_run.h"
+#include "ui/batch_workload.h"
 #include "ui/perplexity_log.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
@@ -122,6 +126,12 @@ private slots:
         QCOMPARE(requests[0].toObject()["ttft_ms"].toDouble(), 4.0);
         QCOMPARE(requests[1].toObject()["state"].toString(), QString("rejected"));
         QVERIFY(requests[1].toObject()["ttft_ms"].isNull());
+        // The engine gave the rejected one no id (it was -1); the workbench's own ids tell them apart.
+        QCOMPARE(requests[0].toObject()["id"].toInt(), 10);
+        QVERIFY(requests[1].toObject()["id"].isNull());
+        QCOMPARE(requests[0].toObject()["workbench_id"].toInt(), 1);
+        QCOMPARE(requests[1].toObject()["workbench_id"].toInt(), 2);
+        QCOMPARE(requests[1].toObject()["prompt_tokens"].toInt(), 3);              // sent as tokens: known
         QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList{"s.json"});  // no temporary left
     }
 
@@ -144,7 +154,9 @@ private slots:
         const QStringList requests = readLines(files[1]);
         QCOMPARE(requests.size(), 3);
         QVERIFY(requests[0].startsWith("id,source,state,"));
-        QVERIFY(requests[2].endsWith(",\"too long, shorten it\""));  // quoted: it holds a comma
+        QVERIFY(requests[0].endsWith(",workbench_id"));                // a column added at the end
+        QVERIFY(requests[2].endsWith(",\"too long, shorten it\",2"));  // quoted: it holds a comma
+        QVERIFY(requests[2].startsWith(",chat 1,rejected,1,3,"));      // no engine id; its 3 prompt tokens
         const QStringList settings = readLines(files[2]);
         QVERIFY(settings.contains("model,name,stories260K"));
         QVERIFY(settings.contains("settings,block_size,16"));
@@ -179,6 +191,94 @@ private slots:
         QCOMPARE(lines.size(), 2);
         QCOMPARE(lines[0], PerplexityLog::fields().join(','));
         QCOMPARE(lines[1].split(',')[PerplexityLog::fields().indexOf("ppl")], QString("5.25"));
+    }
+
+    // A batch of 7: three arrive at once (one finishes, one is rejected, one is aborted by the
+    // cancel), four never come. Oracle: the run's own counts, which its summary shows.
+    void aCancelledBatchExportsEveryRequestAsItsSummaryCountsThem() {
+        Session session;
+        QSignalSpy submitted(&session, &Session::submitCommand);
+        std::vector<BatchItem> items(7);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            items[i].arrivalS = i < 3 ? 0.0 : 5.0;
+            items[i].request.prompt_token_ids.assign(10 + i, 1);  // 10, 11, ... 16 tokens
+        }
+        BatchRun run(&session, "batch 1", items);
+        run.setClock([] { return 0.0; });
+        run.start();
+        QCOMPARE(submitted.count(), 3);
+        session.onRequestAccepted(submitted.at(0).at(0).toULongLong(), 10);
+        session.onRequestRejected(submitted.at(1).at(0).toULongLong(), "too long");
+        session.onRequestAccepted(submitted.at(2).at(0).toULongLong(), 11);
+        RequestOutput done;
+        done.id = 10;
+        done.finished = true;
+        done.samples.push_back(SequenceOutput{0, {5}, "a", {}, FinishReason::length, {}, {}});
+        done.timings.num_prompt_tokens = 10;
+        done.timings.num_generation_tokens = 1;
+        session.onOutputs({done});
+        run.cancel();
+        RequestOutput aborted = done;
+        aborted.id = 11;
+        aborted.samples[0].finish_reason = FinishReason::abort;
+        aborted.timings.num_prompt_tokens = 12;
+        session.onOutputs({aborted});
+        QVERIFY(run.isDone());
+        QCOMPARE(run.finished(), 1);
+        QCOMPARE(run.rejected(), 1);
+        QCOMPARE(run.cancelled(), 5);
+
+        QMap<QString, int> byState;
+        QSet<qint64> workbenchIds;
+        QList<int> prompts;
+        const QJsonArray requests = sessionJson(session)["requests"].toArray();
+        for (const QJsonValue& v : requests) {
+            const QJsonObject r = v.toObject();
+            QCOMPARE(r["source"].toString(), QString("batch 1"));
+            ++byState[r["state"].toString()];
+            workbenchIds.insert(r["workbench_id"].toInteger(-1));
+            prompts << r["prompt_tokens"].toInt(-1);
+            const QString state = r["state"].toString();
+            QCOMPARE(r["id"].isNull(), state != "finished" && state != "aborted");  // the engine took these
+            if (state == "not sent") QCOMPARE(r["output_tokens"].toInt(), 0);
+        }
+        QCOMPARE(int(requests.size()), run.total());
+        QCOMPARE(byState["finished"], run.finished());
+        QCOMPARE(byState["rejected"], run.rejected());
+        QCOMPARE(byState["aborted"] + byState["not sent"], run.cancelled());
+        QCOMPARE(byState["not sent"], 4);
+        QCOMPARE(workbenchIds.size(), 7);  // one each
+        QVERIFY(!workbenchIds.contains(-1));
+        std::sort(prompts.begin(), prompts.end());
+        QCOMPARE(prompts, (QList<int>{10, 11, 12, 13, 14, 15, 16}));
+
+        // The CSV has the same rows.
+        QTemporaryDir dir;
+        QString error;
+        const QStringList files = exportSessionCsv(session, dir.filePath("s.csv"), &error);
+        QCOMPARE(error, QString());
+        const QStringList rows = readLines(files.value(1));
+        QCOMPARE(rows.size(), 1 + run.total());
+        QCOMPARE(rows.filter(",not sent,").size(), 4);
+    }
+
+    // A chat turn is sent as messages: its prompt tokens are what the engine's tokenizer counted
+    // (EngineWorker::chatTokenized), or unknown - null, not 0 - when nobody said.
+    void aRejectedChatTurnHasItsPromptTokensOrNone() {
+        Session session;
+        ChatRequest chat;
+        chat.messages.push_back({"user", "hello"});
+        const quint64 counted = session.submitChat(chat, nullptr, "chat 1");
+        const quint64 uncounted = session.submitChat(chat, nullptr, "chat 2");
+        session.onChatTokenized(counted, 612);
+        session.onRequestRejected(counted, "the prompt has 612 tokens, but the context holds 512");
+        session.onRequestRejected(uncounted, "http://127.0.0.1:8000: 400 too long");
+        const QJsonArray requests = sessionJson(session)["requests"].toArray();
+        QCOMPARE(requests.size(), 2);
+        QCOMPARE(requests[0].toObject()["prompt_tokens"].toInt(), 612);
+        QVERIFY(requests[1].toObject()["prompt_tokens"].isNull());
+        QCOMPARE(session.requestLog()->data(session.requestLog()->index(1, RequestLog::PromptTokens), Qt::DisplayRole),
+                 QVariant(QStringLiteral("–")));
     }
 
     void fieldsAreQuotedOnlyWhenNeeded() {

@@ -2,7 +2,8 @@
 // the main window with every panel. Loads the embedded model, chats (tokens stream in, the
 // known-good greedy text arrives), sees the chat's blocks in the inspector (held while it runs,
 // cached after) and gone after a prefix-cache reset, reads a block's tokens, runs a small
-// synthetic batch beside it, exports the session as JSON and CSV that parse back, and shows a
+// synthetic batch beside it, exports the session as JSON and CSV that parse back (a refused chat
+// turn and a cancelled batch's requests included, as the refusal and the summary count them), and shows a
 // turn's token probabilities as an engine of the test's own computes them, and measures the
 // sample text's perplexity as llama-perplexity does.
 
@@ -16,6 +17,7 @@
 #include <QLabel>
 #include <QMenu>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
@@ -31,6 +33,7 @@
 #include "engine/model.h"
 #include "tests/ui/qt_test_main.h"
 #include "ui/batch_panel.h"
+#include "ui/batch_run.h"
 #include "ui/chat_panel.h"
 #include "ui/inspector_panel.h"
 #include "ui/inspector_scene.h"
@@ -248,6 +251,64 @@ private slots:
         QCOMPARE(lines.size(), int(m_session->recorder()->samples().size()) + 1);
         const QImage view = m_window->inspector()->viewImage();
         QVERIFY(!view.isNull());
+    }
+
+    // A chat turn the engine refuses (longer than the context) and a batch cancelled half-way,
+    // exported. Oracles: the token count in the engine's refusal, and the counts of the batch's
+    // summary line; every request has an identity of its own.
+    void requestsTheEngineNeverRanExportAsTheyWere() {
+        ChatPanel* chat = m_window->chat();
+        chat->newConversation();
+        const int index = chat->currentConversation();
+        chat->send(QString("Once upon a time there was a dog. ").repeated(300));  // ~3000 tokens
+        QVERIFY(QTest::qWaitFor([&] { return !chat->conversation(index).busy(); }, 10000));
+        const RequestRecord turn = m_session->requestLog()->records().back();  // a copy: the log grows
+        QCOMPARE(turn.state, RequestState::Rejected);
+        const QRegularExpressionMatch said =
+            QRegularExpression("the prompt has (\\d+) tokens").match(turn.finishReason);
+        QVERIFY2(said.hasMatch(), qPrintable(turn.finishReason));
+
+        BatchPanel* batch = m_window->batch();
+        WorkloadSpec spec;
+        spec.num_requests = 40;
+        spec.prompt_len = LengthDistribution::parse("20", "p");
+        spec.output_len = LengthDistribution::parse("4", "o");
+        spec.request_rate = 4;  // 10 s of arrivals: cancelled after the first few
+        QVERIFY(batch->startSynthetic(spec));
+        BatchRun* run = batch->currentRun();
+        QVERIFY(QTest::qWaitFor([&] { return run->finished() >= 2; }, 20000));
+        batch->cancel();
+        QVERIFY(QTest::qWaitFor([&] { return run->isDone(); }, 10000));
+        const QString summary = batch->summaryText();
+        auto count = [&](const QString& what) {
+            const QRegularExpressionMatch m = QRegularExpression("(\\d+) " + what).match(summary);
+            return m.hasMatch() ? m.captured(1).toInt() : -1;
+        };
+        QVERIFY2(count("cancelled") > 20 && count("finished") >= 2, qPrintable(summary));
+
+        const QJsonArray requests = sessionJson(*m_session)["requests"].toArray();
+        QSet<qint64> workbenchIds;
+        QMap<QString, int> batchStates;
+        bool sawTurn = false;
+        for (const QJsonValue& v : requests) {
+            const QJsonObject r = v.toObject();
+            workbenchIds.insert(r["workbench_id"].toInteger(-1));
+            if (r["state"].toString() == "rejected" && r["source"].toString() == turn.source) {
+                sawTurn = true;
+                QVERIFY(r["id"].isNull());
+                QCOMPARE(r["prompt_tokens"].toInt(), said.captured(1).toInt());  // was 0
+            }
+            if (r["source"].toString() == run->source()) ++batchStates[r["state"].toString()];
+        }
+        QVERIFY(sawTurn);
+        QCOMPARE(workbenchIds.size(), requests.size());
+        QVERIFY(!workbenchIds.contains(-1));
+        QCOMPARE(batchStates["finished"], count("finished"));
+        QCOMPARE(batchStates["rejected"], count("rejected"));
+        QCOMPARE(batchStates["aborted"] + batchStates["not sent"], count("cancelled"));  // never sent: were missing
+        QVERIFY(batchStates["not sent"] > 0);
+        QCOMPARE(batchStates["finished"] + batchStates["rejected"] + batchStates["aborted"] + batchStates["not sent"],
+                 spec.num_requests);
     }
 
     // The chat's token probabilities against an engine of the test's own, given the same prompt.
