@@ -49,6 +49,11 @@ const std::vector<Column>& columns() {
         {"ttft_p99_ms", [](const MetricSample&, const ChartPoint& p) { return p.ttftP99Ms; }},
         {"itl_p50_ms", [](const MetricSample&, const ChartPoint& p) { return p.itlP50Ms; }},
         {"itl_p99_ms", [](const MetricSample&, const ChartPoint& p) { return p.itlP99Ms; }},
+        // 1 for the first sample after an attached server did not answer (none was taken in
+        // between: rates there span the whole gap), and for an attach's first (its latencies are
+        // the server's history before the attach); else 0. Added last: earlier columns keep their place.
+        {"after_gap", [](const MetricSample& s, const ChartPoint&) { return s.afterGap ? 1.0 : 0.0; }},
+        {"before_attach", [](const MetricSample& s, const ChartPoint&) { return s.beforeAttach ? 1.0 : 0.0; }},
     };
     return c;
 }

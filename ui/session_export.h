@@ -7,7 +7,9 @@
 // are null / empty.
 //
 // JSON shape: {"format": "kvscope-session", "version": 1, "exported_at", "model": {...},
-//   "settings": {...}, "totals": {...}, "time_series": [{"time_s", "kv_usage", ...}, ...],
+//   "settings": {...}, "totals": {...}, "time_series": [{"time_s", "kv_usage", ..., "after_gap",
+//   "before_attach"}, ...] (the two flags 0 or 1: the first sample after an attached server did
+//   not answer, an attach's first sample),
 //   "requests": [{"id", "workbench_id", "source", "state", "prompt_tokens", ...}, ...],
 //   "perplexity_runs": [{"model", "weight_type", "cache_dtype", "ppl", ...}, ...]}
 //   (perplexity_runs' fields: ui/perplexity_log.h)

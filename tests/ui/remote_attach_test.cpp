@@ -15,6 +15,7 @@
 #include <qcustomplot.h>
 #include <QApplication>
 #include <QDialog>
+#include <QJsonArray>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
@@ -52,6 +53,7 @@
 #include "ui/request_listener.h"
 #include "ui/request_log.h"
 #include "ui/session.h"
+#include "ui/session_export.h"
 #include "ui/session_recorder.h"
 
 namespace remote_attach_test {
@@ -533,6 +535,11 @@ private slots:
         // No later point counts the history again: in the seconds after the attach, nothing new.
         QVERIFY(QTest::qWaitFor([&] { return samples.size() > h + 2; }, 20000));
         QVERIFY(std::isnan(m_session->recorder()->point(h + 2).ttftMeanMs));
+        // The export says which sample holds the history.
+        const QJsonArray exported = ui::sessionJson(*m_session)["time_series"].toArray();
+        QVERIFY(exported.size() > qsizetype(h) + 2);
+        QCOMPARE(exported[qsizetype(h)].toObject()["before_attach"].toDouble(), 1.0);
+        QCOMPARE(exported[qsizetype(h) + 1].toObject()["before_attach"].toDouble(), 0.0);
 
         // A synthetic batch of token-id prompts on the server, every request finished.
         WorkloadSpec spec;

@@ -227,6 +227,9 @@ private slots:
         QCOMPARE(series.size(), 42);
         QCOMPARE(series[21].toObject()["time_s"].toDouble(), 8.0);
         QCOMPARE(series[21].toObject()["kv_usage"].toDouble(), 0.25);
+        // The sample after the gap says so; no other does.
+        for (int i = 0; i < series.size(); ++i)
+            QCOMPARE(series[i].toObject()["after_gap"].toDouble(), i == 21 ? 1.0 : 0.0);
         for (const QJsonValue& row : series) {
             for (const QJsonValue& v : row.toObject()) QVERIFY(v.isDouble() || v.isNull());
         }
@@ -238,6 +241,9 @@ private slots:
         QVERIFY(csv.open(QIODevice::ReadOnly));
         const QString text = QString::fromUtf8(csv.readAll());
         QCOMPARE(text.count('\n'), 43);
+        QVERIFY(text.section('\n', 0, 0).endsWith(",after_gap,before_attach"));
+        QVERIFY(text.section('\n', 22, 22).endsWith(",1,0"));  // the sample after the gap (the header is line 0)
+        QVERIFY(text.section('\n', 21, 21).endsWith(",0,0"));
         QVERIFY(!text.contains("nan", Qt::CaseInsensitive) && !text.contains("inf", Qt::CaseInsensitive));
     }
 
