@@ -32,6 +32,11 @@ std::shared_ptr<const EngineSnapshot> fullSnapshot(std::int64_t step) {
     return s;
 }
 
+// The 30 s recording every test replays.
+void recordFrames(SessionRecorder& recorder) {
+    for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+}
+
 class TimelineBarTest : public QObject {
     Q_OBJECT
 
@@ -39,7 +44,7 @@ private slots:
     void aNewSpeedAppliesFromTheMomentItChanges() {
         SessionRecorder recorder;
         TimelineBar bar(&recorder);  // as in the workbench: there before the snapshots come
-        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        recordFrames(recorder);
         QCOMPARE(int(recorder.frames().size()), kNumFrames);
         auto* speed = bar.findChild<QComboBox*>("timelineSpeed");
         QVERIFY(speed);
@@ -77,7 +82,7 @@ private slots:
     void theSpeedChosenWhilePausedIsTheNextReplays() {
         SessionRecorder recorder;
         TimelineBar bar(&recorder);
-        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        recordFrames(recorder);
         auto* speed = bar.findChild<QComboBox*>("timelineSpeed");
         bar.showFrame(3);
         speed->setCurrentIndex(2);
@@ -98,7 +103,7 @@ private slots:
     void aDragOfTheSliderWhilePlayingMovesTheReplay() {
         SessionRecorder recorder;
         TimelineBar bar(&recorder);
-        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        recordFrames(recorder);
         bar.resize(900, 40);
         bar.show();
         QVERIFY(QTest::qWaitForWindowExposed(&bar));
@@ -154,7 +159,7 @@ private slots:
     void theHomeKeyWhilePlayingReplaysFromTheStart() {
         SessionRecorder recorder;
         TimelineBar bar(&recorder);
-        for (int i = 0; i < kNumFrames; ++i) recorder.record(fullSnapshot(i), i * kFrameGapS);
+        recordFrames(recorder);
         auto* slider = bar.findChild<QSlider*>("timelineSlider");
         bar.showFrame(150);
         bar.setPlaying(true);
