@@ -210,11 +210,13 @@ void Session::onExternalRequest(qint64 requestId, const QString& source, qint32 
 }
 
 void Session::onAttachChanged(const QString& url, const QString& message) {
-    if (url != m_attachedUrl && !m_remoteProblem.isEmpty()) {  // a new attachment, or none, starts answering
-        m_remoteProblem.clear();
-        emit remoteAnsweringChanged(m_remoteProblem);
+    if (url != m_attachedUrl) {  // a new attachment, or none: its own ids, and it starts answering
+        m_servedAs.clear();
+        if (!m_remoteProblem.isEmpty()) {
+            m_remoteProblem.clear();
+            emit remoteAnsweringChanged(m_remoteProblem);
+        }
     }
-    if (url != m_attachedUrl) m_servedAs.clear();
     m_attachedUrl = url;
     emit attachChanged(url, message);
 }
