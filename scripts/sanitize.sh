@@ -55,7 +55,7 @@ if [ "$kind" = asan ] && [ $# -eq 0 ] && [ "$ci" = 1 ]; then
     set -- gguf_test gguf_bad_file_test gguf_fuzz_test tokenizer_spm_test tokenizer_bpe_test \
         tokenizer_gguf_test tokenizer_huge_input_test detokenizer_test unicode_test chat_template_test \
         engine_faults_test kv_cache_manager_test kv_cache_random_test block_pool_test swap_test \
-        bad_request_http_test security_http_test tokenize_http_test logprobs_by_id_test client_connection_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz \
+        bad_request_http_test security_http_test tokenize_http_test logprobs_by_id_test client_connection_test connection_pool_test fuzz_gguf_fuzz fuzz_tokenizer_fuzz fuzz_request_fuzz \
         kl_divergence_test cli_test cli_lab_test cli_lora_test bench_test
 fi
 if [ "$kind" = asan ] && [ $# -eq 0 ]; then
@@ -66,7 +66,7 @@ else
     targets=("$@")
     if [ ${#targets[@]} -eq 0 ]; then
         # The tests where more than one thread touches shared state.
-        targets=(thread_pool_test completions_http_test bad_request_http_test kv_snapshot_http_test
+        targets=(thread_pool_test connection_pool_test completions_http_test bad_request_http_test kv_snapshot_http_test
                  metrics_http_test security_http_test lora_http_test serving_load_test serve_cli_test
                  bench_serve_test worker_host_test perplexity_server_test)
         # Not the Qt bridge (engine_worker_test): Debian's Qt is not instrumented, and TSan

@@ -54,7 +54,7 @@ int run_serve(const std::vector<std::string>& args) {
         {"max-prompt-tokens", "N", "most tokens per prompt (default: the context length - 1)"},
         {"max-n", "N", "most samples per prompt (default 16)"},
         {"max-output-tokens", "N", "largest max_tokens a request may ask for (default: the context length)"},
-        {"http-threads", "N", "HTTP worker threads: connections served at once (default 64)"},
+        {"http-threads", "N", "most connections served at once, a thread each, started as they come (default 512)"},
     };
     append_model_options(options);
     append_engine_options(options);

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <random>
 
+#include "app/server/connection_pool.h"
 #include "app/server/model_card.h"
 #include "app/server/prometheus.h"
 #include "app/server/server_impl.h"
@@ -172,8 +173,10 @@ void HttpServer::Impl::handle_metrics(httplib::Response& res) {
 constexpr std::size_t kMonitorKeepAliveRequests = 1'000'000;
 
 void HttpServer::Impl::install_routes() {
+    // A thread for each connection, started as it comes (connection_pool.h): a probe or a scrape
+    // is answered however many streams hold threads, up to num_threads connections.
     http.new_task_queue = [n = static_cast<std::size_t>(std::max(1, options.num_threads))] {
-        return new httplib::ThreadPool(n);
+        return new ConnectionPool(ConnectionPoolOptions{.max_threads = n});
     };
     http.set_payload_max_length(options.limits.max_body_bytes);
     // Every event goes out at once: with Nagle's algorithm a small write waits for the ACK of the

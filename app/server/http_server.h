@@ -24,7 +24,7 @@ struct ServerOptions {
     std::string api_key;            // empty: no authentication
     std::string served_model_name;  // the "model" of requests and responses; empty: the model's name
     ServerLimits limits;
-    int num_threads = 64;          // HTTP worker threads: the most connections served at once
+    int num_threads = 512;         // the most connections served at once (a thread each, started as they come)
     int max_snapshot_streams = 8;  // concurrent GET /v1/kv/snapshot?stream=true
 };
 

@@ -1,7 +1,7 @@
 // GET /metrics read back with the Prometheus text reader: vLLM's names, types and labels, and
 // counters and histogram counts equal to what was sent; the reader and the number format on
 // hand-written text; a monitor on one kept-alive connection answered while every other worker
-// thread is held.
+// thread is held; a probe on a new connection answered while a hundred connections hold threads.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <future>
 
 #include "app/server/prometheus.h"
@@ -189,6 +190,28 @@ TEST(MetricsHttp, AKeptAliveMonitorIsAnsweredWhileEveryOtherThreadIsHeld) {
     std::unique_ptr<httplib::Client> newcomer = server.client();
     newcomer->set_read_timeout(1, 0);
     EXPECT_FALSE(newcomer->Get("/metrics"));  // queued behind the held threads
+}
+
+// A probe or a scrape on a new connection is answered at once while 100 connections hold
+// threads (as 100 streams do): each connection gets a thread of its own, up to --http-threads
+// (512). With httplib's fixed pool of 64 threads, the probe waited behind them.
+TEST(MetricsHttp, ANewConnectionIsAnsweredWhileAHundredOthersHoldThreads) {
+    TestServer server;
+    std::vector<std::unique_ptr<SilentConnection>> held;
+    for (int i = 0; i < 100; ++i) held.push_back(std::make_unique<SilentConnection>(server.http.port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (const char* path : {"/health", "/metrics"}) {
+        std::unique_ptr<httplib::Client> probe = server.client();
+        // Well before the held connections' 5 s read timeout ends (which would free threads).
+        probe->set_connection_timeout(3, 0);
+        probe->set_read_timeout(3, 0);
+        const auto start = std::chrono::steady_clock::now();
+        const httplib::Result r = probe->Get(path);
+        std::printf("%s answered in %.0f ms\n", path,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        ASSERT_TRUE(r) << path << ": " << httplib::to_string(r.error());
+        EXPECT_EQ(r->status, 200) << path;
+    }
 }
 
 TEST(PromText, ReadsSamplesLabelsEscapesAndHistograms) {
