@@ -1,6 +1,7 @@
 #include "engine/chat_template.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/tokenizer.h"
 #include "engine/unicode.h"
@@ -49,12 +50,38 @@ std::string chatml_default_system(std::string_view source) {
     return {};
 }
 
+// A string literal of the template, in either quote.
+bool has_literal(std::string_view source, std::string_view text) {
+    const std::string body(text);
+    return contains(source, "'" + body + "'") || contains(source, "\"" + body + "\"");
+}
+
+// Mistral's templates differ in the spaces inside their [INST] literals (chat_template.h).
+std::optional<ChatTemplateKind> mistral_kind(std::string_view source) {
+    if (contains(source, "[SYSTEM_PROMPT]")) {
+        if (has_literal(source, "[SYSTEM_PROMPT] ") && has_literal(source, "[INST] "))
+            return ChatTemplateKind::MistralV7;
+        return std::nullopt;  // Mistral Small 3's, with its dated default system prompt
+    }
+    if (has_literal(source, " [INST] ")) return ChatTemplateKind::MistralV1;
+    if (has_literal(source, "[INST] ")) {
+        return has_literal(source, " [/INST]") ? ChatTemplateKind::MistralLegacy : ChatTemplateKind::MistralV3;
+    }
+    if (has_literal(source, "[INST]")) return ChatTemplateKind::MistralV3Tekken;
+    return std::nullopt;
+}
+
 ChatTemplateKind detect_kind(std::string_view source, bool& recognised) {
     recognised = true;
     if (python_strip(source).empty()) return ChatTemplateKind::Plain;
     if (contains(source, "<|im_start|>")) return ChatTemplateKind::ChatMl;
     if (contains(source, "<|start_header_id|>")) return ChatTemplateKind::Llama3;
     if (contains(source, "[INST]") && contains(source, "<<SYS>>")) return ChatTemplateKind::Llama2;
+    if (contains(source, "[INST]")) {
+        if (const std::optional<ChatTemplateKind> kind = mistral_kind(source)) return *kind;
+        recognised = false;
+        return ChatTemplateKind::Plain;
+    }
     if (contains(source, "<|user|>") && contains(source, "<|assistant|>") && !contains(source, "<|end|>")) {
         return ChatTemplateKind::Zephyr;
     }
@@ -94,6 +121,11 @@ ChatTemplate::ChatTemplate(ChatTemplateKind kind, std::string_view bos_token, st
             break;
         case ChatTemplateKind::Llama2:
         case ChatTemplateKind::Zephyr:
+        case ChatTemplateKind::MistralLegacy:
+        case ChatTemplateKind::MistralV1:
+        case ChatTemplateKind::MistralV3:
+        case ChatTemplateKind::MistralV3Tekken:
+        case ChatTemplateKind::MistralV7:
             stop_strings_ = {eos_token_};
             break;
         case ChatTemplateKind::Plain:
@@ -123,7 +155,7 @@ ChatTemplate ChatTemplate::of_kind(ChatTemplateKind kind, std::string_view bos_t
 std::string_view ChatTemplate::name() const {
     switch (kind_) {
         case ChatTemplateKind::Plain:
-            return "plain";
+            return recognised_ ? "plain" : "unrecognised";
         case ChatTemplateKind::ChatMl:
             return "chatml";
         case ChatTemplateKind::Llama2:
@@ -132,6 +164,16 @@ std::string_view ChatTemplate::name() const {
             return "llama3";
         case ChatTemplateKind::Zephyr:
             return "zephyr";
+        case ChatTemplateKind::MistralLegacy:
+            return "mistral-legacy";
+        case ChatTemplateKind::MistralV1:
+            return "mistral-v1";
+        case ChatTemplateKind::MistralV3:
+            return "mistral-v3";
+        case ChatTemplateKind::MistralV3Tekken:
+            return "mistral-v3-tekken";
+        case ChatTemplateKind::MistralV7:
+            return "mistral-v7";
     }
     return "?";
 }
@@ -146,6 +188,12 @@ std::string ChatTemplate::apply(std::span<const ChatMessage> messages, bool add_
             return render_llama3(messages, add_generation_prompt);
         case ChatTemplateKind::Zephyr:
             return render_zephyr(messages, add_generation_prompt);
+        case ChatTemplateKind::MistralLegacy:
+        case ChatTemplateKind::MistralV1:
+        case ChatTemplateKind::MistralV3:
+        case ChatTemplateKind::MistralV3Tekken:
+        case ChatTemplateKind::MistralV7:
+            return render_mistral(messages);
         case ChatTemplateKind::Plain:
             break;
     }
@@ -209,6 +257,43 @@ std::string ChatTemplate::render_zephyr(std::span<const ChatMessage> messages, b
     }
     // The reference template writes the prompt inside its loop, after the last message.
     if (add_generation_prompt && !messages.empty()) out += "<|assistant|>\n";
+    return out;
+}
+
+// Mistral's families (chat_template.h). v7 writes every system message where it stands; the
+// others take the first message's as the system prompt and put it in front of the first (legacy,
+// v1) or the last (v3, tekken) message of the rest when that is a user turn. Other roles skipped.
+std::string ChatTemplate::render_mistral(std::span<const ChatMessage> messages) const {
+    const bool v7 = kind_ == ChatTemplateKind::MistralV7;
+    const bool tekken = kind_ == ChatTemplateKind::MistralV3Tekken;
+    const bool system_last = kind_ == ChatTemplateKind::MistralV3 || tekken;
+    const std::string open = kind_ == ChatTemplateKind::MistralV1 ? " [INST] " : tekken ? "[INST]" : "[INST] ";
+    const std::string close =
+        kind_ == ChatTemplateKind::MistralV1 || kind_ == ChatTemplateKind::MistralLegacy ? " [/INST]" : "[/INST]";
+    const bool answer_space = !tekken && kind_ != ChatTemplateKind::MistralLegacy;
+
+    std::size_t first = 0;
+    const ChatMessage* system = nullptr;
+    if (!v7 && !messages.empty() && messages[0].role == "system") {
+        system = &messages[0];
+        first = 1;
+    }
+    const std::size_t system_at = system == nullptr ? messages.size() : system_last ? messages.size() - 1 : first;
+    std::string out;
+    for (std::size_t i = first; i < messages.size(); ++i) {
+        const ChatMessage& message = messages[i];
+        if (message.role == "user") {
+            out += open;
+            if (i == system_at) out += system->content + "\n\n";
+            out += message.content + close;
+        } else if (message.role == "assistant") {
+            if (answer_space) out += " ";
+            out.append(kind_ == ChatTemplateKind::MistralV3 ? python_strip(message.content) : message.content);
+            out += eos_token_;
+        } else if (v7 && message.role == "system") {
+            out += "[SYSTEM_PROMPT] " + message.content + "[/SYSTEM_PROMPT]";
+        }
+    }
     return out;
 }
 

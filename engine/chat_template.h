@@ -14,6 +14,21 @@
 //                                     </s><s>[INST] ... (Llama-2-chat; no generation prompt)
 //   Zephyr   "<|user|>", "<|assistant|>" (and no "<|end|>", which marks Phi-3)
 //                                     <|{role}|>\n{content}</s>\n ... then <|assistant|>\n
+//   Mistral  "[INST]" without "<<SYS>>": Mistral AI's instruct templates, told apart by the
+//            spacing of their literals (llama.cpp's names):
+//     mistral-v1        ' [INST] ' ... ' [/INST]', answers ' {content}</s>', the system prompt
+//                       before the first user message (Mistral-7B-Instruct v0.1/v0.2, Mixtral)
+//     mistral-v3        '[INST] ' ... '[/INST]', answers ' {content stripped}</s>', the system
+//                       prompt before the *last* user message (Mistral-7B-Instruct v0.3)
+//     mistral-v3-tekken '[INST]' ... '[/INST]', answers '{content}</s>', system as v3 (Nemo)
+//     mistral-v7        '[SYSTEM_PROMPT] {system}[/SYSTEM_PROMPT]', '[INST] ' ... '[/INST]',
+//                       answers ' {content}</s>' (Mistral-Large-2411)
+//     mistral-legacy    '[INST] ' ... ' [/INST]', answers '{content}</s>' (the first v0.1/v0.2
+//                       template, which refuses a system message: it goes before the first user
+//                       message as in v1)
+//            None has a generation prompt: the prompt ends with the last user turn's [/INST].
+//            Mistral Small 3's '[SYSTEM_PROMPT]' template (a default system prompt with today's
+//            date) is not recognised.
 //   Plain    no template, or one that matches no family (recognised() tells which)
 //
 // The rendered text never starts with the BOS token even where the Jinja template writes one
@@ -41,7 +56,18 @@ struct ChatMessage {
     std::string content;
 };
 
-enum class ChatTemplateKind { Plain, ChatMl, Llama2, Llama3, Zephyr };
+enum class ChatTemplateKind {
+    Plain,
+    ChatMl,
+    Llama2,
+    Llama3,
+    Zephyr,
+    MistralLegacy,
+    MistralV1,
+    MistralV3,
+    MistralV3Tekken,
+    MistralV7,
+};
 
 class ChatTemplate {
 public:
@@ -56,16 +82,19 @@ public:
                                 std::string_view eos_token = "</s>");
 
     ChatTemplateKind kind() const { return kind_; }
-    std::string_view name() const;  // "plain", "chatml", "llama2", "llama3", "zephyr"
+    // "plain", "chatml", "llama2", "llama3", "zephyr", "mistral-v1", ...; "unrecognised" for a
+    // template that matched no family (rendered as Plain).
+    std::string_view name() const;
     // False when a non-empty template matched no family and Plain is used instead.
     bool recognised() const { return recognised_; }
     // ChatMl: the system prompt the template adds when the conversation has none ("" if none).
     const std::string& default_system_prompt() const { return default_system_; }
 
     // The prompt for `messages`; add_generation_prompt appends the start of an assistant turn
-    // (ChatMl, Llama3, Zephyr; Llama-2 and Plain have none). Never throws: roles that the
-    // reference template would reject (Llama-2's strict user/assistant alternation) are rendered
-    // anyway, and roles a family has no place for (Zephyr: not system/user/assistant) are skipped.
+    // (ChatMl, Llama3, Zephyr; Llama-2, Mistral and Plain have none). Never throws: roles that the
+    // reference template would reject (Llama-2's and Mistral's strict user/assistant alternation)
+    // are rendered anyway, and roles a family has no place for (Zephyr, Mistral: not
+    // system/user/assistant) are skipped.
     std::string apply(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
 
     // Texts that end the assistant's turn in this family ("<|im_end|>", "<|eot_id|>", EOS).
@@ -80,6 +109,7 @@ private:
     std::string render_llama2(std::span<const ChatMessage> messages) const;
     std::string render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
     std::string render_zephyr(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+    std::string render_mistral(std::span<const ChatMessage> messages) const;
 
     ChatTemplateKind kind_ = ChatTemplateKind::Plain;
     bool recognised_ = true;

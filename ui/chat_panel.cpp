@@ -192,11 +192,17 @@ void ChatPanel::onModelLoaded(const ModelSummary& summary) {
                                                   "tokens with: the embedded engine and an attached kvscope server "
                                                   "give it; this %1 server does not, so its chat shows text only.")
                                                    .arg(summary.remoteKind));
-    m_templateLabel->setText(summary.chatTemplate == QStringLiteral("plain")
-                                 ? tr("%1 has no chat template: the turns are joined into one text that the model "
-                                      "continues.")
-                                       .arg(summary.name)
-                                 : tr("Chat template: %1").arg(summary.chatTemplate));
+    if (summary.chatTemplate == QStringLiteral("plain")) {
+        m_templateLabel->setText(
+            tr("%1 has no chat template: the turns are joined into one text that the model continues.")
+                .arg(summary.name));
+    } else if (summary.chatTemplate == QStringLiteral("unrecognised")) {
+        m_templateLabel->setText(tr("%1's chat template is none that kvscope renders (ChatML, Llama 2/3, Mistral, "
+                                    "Zephyr): the turns are joined into one text that the model continues.")
+                                     .arg(summary.name));
+    } else {
+        m_templateLabel->setText(tr("Chat template: %1").arg(summary.chatTemplate));
+    }
     updateButtons();
     refresh();
 }

@@ -6,6 +6,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/commands.h"
+#include "engine/chat_template.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
@@ -59,6 +60,16 @@ nlohmann::json config_json(const ModelConfig& c) {
             {"weight_bytes", c.weight_bytes}};
 }
 
+// How /v1/chat/completions and the workbench's chat render a conversation.
+std::string chat_line(const ChatTemplate& chat) {
+    if (!chat.recognised()) {
+        return "unrecognised template: chat turns are joined into one text (kvscope renders ChatML, Llama 2/3, "
+               "Mistral and Zephyr templates)";
+    }
+    if (chat.kind() == ChatTemplateKind::Plain) return "no template: chat turns are joined into one text";
+    return std::string(chat.name()) + " template";
+}
+
 }  // namespace
 
 int run_info(const std::vector<std::string>& args) {
@@ -77,11 +88,14 @@ int run_info(const std::vector<std::string>& args) {
 
     // Whether the forward pass can run it: a ModelError is reported, not thrown.
     std::optional<ModelConfig> config;
+    std::optional<ChatTemplate> chat;
     std::string problem;
     try {
         config = read_model_config(file);
         // The tokenizer as Model::load reads it: special token ids, and a vocabulary that fits.
-        check_tokenizer_fits(Tokenizer(tokenizer_spec_from_gguf(file)), *config, file.name());
+        const Tokenizer tokenizer(tokenizer_spec_from_gguf(file));
+        check_tokenizer_fits(tokenizer, *config, file.name());
+        chat = ChatTemplate::for_model(file.get_string("tokenizer.chat_template").value_or(""), tokenizer);
     } catch (const ModelError& e) {
         config.reset();
         problem = e.what();
@@ -93,10 +107,12 @@ int run_info(const std::vector<std::string>& args) {
                             {"alignment", file.alignment()},
                             {"file_bytes", file.file_size()},
                             {"runnable", config.has_value()}};
-        if (config)
+        if (config) {
             j["config"] = config_json(*config);
-        else
+            j["chat_template"] = chat->name();
+        } else {
             j["error"] = problem;
+        }
         nlohmann::json meta = nlohmann::json::object();
         for (const auto& [key, value] : file.metadata()) meta[key] = value_json(value, max_items);
         j["metadata"] = meta;
@@ -127,6 +143,7 @@ int run_info(const std::vector<std::string>& args) {
         std::printf("rope:          %s, dims %d, base %g, context %d%s\n",
                     s.rope_style == RopeStyle::Neox ? "neox" : "normal", s.rope_dim, double(s.rope_freq_base),
                     s.max_context, config->tied_embeddings ? ", tied embeddings" : "");
+        std::printf("chat:          %s\n", chat_line(*chat).c_str());
         std::printf("runnable:      yes\n");
     } else {
         std::printf("runnable:      no: %s\n", problem.c_str());

@@ -92,6 +92,12 @@ int run_serve(const std::vector<std::string>& args) {
                  http.options().served_model_name.c_str(), model->config().name.c_str(), info.backend.c_str(),
                  info.plan.num_blocks, config.block_size, info.plan.max_model_len, server_options.host.c_str(),
                  http.port());
+    if (!model->chat_template().recognised()) {
+        std::fprintf(stderr,
+                     "kvscope: warning: the model's chat template is none that kvscope renders (ChatML, Llama 2/3, "
+                     "Mistral, Zephyr); /v1/chat/completions joins the messages into one text. Send your own "
+                     "prompt format to /v1/completions instead.\n");
+    }
     std::fflush(stderr);
 
     int signal = 0;

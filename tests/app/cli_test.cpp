@@ -15,6 +15,7 @@
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "tests/support/chat_template_model.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/paths.h"
 
@@ -189,6 +190,28 @@ TEST(Cli, InfoDescribesTheEmbeddedModel) {
     EXPECT_EQ(j["metadata"]["general.architecture"], "llama");
     const RunResult text = run({"info"});
     EXPECT_NE(text.out.find("runnable:      yes"), std::string::npos);
+}
+
+// info names the chat template the chat endpoint and the workbench will render with, and says so
+// when there is none or when kvscope does not know it.
+TEST(Cli, InfoNamesTheChatTemplate) {
+    EXPECT_NE(run({"info"}).out.find("chat:          no template: chat turns are joined into one text"),
+              std::string::npos);
+    EXPECT_EQ(nlohmann::json::parse(run({"info", "--json"}).out)["chat_template"], "plain");
+    const std::string mistral = kvscope::test::write_model_with_chat_template(
+        (kvscope::test::temp_dir() / "mistral.gguf").string(), kvscope::test::kMistralLegacyTemplate);
+    EXPECT_NE(run({"info", "--model", mistral}).out.find("chat:          mistral-legacy template\n"),
+              std::string::npos);
+    EXPECT_EQ(nlohmann::json::parse(run({"info", "--json", "--model", mistral}).out)["chat_template"],
+              "mistral-legacy");
+    const std::string phi3 = kvscope::test::write_model_with_chat_template(
+        (kvscope::test::temp_dir() / "phi3.gguf").string(), kvscope::test::kPhi3Template);
+    const RunResult r = run({"info", "--model", phi3});
+    EXPECT_NE(r.out.find("chat:          unrecognised template: chat turns are joined into one text (kvscope renders "
+                         "ChatML, Llama 2/3, Mistral and Zephyr templates)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(nlohmann::json::parse(run({"info", "--json", "--model", phi3}).out)["chat_template"], "unrecognised");
 }
 
 TEST(Cli, MakeModelWritesAModelThatGenerates) {

@@ -61,6 +61,7 @@ TEST(ChatTemplate, DetectsFamiliesFromTheirMarkers) {
     const ChatTemplate phi3 = ChatTemplate::detect(phi3_source);
     EXPECT_EQ(phi3.kind(), ChatTemplateKind::Plain);
     EXPECT_FALSE(phi3.recognised());
+    EXPECT_EQ(phi3.name(), "unrecognised");
     EXPECT_EQ(ChatTemplate::detect(chatml_source).name(), "chatml");
     EXPECT_EQ(ChatTemplate::detect(llama3_source).name(), "llama3");
     EXPECT_EQ(ChatTemplate::detect(llama2_source).name(), "llama2");

@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "tests/server/test_server.h"
+#include "tests/support/chat_template_model.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/paths.h"
 
@@ -152,6 +153,35 @@ TEST(ServeCli, WeightTypeReQuantisesAtLoadAndTheModelCardSaysSo) {
                            "mixture Q4_K_M or Q5_K_M, got 'q4_1'"),
               std::string::npos)
         << bad.err;
+}
+
+// A model with a Mistral template: the chat endpoint renders [INST] turns (its prompt has as many
+// tokens as that text), and serve says nothing; with a template kvscope does not know, serve warns
+// once at start.
+TEST(ServeCli, TheChatEndpointRendersTheModelsTemplateAndAnUnknownOneIsReported) {
+    const std::string mistral =
+        write_model_with_chat_template((temp_dir() / "mistral.gguf").string(), kMistralLegacyTemplate);
+    ServeProcess serve({"--model", mistral, "--served-model-name", "m"});
+    const int port = std::stoi(serve.wait_for(kListening));
+    httplib::Client client("127.0.0.1", port);
+    const HttpReply chat = post_json(
+        client, "/v1/chat/completions",
+        {{"model", "m"}, {"messages", json::array({{{"role", "user"}, {"content", "Hello"}}})}, {"max_tokens", 1}});
+    ASSERT_EQ(chat.status, 200) << chat.text;
+    const HttpReply tokens = post_json(client, "/tokenize", {{"model", "m"}, {"prompt", "[INST] Hello [/INST]"}});
+    ASSERT_EQ(tokens.status, 200) << tokens.text;
+    EXPECT_EQ(chat.body["usage"]["prompt_tokens"], tokens.body["count"]) << tokens.text;
+    EXPECT_GT(tokens.body["count"].get<int>(), 4);  // more than "Hello" alone would take
+    EXPECT_EQ(serve.stop(SIGTERM), 0);
+    EXPECT_EQ(serve.err().find("warning"), std::string::npos) << serve.err();
+
+    const std::string phi3 = write_model_with_chat_template((temp_dir() / "phi3.gguf").string(), kPhi3Template);
+    ServeProcess unknown({"--model", phi3});
+    unknown.wait_for(kListening);
+    EXPECT_EQ(unknown.stop(SIGTERM), 0);
+    EXPECT_NE(unknown.err().find("kvscope: warning: the model's chat template is none that kvscope renders"),
+              std::string::npos)
+        << unknown.err();
 }
 
 TEST(ServeCli, BadFlagsExit2AndABusyPortExits1) {

@@ -3,6 +3,7 @@
 // chat panel's buttons through a turn's life.
 
 #include <QCheckBox>
+#include <QLabel>
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -269,6 +270,30 @@ private slots:
         QTest::keyClick(input, Qt::Key_Backtab, Qt::ShiftModifier);
         QCOMPARE(input->toPlainText(), QString("draft"));
         QVERIFY(!input->hasFocus());
+    }
+
+    // The line under the chat says how the turns reach the model: its template's family, or that
+    // they are joined into one text because it has none or one kvscope does not render.
+    void theTemplateLineSaysHowTheTurnsAreRendered() {
+        Session session;
+        ChatPanel panel(&session);
+        auto* label = panel.findChild<QLabel*>("templateLabel");
+        QVERIFY(label);
+        ModelSummary m = loadedModel();
+        session.onModelLoaded(m);
+        QCOMPARE(label->text(),
+                 QString("stories260K has no chat template: the turns are joined into one text that the model "
+                         "continues."));
+        m.name = "phi-3-mini";
+        m.chatTemplate = "unrecognised";
+        session.onModelLoaded(m);
+        QCOMPARE(label->text(), QString("phi-3-mini's chat template is none that kvscope renders (ChatML, Llama 2/3, "
+                                        "Mistral, Zephyr): the turns are joined into one text that the model "
+                                        "continues."));
+        m.name = "mistral-7b-instruct-v0.3";
+        m.chatTemplate = "mistral-v3";
+        session.onModelLoaded(m);
+        QCOMPARE(label->text(), QString("Chat template: mistral-v3"));
     }
 
     // An answer stays under the name of the model that gave it: loading another model names the
