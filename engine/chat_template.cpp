@@ -10,6 +10,15 @@ namespace kvscope {
 
 namespace {
 
+// DeepSeek-R1's markers (the bars are U+FF5C, the space in end▁of▁sentence U+2581).
+constexpr std::string_view kDeepSeekUser = "<\xEF\xBD\x9CUser\xEF\xBD\x9C>";
+constexpr std::string_view kDeepSeekAssistant =
+    "<\xEF\xBD\x9C"
+    "Assistant\xEF\xBD\x9C>";
+constexpr std::string_view kDeepSeekEnd =
+    "<\xEF\xBD\x9C"
+    "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+
 bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
@@ -77,6 +86,7 @@ ChatTemplateKind detect_kind(std::string_view source, bool& recognised) {
     if (contains(source, "<|im_start|>")) return ChatTemplateKind::ChatMl;
     if (contains(source, "<|start_header_id|>")) return ChatTemplateKind::Llama3;
     if (contains(source, "[INST]") && contains(source, "<<SYS>>")) return ChatTemplateKind::Llama2;
+    if (contains(source, kDeepSeekUser) && contains(source, kDeepSeekAssistant)) return ChatTemplateKind::DeepSeekR1;
     if (contains(source, "[INST]")) {
         if (const std::optional<ChatTemplateKind> kind = mistral_kind(source)) return *kind;
         recognised = false;
@@ -128,6 +138,9 @@ ChatTemplate::ChatTemplate(ChatTemplateKind kind, std::string_view bos_token, st
         case ChatTemplateKind::MistralV7:
             stop_strings_ = {eos_token_};
             break;
+        case ChatTemplateKind::DeepSeekR1:
+            stop_strings_ = {std::string(kDeepSeekEnd)};
+            break;
         case ChatTemplateKind::Plain:
             break;
     }
@@ -139,6 +152,9 @@ ChatTemplate ChatTemplate::detect(std::string_view jinja_source, std::string_vie
     ChatTemplate result(detect_kind(jinja_source, recognised), bos_token, eos_token);
     result.recognised_ = recognised;
     if (result.kind_ == ChatTemplateKind::ChatMl) result.default_system_ = chatml_default_system(jinja_source);
+    if (result.kind_ == ChatTemplateKind::DeepSeekR1) {
+        result.think_prompt_ = contains(jinja_source, std::string(kDeepSeekAssistant) + "<think>");
+    }
     return result;
 }
 
@@ -174,6 +190,8 @@ std::string_view ChatTemplate::name() const {
             return "mistral-v3-tekken";
         case ChatTemplateKind::MistralV7:
             return "mistral-v7";
+        case ChatTemplateKind::DeepSeekR1:
+            return "deepseek-r1";
     }
     return "?";
 }
@@ -194,6 +212,8 @@ std::string ChatTemplate::apply(std::span<const ChatMessage> messages, bool add_
         case ChatTemplateKind::MistralV3Tekken:
         case ChatTemplateKind::MistralV7:
             return render_mistral(messages);
+        case ChatTemplateKind::DeepSeekR1:
+            return render_deepseek_r1(messages, add_generation_prompt);
         case ChatTemplateKind::Plain:
             break;
     }
@@ -293,6 +313,31 @@ std::string ChatTemplate::render_mistral(std::span<const ChatMessage> messages) 
         } else if (v7 && message.role == "system") {
             out += "[SYSTEM_PROMPT] " + message.content + "[/SYSTEM_PROMPT]";
         }
+    }
+    return out;
+}
+
+// DeepSeek-R1: the last system message leads; an earlier answer keeps only what follows its
+// reasoning (the text after its last </think>). Tool roles are skipped.
+std::string ChatTemplate::render_deepseek_r1(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+    std::string out;
+    for (const ChatMessage& message : messages) {
+        if (message.role == "system") out = message.content;
+    }
+    for (const ChatMessage& message : messages) {
+        if (message.role == "user") {
+            out.append(kDeepSeekUser).append(message.content);
+        } else if (message.role == "assistant") {
+            std::string_view answer = message.content;
+            if (const std::size_t end = answer.rfind("</think>"); end != std::string_view::npos) {
+                answer.remove_prefix(end + std::string_view("</think>").size());
+            }
+            out.append(kDeepSeekAssistant).append(answer).append(kDeepSeekEnd);
+        }
+    }
+    if (add_generation_prompt) {
+        out.append(kDeepSeekAssistant);
+        if (think_prompt_) out.append("<think>\n");
     }
     return out;
 }

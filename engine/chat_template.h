@@ -27,6 +27,10 @@
 //                       template, which refuses a system message: it goes before the first user
 //                       message as in v1)
 //            None has a generation prompt: the prompt ends with the last user turn's [/INST].
+//   DeepSeekR1 "<｜User｜>" and "<｜Assistant｜>" (DeepSeek-R1's distilled Llama and Qwen2
+//            models): {last system message}<｜User｜>{content}<｜Assistant｜>{answer after its last
+//            </think>}<｜end▁of▁sentence｜> ... then <｜Assistant｜>, and <think>\n where the
+//            template writes it (its later revision)
 //            Mistral Small 3's '[SYSTEM_PROMPT]' template (a default system prompt with today's
 //            date) is not recognised.
 //   Plain    no template, or one that matches no family (recognised() tells which)
@@ -56,6 +60,9 @@ struct ChatMessage {
     std::string content;
 };
 
+// The families apply() renders, as named to users where a template is none of them.
+inline constexpr std::string_view kRenderedChatFamilies = "ChatML, Llama 2/3, Mistral, Zephyr, DeepSeek-R1";
+
 enum class ChatTemplateKind {
     Plain,
     ChatMl,
@@ -67,6 +74,7 @@ enum class ChatTemplateKind {
     MistralV3,
     MistralV3Tekken,
     MistralV7,
+    DeepSeekR1,
 };
 
 class ChatTemplate {
@@ -91,7 +99,7 @@ public:
     const std::string& default_system_prompt() const { return default_system_; }
 
     // The prompt for `messages`; add_generation_prompt appends the start of an assistant turn
-    // (ChatMl, Llama3, Zephyr; Llama-2, Mistral and Plain have none). Never throws: roles that the
+    // (ChatMl, Llama3, Zephyr, DeepSeekR1; Llama-2, Mistral and Plain have none). Never throws: roles that the
     // reference template would reject (Llama-2's and Mistral's strict user/assistant alternation)
     // are rendered anyway, and roles a family has no place for (Zephyr, Mistral: not
     // system/user/assistant) are skipped.
@@ -110,12 +118,14 @@ private:
     std::string render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
     std::string render_zephyr(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
     std::string render_mistral(std::span<const ChatMessage> messages) const;
+    std::string render_deepseek_r1(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
 
     ChatTemplateKind kind_ = ChatTemplateKind::Plain;
     bool recognised_ = true;
     std::string bos_token_;
     std::string eos_token_;
     std::string default_system_;
+    bool think_prompt_ = false;  // DeepSeekR1: the generation prompt opens a <think> block
     std::vector<std::string> stop_strings_;
 };
 

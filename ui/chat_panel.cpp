@@ -22,6 +22,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "engine/chat_template.h"
 #include "ui/adapter_combo.h"
 #include "ui/sampling_controls.h"
 #include "ui/session.h"
@@ -197,9 +198,10 @@ void ChatPanel::onModelLoaded(const ModelSummary& summary) {
             tr("%1 has no chat template: the turns are joined into one text that the model continues.")
                 .arg(summary.name));
     } else if (summary.chatTemplate == QStringLiteral("unrecognised")) {
-        m_templateLabel->setText(tr("%1's chat template is none that kvscope renders (ChatML, Llama 2/3, Mistral, "
-                                    "Zephyr): the turns are joined into one text that the model continues.")
-                                     .arg(summary.name));
+        m_templateLabel->setText(tr("%1's chat template is none that kvscope renders (%2): the turns are joined "
+                                    "into one text that the model continues.")
+                                     .arg(summary.name, QString::fromUtf8(kRenderedChatFamilies.data(),
+                                                                          qsizetype(kRenderedChatFamilies.size()))));
     } else {
         m_templateLabel->setText(tr("Chat template: %1").arg(summary.chatTemplate));
     }

@@ -63,8 +63,8 @@ nlohmann::json config_json(const ModelConfig& c) {
 // How /v1/chat/completions and the workbench's chat render a conversation.
 std::string chat_line(const ChatTemplate& chat) {
     if (!chat.recognised()) {
-        return "unrecognised template: chat turns are joined into one text (kvscope renders ChatML, Llama 2/3, "
-               "Mistral and Zephyr templates)";
+        return "unrecognised template: chat turns are joined into one text (kvscope renders " +
+               std::string(kRenderedChatFamilies) + ")";
     }
     if (chat.kind() == ChatTemplateKind::Plain) return "no template: chat turns are joined into one text";
     return std::string(chat.name()) + " template";

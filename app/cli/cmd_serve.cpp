@@ -14,6 +14,7 @@
 #include "app/cli/lora_options.h"
 #include "app/server/engine_loop.h"
 #include "app/server/http_server.h"
+#include "engine/chat_template.h"
 #include "resources/embedded_model.h"
 
 namespace kvscope::cli {
@@ -94,9 +95,10 @@ int run_serve(const std::vector<std::string>& args) {
                  http.port());
     if (!model->chat_template().recognised()) {
         std::fprintf(stderr,
-                     "kvscope: warning: the model's chat template is none that kvscope renders (ChatML, Llama 2/3, "
-                     "Mistral, Zephyr); /v1/chat/completions joins the messages into one text. Send your own "
-                     "prompt format to /v1/completions instead.\n");
+                     "kvscope: warning: the model's chat template is none that kvscope renders (%s); "
+                     "/v1/chat/completions joins the messages into one text. Send your own prompt format to "
+                     "/v1/completions instead.\n",
+                     std::string(kRenderedChatFamilies).c_str());
     }
     std::fflush(stderr);
 

@@ -208,7 +208,7 @@ TEST(Cli, InfoNamesTheChatTemplate) {
         (kvscope::test::temp_dir() / "phi3.gguf").string(), kvscope::test::kPhi3Template);
     const RunResult r = run({"info", "--model", phi3});
     EXPECT_NE(r.out.find("chat:          unrecognised template: chat turns are joined into one text (kvscope renders "
-                         "ChatML, Llama 2/3, Mistral and Zephyr templates)"),
+                         "ChatML, Llama 2/3, Mistral, Zephyr, DeepSeek-R1)"),
               std::string::npos)
         << r.out;
     EXPECT_EQ(nlohmann::json::parse(run({"info", "--json", "--model", phi3}).out)["chat_template"], "unrecognised");

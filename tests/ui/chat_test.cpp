@@ -288,8 +288,8 @@ private slots:
         m.chatTemplate = "unrecognised";
         session.onModelLoaded(m);
         QCOMPARE(label->text(), QString("phi-3-mini's chat template is none that kvscope renders (ChatML, Llama 2/3, "
-                                        "Mistral, Zephyr): the turns are joined into one text that the model "
-                                        "continues."));
+                                        "Mistral, Zephyr, DeepSeek-R1): the turns are joined into one text that "
+                                        "the model continues."));
         m.name = "mistral-7b-instruct-v0.3";
         m.chatTemplate = "mistral-v3";
         session.onModelLoaded(m);
