@@ -1,6 +1,8 @@
 #include "engine/chat_template.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <optional>
 
 #include "engine/tokenizer.h"
@@ -80,6 +82,29 @@ std::optional<ChatTemplateKind> mistral_kind(std::string_view source) {
     return std::nullopt;
 }
 
+// The text of the template from `marker` up to the end of its string literal or its first
+// escaped newline; "" when the marker is not there.
+std::string literal_after(std::string_view source, std::string_view marker) {
+    const std::size_t at = source.find(marker);
+    if (at == std::string_view::npos) return {};
+    const std::size_t begin = at + marker.size();
+    std::size_t end = begin;
+    while (end < source.size() && source[end] != '"' && source[end] != '\'' && source[end] != '\\') ++end;
+    return std::string(source.substr(begin, end - begin));
+}
+
+// Today as Python's strftime("%d %b %Y") writes it in the C locale: "05 Dec 2026".
+std::string today_as_strftime() {
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char text[32];
+    std::snprintf(text, sizeof text, "%02d %s %04d", local.tm_mday, kMonths[local.tm_mon % 12], local.tm_year + 1900);
+    return text;
+}
+
 ChatTemplateKind detect_kind(std::string_view source, bool& recognised) {
     recognised = true;
     if (python_strip(source).empty()) return ChatTemplateKind::Plain;
@@ -152,10 +177,23 @@ ChatTemplate ChatTemplate::detect(std::string_view jinja_source, std::string_vie
     ChatTemplate result(detect_kind(jinja_source, recognised), bos_token, eos_token);
     result.recognised_ = recognised;
     if (result.kind_ == ChatTemplateKind::ChatMl) result.default_system_ = chatml_default_system(jinja_source);
+    if (result.kind_ == ChatTemplateKind::Llama3) {
+        result.knowledge_date_ = literal_after(jinja_source, "Cutting Knowledge Date: ");
+        if (!contains(jinja_source, "strftime_now(")) {
+            result.default_date_ = literal_after(jinja_source, "set date_string = \"");
+            if (result.default_date_.empty()) result.default_date_ = literal_after(jinja_source, "set date_string = '");
+        }
+    }
     if (result.kind_ == ChatTemplateKind::DeepSeekR1) {
         result.think_prompt_ = contains(jinja_source, std::string(kDeepSeekAssistant) + "<think>");
     }
     return result;
+}
+
+ChatTemplate ChatTemplate::with_today(std::string date) const {
+    ChatTemplate copy = *this;
+    copy.today_ = std::move(date);
+    return copy;
 }
 
 ChatTemplate ChatTemplate::for_model(std::string_view jinja_source, const Tokenizer& tokenizer) {
@@ -177,7 +215,7 @@ std::string_view ChatTemplate::name() const {
         case ChatTemplateKind::Llama2:
             return "llama2";
         case ChatTemplateKind::Llama3:
-            return "llama3";
+            return knowledge_date_.empty() ? "llama3" : "llama3.1";
         case ChatTemplateKind::Zephyr:
             return "zephyr";
         case ChatTemplateKind::MistralLegacy:
@@ -261,9 +299,23 @@ std::string ChatTemplate::render_llama2(std::span<const ChatMessage> messages) c
 
 std::string ChatTemplate::render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
     std::string out;
-    for (const ChatMessage& message : messages) {
-        out.append("<|start_header_id|>").append(message.role).append("<|end_header_id|>\n\n");
-        out.append(python_strip(message.content)).append("<|eot_id|>");
+    std::size_t first = 0;
+    if (!knowledge_date_.empty()) {
+        // Llama 3.1's system turn: always there, the first message's content when it is a system one.
+        std::string_view system;
+        if (!messages.empty() && messages[0].role == "system") {
+            system = python_strip(messages[0].content);
+            first = 1;
+        }
+        const std::string date = !today_.empty()          ? today_
+                                 : !default_date_.empty() ? default_date_
+                                                          : today_as_strftime();
+        out.append("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: ").append(knowledge_date_);
+        out.append("\nToday Date: ").append(date).append("\n\n").append(system).append("<|eot_id|>");
+    }
+    for (std::size_t i = first; i < messages.size(); ++i) {
+        out.append("<|start_header_id|>").append(messages[i].role).append("<|end_header_id|>\n\n");
+        out.append(python_strip(messages[i].content)).append("<|eot_id|>");
     }
     if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
     return out;

@@ -9,7 +9,12 @@
 //                                     the template (Qwen2: "You are a helpful assistant.") is used
 //                                     when the conversation has none
 //   Llama3   "<|start_header_id|>"   <|start_header_id|>{role}<|end_header_id|>\n\n{content
-//                                     stripped}<|eot_id|> ... (Llama-3 / 3-Instruct)
+//                                     stripped}<|eot_id|> ... (Llama-3 / 3-Instruct); "llama3.1"
+//            where the template writes "Cutting Knowledge Date:" (Llama 3.1, 3.2, 3.3): a system
+//            turn always comes first, "Cutting Knowledge Date: {as written}\nToday Date: {date}\n\n"
+//            then the first message's content when it is a system message (stripped). The date is
+//            today's ("%d %b %Y", local time) where the template calls strftime_now, as
+//            transformers and llama.cpp render it, else the template's own default ("26 Jul 2024")
 //   Llama2   "[INST]" and "<<SYS>>"  [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant}
 //                                     </s><s>[INST] ... (Llama-2-chat; no generation prompt)
 //   Zephyr   "<|user|>", "<|assistant|>" (and no "<|end|>", which marks Phi-3)
@@ -97,6 +102,9 @@ public:
     bool recognised() const { return recognised_; }
     // ChatMl: the system prompt the template adds when the conversation has none ("" if none).
     const std::string& default_system_prompt() const { return default_system_; }
+    // Llama 3.1: a copy that writes `date` as today's date (for tests, and for rendering again as
+    // of a given day).
+    ChatTemplate with_today(std::string date) const;
 
     // The prompt for `messages`; add_generation_prompt appends the start of an assistant turn
     // (ChatMl, Llama3, Zephyr, DeepSeekR1; Llama-2, Mistral and Plain have none). Never throws: roles that the
@@ -126,6 +134,9 @@ private:
     std::string eos_token_;
     std::string default_system_;
     bool think_prompt_ = false;  // DeepSeekR1: the generation prompt opens a <think> block
+    std::string knowledge_date_;  // Llama 3.1: "December 2023"; empty for Llama 3
+    std::string default_date_;    // Llama 3.1: the template's date_string when it asks for no strftime_now
+    std::string today_;           // Llama 3.1: the date written; empty: today's, at apply()
     std::vector<std::string> stop_strings_;
 };
 
