@@ -1,13 +1,21 @@
 #include "engine/block_pool.h"
 
+#include <atomic>
+
 #include "kernels/check.h"
 
 namespace kvscope {
 
-BlockPool::BlockPool(std::int32_t num_blocks, std::int32_t block_size) : index_(num_blocks), block_size_(block_size) {
+namespace {
+std::atomic<std::uint64_t> last_pool_id{0};
+}
+
+BlockPool::BlockPool(std::int32_t num_blocks, std::int32_t block_size)
+    : id_(++last_pool_id), index_(num_blocks), block_size_(block_size) {
     KV_CHECK(num_blocks > 0);
     KV_CHECK(block_size > 0);
     blocks_.resize(static_cast<std::size_t>(num_blocks));
+    chunk_versions_.assign(static_cast<std::size_t>((num_blocks - 1) / KvBlockList::kBlocksPerChunk + 1), 0);
     for (std::int32_t id = 0; id < num_blocks; ++id) {
         blocks_[id].id = id;
         push_back(id);
@@ -15,6 +23,12 @@ BlockPool::BlockPool(std::int32_t num_blocks, std::int32_t block_size) : index_(
 }
 
 KvBlock& BlockPool::at(std::int32_t id) {
+    KV_CHECK(id >= 0 && id < num_blocks());
+    ++chunk_versions_[static_cast<std::size_t>(id / KvBlockList::kBlocksPerChunk)];
+    return blocks_[static_cast<std::size_t>(id)];
+}
+
+KvBlock& BlockPool::queue_links(std::int32_t id) {
     KV_CHECK(id >= 0 && id < num_blocks());
     return blocks_[static_cast<std::size_t>(id)];
 }
@@ -27,35 +41,35 @@ const KvBlock& BlockPool::block(std::int32_t id) const {
 // ---- the free queue ----
 
 void BlockPool::push_front(std::int32_t id) {
-    KvBlock& block = at(id);
+    KvBlock& block = queue_links(id);
     block.prev_free = kNoBlock;
     block.next_free = head_;
-    if (head_ != kNoBlock) at(head_).prev_free = id;
+    if (head_ != kNoBlock) queue_links(head_).prev_free = id;
     head_ = id;
     if (tail_ == kNoBlock) tail_ = id;
     ++num_queued_;
 }
 
 void BlockPool::push_back(std::int32_t id) {
-    KvBlock& block = at(id);
+    KvBlock& block = queue_links(id);
     block.next_free = kNoBlock;
     block.prev_free = tail_;
-    if (tail_ != kNoBlock) at(tail_).next_free = id;
+    if (tail_ != kNoBlock) queue_links(tail_).next_free = id;
     tail_ = id;
     if (head_ == kNoBlock) head_ = id;
     ++num_queued_;
 }
 
 void BlockPool::unlink(std::int32_t id) {
-    KvBlock& block = at(id);
+    KvBlock& block = queue_links(id);
     if (block.prev_free != kNoBlock) {
-        at(block.prev_free).next_free = block.next_free;
+        queue_links(block.prev_free).next_free = block.next_free;
     } else {
         KV_CHECK(head_ == id);
         head_ = block.next_free;
     }
     if (block.next_free != kNoBlock) {
-        at(block.next_free).prev_free = block.prev_free;
+        queue_links(block.next_free).prev_free = block.prev_free;
     } else {
         KV_CHECK(tail_ == id);
         tail_ = block.prev_free;
@@ -158,6 +172,7 @@ void BlockPool::set_num_tokens(std::int32_t id, std::int32_t num_tokens) {
 // cached -> free for all cached blocks; only when no block is active
 bool BlockPool::reset_prefix_cache() {
     if (num_active_blocks() != 0) return false;
+    for (std::uint64_t& version : chunk_versions_) ++version;
     for (KvBlock& block : blocks_) {
         block.hash.reset();
         block.num_tokens = 0;

@@ -19,6 +19,7 @@
 
 #include "engine/block_hash.h"
 #include "engine/block_hash_index.h"
+#include "engine/kv_snapshot.h"
 
 namespace kvscope {
 
@@ -93,18 +94,28 @@ public:
     std::int64_t num_filled_slots() const { return num_filled_slots_; }  // over active blocks
     std::int32_t num_hashed_blocks() const { return index_.size(); }     // active or cached
 
+    // Snapshots share what did not change (KvBlockList): every change to a block, its owners
+    // included (they change with its ref count), bumps the version of its chunk of
+    // KvBlockList::kBlocksPerChunk ids. `id` tells this pool's versions from another's.
+    std::uint64_t id() const { return id_; }
+    std::int32_t num_chunks() const { return static_cast<std::int32_t>(chunk_versions_.size()); }
+    std::uint64_t chunk_version(std::int32_t chunk) const { return chunk_versions_[static_cast<std::size_t>(chunk)]; }
+
     // The free queue, front (allocated or evicted next) to back.
     std::int32_t free_head() const { return head_; }
     std::int32_t free_tail() const { return tail_; }
     std::vector<std::int32_t> free_queue() const;  // walks the list: for tests and snapshots
 
 private:
-    KvBlock& at(std::int32_t id);
+    KvBlock& at(std::int32_t id);           // for a change: bumps the block's chunk version
+    KvBlock& queue_links(std::int32_t id);  // for prev_free / next_free only: no snapshot shows them
     void push_front(std::int32_t id);
     void push_back(std::int32_t id);
     void unlink(std::int32_t id);
 
     std::vector<KvBlock> blocks_;
+    std::vector<std::uint64_t> chunk_versions_;  // per KvBlockList::kBlocksPerChunk blocks
+    std::uint64_t id_;
     BlockHashIndex index_;
     std::int32_t block_size_;
     std::int32_t head_ = kNoBlock;

@@ -616,16 +616,22 @@ void Engine::update_gauges() {
     metrics_.prefix_cache_hits = stats.num_prefix_hit_tokens;
 }
 
-EngineSnapshot Engine::snapshot(SnapshotDetail detail) const {
+EngineSnapshot Engine::snapshot(SnapshotDetail detail, const EngineSnapshot* previous) const {
     EngineSnapshot snap;
     snap.detail = detail;
     snap.step = kv_.step();
     snap.block_bytes = plan_.block_bytes;
     if (detail == SnapshotDetail::Full) {
-        kv_.snapshot_into(snap.kv);
-        snap.block_loras = block_lora_;
-        for (const KvBlockInfo& b : snap.kv.blocks) {
-            if (b.state == BlockState::Free) snap.block_loras[static_cast<std::size_t>(b.id)] = -1;
+        kv_.snapshot_into(snap.kv, previous && previous->detail == SnapshotDetail::Full ? &previous->kv : nullptr);
+        // Left empty while no block that is not free holds an adapter's KV (the usual case).
+        bool any_lora = false;
+        for (std::size_t b = 0; b < block_lora_.size() && !any_lora; ++b)
+            any_lora = block_lora_[b] >= 0 && snap.kv.blocks[b].state != BlockState::Free;
+        if (any_lora) {
+            snap.block_loras = block_lora_;
+            for (const KvBlockInfo& b : snap.kv.blocks) {
+                if (b.state == BlockState::Free) snap.block_loras[static_cast<std::size_t>(b.id)] = -1;
+            }
         }
     } else {
         snap.kv.stats = kv_.stats();

@@ -78,7 +78,11 @@ public:
     // Requests added and not yet finished, ascending.
     std::vector<RequestId> request_ids() const;
 
-    EngineSnapshot snapshot(SnapshotDetail detail = SnapshotDetail::Full) const;
+    // With `previous`, an earlier snapshot of this engine, a full snapshot shares with it every
+    // chunk of blocks in which nothing changed since (KvBlockList): what a frequent reader of a
+    // large cache (the workbench) passes to pay for what changed rather than for every block.
+    EngineSnapshot snapshot(SnapshotDetail detail = SnapshotDetail::Full,
+                            const EngineSnapshot* previous = nullptr) const;
     const EngineMetrics& metrics() const { return metrics_; }
     const Model& model() const { return *model_; }
     const EngineConfig& config() const { return config_; }

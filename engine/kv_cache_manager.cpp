@@ -315,26 +315,10 @@ KvSnapshot KvCacheManager::snapshot() const {
     return out;
 }
 
-void KvCacheManager::snapshot_into(KvSnapshot& out) const {
+void KvCacheManager::snapshot_into(KvSnapshot& out, const KvSnapshot* previous) const {
     out.stats = stats();
 
-    // Blocks, and owner offsets from the ref counts (each reference is one table entry).
-    const auto num_blocks = static_cast<std::size_t>(pool_.num_blocks());
-    out.blocks.resize(num_blocks);
-    out.owner_offsets.assign(num_blocks + 1, 0);
-    std::int32_t num_refs = 0;
-    for (std::size_t b = 0; b < num_blocks; ++b) {
-        const KvBlock& block = pool_.blocks()[b];
-        const BlockState state =
-            is_active(block) ? BlockState::Active : (is_cached(block) ? BlockState::Cached : BlockState::Free);
-        out.blocks[b] =
-            KvBlockInfo{block.id, state, block.ref_count, block.num_tokens, block.hash, block.last_used_step};
-        out.owner_offsets[b + 1] = num_refs;  // start of b for now; the fill below moves it to b's end
-        num_refs += block.ref_count;
-    }
-    out.owner_ids.resize(static_cast<std::size_t>(num_refs));
-
-    // Sequences in ascending id, their tables flat, and each one listed as owner of its blocks.
+    // Sequences in ascending id, their tables flat.
     out.sequences.clear();
     for (const auto& [id, seq] : seqs_) {
         out.sequences.push_back(KvSequenceInfo{id, seq.num_computed_tokens, 0, seq.table.num_blocks()});
@@ -344,22 +328,74 @@ void KvCacheManager::snapshot_into(KvSnapshot& out) const {
     out.table_block_ids.clear();
     for (KvSequenceInfo& info : out.sequences) {
         info.table_offset = static_cast<std::int32_t>(out.table_block_ids.size());
-        for (const std::int32_t id : seqs_.at(info.id).table.block_ids()) {
-            out.table_block_ids.push_back(id);
-            std::int32_t& cursor = out.owner_offsets[static_cast<std::size_t>(id) + 1];
-            KV_CHECK_MSG(cursor < num_refs, "ref counts differ from the block tables");
-            out.owner_ids[static_cast<std::size_t>(cursor++)] = info.id;
-        }
+        const auto table = seqs_.at(info.id).table.block_ids();
+        out.table_block_ids.insert(out.table_block_ids.end(), table.begin(), table.end());
     }
-    std::int32_t end = 0;
-    for (std::size_t b = 0; b < num_blocks; ++b) {
-        end += out.blocks[b].ref_count;
-        KV_CHECK_MSG(out.owner_offsets[b + 1] == end, "ref counts differ from the block tables");
-    }
+
+    out.blocks = snapshot_blocks(out, previous ? &previous->blocks : nullptr);
 
     out.free_queue.clear();
     for (std::int32_t id = pool_.free_head(); id != kNoBlock; id = pool_.block(id).next_free)
         out.free_queue.push_back(id);
+}
+
+// Blocks chunk by chunk: a chunk of `previous` taken from this pool at the chunk's current version
+// is shared; the others are taken anew, with owners from the tables (each reference is one table
+// entry: the ref counts give the offsets). `snap` holds the sequences and tables already.
+KvBlockList KvCacheManager::snapshot_blocks(const KvSnapshot& snap, const KvBlockList* previous) const {
+    constexpr std::int32_t kChunk = KvBlockList::kBlocksPerChunk;
+    const std::int32_t num_blocks = pool_.num_blocks();
+    const std::int32_t num_chunks = pool_.num_chunks();
+    const bool reuse =
+        previous && previous->pool_id() == pool_.id() && previous->size() == static_cast<std::size_t>(num_blocks);
+    std::vector<std::shared_ptr<const KvBlockList::Chunk>> chunks(static_cast<std::size_t>(num_chunks));
+    std::vector<KvBlockList::Chunk*> fresh(static_cast<std::size_t>(num_chunks), nullptr);  // taken anew
+    for (std::int32_t c = 0; c < num_chunks; ++c) {
+        const std::shared_ptr<const KvBlockList::Chunk>& old = reuse ? previous->chunks()[c] : nullptr;
+        if (old && old->version == pool_.chunk_version(c)) {
+            chunks[c] = old;
+            continue;
+        }
+        auto chunk = std::make_shared<KvBlockList::Chunk>();
+        chunk->version = pool_.chunk_version(c);
+        const std::int32_t first = c * kChunk, n = std::min(kChunk, num_blocks - first);
+        chunk->blocks.resize(static_cast<std::size_t>(n));
+        chunk->owner_offsets.assign(static_cast<std::size_t>(n) + 1, 0);
+        std::int32_t num_refs = 0;
+        for (std::int32_t i = 0; i < n; ++i) {
+            const KvBlock& block = pool_.block(first + i);
+            const BlockState state =
+                is_active(block) ? BlockState::Active : (is_cached(block) ? BlockState::Cached : BlockState::Free);
+            chunk->blocks[i] =
+                KvBlockInfo{block.id, state, block.ref_count, block.num_tokens, block.hash, block.last_used_step};
+            chunk->owner_offsets[i + 1] = num_refs;  // start of i for now; the fill below moves it to i's end
+            num_refs += block.ref_count;
+        }
+        chunk->owner_ids.resize(static_cast<std::size_t>(num_refs));
+        fresh[c] = chunk.get();
+        chunks[c] = std::move(chunk);
+    }
+
+    // Owners of the blocks in fresh chunks, in ascending sequence id.
+    for (const KvSequenceInfo& info : snap.sequences) {
+        for (const std::int32_t id : snap.block_table(info)) {
+            KvBlockList::Chunk* chunk = fresh[static_cast<std::size_t>(id / kChunk)];
+            if (chunk == nullptr) continue;
+            std::int32_t& cursor = chunk->owner_offsets[static_cast<std::size_t>(id % kChunk) + 1];
+            KV_CHECK_MSG(cursor < static_cast<std::int32_t>(chunk->owner_ids.size()),
+                         "ref counts differ from the block tables");
+            chunk->owner_ids[static_cast<std::size_t>(cursor++)] = info.id;
+        }
+    }
+    for (const KvBlockList::Chunk* chunk : fresh) {
+        if (chunk == nullptr) continue;
+        std::int32_t end = 0;
+        for (std::size_t i = 0; i < chunk->blocks.size(); ++i) {
+            end += chunk->blocks[i].ref_count;
+            KV_CHECK_MSG(chunk->owner_offsets[i + 1] == end, "ref counts differ from the block tables");
+        }
+    }
+    return KvBlockList(pool_.id(), std::move(chunks));
 }
 
 }  // namespace kvscope

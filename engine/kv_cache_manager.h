@@ -108,10 +108,14 @@ public:
     const BlockPool& pool() const { return pool_; }
 
     KvSnapshot snapshot() const;
-    // The same, reusing `out`'s buffers (no allocation once they are large enough).
-    void snapshot_into(KvSnapshot& out) const;
+    // The same, reusing `out`'s buffers for the sequences, tables and free queue. With `previous`,
+    // an earlier snapshot of this cache, every chunk of blocks in which nothing changed since is
+    // shared with it rather than copied (KvBlockList): the cost follows what changed.
+    void snapshot_into(KvSnapshot& out, const KvSnapshot* previous = nullptr) const;
 
 private:
+    KvBlockList snapshot_blocks(const KvSnapshot& snap, const KvBlockList* previous) const;
+
     struct Sequence {
         BlockTable table;
         std::vector<BlockHash> block_hashes;  // chained hashes of its first full computed blocks

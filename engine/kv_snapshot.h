@@ -1,8 +1,12 @@
 #pragma once
 // A picture of the KV cache at one moment: a value (copyable, no pointers into the engine) that
-// KvCacheManager::snapshot() makes. The UI keeps the latest one and paints only from it.
+// KvCacheManager::snapshot() makes. The UI keeps the latest one and paints only from it. Its
+// per-block records live in immutable chunks that later snapshots share where nothing changed.
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -49,6 +53,84 @@ struct KvBlockInfo {
     std::int32_t num_tokens = 0;  // filled slots
     std::optional<BlockHash> hash;
     std::int64_t last_used_step = 0;
+
+    friend bool operator==(const KvBlockInfo&, const KvBlockInfo&) = default;
+};
+
+// Every block's record and owners, by block id, in chunks of kBlocksPerChunk ids. A chunk is an
+// immutable value behind a shared pointer, so that a snapshot taken after another shares each chunk
+// in which no block changed (KvCacheManager::snapshot_into with the previous snapshot): copying a
+// snapshot, keeping many, or taking one of a large cache costs what changed, not the whole cache.
+// Reads like a vector of KvBlockInfo.
+class KvBlockList {
+public:
+    static constexpr std::int32_t kBlocksPerChunk = 1024;
+
+    struct Chunk {
+        std::vector<KvBlockInfo> blocks;  // ids [chunk index * kBlocksPerChunk, + blocks.size())
+        // Owners, flat: blocks[i] is held by owner_ids[owner_offsets[i], owner_offsets[i + 1]), ascending.
+        std::vector<std::int32_t> owner_offsets;  // blocks.size() + 1 entries
+        std::vector<SeqId> owner_ids;
+        std::uint64_t version = 0;  // BlockPool::chunk_version when taken (0: not from a pool)
+
+        std::size_t bytes() const;  // what it holds
+    };
+
+    class Iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = KvBlockInfo;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const KvBlockInfo*;
+        using reference = const KvBlockInfo&;
+        Iterator() = default;
+        Iterator(const KvBlockList* list, std::size_t index) : list_(list), index_(index) {}
+        reference operator*() const { return (*list_)[index_]; }
+        pointer operator->() const { return &(*list_)[index_]; }
+        Iterator& operator++() {
+            ++index_;
+            return *this;
+        }
+        Iterator operator++(int) {
+            Iterator before = *this;
+            ++index_;
+            return before;
+        }
+        friend bool operator==(const Iterator& a, const Iterator& b) { return a.index_ == b.index_; }
+
+    private:
+        const KvBlockList* list_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    KvBlockList() = default;
+    // From flat arrays (a hand-made or parsed snapshot): `owner_offsets` has blocks.size() + 1
+    // entries into `owner_ids`, or none at all when no block has owners.
+    explicit KvBlockList(std::span<const KvBlockInfo> blocks, std::span<const std::int32_t> owner_offsets = {},
+                         std::span<const SeqId> owner_ids = {});
+    // Chunk by chunk (KvCacheManager::snapshot_into): `pool_id` names the pool the chunks were
+    // taken from, whose versions they carry.
+    KvBlockList(std::uint64_t pool_id, std::vector<std::shared_ptr<const Chunk>> chunks);
+
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const KvBlockInfo& operator[](std::size_t id) const {
+        return chunks_[id / kBlocksPerChunk]->blocks[id % kBlocksPerChunk];
+    }
+    Iterator begin() const { return Iterator(this, 0); }
+    Iterator end() const { return Iterator(this, size_); }
+    std::span<const SeqId> owners(std::int32_t id) const;
+
+    std::uint64_t pool_id() const { return pool_id_; }  // 0: not taken from a pool
+    const std::vector<std::shared_ptr<const Chunk>>& chunks() const { return chunks_; }
+
+    // Same records and owners, block by block (shared chunks or not).
+    friend bool operator==(const KvBlockList& a, const KvBlockList& b);
+
+private:
+    std::uint64_t pool_id_ = 0;
+    std::vector<std::shared_ptr<const Chunk>> chunks_;
+    std::size_t size_ = 0;
 };
 
 struct KvSequenceInfo {
@@ -60,11 +142,8 @@ struct KvSequenceInfo {
 
 struct KvSnapshot {
     KvCacheStats stats;
-    std::vector<KvBlockInfo> blocks;  // indexed by block id
-    // Owners, flat: block b is held by owner_ids[owner_offsets[b], owner_offsets[b + 1]), ascending.
-    std::vector<SeqId> owner_ids;
-    std::vector<std::int32_t> owner_offsets;  // num_blocks + 1 entries
-    std::vector<KvSequenceInfo> sequences;    // ascending id
+    KvBlockList blocks;                     // indexed by block id, with their owners
+    std::vector<KvSequenceInfo> sequences;  // ascending id
     std::vector<std::int32_t> table_block_ids;
     std::vector<std::int32_t> free_queue;  // free and cached blocks, next to be allocated first
 

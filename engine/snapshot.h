@@ -46,7 +46,8 @@ struct EngineSnapshot {
     // Per block id (Full only, like kv.blocks): the adapter whose KV the block holds, an index into
     // `loras`, -1 for the base model (and for free blocks). Set by the sequence that last wrote it,
     // so a cached block keeps its adapter; a held block's owners all share it (prefix-cache keys
-    // include the adapter).
+    // include the adapter). Empty when every block is the base model's (no copy of a large
+    // cache's worth of -1 in each snapshot).
     std::vector<std::int32_t> block_loras;
 };
 

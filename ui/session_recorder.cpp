@@ -13,11 +13,32 @@ SessionRecorder::SessionRecorder(QObject* parent, std::size_t frameBudgetBytes, 
     m_itlBounds = defaults.inter_token_latency_seconds.bounds();
 }
 
-std::size_t SessionRecorder::snapshotBytes(const EngineSnapshot& s) {
+namespace {
+
+// A snapshot's bytes outside its chunks of blocks.
+std::size_t ownBytes(const EngineSnapshot& s) {
     const KvSnapshot& kv = s.kv;
-    return sizeof(EngineSnapshot) + kv.blocks.size() * sizeof(KvBlockInfo) + kv.owner_ids.size() * sizeof(SeqId) +
-           (kv.owner_offsets.size() + kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-           kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot);
+    return sizeof(EngineSnapshot) + (kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
+           kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
+           s.block_loras.size() * sizeof(std::int32_t);
+}
+
+}  // namespace
+
+std::size_t SessionRecorder::snapshotBytes(const EngineSnapshot& s) {
+    std::size_t bytes = ownBytes(s);
+    for (const auto& chunk : s.kv.blocks.chunks()) bytes += chunk->bytes();
+    return bytes;
+}
+
+void SessionRecorder::account(const EngineSnapshot& s, int sign) {
+    std::size_t bytes = ownBytes(s);
+    for (const auto& chunk : s.kv.blocks.chunks()) {
+        int& users = m_chunkUsers[chunk.get()];
+        if ((sign > 0 && users++ == 0) || (sign < 0 && --users == 0)) bytes += chunk->bytes();
+        if (users == 0) m_chunkUsers.erase(chunk.get());
+    }
+    m_frameBytes = sign > 0 ? m_frameBytes + bytes : m_frameBytes - bytes;
 }
 
 void SessionRecorder::record(std::shared_ptr<const EngineSnapshot> snapshot, double timeS) {
@@ -32,9 +53,8 @@ void SessionRecorder::record(std::shared_ptr<const EngineSnapshot> snapshot, dou
         emit sampleAdded();
     }
     if (snapshot->detail != SnapshotDetail::Full) return;
-    const std::size_t bytes = snapshotBytes(*snapshot);
-    m_frames.push_back(Frame{timeS, m_epoch, std::move(snapshot), bytes});
-    m_frameBytes += bytes;
+    account(*snapshot, +1);
+    m_frames.push_back(Frame{timeS, m_epoch, std::move(snapshot)});
     if (m_frameBytes > m_frameBudget) thinFrames();
     emit framesChanged();
 }
@@ -47,7 +67,7 @@ void SessionRecorder::thinFrames() {
         kept.reserve(m_frames.size());
         for (std::size_t i = 0; i < m_frames.size(); ++i) {
             if (i < half && i % 2 == 1) {
-                m_frameBytes -= m_frames[i].bytes;
+                account(*m_frames[i].snapshot, -1);
                 continue;
             }
             kept.push_back(std::move(m_frames[i]));
@@ -73,6 +93,7 @@ void SessionRecorder::thinSamples() {
 void SessionRecorder::clear() {
     m_samples.clear();
     m_frames.clear();
+    m_chunkUsers.clear();
     m_frameBytes = 0;
     emit samplesReset();
     emit framesChanged();

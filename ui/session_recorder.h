@@ -1,12 +1,15 @@
 #pragma once
 // The session's history, kept on the UI side: a MetricSample for every snapshot (the charts and
 // the CSV/JSON time series) and the full snapshots themselves as timeline frames for the
-// inspector. Snapshots are immutable values behind shared pointers, so a frame costs no copy;
-// frames are kept within a byte budget by thinning the older half (every other frame goes), which
-// keeps recent history dense and old history sparse. Samples are thinned the same way past a count.
+// inspector. Snapshots are immutable values behind shared pointers, so a frame costs no copy, and
+// consecutive snapshots share the chunks of blocks in which nothing changed (KvBlockList), so a
+// frame's bytes are what it holds that no other kept frame holds: each chunk counts once. Frames
+// are kept within a byte budget by thinning the older half (every other frame goes), which keeps
+// recent history dense and old history sparse. Samples are thinned the same way past a count.
 
 #include <QObject>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/snapshot.h"
@@ -22,7 +25,6 @@ public:
         double timeS = 0;
         std::int32_t epoch = 0;
         std::shared_ptr<const EngineSnapshot> snapshot;
-        std::size_t bytes = 0;
     };
 
     static constexpr std::size_t kDefaultFrameBudget = std::size_t(256) << 20;
@@ -46,6 +48,7 @@ public:
 
     const std::vector<MetricSample>& samples() const { return m_samples; }
     const std::vector<Frame>& frames() const { return m_frames; }
+    // What the kept frames hold, each chunk of blocks once.
     std::size_t frameBytes() const { return m_frameBytes; }
     // The frame nearest to `timeS` (-1 when there is none).
     int frameNear(double timeS) const;
@@ -53,7 +56,7 @@ public:
     const std::vector<double>& ttftBounds() const { return m_ttftBounds; }
     const std::vector<double>& itlBounds() const { return m_itlBounds; }
 
-    // Bytes a snapshot holds (its per-block arrays, mostly).
+    // Bytes a snapshot holds (its per-block arrays, mostly), all its chunks of blocks counted.
     static std::size_t snapshotBytes(const EngineSnapshot& snapshot);
 
 signals:
@@ -65,6 +68,9 @@ signals:
 private:
     void thinFrames();
     void thinSamples();
+    // Counts a kept frame's bytes in (+1) or out (-1): its own arrays, and each chunk of blocks
+    // that no other kept frame holds.
+    void account(const EngineSnapshot& snapshot, int sign);
 
     std::size_t m_frameBudget;
     std::size_t m_maxSamples;
@@ -74,6 +80,7 @@ private:
     std::vector<MetricSample> m_samples;
     std::vector<Frame> m_frames;
     std::size_t m_frameBytes = 0;
+    std::unordered_map<const void*, int> m_chunkUsers;  // chunk -> kept frames holding it
     std::vector<double> m_ttftBounds, m_itlBounds;
 };
 

@@ -12,13 +12,20 @@
 namespace kvscope::app {
 namespace {
 
-// Bytes a full snapshot copies: what sets how often one is sent.
-double fullSnapshotBytes(const EngineSnapshot& s) {
+// Bytes a full snapshot copied: what sets how often one is sent. Chunks of blocks shared with
+// `previous` (nothing in them changed) cost nothing.
+double fullSnapshotBytes(const EngineSnapshot& s, const EngineSnapshot* previous) {
     const KvSnapshot& kv = s.kv;
-    return double(kv.blocks.size() * sizeof(KvBlockInfo) + kv.owner_ids.size() * sizeof(SeqId) +
-                  (kv.owner_offsets.size() + kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-                  kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
-                  s.block_loras.size() * sizeof(std::int32_t));
+    std::size_t bytes = (kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
+                        kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
+                        s.block_loras.size() * sizeof(std::int32_t);
+    const auto& chunks = kv.blocks.chunks();
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+        const bool shared =
+            previous && c < previous->kv.blocks.chunks().size() && previous->kv.blocks.chunks()[c] == chunks[c];
+        if (!shared) bytes += chunks[c]->bytes();
+    }
+    return double(bytes);
 }
 
 }  // namespace
@@ -84,6 +91,7 @@ void EngineWorker::loadModel(const kvscope::ui::LoadRequest& request) {
             emitOutputs(last);
         }
         engine_ = std::move(engine);
+        lastFull_.reset();  // the old engine's blocks
         running_ = false;
         loras_ = std::move(loras);
         engine_->record_trace(kTraceCapacity);
@@ -286,12 +294,14 @@ void EngineWorker::publishSnapshot(Detail detail) {
     const bool paced = detail == Detail::Paced || detail == Detail::Start;
     const bool full = detail == Detail::Full || (paced && now - lastFullMs_ >= fullIntervalMs_);
     auto snapshot = std::make_shared<const EngineSnapshot>(
-        engine_->snapshot(full ? SnapshotDetail::Full : SnapshotDetail::CountersOnly));
+        engine_->snapshot(full ? SnapshotDetail::Full : SnapshotDetail::CountersOnly, lastFull_.get()));
     lastSnapshotMs_ = now;
     if (full) {
         lastFullMs_ = now;
-        const auto budgetMs = qint64(fullSnapshotBytes(*snapshot) / kFullSnapshotBytesPerSecond * 1000.0);
+        const double bytes = fullSnapshotBytes(*snapshot, lastFull_.get());
+        const auto budgetMs = qint64(bytes / kFullSnapshotBytesPerSecond * 1000.0);
         fullIntervalMs_ = std::max(kSnapshotIntervalMs, budgetMs);
+        lastFull_ = snapshot;
     }
     emit snapshotReady(std::move(snapshot), double(now) / 1000.0);
 }

@@ -7,11 +7,12 @@
 //
 // Snapshots: at most ~30 a second. Most carry counters only (SnapshotDetail::CountersOnly: a few
 // kilobytes); a full one, with the per-block arrays, goes out as often as a copy budget of
-// kFullSnapshotBytesPerSecond allows (every one up to ~18,000 blocks, ~6 a second at 100,000), and
-// always when the engine goes idle, pauses, loads or resets its cache. The first step after idle
-// always publishes (a request that runs for less than the pacing interval is still seen holding
-// its blocks). While idle or paused, a
-// counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
+// kFullSnapshotBytesPerSecond allows, and always when the engine goes idle, pauses, loads or
+// resets its cache. Each full one is taken with the last as `previous`, so it shares the chunks of
+// blocks no step touched since (KvBlockList) and the budget counts only what it copied: with a
+// 400-request batch, every one up to 64k blocks and ~18 a second at 256k (docs/PERFORMANCE.md). The first step after
+// idle always publishes (a request that runs for less than the pacing interval is still seen holding its blocks). While
+// idle or paused, a counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
 // charts keep time. The history for the
 // inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
 // behind shared pointers, so keeping one costs no copy.
@@ -186,6 +187,8 @@ private:
     qint64 lastSnapshotMs_ = -1000000;
     qint64 lastFullMs_ = -1000000;
     qint64 fullIntervalMs_ = kSnapshotIntervalMs;
+    // The last full snapshot published: the next one shares its unchanged chunks of blocks.
+    std::shared_ptr<const EngineSnapshot> lastFull_;
 };
 
 }  // namespace kvscope::app

@@ -154,13 +154,13 @@ std::int32_t read_lora(const nlohmann::json& j, const std::vector<std::string>& 
 void read_blocks(const nlohmann::json& j, std::int32_t num_blocks, EngineSnapshot& snap) {
     KvSnapshot& kv = snap.kv;
     snap.block_loras.assign(static_cast<std::size_t>(num_blocks), -1);
-    kv.blocks.assign(static_cast<std::size_t>(num_blocks), KvBlockInfo{});
-    for (std::int32_t i = 0; i < num_blocks; ++i) kv.blocks[static_cast<std::size_t>(i)].id = i;
+    std::vector<KvBlockInfo> blocks(static_cast<std::size_t>(num_blocks));
+    for (std::int32_t i = 0; i < num_blocks; ++i) blocks[static_cast<std::size_t>(i)].id = i;
     std::map<std::int32_t, std::vector<SeqId>> owners;
     for (const nlohmann::json& b : field<nlohmann::json>(j, "blocks")) {
         const std::int32_t id = field<std::int32_t>(b, "id");
         if (id < 0 || id >= num_blocks) throw SnapshotFormatError("kv snapshot: block id out of range");
-        KvBlockInfo& info = kv.blocks[static_cast<std::size_t>(id)];
+        KvBlockInfo& info = blocks[static_cast<std::size_t>(id)];
         info.state = parse_state(field<std::string>(b, "state"));
         info.ref_count = field<std::int32_t>(b, "ref_count");
         info.num_tokens = field<std::int32_t>(b, "num_tokens");
@@ -170,13 +170,18 @@ void read_blocks(const nlohmann::json& j, std::int32_t num_blocks, EngineSnapsho
         owners[id] = field<std::vector<SeqId>>(b, "owners");
         snap.block_loras[static_cast<std::size_t>(id)] = read_lora(b, snap.loras);
     }
-    kv.owner_offsets.assign(1, 0);
+    std::vector<std::int32_t> owner_offsets(1, 0);
+    std::vector<SeqId> owner_ids;
     for (std::int32_t i = 0; i < num_blocks; ++i) {
         if (const auto it = owners.find(i); it != owners.end()) {
-            kv.owner_ids.insert(kv.owner_ids.end(), it->second.begin(), it->second.end());
+            owner_ids.insert(owner_ids.end(), it->second.begin(), it->second.end());
         }
-        kv.owner_offsets.push_back(static_cast<std::int32_t>(kv.owner_ids.size()));
+        owner_offsets.push_back(static_cast<std::int32_t>(owner_ids.size()));
     }
+    kv.blocks = KvBlockList(blocks, owner_offsets, owner_ids);
+    // As the engine's own: empty when every block is the base model's.
+    if (std::all_of(snap.block_loras.begin(), snap.block_loras.end(), [](std::int32_t l) { return l < 0; }))
+        snap.block_loras.clear();
 }
 
 void read_sequences(const nlohmann::json& j, RemoteKvSnapshot& out) {

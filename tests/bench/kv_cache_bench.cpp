@@ -37,7 +37,7 @@ void BM_Snapshot(benchmark::State& state) {
     KvSnapshot snapshot;
     for (auto _ : state) {
         m.snapshot_into(snapshot);
-        benchmark::DoNotOptimize(snapshot.blocks.data());
+        benchmark::DoNotOptimize(snapshot.blocks.chunks().data());
     }
     state.counters["used_blocks"] = m.stats().num_used_blocks;
 }

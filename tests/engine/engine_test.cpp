@@ -257,14 +257,45 @@ TEST(Engine, ACountersOnlySnapshotHasTheFullOnesCountersAndNoBlockArrays) {
     EXPECT_EQ(full.detail, SnapshotDetail::Full);
     EXPECT_EQ(light.detail, SnapshotDetail::CountersOnly);
     EXPECT_EQ(full.kv.blocks.size(), std::size_t(full.kv.stats.num_blocks));
-    EXPECT_TRUE(light.kv.blocks.empty() && light.kv.owner_ids.empty() && light.kv.owner_offsets.empty() &&
-                light.kv.sequences.empty() && light.kv.table_block_ids.empty() && light.kv.free_queue.empty());
+    EXPECT_TRUE(full.block_loras.empty());  // no adapter: every block is the base model's
+    EXPECT_TRUE(light.kv.blocks.empty() && light.kv.sequences.empty() && light.kv.table_block_ids.empty() &&
+                light.kv.free_queue.empty());
     EXPECT_EQ(light.kv.stats.num_used_blocks, full.kv.stats.num_used_blocks);
     EXPECT_EQ(light.kv.stats.num_filled_slots, full.kv.stats.num_filled_slots);
     EXPECT_GT(light.kv.stats.num_used_blocks, 0);
     EXPECT_EQ(light.metrics.generation_tokens, full.metrics.generation_tokens);
     ASSERT_EQ(light.sequences.size(), 1u);
     EXPECT_EQ(light.sequences[0].num_tokens, full.sequences[0].num_tokens);
+}
+
+// A workbench-sized cache of three chunks of blocks (KvBlockList): each step's snapshot, taken
+// with the one before, equals one from scratch and shares the chunks the step did not touch.
+TEST(Engine, ASnapshotWithThePreviousOneEqualsOneFromScratch) {
+    EngineConfig config;
+    config.num_kv_blocks = 3 * KvBlockList::kBlocksPerChunk;
+    Engine engine(embedded(), config);
+    for (int i = 0; i < 4; ++i) engine.add_request(greedy("Once upon a time", 40));
+    EngineSnapshot previous = engine.snapshot();
+    int steps = 0, shared = 0;
+    while (engine.has_work()) {
+        engine.step();
+        ++steps;
+        EngineSnapshot snap = engine.snapshot(SnapshotDetail::Full, &previous);
+        const EngineSnapshot scratch = engine.snapshot();
+        ASSERT_TRUE(snap.kv.blocks == scratch.kv.blocks) << "step " << steps;
+        ASSERT_EQ(snap.kv.table_block_ids, scratch.kv.table_block_ids);
+        ASSERT_EQ(snap.kv.free_queue, scratch.kv.free_queue);
+        for (std::size_t c = 1; c < 3; ++c) shared += snap.kv.blocks.chunks()[c] == previous.kv.blocks.chunks()[c];
+        previous = std::move(snap);
+    }
+    EXPECT_GT(steps, 10);
+    EXPECT_EQ(shared, 2 * steps);  // the requests' blocks are all in chunk 0
+    // A counters-only or another engine's snapshot as `previous` shares nothing.
+    Engine other(embedded(), config);
+    const EngineSnapshot fresh = other.snapshot(SnapshotDetail::Full, &previous);
+    for (std::size_t c = 0; c < 3; ++c) EXPECT_NE(fresh.kv.blocks.chunks()[c], previous.kv.blocks.chunks()[c]);
+    const EngineSnapshot light = engine.snapshot(SnapshotDetail::CountersOnly);
+    EXPECT_TRUE(engine.snapshot(SnapshotDetail::Full, &light).kv.blocks == previous.kv.blocks);
 }
 
 TEST(Engine, StopStringsEndTheTextBeforeThem) {

@@ -492,8 +492,66 @@ TEST(KvCacheManager, SnapshotIsAValueWithCountersOwnersAndTables) {
     EXPECT_EQ(later.blocks[0].state, BlockState::Cached);
     EXPECT_EQ(later.blocks[3].state, BlockState::Free);
     EXPECT_TRUE(later.sequences.empty());
-    EXPECT_TRUE(later.owner_ids.empty());
+    for (const KvBlockInfo& b : later.blocks) EXPECT_TRUE(later.owners(b.id).empty()) << b.id;
     EXPECT_DOUBLE_EQ(later.stats.fragmentation(), 0.0);
+}
+
+std::vector<SeqId> owners_of(const KvSnapshot& s, std::int32_t block) {
+    const auto owners = s.owners(block);
+    return std::vector<SeqId>(owners.begin(), owners.end());
+}
+
+// Three chunks of blocks (KvBlockList::kBlocksPerChunk each, the last one short).
+TEST(KvCacheManager, ASnapshotSharesTheChunksInWhichNothingChanged) {
+    constexpr std::int32_t kChunk = KvBlockList::kBlocksPerChunk;
+    KvCacheManager m(config_of(2 * kChunk + 100, 8));
+    ASSERT_TRUE(m.allocate_slots(1, 8 * 10));  // blocks 0..9: chunk 0
+    const KvSnapshot a = m.snapshot();
+    ASSERT_EQ(a.blocks.chunks().size(), 3u);
+
+    // Nothing changed: every chunk is shared.
+    KvSnapshot b;
+    m.snapshot_into(b, &a);
+    for (std::size_t c = 0; c < 3; ++c) EXPECT_EQ(b.blocks.chunks()[c], a.blocks.chunks()[c]) << c;
+
+    // Sequence 2 takes blocks 10 .. 2 * kChunk + 9 and fills all but its last: all three chunks change.
+    const std::int32_t n = 2 * kChunk;
+    ASSERT_TRUE(m.allocate_slots(2, 8 * n));
+    const Ids tokens(std::size_t(8 * n), 5);
+    m.commit(2, tokens, 8 * (n - 1));
+    KvSnapshot c;
+    m.snapshot_into(c, &b);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_NE(c.blocks.chunks()[i], b.blocks.chunks()[i]) << i;
+    EXPECT_EQ(owners_of(c, 2 * kChunk + 9), (std::vector<SeqId>{2}));
+
+    // Its last block fills (chunk 2 only); then sequence 1 ends (chunk 0 only).
+    m.commit(2, tokens, 8 * n - 1);
+    KvSnapshot d;
+    m.snapshot_into(d, &c);
+    EXPECT_EQ(d.blocks.chunks()[0], c.blocks.chunks()[0]);
+    EXPECT_EQ(d.blocks.chunks()[1], c.blocks.chunks()[1]);
+    EXPECT_NE(d.blocks.chunks()[2], c.blocks.chunks()[2]);
+    EXPECT_EQ(d.blocks[2 * kChunk + 9].num_tokens, 7);
+    m.free(1);
+    KvSnapshot e;
+    m.snapshot_into(e, &d);
+    EXPECT_NE(e.blocks.chunks()[0], d.blocks.chunks()[0]);
+    EXPECT_EQ(e.blocks.chunks()[2], d.blocks.chunks()[2]);
+    EXPECT_TRUE(e.owners(0).empty());
+    EXPECT_EQ(e.blocks[0].state, BlockState::Free);
+
+    // Each equals a snapshot from scratch; the earlier ones are unchanged values.
+    EXPECT_TRUE(e.blocks == m.snapshot().blocks);
+    EXPECT_EQ(a.blocks[0].state, BlockState::Active);
+    EXPECT_EQ(owners_of(a, 0), (std::vector<SeqId>{1}));
+    EXPECT_EQ(c.blocks[2 * kChunk + 9].num_tokens, 0);
+
+    // Another cache's snapshot, even of the same shape, shares nothing.
+    KvCacheManager other(config_of(2 * kChunk + 100, 8));
+    KvSnapshot f;
+    other.snapshot_into(f, &e);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_NE(f.blocks.chunks()[i], e.blocks.chunks()[i]) << i;
+    EXPECT_EQ(f.blocks[0].state, BlockState::Free);
 }
 
 TEST(KvCacheConfig, ValidateNamesEachProblem) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/kv_cache_manager.h"
+#include "kernels/check.h"
 #include "tests/support/kv_cache_invariants.h"
 
 namespace kvscope {
@@ -35,13 +36,22 @@ struct Coverage {
 
 class Workload {
 public:
-    Workload(const KvCacheConfig& config, std::uint32_t seed)
+    // `ballast_blocks`: the first blocks are held throughout by a sequence of their own (id 0,
+    // distinct tokens), so that the workload runs on the blocks after them.
+    Workload(const KvCacheConfig& config, std::uint32_t seed, std::int32_t ballast_blocks = 0)
         : m_(config),
           bs_(config.block_size),
           rng_(seed),
           memory_(static_cast<std::size_t>(config.num_blocks) * config.block_size, -1) {
         // A few shared prompt heads, from a tiny vocabulary so that contents collide often.
         for (int t = 0; t < 4; ++t) templates_.push_back(random_tokens(bs_ * (1 + t)));
+        if (ballast_blocks > 0) {
+            Tokens ballast(static_cast<std::size_t>(ballast_blocks * bs_));
+            for (std::size_t i = 0; i < ballast.size(); ++i) ballast[i] = 1000 + static_cast<std::int32_t>(i);
+            KV_CHECK(m_.allocate_slots(0, ballast_blocks * bs_));
+            m_.commit(0, ballast, ballast_blocks * bs_);
+            ballast_ = true;
+        }
     }
 
     void run(int num_ops) {
@@ -64,6 +74,10 @@ public:
             ASSERT_NO_FATAL_FAILURE(check()) << "after operation " << op;
         }
         while (!live_.empty()) finish(live_.begin()->first);
+        if (ballast_) {
+            m_.free(0);
+            ballast_ = false;
+        }
         ASSERT_NO_FATAL_FAILURE(check());
         for (const KvBlock& b : m_.pool().blocks()) EXPECT_TRUE(is_free(b) || is_cached(b)) << "block " << b.id;
         EXPECT_EQ(m_.stats().num_used_blocks, 0);
@@ -227,8 +241,10 @@ private:
 
     void check() {
         std::vector<SeqId> ids;
+        if (ballast_) ids.push_back(0);
         for (const auto& [id, seq] : live_) ids.push_back(id);
         ASSERT_TRUE(test::kv_cache_invariants_hold(m_, ids));
+        ASSERT_NO_FATAL_FAILURE(check_snapshot(ids));
         for (const auto& [id, seq] : live_) {
             ASSERT_EQ(m_.num_computed_tokens(id), seq.num_computed);
             for (std::int32_t p = 0; p < seq.num_computed; ++p) {
@@ -249,7 +265,35 @@ private:
         }
     }
 
+    // A snapshot that shares what it can with the previous one equals one taken from scratch, and
+    // its owners are those the live block tables give (recounted here).
+    void check_snapshot(const std::vector<SeqId>& ids) {
+        KvSnapshot incremental;
+        m_.snapshot_into(incremental, &last_snapshot_);
+        const KvSnapshot scratch = m_.snapshot();
+        ASSERT_TRUE(incremental.blocks == scratch.blocks);
+        ASSERT_EQ(incremental.table_block_ids, scratch.table_block_ids);
+        ASSERT_EQ(incremental.free_queue, scratch.free_queue);
+        std::vector<std::vector<SeqId>> owners(static_cast<std::size_t>(m_.pool().num_blocks()));
+        for (const SeqId id : ids) {
+            for (const std::int32_t b : m_.block_table(id).block_ids())
+                owners[static_cast<std::size_t>(b)].push_back(id);
+        }
+        for (std::int32_t b = 0; b < m_.pool().num_blocks(); ++b) {
+            const auto got = incremental.owners(b);
+            ASSERT_EQ(std::vector<SeqId>(got.begin(), got.end()), owners[static_cast<std::size_t>(b)]) << "block " << b;
+            const KvBlock& block = m_.pool().block(b);
+            ASSERT_EQ(incremental.blocks[static_cast<std::size_t>(b)].ref_count, block.ref_count) << "block " << b;
+            ASSERT_EQ(incremental.blocks[static_cast<std::size_t>(b)].num_tokens, block.num_tokens) << "block " << b;
+            ASSERT_EQ(incremental.blocks[static_cast<std::size_t>(b)].last_used_step, block.last_used_step);
+            ASSERT_EQ(incremental.blocks[static_cast<std::size_t>(b)].hash, block.hash) << "block " << b;
+        }
+        last_snapshot_ = std::move(incremental);
+    }
+
     KvCacheManager m_;
+    KvSnapshot last_snapshot_;
+    bool ballast_ = false;
     std::int32_t bs_;
     std::mt19937 rng_;
     std::vector<std::int32_t> memory_;  // token id per slot: what the backend's K/V stand for
@@ -298,6 +342,17 @@ TEST_P(KvCacheRandomTest, InvariantsHoldAfterEveryOperation) {
         EXPECT_GT(hit_tokens, 0);
     } else {
         EXPECT_EQ(total.hits, 0);
+    }
+}
+
+// Snapshots (each sharing what it can with the one before) of a cache of three chunks
+// (KvBlockList), the workload running on the blocks on both sides of the second boundary.
+TEST(KvCacheRandomSnapshotTest, IncrementalSnapshotsOfALargeCacheEqualSnapshotsFromScratch) {
+    constexpr std::int32_t kChunk = KvBlockList::kBlocksPerChunk;
+    for (const std::uint32_t seed : {1u, 2u}) {
+        Workload w(KvCacheConfig{2 * kChunk + 300, 8, true}, seed, 2 * kChunk - 200);
+        ASSERT_NO_FATAL_FAILURE(w.run(1500)) << "seed " << seed;
+        EXPECT_GT(w.manager().pool().block(2 * kChunk + 10).last_used_step, 1);  // reached the last chunk
     }
 }
 

@@ -33,15 +33,17 @@ std::shared_ptr<const EngineSnapshot> handMadeSnapshot() {
         if (hashed) b.hash = BlockHash{0x0123456789abcdefull, 0xfedcba9876543210ull};
         return b;
     };
-    kv.blocks = {block(0, BlockState::Active, 2, 4, true),  block(1, BlockState::Active, 2, 4, true),
-                 block(2, BlockState::Active, 1, 3, false), block(3, BlockState::Active, 1, 4, false),
-                 block(4, BlockState::Cached, 0, 4, true),  block(5, BlockState::Free, 0, 0, false),
-                 block(6, BlockState::Free, 0, 0, false),   block(7, BlockState::Free, 0, 0, false)};
+    const std::vector<KvBlockInfo> blocks = {
+        block(0, BlockState::Active, 2, 4, true),  block(1, BlockState::Active, 2, 4, true),
+        block(2, BlockState::Active, 1, 3, false), block(3, BlockState::Active, 1, 4, false),
+        block(4, BlockState::Cached, 0, 4, true),  block(5, BlockState::Free, 0, 0, false),
+        block(6, BlockState::Free, 0, 0, false),   block(7, BlockState::Free, 0, 0, false)};
     // Sequence 1: blocks 0, 1, 2; sequence 2: blocks 0, 1, 3.
     kv.sequences = {KvSequenceInfo{1, 11, 0, 3}, KvSequenceInfo{2, 12, 3, 3}};
     kv.table_block_ids = {0, 1, 2, 0, 1, 3};
-    kv.owner_offsets = {0, 2, 4, 5, 6, 6, 6, 6, 6};
-    kv.owner_ids = {1, 2, 1, 2, 1, 2};
+    const std::vector<std::int32_t> ownerOffsets = {0, 2, 4, 5, 6, 6, 6, 6, 6};
+    const std::vector<SeqId> ownerIds = {1, 2, 1, 2, 1, 2};
+    kv.blocks = KvBlockList(blocks, ownerOffsets, ownerIds);
     SequenceSnapshot a;
     a.id = 1, a.request_id = 10, a.status = SequenceStatus::Running, a.num_tokens = 12, a.num_computed_tokens = 11;
     SequenceSnapshot b;

@@ -42,7 +42,7 @@ std::shared_ptr<const EngineSnapshot> snapshotWith(std::int64_t generated, Snaps
     s->metrics.generation_tokens = generated;
     s->kv.stats.num_blocks = numBlocks;
     s->kv.stats.num_used_blocks = numBlocks / 4;
-    if (detail == SnapshotDetail::Full) s->kv.blocks.resize(std::size_t(numBlocks));
+    if (detail == SnapshotDetail::Full) s->kv.blocks = KvBlockList(std::vector<KvBlockInfo>(std::size_t(numBlocks)));
     return s;
 }
 
@@ -128,6 +128,42 @@ private slots:
         // A window reaching before the epoch: every observation of the epoch counts.
         const ChartPoint all = chartPoint(s, 2, kBounds, kBounds, ChartWindows{1.0, 100.0});
         QVERIFY(qAbs(all.ttftP50Ms - 10.0) < 1e-9);  // 8 observations; rank 4: top of (0.001, 0.01]
+    }
+
+    // Snapshots that share chunks of blocks (KvBlockList: what did not change between them) count
+    // each chunk once, however many frames hold it; a chunk's bytes leave with its last frame.
+    void framesCountEachSharedChunkOnce() {
+        const int numBlocks = 3 * KvBlockList::kBlocksPerChunk;
+        const auto first = snapshotWith(0, SnapshotDetail::Full, numBlocks);
+        const std::size_t chunk = first->kv.blocks.chunks()[0]->bytes();
+        const std::size_t own = SessionRecorder::snapshotBytes(*first) - 3 * chunk;
+        // Two later snapshots: the first's three chunks, then its chunk 0 and 1 and a new chunk 2.
+        auto same = std::make_shared<EngineSnapshot>(*first);
+        same->metrics.generation_tokens = 1;
+        auto changed = std::make_shared<EngineSnapshot>(*first);
+        changed->metrics.generation_tokens = 2;
+        const auto fresh = snapshotWith(2, SnapshotDetail::Full, numBlocks);
+        changed->kv.blocks =
+            KvBlockList(0, {first->kv.blocks.chunks()[0], first->kv.blocks.chunks()[1], fresh->kv.blocks.chunks()[2]});
+        SessionRecorder recorder(nullptr, 100 * SessionRecorder::snapshotBytes(*first), 1000);
+        recorder.record(first, 0.0);
+        QCOMPARE(recorder.frameBytes(), own + 3 * chunk);
+        recorder.record(same, 0.1);
+        QCOMPARE(recorder.frameBytes(), 2 * own + 3 * chunk);
+        recorder.record(changed, 0.2);
+        QCOMPARE(recorder.frameBytes(), 3 * own + 4 * chunk);
+        // A fourth frame (three chunks of its own) goes over a budget that held the three: thinning
+        // drops the second frame, whose chunks the first still holds, so only its own bytes leave.
+        SessionRecorder tight(nullptr, 3 * own + 4 * chunk + 3 * chunk / 2, 1000);
+        for (const auto& s :
+             {first, std::shared_ptr<const EngineSnapshot>(same), std::shared_ptr<const EngineSnapshot>(changed)})
+            tight.record(s, 0.1 * double(s->metrics.generation_tokens));
+        tight.record(snapshotWith(3, SnapshotDetail::Full, numBlocks), 0.3);
+        QCOMPARE(int(tight.frames().size()), 3);
+        QCOMPARE(tight.frames()[1].snapshot->metrics.generation_tokens, 2);
+        QCOMPARE(tight.frameBytes(), 3 * own + 4 * chunk + 3 * chunk);
+        tight.clear();
+        QCOMPARE(tight.frameBytes(), std::size_t(0));
     }
 
     void framesStayWithinTheBudgetKeepingTheNewest() {

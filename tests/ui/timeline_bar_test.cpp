@@ -28,7 +28,7 @@ std::shared_ptr<const EngineSnapshot> fullSnapshot(std::int64_t step) {
     s->detail = SnapshotDetail::Full;
     s->step = step;
     s->kv.stats.num_blocks = 4;
-    s->kv.blocks.resize(4);
+    s->kv.blocks = KvBlockList(std::vector<KvBlockInfo>(4));
     return s;
 }
 
