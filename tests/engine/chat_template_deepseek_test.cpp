@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/chat_template.h"
+#include "tests/engine/chat_conversations.h"
 
 namespace kvscope {
 namespace chat_template_deepseek_test {
@@ -75,18 +76,8 @@ std::string first_release_source() {
     return source;
 }
 
-const std::vector<ChatMessage> conversation = {
-    {"system", "You are terse."},
-    {"user", "Hello"},
-    {"assistant", "Hi there"},
-    {"user", "  Who are you?\n"},
-};
-const std::vector<ChatMessage> padded = {
-    {"system", " S "},
-    {"user", " U1 "},
-    {"assistant", "  A1  "},
-    {"user", "U2"},
-};
+const std::vector<ChatMessage>& conversation = test::kConversation;
+const std::vector<ChatMessage>& padded = test::kPadded;
 const std::vector<ChatMessage> thinking = {{"user", "Q1"}, {"assistant", "<think>\nhmm</think>\n\nA1"}, {"user", "Q2"}};
 const std::vector<ChatMessage> two_systems = {{"system", "S1"}, {"user", "U"}, {"system", "S2"}, {"user", "V"}};
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/chat_template.h"
+#include "tests/engine/chat_conversations.h"
 
 namespace kvscope {
 namespace chat_template_llama31_test {
@@ -132,18 +133,8 @@ std::string llama31_source() {
 const std::string header =
     "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ";
 
-const std::vector<ChatMessage> conversation = {
-    {"system", "You are terse."},
-    {"user", "Hello"},
-    {"assistant", "Hi there"},
-    {"user", "  Who are you?\n"},
-};
-const std::vector<ChatMessage> padded = {
-    {"system", " S "},
-    {"user", " U1 "},
-    {"assistant", "  A1  "},
-    {"user", "U2"},
-};
+const std::vector<ChatMessage>& conversation = test::kConversation;
+const std::vector<ChatMessage>& padded = test::kPadded;
 const std::vector<ChatMessage> late_system = {{"user", "U"}, {"system", " S2 "}, {"user", "V"}};
 
 TEST(ChatTemplateLlama31, IsLlama3WithADatedSystemTurn) {

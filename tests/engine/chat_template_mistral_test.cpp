@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/chat_template.h"
+#include "tests/engine/chat_conversations.h"
 
 namespace kvscope {
 namespace chat_template_mistral_test {
@@ -136,19 +137,9 @@ const std::string small3_source =
     "{{- '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' }}\n"
     "        {{- '[INST]' + message['content'] + '[/INST]' }}\n";
 
-const std::vector<ChatMessage> conversation = {
-    {"system", "You are terse."},
-    {"user", "Hello"},
-    {"assistant", "Hi there"},
-    {"user", "  Who are you?\n"},
-};
-const std::vector<ChatMessage> padded = {
-    {"system", " S "},
-    {"user", " U1 "},
-    {"assistant", "  A1  "},
-    {"user", "U2"},
-};
-const std::vector<ChatMessage> no_system = {{"user", "Hello"}};
+const std::vector<ChatMessage>& conversation = test::kConversation;
+const std::vector<ChatMessage>& padded = test::kPadded;
+const std::vector<ChatMessage>& no_system = test::kNoSystem;
 const std::vector<ChatMessage> two_turns = {
     {"user", "Hello"}, {"assistant", "  Hi there "}, {"user", "  Who are you?\n"}};
 const std::vector<ChatMessage> ends_with_answer = {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}};

@@ -8,6 +8,7 @@
 
 #include "engine/chat_template.h"
 #include "engine/tokenizer.h"
+#include "tests/engine/chat_conversations.h"
 
 namespace kvscope {
 namespace chat_template_test {
@@ -34,19 +35,9 @@ const std::string phi3_source =
     "message['content'] + '<|end|>' + '\n' + '<|assistant|>' + '\n'}}{% elif (message['role'] == 'assistant') "
     "%}{{message['content'] + '<|end|>' + '\n'}}{% endif %}{% endfor %}";
 
-const std::vector<ChatMessage> conversation = {
-    {"system", "You are terse."},
-    {"user", "Hello"},
-    {"assistant", "Hi there"},
-    {"user", "  Who are you?\n"},
-};
-const std::vector<ChatMessage> padded = {
-    {"system", " S "},
-    {"user", " U1 "},
-    {"assistant", "  A1  "},
-    {"user", "U2"},
-};
-const std::vector<ChatMessage> no_system = {{"user", "Hello"}};
+const std::vector<ChatMessage>& conversation = test::kConversation;
+const std::vector<ChatMessage>& padded = test::kPadded;
+const std::vector<ChatMessage>& no_system = test::kNoSystem;
 
 TEST(ChatTemplate, DetectsFamiliesFromTheirMarkers) {
     EXPECT_EQ(ChatTemplate::detect(chatml_source).kind(), ChatTemplateKind::ChatMl);
