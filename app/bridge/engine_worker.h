@@ -10,12 +10,12 @@
 // kFullSnapshotBytesPerSecond allows, and always when the engine goes idle, pauses, loads or
 // resets its cache. Each full one is taken with the last as `previous`, so it shares the chunks of
 // blocks no step touched since (KvBlockList) and the budget counts only what it copied: with a
-// 400-request batch, every one up to 64k blocks and ~18 a second at 256k (docs/PERFORMANCE.md). The first step after
-// idle always publishes (a request that runs for less than the pacing interval is still seen holding its blocks). While
-// idle or paused, a counters-only snapshot goes out every second (kIdleSnapshotMs), so that rates fall to zero and
-// charts keep time. The history for the
-// inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable values
-// behind shared pointers, so keeping one costs no copy.
+// 400-request batch, every one up to 64k blocks and ~18 a second at 256k (docs/PERFORMANCE.md).
+// The first step after idle always publishes (a request that runs for less than the pacing
+// interval is still seen holding its blocks). While idle or paused, a counters-only snapshot goes
+// out every second (kIdleSnapshotMs), so that rates fall to zero and charts keep time. The history
+// for the inspector's timeline is kept on the UI side (SessionRecorder): snapshots are immutable
+// values behind shared pointers, so keeping one costs no copy.
 //
 // The session's trace, for the memory lab: the engine records every request that finishes
 // (Engine::record_trace) from the model's load on; requestTrace hands the requests so far over as
