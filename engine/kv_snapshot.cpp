@@ -52,6 +52,15 @@ KvBlockList::KvBlockList(std::uint64_t pool_id, std::vector<std::shared_ptr<cons
     }
 }
 
+std::size_t KvBlockList::bytes_not_in(const KvBlockList* other) const {
+    std::size_t bytes = 0;
+    for (std::size_t c = 0; c < chunks_.size(); ++c) {
+        const bool shared = other != nullptr && c < other->chunks_.size() && other->chunks_[c] == chunks_[c];
+        if (!shared) bytes += chunks_[c]->bytes();
+    }
+    return bytes;
+}
+
 std::span<const SeqId> KvBlockList::owners(std::int32_t id) const {
     KV_CHECK(id >= 0 && static_cast<std::size_t>(id) < size_);
     const Chunk& chunk = *chunks_[static_cast<std::size_t>(id) / kBlocksPerChunk];

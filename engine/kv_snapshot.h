@@ -121,6 +121,10 @@ public:
     Iterator end() const { return Iterator(this, size_); }
     std::span<const SeqId> owners(std::int32_t id) const;
 
+    // The bytes of the chunks that `other` does not hold at the same place (all of them when
+    // `other` is null): what this list copied, taken after `other`.
+    std::size_t bytes_not_in(const KvBlockList* other) const;
+
     std::uint64_t pool_id() const { return pool_id_; }  // 0: not taken from a pool
     const std::vector<std::shared_ptr<const Chunk>>& chunks() const { return chunks_; }
 

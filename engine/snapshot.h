@@ -2,6 +2,7 @@
 // The engine's state at one moment, for the UI and the snapshot API: the KV cache picture plus
 // who owns each sequence and the metrics. A value: copyable, no pointers into the engine.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,5 +51,13 @@ struct EngineSnapshot {
     // cache's worth of -1 in each snapshot).
     std::vector<std::int32_t> block_loras;
 };
+
+// A snapshot's bytes outside its chunks of blocks (sequences, tables, free queue, adapters): what
+// it holds of its own beside the chunks it may share (KvBlockList::bytes_not_in counts those).
+inline std::size_t snapshot_array_bytes(const EngineSnapshot& s) {
+    const KvSnapshot& kv = s.kv;
+    return (kv.table_block_ids.size() + kv.free_queue.size() + s.block_loras.size()) * sizeof(std::int32_t) +
+           kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot);
+}
 
 }  // namespace kvscope

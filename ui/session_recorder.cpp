@@ -13,26 +13,12 @@ SessionRecorder::SessionRecorder(QObject* parent, std::size_t frameBudgetBytes, 
     m_itlBounds = defaults.inter_token_latency_seconds.bounds();
 }
 
-namespace {
-
-// A snapshot's bytes outside its chunks of blocks.
-std::size_t ownBytes(const EngineSnapshot& s) {
-    const KvSnapshot& kv = s.kv;
-    return sizeof(EngineSnapshot) + (kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-           kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
-           s.block_loras.size() * sizeof(std::int32_t);
-}
-
-}  // namespace
-
 std::size_t SessionRecorder::snapshotBytes(const EngineSnapshot& s) {
-    std::size_t bytes = ownBytes(s);
-    for (const auto& chunk : s.kv.blocks.chunks()) bytes += chunk->bytes();
-    return bytes;
+    return sizeof(EngineSnapshot) + snapshot_array_bytes(s) + s.kv.blocks.bytes_not_in(nullptr);
 }
 
 void SessionRecorder::account(const EngineSnapshot& s, int sign) {
-    std::size_t bytes = ownBytes(s);
+    std::size_t bytes = sizeof(EngineSnapshot) + snapshot_array_bytes(s);
     for (const auto& chunk : s.kv.blocks.chunks()) {
         int& users = m_chunkUsers[chunk.get()];
         if ((sign > 0 && users++ == 0) || (sign < 0 && --users == 0)) bytes += chunk->bytes();

@@ -15,17 +15,7 @@ namespace {
 // Bytes a full snapshot copied: what sets how often one is sent. Chunks of blocks shared with
 // `previous` (nothing in them changed) cost nothing.
 double fullSnapshotBytes(const EngineSnapshot& s, const EngineSnapshot* previous) {
-    const KvSnapshot& kv = s.kv;
-    std::size_t bytes = (kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-                        kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
-                        s.block_loras.size() * sizeof(std::int32_t);
-    const auto& chunks = kv.blocks.chunks();
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-        const bool shared =
-            previous && c < previous->kv.blocks.chunks().size() && previous->kv.blocks.chunks()[c] == chunks[c];
-        if (!shared) bytes += chunks[c]->bytes();
-    }
-    return double(bytes);
+    return double(snapshot_array_bytes(s) + s.kv.blocks.bytes_not_in(previous ? &previous->kv.blocks : nullptr));
 }
 
 }  // namespace

@@ -31,14 +31,8 @@ BENCHMARK(BM_BatchStep)->Arg(1024)->Arg(16384)->Arg(65536)->Arg(262144)->Unit(be
 
 // Bytes a snapshot holds that `previous` does not (chunks of blocks it shares cost nothing).
 double new_mib(const EngineSnapshot& s, const EngineSnapshot* previous) {
-    const KvSnapshot& kv = s.kv;
-    std::size_t bytes = (kv.table_block_ids.size() + kv.free_queue.size()) * sizeof(std::int32_t) +
-                        kv.sequences.size() * sizeof(KvSequenceInfo) + s.sequences.size() * sizeof(SequenceSnapshot) +
-                        s.block_loras.size() * sizeof(std::int32_t);
-    for (std::size_t c = 0; c < kv.blocks.chunks().size(); ++c) {
-        if (!previous || previous->kv.blocks.chunks()[c] != kv.blocks.chunks()[c])
-            bytes += kv.blocks.chunks()[c]->bytes();
-    }
+    const std::size_t bytes =
+        snapshot_array_bytes(s) + s.kv.blocks.bytes_not_in(previous ? &previous->kv.blocks : nullptr);
     return double(bytes) / (1 << 20);
 }
 
